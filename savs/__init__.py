@@ -1,0 +1,29 @@
+"""SAVs: Sparse Attention Vectors (Mitra et al., arXiv 2412.00142).
+
+A frozen generative (vision-)language model becomes a few-shot classifier: read every attention
+head's output at the final prompt token, keep the k heads whose class means separate the training
+examples best, and classify by their majority vote.
+
+    import savs
+    model = savs.load_model("tiny")
+    train = savs.load_examples("assets/examples/colour/train.jsonl")
+    clf = savs.fit(model, train, k=20)
+    print(savs.predict(model, clf, savs.load_examples("assets/examples/colour/test.jsonl"))[0])
+"""
+
+__version__ = "0.1.0"
+
+from .activations import ActivationCache, extract  # noqa: E402
+from .classifier import Prediction, SAVClassifier, fit_activations  # noqa: E402
+from .data import Example, load_examples  # noqa: E402
+from .errors import ClassifierError, DataError, ModelError, SavsError  # noqa: E402
+from .heads import HeadIndex, capture_heads  # noqa: E402
+from .metrics import EvalReport  # noqa: E402
+from .models import ModelAdapter, load_model  # noqa: E402
+from .pipeline import evaluate, fit, predict  # noqa: E402
+
+__all__ = [
+    "ActivationCache", "extract", "Prediction", "SAVClassifier", "fit_activations", "Example",
+    "load_examples", "ClassifierError", "DataError", "ModelError", "SavsError", "HeadIndex",
+    "capture_heads", "EvalReport", "ModelAdapter", "load_model", "evaluate", "fit", "predict",
+]

@@ -1,0 +1,105 @@
+"""Extracting head activations for many examples: batched, cached, with progress.
+
+One forward pass per example (batched, left-padded, no KV cache). Results are cached by content
+(model + prompt + image bytes + text), so changing k, the scoring or the labels refits without
+running the model again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Callable, Sequence
+
+import torch
+
+from .data import Example, example_digest
+from .models.adapter import ModelAdapter
+
+ProgressFn = Callable[[int, int], None]  # (examples done, total)
+
+
+class ActivationCache:
+    """Thread-safe LRU of per-example activations [L, H, d], bounded in bytes.
+
+    Keys are content hashes, so one cache can be shared by many app sessions without any of
+    them seeing another's labels.
+    """
+
+    def __init__(self, max_bytes: int = 2 << 30):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(adapter: ModelAdapter, prompt: str | None, example: Example) -> str:
+        h = hashlib.sha256()
+        for part in (adapter.fingerprint, prompt or "", example_digest(example)):
+            h.update(part.encode("utf-8") + b"\0")
+        return h.hexdigest()
+
+    def get(self, key: str) -> torch.Tensor | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return value
+
+    def put(self, key: str, value: torch.Tensor) -> None:
+        size = value.numel() * value.element_size()
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = value
+            self._bytes += size
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= old.numel() * old.element_size()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | None = None,
+            batch_size: int = 8, cache: ActivationCache | None = None,
+            progress: ProgressFn | None = None) -> torch.Tensor:
+    """Head activations of every example at its final prompt token: [N, L, H, d] fp32 on CPU."""
+    n = len(examples)
+    out = torch.empty(n, adapter.num_layers, adapter.num_heads, adapter.head_dim)
+    keys = [ActivationCache.key(adapter, prompt, ex) for ex in examples] if cache else [None] * n
+    todo = []
+    for i, key in enumerate(keys):
+        hit = cache.get(key) if cache is not None else None
+        if hit is None:
+            todo.append(i)
+        else:
+            out[i] = hit
+    done = n - len(todo)
+    if progress:
+        progress(done, n)
+    # similar lengths together: less padding per batch
+    todo.sort(key=lambda i: (len(examples[i].images), len(examples[i].text)))
+    for start in range(0, len(todo), max(1, batch_size)):
+        idx = todo[start:start + batch_size]
+        inputs = adapter.encode([examples[i] for i in idx], prompt)
+        acts = adapter.read_heads(inputs)  # [B, L, H, d]
+        for row, i in enumerate(idx):
+            out[i] = acts[row]
+            if cache is not None:
+                cache.put(keys[i], acts[row].clone())
+        done += len(idx)
+        if progress:
+            progress(done, n)
+    return out

@@ -1,0 +1,202 @@
+"""One wrapper around any transformers generative model: what SAVs needs to know about it.
+
+`ModelAdapter` finds the text decoder's layers and their attention output projections by looking
+at the module tree and `config.get_text_config()` (no hard-coded module paths or layer counts),
+turns `Example`s into left-padded model inputs with the model's own chat template, and runs the
+model while reading the heads (stopping early after the deepest layer that is needed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..data import IMAGE_MARKER, Example, open_image
+from ..errors import DataError, ModelError
+from ..heads import StopForward, capture_heads
+
+_ATTENTION_NAMES = ("self_attn", "attn", "attention", "self_attention")
+_OUT_PROJ_NAMES = ("o_proj", "out_proj", "dense", "c_proj", "wo")
+_VISION_WORDS = ("vision", "visual", "vit", "image", "audio", "speech")
+# processors that want images as one list per text ([[a, b], [], [c]]) rather than a flat list
+_NESTED_IMAGE_PROCESSORS = ("Idefics2Processor", "Idefics3Processor", "SmolVLMProcessor",
+                            "MllamaProcessor", "Gemma3Processor")
+
+
+def _out_projection(layer: nn.Module) -> nn.Module | None:
+    for attn_name in _ATTENTION_NAMES:
+        attn = getattr(layer, attn_name, None)
+        if isinstance(attn, nn.Module):
+            for proj_name in _OUT_PROJ_NAMES:
+                proj = getattr(attn, proj_name, None)
+                if isinstance(proj, nn.Linear):
+                    return proj
+    return None
+
+
+def find_attention_outputs(model: nn.Module, num_layers: int) -> tuple[str, list[nn.Module]]:
+    """Find the text decoder's layer list and each layer's attention output projection.
+
+    Looks for a ModuleList of `num_layers` blocks whose attention has an output Linear, skipping
+    vision / audio towers. Returns (the layer list's module name, [o_proj per layer]).
+    """
+    candidates = []
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.ModuleList) or len(module) != num_layers:
+            continue
+        if any(word in name.lower() for word in _VISION_WORDS):
+            continue
+        projections = [_out_projection(layer) for layer in module]
+        if all(p is not None for p in projections):
+            candidates.append((name, projections))
+    if not candidates:
+        raise ModelError(f"{type(model).__name__}: could not find {num_layers} decoder layers with "
+                         "an attention output projection (o_proj / out_proj). This architecture is "
+                         "not supported yet.")
+    # the shortest path is the decoder itself (not e.g. a copy inside a draft model)
+    return min(candidates, key=lambda c: c[0].count("."))
+
+
+class ModelAdapter:
+    """A frozen generative model with its processor (VLMs) or tokenizer (text LMs)."""
+
+    def __init__(self, model: nn.Module, processor, name: str):
+        self.model = model.eval()
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.name = name
+        self.is_vlm = getattr(processor, "image_processor", None) is not None
+        text_config = model.config.get_text_config()
+        self.layers_path, self.o_projs = find_attention_outputs(model, text_config.num_hidden_layers)
+        self.num_layers = len(self.o_projs)
+        self.num_heads = int(text_config.num_attention_heads)
+        in_features = self.o_projs[0].in_features
+        if in_features % self.num_heads:
+            raise ModelError(f"{name}: o_proj input size {in_features} is not a multiple of "
+                             f"{self.num_heads} heads.")
+        self.head_dim = in_features // self.num_heads
+        self._nested_images = type(processor).__name__ in _NESTED_IMAGE_PROCESSORS
+        params = inspect.signature(model.forward).parameters
+        self._forward_kwargs = {"use_cache": False, "return_dict": True}
+        if "logits_to_keep" in params:
+            self._forward_kwargs["logits_to_keep"] = 1  # skip the [T, vocab] logits
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    def __repr__(self) -> str:
+        return (f"ModelAdapter({self.name!r}, {type(self.model).__name__}, {self.num_layers} layers "
+                f"x {self.num_heads} heads x {self.head_dim} dims, {self.device}, {self.dtype})")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the model for activation caches: name + architecture + shapes + dtype."""
+        text = f"{self.name}|{type(self.model).__name__}|{self.num_layers}|{self.num_heads}|" \
+               f"{self.head_dim}|{self.dtype}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    # --- inputs ---------------------------------------------------------------------------
+
+    def render(self, example: Example, prompt: str | None = None) -> str:
+        """The full prompt text for one example: chat template with its generation prompt."""
+        body = "\n".join(t for t in (prompt or "", example.text) if t)
+        template = getattr(self.processor, "chat_template", None) or self.tokenizer.chat_template
+        if not self.is_vlm:
+            if example.images:
+                raise ModelError(f"{example.describe()}: {self.name} is a text-only model and "
+                                 "cannot read images. Use a vision-language model.")
+            if not template:
+                return body
+            messages = [{"role": "user", "content": body}]
+            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                      tokenize=False)
+        content = _interleave(body, len(example.images), example.describe())
+        if not template:  # e.g. PaliGemma: the processor adds image tokens itself
+            return body
+        messages = [{"role": "user", "content": content}]
+        return self.processor.apply_chat_template(messages, add_generation_prompt=True,
+                                                  tokenize=False)
+
+    def encode(self, examples: Sequence[Example], prompt: str | None = None) -> dict:
+        """Left-padded batch of model inputs, on the model's device."""
+        texts = [self.render(ex, prompt) for ex in examples]
+        self.tokenizer.padding_side = "left"
+        if self.is_vlm:
+            images = [[open_image(im, ex.describe()) for im in ex.images] for ex in examples]
+            kwargs: dict = {"text": texts, "padding": True, "return_tensors": "pt"}
+            if any(images):
+                kwargs["images"] = images if self._nested_images else [i for row in images for i in row]
+            if hasattr(self.processor, "padding_side"):
+                self.processor.padding_side = "left"
+            enc = self.processor(**kwargs)
+        else:
+            has_template = bool(self.tokenizer.chat_template)
+            enc = self.tokenizer(texts, padding=True, return_tensors="pt",
+                                 add_special_tokens=not has_template)
+        return self._to_device(dict(enc))
+
+    def _to_device(self, enc: dict) -> dict:
+        device, dtype = self.device, self.dtype
+        out = {}
+        for key, value in enc.items():
+            if isinstance(value, torch.Tensor):
+                value = value.to(device)
+                if value.is_floating_point():
+                    value = value.to(dtype)
+            out[key] = value
+        return out
+
+    # --- running --------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def read_heads(self, inputs: dict, layers: Sequence[int] | None = None,
+                   early_exit: bool = True) -> torch.Tensor:
+        """Run the model on a batch and return the last-token head outputs [B, L', H, d] (fp32,
+        CPU), where L' = deepest requested layer + 1. Layers deeper than that are not computed
+        when `early_exit`; requested-but-skipped layers in between come back as zeros."""
+        wanted = list(range(self.num_layers)) if layers is None else sorted(set(layers))
+        deepest = wanted[-1]
+        stop = deepest if early_exit and deepest < self.num_layers - 1 else None
+        with capture_heads(self.o_projs, wanted, stop_after=stop) as captured:
+            try:
+                self.model(**inputs, **self._forward_kwargs)
+            except StopForward:
+                pass
+        batch = inputs["input_ids"].shape[0]
+        out = torch.zeros(batch, deepest + 1, self.num_heads, self.head_dim)
+        for layer, value in captured.items():
+            out[:, layer] = value.float().cpu().reshape(batch, self.num_heads, self.head_dim)
+        return out
+
+
+def _interleave(text: str, num_images: int, where: str) -> list[dict]:
+    """Chat content for images + text. "<image>" markers in the text place the images (one per
+    marker); without markers the images come first, then the text."""
+    parts = text.split(IMAGE_MARKER)
+    if len(parts) > 1 and len(parts) - 1 != num_images:
+        raise DataError(f"{where}: the text has {len(parts) - 1} '{IMAGE_MARKER}' marker(s) but "
+                        f"the example has {num_images} image(s); use one marker per image, or "
+                        "none (images then go first).")
+    if num_images and len(parts) > 1:
+        content: list[dict] = []
+        for i, part in enumerate(parts):
+            if part.strip():
+                content.append({"type": "text", "text": part.strip()})
+            if i < num_images:
+                content.append({"type": "image"})
+        return content
+    content = [{"type": "image"} for _ in range(num_images)]
+    if text:
+        content.append({"type": "text", "text": text})
+    return content

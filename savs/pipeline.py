@@ -1,0 +1,78 @@
+"""Fit, predict and evaluate: the model-running glue around `classifier` (pure math) and
+`activations` (batched, cached extraction)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from . import __version__
+from .activations import ActivationCache, ProgressFn, extract
+from .classifier import Prediction, SAVClassifier, Scoring, fit_activations
+from .data import Example, check_training_set
+from .errors import ClassifierError, DataError
+from .metrics import EvalReport, evaluation_report
+from .models.adapter import ModelAdapter
+
+
+def fit(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | None = None,
+        k: int = 20, scoring: Scoring = "loo", batch_size: int = 8,
+        cache: ActivationCache | None = None, progress: ProgressFn | None = None) -> SAVClassifier:
+    """Run the model once per example, score every head, keep the top k."""
+    check_training_set(examples, leave_one_out=scoring == "loo")
+    acts = extract(adapter, examples, prompt, batch_size, cache, progress)  # [N, L, H, d]
+    return fit_activations(acts, [ex.label for ex in examples], k, scoring,
+                           classifier_config(adapter, prompt))
+
+
+def classifier_config(adapter: ModelAdapter, prompt: str | None) -> dict:
+    """What a saved classifier records about how it was made."""
+    import torch
+    import transformers
+
+    return {"model": adapter.name, "model_class": type(adapter.model).__name__,
+            "prompt": prompt or "", "savs_version": __version__,
+            "torch_version": torch.__version__, "transformers_version": transformers.__version__}
+
+
+def check_compatible(classifier: SAVClassifier, adapter: ModelAdapter) -> None:
+    """Refuse a classifier made with another model: its heads would mean nothing here."""
+    cfg = classifier.config
+    shape = (cfg.get("num_layers"), cfg.get("num_heads"), cfg.get("head_dim"))
+    if shape != (adapter.num_layers, adapter.num_heads, adapter.head_dim):
+        raise ClassifierError(
+            f"the classifier was made with {cfg.get('model')!r} ({shape[0]} layers x {shape[1]} "
+            f"heads x {shape[2]} dims), but the model in use is {adapter.name!r} "
+            f"({adapter.num_layers} x {adapter.num_heads} x {adapter.head_dim}). Load "
+            f"{cfg.get('model')!r} first.")
+    if cfg.get("model") not in (None, adapter.name):
+        raise ClassifierError(f"the classifier was made with {cfg.get('model')!r}, but the model "
+                              f"in use is {adapter.name!r}. Load {cfg.get('model')!r} first.")
+
+
+def predict(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence[Example],
+            batch_size: int = 8, early_exit: bool = True,
+            progress: ProgressFn | None = None) -> list[Prediction]:
+    """Classify examples. The model runs only up to the deepest selected layer (early exit)."""
+    check_compatible(classifier, adapter)
+    layers = sorted({h.layer for h in classifier.heads})
+    prompt = classifier.config.get("prompt") or None
+    predictions: list[Prediction] = []
+    for start in range(0, len(examples), max(1, batch_size)):
+        batch = examples[start:start + batch_size]
+        acts = adapter.read_heads(adapter.encode(batch, prompt), layers, early_exit)
+        predictions += classifier.predict_activations(acts)
+        if progress:
+            progress(len(predictions), len(examples))
+    return predictions
+
+
+def evaluate(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence[Example],
+             batch_size: int = 8, progress: ProgressFn | None = None) -> tuple[EvalReport, list[Prediction]]:
+    """Predict labeled examples and compare: accuracy, per-class precision / recall, confusion."""
+    unlabeled = [ex.describe() for ex in examples if ex.label is None]
+    if unlabeled:
+        raise DataError(f"{unlabeled[0]}: test example without a label.")
+    predictions = predict(adapter, classifier, examples, batch_size, progress=progress)
+    report = evaluation_report([ex.label for ex in examples], [p.label for p in predictions],
+                               classifier.labels)
+    return report, predictions
