@@ -30,7 +30,7 @@ from savs.studio import Studio, SharedModel, examples_root, list_example_tasks
 
 MODEL_ENV = "SAVS_MODEL"
 MAX_CARDS = 8  # class cards shown; a session may hold more classes (listed in the summary)
-GALLERY_PREVIEW = 24  # newest images shown per card
+GALLERY_PREVIEW = 18  # newest images shown per card
 MODEL_QUEUE = "model"  # concurrency_id of every event that runs the model
 
 MODEL = SharedModel()  # loaded once, shared by all sessions
@@ -77,11 +77,12 @@ def card_updates(studio: Studio) -> list:
             n_images = sum(1 for ex in examples if ex.images)
             count = f"**{len(examples)}** example{'s' * (len(examples) != 1)}" + (
                 f" ({len(examples) - n_images} text-only)" if len(examples) > n_images else "")
-            gallery = [(ex.images[0], ex.text[:40] or None)
-                       for ex in examples if ex.images][-GALLERY_PREVIEW:]
-            out += [gr.update(visible=True), gr.update(value=names[i]), count, gallery]
+            sheet = plots.contact_sheet([ex.images[0] for ex in examples
+                                         if ex.images][-GALLERY_PREVIEW:])
+            out += [gr.update(visible=True), gr.update(value=names[i]), count,
+                    gr.update(value=sheet, visible=sheet is not None)]
         else:
-            out += [gr.update(visible=False), gr.update(value=""), "", []]
+            out += [gr.update(visible=False), gr.update(value=""), "", gr.update(value=None)]
     return out
 
 
@@ -340,7 +341,7 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown("### 1 · Classes", elem_classes="step-title")
                 with gr.Row():
                     task_box = gr.Dropdown(list_example_tasks(), label="Example task", scale=3,
-                                           value=None, info=f"from {examples_root()}")
+                                           value=None)
                     load_task_btn = gr.Button("Load example task", scale=1, min_width=120)
                 prompt = gr.Textbox(label="Instruction prompt (shared by every example)",
                                     placeholder="What colour is the shape?")
@@ -353,11 +354,11 @@ def build_demo() -> gr.Blocks:
                             delete = gr.Button("Delete", size="sm", variant="stop", scale=1,
                                                min_width=60)
                         count = gr.Markdown()
-                        gallery = gr.Gallery(show_label=False, columns=8, height="auto",
-                                             object_fit="cover", allow_preview=True,
-                                             interactive=False)
-                        files = gr.File(file_count="multiple", file_types=["image"], height=100,
-                                        label="Upload images (many at once)")
+                        gallery = gr.Image(show_label=False, interactive=False, visible=False,
+                                           container=False, buttons=[], height="auto")
+                        with gr.Row():
+                            files = gr.UploadButton("Upload images", file_count="multiple",
+                                                    file_types=["image"], size="sm")
                         with gr.Accordion("Webcam, paste, or text-only example", open=False):
                             shot = gr.Image(sources=["webcam", "clipboard", "upload"],
                                             type="filepath", height=180, show_label=False)
@@ -381,19 +382,19 @@ def build_demo() -> gr.Blocks:
                                        info="loo: leave-one-out class means")
                 fit_line = gr.Markdown("No classifier yet.")
                 heatmap = gr.Plot(plots.empty_figure("Click 'Extract' to score every attention "
-                                                     "head"), show_label=False)
+                                                     "head"), show_label=False, elem_id="head-heatmap")
                 top_heads = gr.Dataframe(headers=["rank", "layer", "head", "score"],
                                          label="Top heads", interactive=False, max_height=240)
             # ----- 3. try it
             with gr.Column(scale=4):
                 gr.Markdown("### 3 · Classify", elem_classes="step-title")
                 query_image = gr.Image(sources=["upload", "webcam", "clipboard"], type="filepath",
-                                       label="Image", height=220)
+                                       label="Image", height=220, elem_id="query-image")
                 query_text = gr.Textbox(label="Text (optional)")
                 classify_btn = gr.Button("Classify", variant="primary")
                 predicted = gr.Label(label="Prediction", num_top_classes=3, elem_id="predicted-label")
                 timing = gr.Markdown()
-                bars = gr.Plot(show_label=False)
+                bars = gr.Plot(show_label=False, elem_id="vote-bars")
                 # ZERO-SHOT BASELINE: savs/baseline.py (added by another engineer) plugs in
                 # here: a "Compare with zero-shot" button showing the model's own answer.
         with gr.Tab("Evaluate"):
@@ -408,7 +409,8 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 per_class = gr.Dataframe(headers=["class", "precision", "recall", "support"],
                                          label="Per class", interactive=False)
-                confusion = gr.Plot(show_label=False)
+                confusion = gr.Plot(plots.empty_figure("Evaluate to see the confusion matrix",
+                                                       height=260), show_label=False)
             mistakes = gr.Gallery(label="Mistakes", columns=8, height=240, interactive=False)
         with gr.Tab("Save and share"):
             with gr.Row():

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 import torch
+from PIL import Image, ImageOps
 
 from .classifier import Prediction, SAVClassifier
 from .heads import HeadIndex
@@ -64,6 +65,7 @@ def head_heatmap(scores: torch.Tensor, selected: Sequence[HeadIndex] = (),
                                   "<br>votes <b>%{customdata[0]}</b><extra></extra>"))
     fig.update_layout(
         title=dict(text=title, x=0.01), height=_heatmap_height(num_layers), margin=_MARGIN,
+        showlegend=bool(selected),
         xaxis=dict(title="head", dtick=max(1, num_heads // 16), constrain="domain"),
         yaxis=dict(title="layer", dtick=max(1, num_layers // 16), autorange="reversed"),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
@@ -127,5 +129,20 @@ def confusion_heatmap(report: EvalReport) -> go.Figure:
     return fig
 
 
-__all__ = ["head_heatmap", "classifier_heatmap", "probability_bars", "confusion_heatmap",
+def contact_sheet(images: Sequence[Image.Image], thumb: int = 56, columns: int = 6,
+                  gap: int = 4) -> Image.Image | None:
+    """Thumbnails of a class's examples in one small picture: a compact, fixed-size preview for
+    a class card (a gallery of many files is heavier and grows with the count)."""
+    if not images:
+        return None
+    rows = (len(images) + columns - 1) // columns
+    width = min(len(images), columns) * (thumb + gap) - gap
+    sheet = Image.new("RGB", (width, rows * (thumb + gap) - gap), (255, 255, 255))
+    for i, image in enumerate(images):
+        tile = ImageOps.fit(image.convert("RGB"), (thumb, thumb))
+        sheet.paste(tile, ((i % columns) * (thumb + gap), (i // columns) * (thumb + gap)))
+    return sheet
+
+
+__all__ = ["contact_sheet", "head_heatmap", "classifier_heatmap", "probability_bars", "confusion_heatmap",
            "empty_figure", "class_colour"]

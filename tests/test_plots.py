@@ -47,3 +47,13 @@ def test_confusion_heatmap_counts():
     assert [list(r) for r in fig.data[0].z] == [[1, 1], [0, 1]]
     assert "66.7%" in fig.layout.title.text and fig.layout.height > 0
     assert plots.empty_figure("nothing").layout.height > 0
+
+
+def test_contact_sheet_tiles_thumbnails_in_rows():
+    from PIL import Image
+
+    images = [Image.new("RGB", (30 + i, 20), (i * 30, 0, 0)) for i in range(8)]
+    sheet = plots.contact_sheet(images, thumb=10, columns=3, gap=2)
+    assert sheet.size == (3 * 12 - 2, 3 * 12 - 2)
+    assert sheet.getpixel((12 + 5, 12 + 5)) == (4 * 30, 0, 0)  # row 1, column 1: the 5th image
+    assert plots.contact_sheet([]) is None
