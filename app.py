@@ -26,7 +26,7 @@ from savs import plots
 from savs.activations import ActivationCache
 from savs.errors import SavsError
 from savs.models.registry import BUNDLED, HUB_SUGGESTIONS
-from savs.studio import Studio, SharedModel, examples_root, list_example_tasks
+from savs.studio import SharedModel, Studio, list_example_tasks
 
 MODEL_ENV = "SAVS_MODEL"
 MAX_CARDS = 8  # class cards shown; a session may hold more classes (listed in the summary)
@@ -196,8 +196,8 @@ def import_dataset_cb(studio: Studio, file: str | None) -> tuple:
         raise gr.Error("Choose a .jsonl or .zip file to import.")
     n = studio.import_dataset(file)
     gr.Info(f"Imported {n} examples in {len(studio.classes)} classes.")
-    return (studio, studio.prompt, gr.update(value=studio.k), studio.scoring, *card_updates(studio),
-            session_summary(studio))
+    return (studio, studio.prompt, min(studio.k, _k_max()), studio.scoring,
+            *card_updates(studio), session_summary(studio))
 
 
 @gpu
@@ -346,7 +346,7 @@ def build_demo() -> gr.Blocks:
                 prompt = gr.Textbox(label="Instruction prompt (shared by every example)",
                                     placeholder="What colour is the shape?")
                 cards = []
-                for i in range(MAX_CARDS):
+                for _slot in range(MAX_CARDS):
                     with gr.Group(visible=False, elem_classes="card") as group:
                         with gr.Row(equal_height=True):
                             name = gr.Textbox(show_label=False, scale=4, container=False,
@@ -436,7 +436,7 @@ def build_demo() -> gr.Blocks:
                              **model_bound)
         add_class_btn.click(add_class_cb, studio, [studio, *card_outputs, summary],
                             api_name="add_class")
-        for slot, (group, name, count, gallery, delete, files, shot, text, add_one) in \
+        for slot, (_group, name, _count, _gallery, delete, files, shot, text, add_one) in \
                 enumerate(cards):
             index = gr.Number(slot, visible=False, precision=0)
             name.submit(rename_class_cb, [studio, index, name], [studio, *card_outputs, summary],

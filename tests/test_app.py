@@ -165,3 +165,7 @@ def test_app_end_to_end_through_the_client(served, task_image, tmp_path):
     dataset = client.predict(api_name="/export_dataset")
     out = other.predict(handle_file(dataset), api_name="/import_dataset")
     assert out[0] == sf.TASK_QUESTION and out[-1].startswith("3 classes, 12 examples")
+    assert out[1] == 4  # k came with the dataset
+    # any labeled .zip is a test set: here the exported training set, evaluated in session 2
+    line, per_class, confusion, mistakes = other.predict(handle_file(dataset), api_name="/evaluate")
+    assert "Accuracy **100.0%** on 12 examples" in line and len(per_class["data"]) == 3

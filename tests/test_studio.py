@@ -325,7 +325,7 @@ def test_shared_model_keeps_the_current_model_when_a_load_fails(llava_adapter):
 
     shared = SharedModel(loader)
     with pytest.raises(ModelError, match="no model is loaded"):
-        shared.adapter
+        _ = shared.adapter
     assert shared.load("good") is llava_adapter
     llava_name = llava_adapter.name
     with pytest.raises(ModelError, match="'missing/model'"):
