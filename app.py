@@ -347,7 +347,8 @@ def build_demo() -> gr.Blocks:
                                     placeholder="What colour is the shape?")
                 cards = []
                 for _slot in range(MAX_CARDS):
-                    with gr.Group(visible=False, elem_classes="card") as group:
+                    with gr.Group(visible=False, elem_classes="card",
+                                  elem_id=f"class-card-{_slot}") as group:
                         with gr.Row(equal_height=True):
                             name = gr.Textbox(show_label=False, scale=4, container=False,
                                               placeholder="class name")
@@ -480,7 +481,7 @@ def build_demo() -> gr.Blocks:
 
 def launch_kwargs() -> dict:
     """Settings every launch uses (the app's look and its upload limit)."""
-    return dict(theme=THEME, css=CSS, max_file_size="20mb")
+    return dict(theme=THEME, css=CSS, max_file_size="64mb")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -55,12 +55,30 @@ def test_build_extract_classify_in_the_browser(app_url, tmp_path):
             expect(page.get_by_role("textbox", name="Instruction prompt")).to_have_value(
                 sf.TASK_QUESTION)
 
+            # a fourth class, Teachable-Machine style: add, name, upload two images at once
+            yellow = []
+            for i in range(2):
+                yellow.append(tmp_path / f"yellow{i}.png")
+                sf.colour_image((230, 220, 20), i).save(yellow[-1])
+            page.get_by_role("button", name="+ Add a class").click()
+            card = page.locator("#class-card-3").first  # gradio repeats a group's id inside it
+            expect(card).to_be_visible(timeout=30_000)
+            name = card.get_by_placeholder("class name")
+            expect(name).to_have_value("Class 4")
+            name.fill("yellow")
+            name.press("Enter")
+            expect(page.get_by_text("4 classes, 12 examples")).to_be_visible(timeout=30_000)
+            card.locator("input[type=file]").first.set_input_files([str(p) for p in yellow])
+            expect(card.get_by_text("2 examples")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("4 classes, 14 examples")).to_be_visible()
+
             page.get_by_role("button", name="Extract", exact=True).click()
             expect(page.get_by_text("fit accuracy").first).to_be_visible(timeout=120_000)
             heatmap = page.locator("#head-heatmap .js-plotly-plot")
             expect(heatmap).to_be_visible()
             expect(heatmap.locator(".hm, .heatmaplayer").first).to_be_attached()
             expect(heatmap).to_contain_text("Head scores, top 12 marked")
+            expect(page.get_by_text("4 classes, 14 examples; classifier")).to_be_visible()
 
             page.locator("#query-image input[type=file]").set_input_files(str(query))
             page.get_by_role("button", name="Classify", exact=True).click()
