@@ -7,14 +7,16 @@ load it) and the example task is generated; neither needs the bundled assets.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import gradio as gr
 import pytest
+import studio_fixtures as sf
 import torch
 from gradio_client import Client, handle_file
 
-import studio_fixtures as sf
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
 from savs.studio import Studio
 
 torch.set_num_threads(1)

@@ -3,12 +3,14 @@ extract, see the heatmap, classify an image, read the label, keep a screenshot."
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+import studio_fixtures as sf
 import torch
 
-import studio_fixtures as sf
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.browser
