@@ -78,7 +78,9 @@ def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | No
     """Head activations of every example at its final prompt token: [N, L, H, d] fp32 on CPU."""
     n = len(examples)
     out = torch.empty(n, adapter.num_layers, adapter.num_heads, adapter.head_dim)
-    keys = [ActivationCache.key(adapter, prompt, ex) for ex in examples] if cache else [None] * n
+    # `is not None`: an empty cache has len 0 and is falsy, yet must still be filled
+    keys = ([ActivationCache.key(adapter, prompt, ex) for ex in examples] if cache is not None
+            else [None] * n)
     todo = []
     for i, key in enumerate(keys):
         hit = cache.get(key) if cache is not None else None
