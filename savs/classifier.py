@@ -261,7 +261,9 @@ class SAVClassifier:
             raise fail("a head index is out of range for the model's layers and heads.")
         if not torch.isfinite(means).all():
             raise fail("tensor 'means' holds NaN or infinite values.")
-        config = {key: v for key, v in config.items() if key not in ("format", "format_version")}
+        # labels live in their own field: keep the config as it was before saving
+        config = {key: v for key, v in config.items()
+                  if key not in ("format", "format_version", "labels")}
         return cls(labels=list(labels), heads=[HeadIndex(int(a), int(b)) for a, b in heads.tolist()],
                    means=means.float(), head_scores=scores.float(), config=config)
 
