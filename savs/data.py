@@ -68,6 +68,8 @@ def open_image(image: ImageLike, where: str = "") -> Image.Image:
     decompression bombs before decoding their pixels.
     """
     name = where or (str(image) if not isinstance(image, Image.Image) else "image")
+    if where and not isinstance(image, Image.Image) and Path(image).name not in where:
+        name = f"{where}: image '{Path(image).name}'"  # which of the example's images
     if isinstance(image, Image.Image):
         img = image
     else:

@@ -343,8 +343,11 @@ def test_open_image_bad_files_raise_data_error_naming_the_file(tmp_path, name, c
 def test_open_image_missing_file(tmp_path):
     with pytest.raises(DataError, match="gone.png: image file not found"):
         open_image(tmp_path / "gone.png")
-    with pytest.raises(DataError, match="train.jsonl:3"):
+    # an example's source names the line; the message adds which of its images failed
+    with pytest.raises(DataError, match="train.jsonl:3: image 'gone.png': image file not found"):
         open_image(tmp_path / "gone.png", where="train.jsonl:3")
+    with pytest.raises(DataError, match="^cat/gone.png: image file not found"):
+        open_image(tmp_path / "gone.png", where="cat/gone.png")
 
 
 def test_open_image_does_not_leak_file_handles(tmp_path):
