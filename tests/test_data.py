@@ -113,6 +113,13 @@ def test_jsonl_text_with_unicode_line_separators_is_one_line(tmp_path):
     assert examples[1].source == "t.jsonl:2"
 
 
+def test_jsonl_with_byte_order_mark(tmp_path):
+    """Windows Notepad saves UTF-8 with a BOM; the first line must still parse."""
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n')
+    assert [ex.text for ex in load_jsonl(path)] == ["a", "b"]
+
+
 def test_jsonl_windows_line_endings(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_bytes(b'{"question": "a", "label": "x"}\r\n{"question": "b", "label": "y"}\r\n')
