@@ -77,6 +77,7 @@ def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | No
             progress: ProgressFn | None = None) -> torch.Tensor:
     """Head activations of every example at its final prompt token: [N, L, H, d] fp32 on CPU."""
     n = len(examples)
+    batch_size = max(1, int(batch_size))  # 0 once gave empty batches and an IndexError
     out = torch.empty(n, adapter.num_layers, adapter.num_heads, adapter.head_dim)
     # `is not None`: an empty cache has len 0 and is falsy, yet must still be filled
     keys = ([ActivationCache.key(adapter, prompt, ex) for ex in examples] if cache is not None
@@ -93,7 +94,7 @@ def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | No
         progress(done, n)
     # similar lengths together: less padding per batch
     todo.sort(key=lambda i: (len(examples[i].images), len(examples[i].text)))
-    for start in range(0, len(todo), max(1, batch_size)):
+    for start in range(0, len(todo), batch_size):
         idx = todo[start:start + batch_size]
         inputs = adapter.encode([examples[i] for i in idx], prompt)
         acts = adapter.read_heads(inputs)  # [B, L, H, d]

@@ -57,7 +57,8 @@ def predict(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence
     layers = sorted({h.layer for h in classifier.heads})
     prompt = classifier.config.get("prompt") or None
     predictions: list[Prediction] = []
-    for start in range(0, len(examples), max(1, batch_size)):
+    batch_size = max(1, int(batch_size))  # 0 once gave empty batches: no predictions at all
+    for start in range(0, len(examples), batch_size):
         batch = examples[start:start + batch_size]
         acts = adapter.read_heads(adapter.encode(batch, prompt), layers, early_exit)
         predictions += classifier.predict_activations(acts)
