@@ -234,6 +234,15 @@ def test_predict_user_errors(capsys, classifier, data, tmp_path):
     assert_user_error(code, err, "junk.zip", "not a classifier")
 
 
+@pytest.mark.parametrize("option", [["--batch-size", "0"], ["-k", "0"], ["--heads", "x"]])
+def test_bad_numbers_are_usage_errors(capsys, llava_model_dir, data, option):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--model", llava_model_dir, "--train", str(data / "train.jsonl"), *option])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and option[0] in err
+
+
 def test_missing_training_file(capsys, llava_model_dir, tmp_path):
     code, _, err = run(capsys, *fit_args(llava_model_dir, tmp_path / "absent.jsonl"))
     assert_user_error(code, err, "absent.jsonl", "not found")

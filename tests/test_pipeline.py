@@ -137,6 +137,14 @@ def test_cached_activations_equal_fresh_ones(llava_adapter, varied_examples):
     assert torch.allclose(mixed, extract(llava_adapter, varied_examples[3:8]), atol=1e-5)
 
 
+def test_batch_size_zero_means_one(llava_adapter, varied_examples, fitted):
+    acts = extract(llava_adapter, varied_examples[:3], batch_size=0)
+    assert torch.allclose(acts, extract(llava_adapter, varied_examples[:3], batch_size=1))
+    predictions = predict(llava_adapter, fitted, varied_examples[:3], batch_size=0)
+    assert labels_and_votes(predictions) == \
+        labels_and_votes(predict(llava_adapter, fitted, varied_examples[:3], batch_size=1))
+
+
 def test_cache_is_bounded():
     cache = ActivationCache(max_bytes=3 * 4 * 10)
     for i in range(5):
