@@ -323,6 +323,20 @@ def test_open_image_cmyk_palette_alpha_animated(tmp_path):
     assert img.mode == "RGB" and img.getpixel((0, 0)) == (255, 0, 0)  # first frame
 
 
+def test_open_image_refuses_decompression_bombs_before_decoding(tmp_path):
+    Image.new("L", (7000, 7000)).save(tmp_path / "bomb.png")  # 49 M pixels, a few KB on disk
+    with pytest.raises(DataError, match="bomb.png: image is 7000x7000 pixels, over the limit"):
+        open_image(tmp_path / "bomb.png")
+
+
+def test_open_image_applies_exif_rotation(tmp_path):
+    img = Image.new("RGB", (40, 20), (255, 0, 0))
+    exif = img.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees
+    img.save(tmp_path / "rot.jpg", exif=exif)
+    assert open_image(tmp_path / "rot.jpg").size == (20, 40)
+
+
 def test_open_image_pil_input_and_large_images_shrink():
     img = open_image(Image.new("L", (3000, 1500), 128))
     assert img.mode == "RGB" and max(img.size) == 2048 and img.getpixel((0, 0)) == (128,) * 3
