@@ -142,7 +142,12 @@ def _classifier_and_model(args: argparse.Namespace):
     from .classifier import SAVClassifier
 
     clf = SAVClassifier.load(args.classifier)
-    return clf, _load(args, args.model or clf.config.get("model", ""))
+    adapter = _load(args, args.model or clf.config.get("model", ""))
+    if args.model:
+        # the user named the model on purpose (e.g. the recorded folder moved): accept the new
+        # name; check_compatible still refuses a model of another shape
+        clf.config["model"] = adapter.name
+    return clf, adapter
 
 
 def cmd_eval(args: argparse.Namespace) -> dict:
