@@ -118,6 +118,28 @@ def test_predict_json(capsys, classifier, data):
         list(result["votes"].values()).count(max(result["votes"].values())) > 1
 
 
+def test_model_override_loads_a_moved_model(capsys, classifier, data, llava_model_dir, tmp_path):
+    """--model names the model when the recorded one moved; only its shape must match."""
+    import shutil
+
+    path, _ = classifier
+    moved = shutil.copytree(llava_model_dir, tmp_path / "moved")
+    result = run_json(capsys, "eval", "--classifier", str(path), "--test",
+                      str(data / "test.jsonl"), "--model", str(moved))
+    assert result["test_examples"] == 6
+    # a model of another shape is still refused
+    import tiny_models
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tok = tiny_models.make_tokenizer()
+    other = Qwen2ForCausalLM(Qwen2Config(**tiny_models.text_config(len(tok), num_hidden_layers=2)))
+    other.save_pretrained(tmp_path / "other")
+    tok.save_pretrained(tmp_path / "other")
+    code, _, err = run(capsys, "predict", "--classifier", str(path), "--text", "hi",
+                       "--model", str(tmp_path / "other"))
+    assert_user_error(code, err, "3 layers x 4 heads x 16 dims", "(2 x 4 x 16)")
+
+
 def test_human_output(capsys, classifier, data):
     path, _ = classifier
     code, out, _ = run(capsys, "eval", "--classifier", str(path), "--test",
