@@ -140,11 +140,18 @@ def test_model_override_loads_a_moved_model(capsys, classifier, data, llava_mode
     assert_user_error(code, err, "3 layers x 4 heads x 16 dims", "(2 x 4 x 16)")
 
 
-def test_human_output(capsys, classifier, data):
+def test_human_output(capsys, classifier, data, llava_model_dir):
     path, _ = classifier
     code, out, _ = run(capsys, "eval", "--classifier", str(path), "--test",
                        str(data / "test.jsonl"))
     assert code == 0 and out.startswith("accuracy: ") and "support 2" in out
+    code, out, _ = run(capsys, "predict", "--classifier", str(path), "--image",
+                       str(data / "images" / "blue3.png"))
+    label = out.split()[0]
+    assert code == 0 and label in COLOURS and f"{label} " in out.split("(")[1]
+    code, out, _ = run(capsys, "fit", "--model", llava_model_dir, "--train",
+                       str(data / "train.jsonl"), "-k", "2")
+    assert code == 0 and "train accuracy:" in out and "kept 2 heads (loo)" in out
     code, out, _ = run(capsys, "models")
     assert code == 0 and "tiny" in out and "smollm2" in out
 
