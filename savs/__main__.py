@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,8 +115,9 @@ def cmd_fit(args: argparse.Namespace) -> dict:
     from .pipeline import evaluate, fit
 
     start = time.perf_counter()
-    train = load_examples(args.train, question=args.question)
-    test = load_examples(args.test, question=args.question) if args.test else None
+    train = load_examples(args.train, question=args.question, workdir=args.workdir / "train")
+    test = (load_examples(args.test, question=args.question, workdir=args.workdir / "test")
+            if args.test else None)
     check_training_set(train, leave_one_out=args.scoring == "loo")  # before a slow model load
     adapter = _load(args, args.model)
     with progress_bar("extracting", not args.json) as bar:
@@ -155,7 +157,7 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     from .data import load_examples
     from .pipeline import evaluate
 
-    test = load_examples(args.test, question=args.question)
+    test = load_examples(args.test, question=args.question, workdir=args.workdir / "test")
     clf, adapter = _classifier_and_model(args)
     with progress_bar("evaluating", not args.json) as bar:
         report, _ = evaluate(adapter, clf, test, args.batch_size, progress=bar)
@@ -213,7 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     commands = {"fit": cmd_fit, "eval": cmd_eval, "predict": cmd_predict}
     try:
-        result = commands[args.command](args)
+        # .zip datasets are extracted here, and removed when the command ends
+        with tempfile.TemporaryDirectory(prefix="savs-cli-") as workdir:
+            args.workdir = Path(workdir)
+            result = commands[args.command](args)
     except SavsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
