@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,23 @@ def test_model_override_loads_a_moved_model(capsys, classifier, data, llava_mode
     code, _, err = run(capsys, "predict", "--classifier", str(path), "--text", "hi",
                        "--model", str(tmp_path / "other"))
     assert_user_error(code, err, "3 layers x 4 heads x 16 dims", "(2 x 4 x 16)")
+
+
+def test_zip_datasets_leave_no_temporary_files(capsys, monkeypatch, llava_model_dir, data,
+                                               tmp_path):
+    import tempfile
+
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in [data / "train.jsonl", *sorted((data / "images").glob("*[0-4].png"))]:
+            zf.write(p, p.relative_to(data).as_posix())
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    result = run_json(capsys, "fit", "--model", llava_model_dir, "--train", str(archive),
+                      "--test", str(archive), "-k", "2")
+    assert result["train_examples"] == 9 and result["test_accuracy"] == result["train_accuracy"]
+    assert list(scratch.iterdir()) == []
 
 
 def test_human_output(capsys, classifier, data, llava_model_dir):
