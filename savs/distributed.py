@@ -24,9 +24,11 @@ def world_size() -> int:
 
 
 def _state():
+    import torch
     from accelerate import PartialState
 
-    return PartialState()
+    # without CUDA, processes talk over gloo on the CPU (accelerate's MULTI_CPU)
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def is_main_process() -> bool:

@@ -57,7 +57,7 @@ def _fit(workspace: Path, out: str, launcher: list[str]) -> dict:
 def test_two_processes_match_one(workspace):
     single = _fit(workspace, "single", [sys.executable, "-m"])
     double = _fit(workspace, "double", [sys.executable, "-m", "accelerate.commands.launch",
-                                        "--cpu", "--num_processes", "2", "--num_machines", "1",
+                                        "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                                         "--mixed_precision", "no", "--dynamo_backend", "no",
                                         "--main_process_port", "29533", "-m"])
     assert (single["processes"], double["processes"]) == (1, 2)
