@@ -67,3 +67,23 @@ def test_two_processes_match_one(workspace):
     b = SAVClassifier.load(workspace / "double")
     assert a.heads == b.heads and a.labels == b.labels
     assert (a.means - b.means).abs().max() < 1e-6
+
+
+def test_device_map_split_model_reads_every_layer(workspace, tmp_path):
+    """A model split by accelerate (some layers in memory, the rest offloaded to disk, as a model
+    larger than one GPU would be split across devices) gives the same activations."""
+    from savs import Example, load_model
+
+    whole = load_model(str(workspace / "model"))
+    split = load_model(str(workspace / "model"), device_map="auto", max_memory={"cpu": "600KB"},
+                       offload_folder=str(tmp_path / "offload"))
+    placements = set(split.model.hf_device_map.values())
+    assert {"cpu", "disk"} <= placements, split.model.hf_device_map
+    image = next((workspace / "images").glob("train_red_*.png"))
+    examples = [Example(text="What colour is it?", images=(str(image),)),
+                Example(text="A question without an image, a little longer.")]
+    a = split.read_heads(split.encode(examples))  # [2, L, H, d]
+    b = whole.read_heads(whole.encode(examples))
+    assert a.shape == (2, whole.num_layers, whole.num_heads, whole.head_dim)
+    assert a.abs().sum(dim=(0, 2, 3)).min() > 0  # every layer was read
+    assert (a - b).abs().max() < 1e-5

@@ -93,7 +93,15 @@ class ModelAdapter:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        """Where inputs go: the embedding's execution device when accelerate placed the model
+        (device_map="auto", maybe offloaded), else the first real parameter's device."""
+        hook = getattr(self.model.get_input_embeddings(), "_hf_hook", None)
+        if getattr(hook, "execution_device", None) is not None:
+            return torch.device(hook.execution_device)
+        for param in self.model.parameters():
+            if param.device.type != "meta":
+                return param.device
+        return torch.device("cpu")
 
     @property
     def dtype(self) -> torch.dtype:
