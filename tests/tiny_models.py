@@ -8,6 +8,7 @@ from their classes.
 from __future__ import annotations
 
 from functools import lru_cache
+from types import SimpleNamespace
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -99,6 +100,9 @@ def _image_only(processor_cls):
     videos, so the processor's image and text paths are all the tests need."""
 
     class ImageOnly(processor_cls):
+        # SmolVLM's apply_chat_template reads video defaults even for image-only chats
+        video_processor = SimpleNamespace(num_frames=None, fps=None)
+
         def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
             super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
@@ -173,8 +177,7 @@ def llava_onevision():
     return model, processor
 
 
-def _idefics_like(model_cls, config_cls):
-    from transformers import Idefics3Config, Idefics3ImageProcessorPil, Idefics3Processor
+def _idefics_like(model_cls, config_cls, processor_cls, image_processor_cls):
 
     specials = ("<image>", "<fake_token_around_image>", "<global-img>", "<end_of_utterance>")
     tok = make_tokenizer(specials)
@@ -184,29 +187,32 @@ def _idefics_like(model_cls, config_cls):
                         image_token_id=tok.convert_tokens_to_ids("<image>"), scale_factor=2)
     torch.manual_seed(0)
     model = model_cls(config).eval()
-    image_processor = Idefics3ImageProcessorPil(do_image_splitting=False,
-                                                size={"longest_edge": 32},
-                                                max_image_size={"longest_edge": 32})
-    processor = Idefics3Processor(image_processor=image_processor, tokenizer=tok, image_seq_len=4,
-                                  chat_template=tok.chat_template)
+    image_processor = image_processor_cls(do_image_splitting=False, size={"longest_edge": 32},
+                                          max_image_size={"longest_edge": 32})
+    processor = processor_cls(image_processor=image_processor, tokenizer=tok, image_seq_len=4,
+                              chat_template=tok.chat_template)
     return model, processor
 
 
 @lru_cache(maxsize=None)
 def idefics3():
     """Idefics3: SigLIP-style tower + pixel-shuffle connector + Llama decoder."""
-    from transformers import Idefics3Config, Idefics3ForConditionalGeneration
+    from transformers import (Idefics3Config, Idefics3ForConditionalGeneration,
+                              Idefics3ImageProcessorPil, Idefics3Processor)
 
-    return _idefics_like(Idefics3ForConditionalGeneration, Idefics3Config)
+    return _idefics_like(Idefics3ForConditionalGeneration, Idefics3Config, Idefics3Processor,
+                         Idefics3ImageProcessorPil)
 
 
 @lru_cache(maxsize=None)
 def smolvlm():
-    """SmolVLM: the Idefics3 design; its own processor needs num2words + torchvision, so the
-    (token-compatible) Idefics3 processor feeds it."""
-    from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
+    """SmolVLM: the Idefics3 design with its own processor (which needs num2words, for video
+    prompts, and a video processor: left out, see _image_only)."""
+    from transformers import (SmolVLMConfig, SmolVLMForConditionalGeneration,
+                              SmolVLMImageProcessorPil, SmolVLMProcessor)
 
-    return _idefics_like(SmolVLMForConditionalGeneration, SmolVLMConfig)
+    return _idefics_like(SmolVLMForConditionalGeneration, SmolVLMConfig,
+                         _image_only(SmolVLMProcessor), SmolVLMImageProcessorPil)
 
 
 def _gemma_tokenizer(specials, **named):
