@@ -134,6 +134,50 @@ def test_read_heads_is_the_o_proj_input_at_the_last_token(name):
         assert not torch.allclose(seq[:, -1], seq[:, -2])
 
 
+@pytest.mark.parametrize("name", TEXT_LMS)
+def test_read_heads_matches_attention_recomputed_from_q_k_v(name):
+    """Independent of any hook on o_proj: recompute each head's attention output at the last
+    token from q/k/v (RoPE, grouped-query attention, causal + padding mask) and compare."""
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+    adapter = adapter_for(name)
+    inputs = adapter.encode(mixed_batch(name))  # left-padded
+    seen: dict[int, tuple] = {}
+
+    def keep(layer):
+        def hook(module, args, kwargs):
+            seen[layer] = (kwargs["hidden_states"] if "hidden_states" in kwargs else args[0],
+                           kwargs["position_embeddings"])
+        return hook
+
+    layers = adapter.model.get_decoder().layers
+    handles = [layer.self_attn.register_forward_pre_hook(keep(i), with_kwargs=True)
+               for i, layer in enumerate(layers)]
+    try:
+        heads = adapter.read_heads(inputs, early_exit=False)  # [B, L, H, d]
+    finally:
+        for h in handles:
+            h.remove()
+    batch, length = inputs["input_ids"].shape
+    num_heads, head_dim = adapter.num_heads, adapter.head_dim
+    visible = torch.tril(torch.ones(length, length, dtype=torch.bool)) \
+        & inputs["attention_mask"].bool()[:, None, :]  # [B, T, T]
+    for i, layer in enumerate(layers):
+        attn = layer.self_attn
+        hidden, (cos, sin) = seen[i]  # [B, T, D]
+        with torch.no_grad():
+            q = attn.q_proj(hidden).view(batch, length, num_heads, head_dim).transpose(1, 2)
+            k = attn.k_proj(hidden).view(batch, length, -1, head_dim).transpose(1, 2)
+            v = attn.v_proj(hidden).view(batch, length, -1, head_dim).transpose(1, 2)
+        q, k = apply_rotary_pos_emb(q, k, cos, sin)
+        groups = num_heads // k.shape[1]
+        k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+        scores = q @ k.transpose(-1, -2) / head_dim ** 0.5  # [B, H, T, T]
+        scores = scores.masked_fill(~visible[:, None], float("-inf"))
+        out = torch.softmax(scores, dim=-1) @ v  # [B, H, T, d]
+        torch.testing.assert_close(heads[:, i], out[:, :, -1], rtol=0, atol=1e-5)
+
+
 # --- 2. hooks change nothing and always go away -----------------------------------------------
 
 
