@@ -219,7 +219,9 @@ def load_jsonl(path: str | Path, question: str | None = None,
         raise DataError(f"{path}: file not found.")
     examples = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # split on "\n" only: str.splitlines() also splits on U+2028, U+0085 ..., which JSON
+        # allows raw inside strings (and write_jsonl writes them raw)
+        lines = path.read_text(encoding="utf-8").split("\n")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
     for lineno, line in enumerate(lines, 1):
