@@ -80,13 +80,15 @@ def open_image(image: ImageLike, where: str = "") -> Image.Image:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(path)
-                if img.width * img.height > MAX_IMAGE_PIXELS:
-                    raise DataError(
-                        f"{name}: image is {img.width}x{img.height} pixels, over the limit of "
-                        f"{MAX_IMAGE_PIXELS:,}. Resize it first.")
-                img.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at low res
-                img.load()
+                # `with`: animated images keep their file open until closed
+                with Image.open(path) as img:
+                    if img.width * img.height > MAX_IMAGE_PIXELS:
+                        raise DataError(
+                            f"{name}: image is {img.width}x{img.height} pixels, over the limit "
+                            f"of {MAX_IMAGE_PIXELS:,}. Resize it first.")
+                    img.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at low res
+                    img.load()
+                    return _to_rgb(img)  # a copy: usable after the file is closed
         except DataError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -95,7 +97,11 @@ def open_image(image: ImageLike, where: str = "") -> Image.Image:
         except Exception as exc:  # PIL raises many types for corrupt files
             raise DataError(f"{name}: not a readable image ({type(exc).__name__}: {exc}). "
                             "Use a PNG, JPEG, GIF, BMP, WebP or TIFF file.") from None
-    return _to_rgb(img)
+    try:
+        return _to_rgb(img)
+    except Exception as exc:  # an in-memory image in a mode PIL cannot convert
+        raise DataError(f"{name}: cannot convert this image to RGB ({type(exc).__name__}: "
+                        f"{exc}).") from None
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
