@@ -231,6 +231,8 @@ def load_jsonl(path: str | Path, question: str | None = None,
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
     for lineno, line in enumerate(lines, 1):
+        if lineno == 1:
+            line = line.removeprefix("\ufeff")  # byte order mark (Windows editors add one)
         if not line.strip():
             continue
         where = f"{path.name}:{lineno}"
@@ -238,6 +240,9 @@ def load_jsonl(path: str | Path, question: str | None = None,
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno}).") from None
+        except RecursionError:
+            raise DataError(f"{where}: JSON nested too deeply; each line must be one flat "
+                            "object.") from None
         examples.append(parse_record(record, where, path.parent, question, require_label))
     if not examples:
         raise DataError(f"{path}: no examples (the file is empty).")
