@@ -20,6 +20,7 @@ import stat
 import tempfile
 import warnings
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -339,18 +340,30 @@ def safe_extract_zip(archive: str | Path, dest: str | Path) -> Path:
         written = 0
         for info in infos:
             target = root / info.filename
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                # count real bytes: the header's file_size can lie
-                for chunk in iter(lambda: src.read(1 << 20), b""):
-                    written += len(chunk)
-                    if written > MAX_ZIP_BYTES:
-                        raise DataError(f"{archive.name}: more than {MAX_ZIP_BYTES / 2**20:.0f} "
-                                        "MiB uncompressed; refusing (zip bomb?).")
-                    out.write(chunk)
+            try:
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as out:
+                    # count real bytes: the header's file_size can lie
+                    for chunk in iter(lambda: src.read(1 << 20), b""):
+                        written += len(chunk)
+                        if written > MAX_ZIP_BYTES:
+                            raise DataError(f"{archive.name}: more than "
+                                            f"{MAX_ZIP_BYTES / 2**20:.0f} MiB uncompressed; "
+                                            "refusing (zip bomb?).")
+                        out.write(chunk)
+            except DataError:
+                raise
+            # corrupt data (bad CRC, zlib), encryption, unknown compression, a name that is
+            # both a file and a folder, a name the file system refuses
+            except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError,
+                    OSError, ValueError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                raise DataError(f"{archive.name}: entry '{info.filename}' cannot be extracted "
+                                f"({type(exc).__name__}: {reason}). Re-create the archive with a "
+                                "standard zip tool, without a password.") from None
     return dest
 
 
@@ -377,8 +390,13 @@ def load_examples(source: str | Path, question: str | None = None,
         raise DataError(f"{source}: not found.")
     if source.is_file() and source.suffix.lower() == ".zip":
         dest = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="savs-data-"))
-        safe_extract_zip(source, dest)
-        return load_examples(_dataset_root(dest), question, require_label)
+        try:
+            safe_extract_zip(source, dest)
+            return load_examples(_dataset_root(dest), question, require_label)
+        except BaseException:
+            if not workdir:  # our own temporary folder: leave nothing behind
+                shutil.rmtree(dest, ignore_errors=True)
+            raise
     if source.is_file():
         if source.suffix.lower() not in {".jsonl", ".json", ".ndjson"}:
             raise DataError(f"{source.name}: unsupported file type; use a .jsonl file, a folder "
