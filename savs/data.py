@@ -165,8 +165,11 @@ def _check_text(value: object, where: str, fieldname: str, limit: int) -> str:
 
 
 def parse_record(record: object, where: str, base_dir: Path, question: str | None = None,
-                 require_label: bool = True) -> Example:
-    """Turn one decoded JSONL object into an Example, or raise DataError naming `where`."""
+                 require_label: bool = True, confine_to: Path | None = None) -> Example:
+    """Turn one decoded JSONL object into an Example, or raise DataError naming `where`.
+
+    With `confine_to`, image paths must stay inside that folder (uploaded data may not read
+    other files on the server)."""
     if not isinstance(record, dict):
         raise DataError(f"{where}: expected a JSON object like "
                         '{"image": "a.png", "question": "...", "label": "..."}, got '
@@ -209,6 +212,10 @@ def parse_record(record: object, where: str, base_dir: Path, question: str | Non
         if not p.strip():
             raise DataError(f"{where}: field 'image' holds an empty path.")
         path = Path(p) if Path(p).is_absolute() else base_dir / p
+        if confine_to is not None and not path.resolve().is_relative_to(confine_to.resolve()):
+            # checked before existence: the answer must not reveal which outside files exist
+            raise DataError(f"{where}: field 'image': '{p}' points outside the dataset folder; "
+                            "use paths relative to the JSONL file, inside the archive.")
         if not path.is_file():
             raise DataError(f"{where}: field 'image': file '{p}' not found (looked in "
                             f"{path.parent}). Image paths are relative to the JSONL file.")
@@ -218,8 +225,8 @@ def parse_record(record: object, where: str, base_dir: Path, question: str | Non
     return Example(text=text, label=label, images=tuple(images), source=where)
 
 
-def load_jsonl(path: str | Path, question: str | None = None,
-               require_label: bool = True) -> list[Example]:
+def load_jsonl(path: str | Path, question: str | None = None, require_label: bool = True,
+               confine_to: Path | None = None) -> list[Example]:
     """Read the published JSONL format. `question` fills in lines that have none."""
     path = Path(path)
     if not path.is_file():
@@ -244,7 +251,8 @@ def load_jsonl(path: str | Path, question: str | None = None,
         except RecursionError:
             raise DataError(f"{where}: JSON nested too deeply; each line must be one flat "
                             "object.") from None
-        examples.append(parse_record(record, where, path.parent, question, require_label))
+        examples.append(parse_record(record, where, path.parent, question, require_label,
+                                     confine_to))
     if not examples:
         raise DataError(f"{path}: no examples (the file is empty).")
     return examples
@@ -378,21 +386,24 @@ def _dataset_root(folder: Path) -> Path:
 
 
 def load_examples(source: str | Path, question: str | None = None,
-                  require_label: bool = True, workdir: str | Path | None = None) -> list[Example]:
+                  require_label: bool = True, workdir: str | Path | None = None,
+                  confine_to: str | Path | None = None) -> list[Example]:
     """Load examples from a .jsonl file, a folder of class folders, or a .zip of either.
 
     `question` is the text for folder datasets (and for JSONL lines without one). Zips are
     extracted into `workdir` (a new temporary folder by default), which must outlive the
-    returned examples since they refer to image files in it.
+    returned examples since they refer to image files in it. JSONL image paths must stay inside
+    `confine_to` (for a zip: inside the extracted archive, always).
     """
     source = Path(source)
+    confine = Path(confine_to) if confine_to is not None else None
     if not source.exists():
         raise DataError(f"{source}: not found.")
     if source.is_file() and source.suffix.lower() == ".zip":
         dest = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="savs-data-"))
         try:
             safe_extract_zip(source, dest)
-            return load_examples(_dataset_root(dest), question, require_label)
+            return load_examples(_dataset_root(dest), question, require_label, confine_to=dest)
         except BaseException:
             if not workdir:  # our own temporary folder: leave nothing behind
                 shutil.rmtree(dest, ignore_errors=True)
@@ -401,10 +412,10 @@ def load_examples(source: str | Path, question: str | None = None,
         if source.suffix.lower() not in {".jsonl", ".json", ".ndjson"}:
             raise DataError(f"{source.name}: unsupported file type; use a .jsonl file, a folder "
                             "with one subfolder per class, or a .zip of either.")
-        return load_jsonl(source, question, require_label)
+        return load_jsonl(source, question, require_label, confine)
     jsonls = sorted(source.glob("*.jsonl"))
     if len(jsonls) == 1:
-        return load_jsonl(jsonls[0], question, require_label)
+        return load_jsonl(jsonls[0], question, require_label, confine)
     if len(jsonls) > 1:
         names = ", ".join(p.name for p in jsonls)
         raise DataError(f"{source}: several JSONL files ({names}); pass the one you mean.")
