@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a bundled name (see `python -m savs models`), a folder, or a hub id")
     fit.add_argument("--train", required=True, help="JSONL, folder of class folders, or .zip")
     fit.add_argument("--test", help="labeled examples to report test accuracy on")
-    fit.add_argument("--heads", "-k", type=positive_int, default=20, help="number of heads to keep")
+    fit.add_argument("--heads", "-k", type=positive_int, default=20,
+                     help="number of heads to keep")
     fit.add_argument("--scoring", choices=["loo", "reference"], default="loo",
                      help="loo: leave the scored example out of its class mean (default)")
     fit.add_argument("--prompt", help="instruction put before every example's text")

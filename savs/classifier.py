@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Sequence
@@ -209,8 +210,9 @@ class SAVClassifier:
         name = Path(path).name
         try:
             config = json.loads(config_bytes.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ClassifierError(f"{name}: {CONFIG_FILE} is not valid JSON ({exc}).") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise ClassifierError(f"{name}: {CONFIG_FILE} is not valid JSON "
+                                  f"({exc or 'nested too deeply'}).") from None
         if not isinstance(config, dict) or config.get("format") != FORMAT:
             raise ClassifierError(f"{name}: {CONFIG_FILE} is not a SAVs classifier "
                                   f"(no \"format\": \"{FORMAT}\").")
@@ -237,6 +239,8 @@ class SAVClassifier:
         if (not isinstance(labels, list) or len(labels) < 2
                 or not all(isinstance(x, str) and x for x in labels)):
             raise fail("'labels' must be a list of at least two non-empty strings.")
+        if len(set(labels)) != len(labels):
+            raise fail("'labels' holds the same class name twice.")
         for key in ("num_layers", "num_heads", "head_dim"):
             if not isinstance(config.get(key), int) or config[key] <= 0:
                 raise fail(f"'{key}' must be a positive integer.")
@@ -288,6 +292,10 @@ def _read_artifact(path: Path) -> tuple[bytes, bytes]:
             return zf.read(names[TENSORS_FILE]), zf.read(names[CONFIG_FILE])
     except zipfile.BadZipFile:
         raise ClassifierError(f"{path.name}: not a classifier folder or .zip archive.") from None
+    except (zlib.error, EOFError, RuntimeError, NotImplementedError, OSError, ValueError) as exc:
+        # corrupt compressed data, a password, an unknown compression method
+        raise ClassifierError(f"{path.name}: the archive cannot be read ({type(exc).__name__}: "
+                              f"{exc}). Save the classifier again.") from None
 
 
 def fit_activations(acts: torch.Tensor, labels: Sequence[str], k: int = 20,
