@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -210,6 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("hub (internet + GPU): " + ", ".join(HUB_SUGGESTIONS))
         return 0
     commands = {"fit": cmd_fit, "eval": cmd_eval, "predict": cmd_predict}
+    # library warnings (duplicate examples ...) read like errors: one line, no source location
+    library_format, warnings.formatwarning = (
+        warnings.formatwarning, lambda message, *_args, **_kw: f"warning: {message}\n")
     try:
         result = commands[args.command](args)
     except SavsError as exc:
@@ -218,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = library_format
     if not distributed.is_main_process():
         return 0  # under accelerate launch, only the main process reports
     if args.json:
