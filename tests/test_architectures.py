@@ -264,6 +264,27 @@ def test_early_exit_equals_full_pass_and_skips_deeper_layers(name):
     assert not middle[:, 0].any()  # not requested: zeros
 
 
+@pytest.mark.parametrize("name", ARCHS)
+def test_half_precision_model_gives_fp32_heads_close_to_fp32(name):
+    """GPUs run bf16: pixel values must follow the model's dtype, integer inputs
+    (image_grid_thw, token types) must not, and the heads come back as fp32 on the CPU."""
+    import copy
+
+    adapter = adapter_for(name)
+    half = ModelAdapter(copy.deepcopy(adapter.model).to(torch.bfloat16), adapter.processor,
+                        adapter.name)
+    examples = mixed_batch(name)[-1:]
+    inputs = half.encode(examples)
+    assert all(v.dtype in (torch.bfloat16, torch.long, torch.int32, torch.bool)
+               for v in inputs.values() if isinstance(v, torch.Tensor))
+    if "pixel_values" in inputs:
+        assert inputs["pixel_values"].dtype == torch.bfloat16
+    heads = half.read_heads(inputs)
+    assert heads.dtype == torch.float32 and heads.device.type == "cpu"
+    torch.testing.assert_close(heads, adapter.read_heads(adapter.encode(examples)),
+                               rtol=0.1, atol=2e-2)
+
+
 # --- inputs: templates, interleaving, model-specific inputs ----------------------------------
 
 
