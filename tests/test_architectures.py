@@ -356,7 +356,8 @@ def training_sets(name: str) -> dict[str, tuple[list[Example], Example]]:
     sets = {"text": two_classes(lambda label, i: Example(
         f"{words[label]} {'!' * i} which?", label))}
     if name in VLMS:
-        sets["image"] = two_classes(lambda label, i: Example("What colour?", label, (shade(label, i),)))
+        sets["image"] = two_classes(lambda label, i: Example(
+            "What colour?", label, (shade(label, i),)))
         sets["interleaved"] = two_classes(lambda label, i: Example(
             "Left <image> right <image> same?", label, (shade(label, i), shade(label, i + 1))))
     return sets
