@@ -264,6 +264,27 @@ def test_early_exit_equals_full_pass_and_skips_deeper_layers(name):
     assert not middle[:, 0].any()  # not requested: zeros
 
 
+@pytest.mark.parametrize("name", ARCHS)
+def test_half_precision_model_gives_fp32_heads_close_to_fp32(name):
+    """GPUs run bf16: pixel values must follow the model's dtype, integer inputs
+    (image_grid_thw, token types) must not, and the heads come back as fp32 on the CPU."""
+    import copy
+
+    adapter = adapter_for(name)
+    half = ModelAdapter(copy.deepcopy(adapter.model).to(torch.bfloat16), adapter.processor,
+                        adapter.name)
+    examples = mixed_batch(name)[-1:]
+    inputs = half.encode(examples)
+    assert all(v.dtype in (torch.bfloat16, torch.long, torch.int32, torch.bool)
+               for v in inputs.values() if isinstance(v, torch.Tensor))
+    if "pixel_values" in inputs:
+        assert inputs["pixel_values"].dtype == torch.bfloat16
+    heads = half.read_heads(inputs)
+    assert heads.dtype == torch.float32 and heads.device.type == "cpu"
+    torch.testing.assert_close(heads, adapter.read_heads(adapter.encode(examples)),
+                               rtol=0.1, atol=2e-2)
+
+
 # --- inputs: templates, interleaving, model-specific inputs ----------------------------------
 
 
@@ -335,7 +356,8 @@ def training_sets(name: str) -> dict[str, tuple[list[Example], Example]]:
     sets = {"text": two_classes(lambda label, i: Example(
         f"{words[label]} {'!' * i} which?", label))}
     if name in VLMS:
-        sets["image"] = two_classes(lambda label, i: Example("What colour?", label, (shade(label, i),)))
+        sets["image"] = two_classes(lambda label, i: Example(
+            "What colour?", label, (shade(label, i),)))
         sets["interleaved"] = two_classes(lambda label, i: Example(
             "Left <image> right <image> same?", label, (shade(label, i), shade(label, i + 1))))
     return sets
@@ -365,7 +387,12 @@ def test_text_lm_given_an_image_raises_model_error(name):
 # --- save_pretrained -> load_model ------------------------------------------------------------
 
 
+# Qwen2-VL, SmolVLM and LLaVA-OneVision folders need torchvision to load (AutoProcessor builds
+# their video processor), which this machine cannot import.
 @pytest.mark.parametrize("name,auto_class", [("llava", "AutoModelForImageTextToText"),
+                                             ("idefics3", "AutoModelForImageTextToText"),
+                                             ("gemma3", "AutoModelForImageTextToText"),
+                                             ("paligemma", "AutoModelForImageTextToText"),
                                              ("qwen2_lm", "AutoModelForCausalLM"),
                                              ("llama_lm", "AutoModelForCausalLM")])
 def test_save_pretrained_then_load_model(name, auto_class, tmp_path):

@@ -2,7 +2,9 @@
 
 Integration tests share these (built once per session, read-only). Nothing is downloaded: the
 tokenizer is a byte-level BPE trained here on a few sentences, the image processors are built
-from their classes.
+from their (PIL) classes. `BUILDERS` maps a name to each architecture SAVs supports: Qwen2-VL,
+Qwen2.5-VL, LLaVA, LLaVA-OneVision, Idefics3, SmolVLM, Gemma3, PaliGemma, and Llama / Qwen2 text
+LMs. Every decoder is 3 layers x 4 query heads (2 KV heads); every vision tower also has 3 layers.
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ def _image_only(processor_cls):
         video_processor = SimpleNamespace(num_frames=None, fps=None)
 
         def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-            super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+            super().__init__(image_processor, tokenizer, None, chat_template=chat_template,
+                             **kwargs)
 
     ImageOnly.__name__ = ImageOnly.__qualname__ = processor_cls.__name__
     return ImageOnly
@@ -162,7 +165,8 @@ def llava_onevision():
     tok = make_tokenizer(("<image>", "<video>"))
     vision = SiglipVisionConfig(**VISION)
     pinpoints = [[32, 32], [32, 64], [64, 32]]
-    config = LlavaOnevisionConfig(vision_config=vision, text_config=dict(model_type="qwen2", **text_config(len(tok))),
+    text = dict(model_type="qwen2", **text_config(len(tok)))
+    config = LlavaOnevisionConfig(vision_config=vision, text_config=text,
                                   image_token_index=tok.convert_tokens_to_ids("<image>"),
                                   video_token_index=tok.convert_tokens_to_ids("<video>"),
                                   vision_feature_select_strategy="full",
@@ -178,12 +182,13 @@ def llava_onevision():
 
 
 def _idefics_like(model_cls, config_cls, processor_cls, image_processor_cls):
-
+    """Idefics3 and SmolVLM share a design: SigLIP-style tower, pixel shuffle, Llama decoder."""
     specials = ("<image>", "<fake_token_around_image>", "<global-img>", "<end_of_utterance>")
     tok = make_tokenizer(specials)
-    vision = dict(VISION)
+    vision = dict(VISION)  # dicts here: these configs build their own sub-config classes
     # 32x32 image -> 4x4 patches -> pixel shuffle with scale 2 -> 4 image tokens
-    config = config_cls(vision_config=vision, text_config=dict(model_type="llama", **text_config(len(tok))),
+    text = dict(model_type="llama", **text_config(len(tok)))
+    config = config_cls(vision_config=vision, text_config=text,
                         image_token_id=tok.convert_tokens_to_ids("<image>"), scale_factor=2)
     torch.manual_seed(0)
     model = model_cls(config).eval()
