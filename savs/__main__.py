@@ -11,10 +11,12 @@ import json
 import sys
 import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from . import distributed
 from .errors import SavsError
 
 EXIT_USER_ERROR = 2
@@ -26,6 +28,7 @@ def progress_bar(desc: str, enabled: bool = True) -> Iterator:
     from tqdm import tqdm
 
     bar = None
+    enabled = enabled and distributed.is_main_process()
 
     def update(done: int, total: int) -> None:
         nonlocal bar
@@ -106,7 +109,8 @@ def _load(args: argparse.Namespace, name: str):
     from .models import load_model
 
     dtype = None if args.dtype == "auto" else args.dtype
-    return load_model(name, device=args.device, dtype=dtype, device_map=args.device_map,
+    device = args.device or distributed.device()  # under accelerate: this process's device
+    return load_model(name, device=device, dtype=dtype, device_map=args.device_map,
                       trust_remote_code=args.trust_remote_code)
 
 
@@ -129,13 +133,14 @@ def cmd_fit(args: argparse.Namespace) -> dict:
         "top_heads": [[h.layer, h.head] for h in clf.heads],
         "head_scores": clf.head_scores.tolist(), "num_layers": adapter.num_layers,
         "num_heads": adapter.num_heads, "head_dim": adapter.head_dim,
+        "processes": distributed.world_size(),
     }
     if test is not None:
         with progress_bar("testing", not args.json) as bar:
             report, _ = evaluate(adapter, clf, test, args.batch_size, progress=bar)
         result["test_examples"] = len(test)
         result["test_accuracy"] = report.accuracy
-    if args.out:
+    if args.out and distributed.is_main_process():
         result["out"] = str(clf.save(args.out))
     result["seconds"] = round(time.perf_counter() - start, 3)
     return result
@@ -214,6 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("hub (internet + GPU): " + ", ".join(HUB_SUGGESTIONS))
         return 0
     commands = {"fit": cmd_fit, "eval": cmd_eval, "predict": cmd_predict}
+    # library warnings (duplicate examples ...) read like errors: one line, no source location
+    library_format, warnings.formatwarning = (
+        warnings.formatwarning, lambda message, *_args, **_kw: f"warning: {message}\n")
     try:
         # .zip datasets are extracted here, and removed when the command ends
         with tempfile.TemporaryDirectory(prefix="savs-cli-") as workdir:
@@ -225,6 +233,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = library_format
+    if not distributed.is_main_process():
+        return 0  # under accelerate launch, only the main process reports
     if args.json:
         print(json.dumps(result))
     else:

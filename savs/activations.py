@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import torch
 
 from .data import Example, example_digest
+from .distributed import map_batches
 from .models.adapter import ModelAdapter
 
 ProgressFn = Callable[[int, int], None]  # (examples done, total)
@@ -94,15 +95,19 @@ def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | No
         progress(done, n)
     # similar lengths together: less padding per batch
     todo.sort(key=lambda i: (len(examples[i].images), len(examples[i].text)))
-    for start in range(0, len(todo), batch_size):
-        idx = todo[start:start + batch_size]
-        inputs = adapter.encode([examples[i] for i in idx], prompt)
-        acts = adapter.read_heads(inputs)  # [B, L, H, d]
+    batches = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
+
+    def run(idx: Sequence[int]) -> torch.Tensor:
+        nonlocal done
+        acts = adapter.read_heads(adapter.encode([examples[i] for i in idx], prompt))  # [B, L, H, d]
+        done += len(idx)
+        if progress:
+            progress(done, n)
+        return acts
+
+    for idx, acts in zip(batches, map_batches(run, batches)):
         for row, i in enumerate(idx):
             out[i] = acts[row]
             if cache is not None:
                 cache.put(keys[i], acts[row].clone())
-        done += len(idx)
-        if progress:
-            progress(done, n)
     return out

@@ -271,7 +271,8 @@ def test_example_digest_ignores_label_and_path_but_not_content(tmp_path):
 
 
 def test_check_training_set():
-    ex = lambda label: Example(text="t", label=label)  # noqa: E731
+    counter = iter(range(1000))
+    ex = lambda label: Example(text=f"t{next(counter)}", label=label)  # noqa: E731 (distinct)
     assert check_training_set([ex("b"), ex("a"), ex("b"), ex("a")], True) == ["b", "a"]
     with pytest.raises(DataError, match="at least two classes.*'a'"):
         check_training_set([ex("a"), ex("a")], False)

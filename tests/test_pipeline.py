@@ -287,7 +287,7 @@ def test_corrupt_config_files(saved):
         (json.dumps({**config, "format_version": 99}), "format version 99"),
         (json.dumps({**config, "labels": ["only"]}), "'labels' must be a list of at least two"),
         (json.dumps({**config, "labels": ["a", 3, "c"]}), "'labels' must be"),
-        (json.dumps({**config, "labels": ["red", "red", "blue"]}), "same class twice"),
+        (json.dumps({**config, "labels": ["red", "red", "blue"]}), "same class name twice"),
         (json.dumps({**config, "num_heads": 0}), "'num_heads' must be a positive integer"),
         (json.dumps({**config, "head_dim": "16"}), "'head_dim' must be a positive integer"),
         (json.dumps({**config, "num_layers": 2}), "'head_scores' has shape"),
