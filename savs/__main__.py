@@ -43,14 +43,14 @@ def progress_bar(desc: str, enabled: bool = True) -> Iterator:
             bar.close()
 
 
-def positive_int(text: str) -> int:
-    """argparse type: 0 or a negative count is a user error, not something to clamp silently."""
+def _positive_int(text: str) -> int:
+    """argparse type: 0 or a negative count is a user error, not something to guess around."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
     return value
 
 
@@ -61,7 +61,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device-map", help="'auto' splits a model too large for one GPU")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="allow the model repository's own Python code to run (off by default)")
-    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--batch-size", type=_positive_int, default=8)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,8 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a bundled name (see `python -m savs models`), a folder, or a hub id")
     fit.add_argument("--train", required=True, help="JSONL, folder of class folders, or .zip")
     fit.add_argument("--test", help="labeled examples to report test accuracy on")
-    fit.add_argument("--heads", "-k", type=positive_int, default=20,
-                     help="number of heads to keep")
+    fit.add_argument("--heads", "-k", type=_positive_int, default=20, help="number of heads to keep")
     fit.add_argument("--scoring", choices=["loo", "reference"], default="loo",
                      help="loo: leave the scored example out of its class mean (default)")
     fit.add_argument("--prompt", help="instruction put before every example's text")

@@ -30,6 +30,10 @@ FORMAT_VERSION = 1
 TENSORS_FILE = "classifier.safetensors"
 CONFIG_FILE = "classifier.json"
 _EPS = 1e-12
+# A head gets credit for an example only when the own class is nearer by more than float noise:
+# an uninformative head (same vector for every input) has all cosines equal up to rounding, and
+# rounding in the leave-one-out formula favours the own class, which made such heads score 1.0.
+_TIE_TOL = 1e-5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,17 +76,18 @@ def class_cosines(acts: torch.Tensor, y: torch.Tensor, num_classes: int,
 def score_heads(acts: torch.Tensor, y: torch.Tensor, num_classes: int,
                 scoring: Scoring = "loo") -> tuple[torch.Tensor, torch.Tensor]:
     """Score every head: the fraction of examples whose nearest class mean (cosine) is their own
-    class, and the mean margin (own cosine minus the best other), for tie-breaks.
+    class, and the mean margin (own cosine minus the best other), for tie-breaks. A tie (within
+    float noise) counts as wrong, so a head that cannot tell the classes apart scores 0.
 
     acts: [N, L, H, d]; y: [N] class indices. Returns (score [L, H], margin [L, H]).
     """
     n, num_layers, num_heads, d = acts.shape
     flat = acts.reshape(n, num_layers * num_heads, d).float()  # [N, M, d]
     cos = class_cosines(flat, y, num_classes, scoring)  # [N, M, C]
-    correct = (cos.argmax(dim=2) == y[:, None]).float()  # [N, M]
     own = cos.gather(2, y[:, None, None].expand(-1, cos.shape[1], 1)).squeeze(2)  # [N, M]
     others = cos.scatter(2, y[:, None, None].expand(-1, cos.shape[1], 1), float("-inf"))
     margin = own - others.amax(dim=2)  # [N, M]
+    correct = (margin > _TIE_TOL).float()  # [N, M]: own class strictly nearest
     return (correct.mean(0).reshape(num_layers, num_heads),
             margin.mean(0).reshape(num_layers, num_heads))
 
@@ -262,7 +267,9 @@ class SAVClassifier:
             raise fail("a head index is out of range for the model's layers and heads.")
         if not torch.isfinite(means).all():
             raise fail("tensor 'means' holds NaN or infinite values.")
-        config = {key: v for key, v in config.items() if key not in ("format", "format_version")}
+        # labels live in their own field: keep the config as it was before saving
+        config = {key: v for key, v in config.items()
+                  if key not in ("format", "format_version", "labels")}
         return cls(labels=list(labels), heads=[HeadIndex(int(a), int(b)) for a, b in heads.tolist()],
                    means=means.float(), head_scores=scores.float(), config=config)
 

@@ -69,6 +69,8 @@ def open_image(image: ImageLike, where: str = "") -> Image.Image:
     decompression bombs before decoding their pixels.
     """
     name = where or (str(image) if not isinstance(image, Image.Image) else "image")
+    if where and not isinstance(image, Image.Image) and Path(image).name not in where:
+        name = f"{where}: image '{Path(image).name}'"  # which of the example's images
     if isinstance(image, Image.Image):
         img = image
     else:
@@ -235,7 +237,8 @@ def load_jsonl(path: str | Path, question: str | None = None, require_label: boo
     try:
         # split on "\n" only: str.splitlines() also splits on U+2028, U+0085 ..., which JSON
         # allows raw inside strings (and write_jsonl writes them raw)
-        lines = path.read_text(encoding="utf-8").split("\n")
+        # utf-8-sig: Windows editors often start the file with a byte-order mark
+        lines = path.read_text(encoding="utf-8-sig").split("\n")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
     for lineno, line in enumerate(lines, 1):
