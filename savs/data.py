@@ -241,8 +241,6 @@ def load_jsonl(path: str | Path, question: str | None = None, require_label: boo
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
     for lineno, line in enumerate(lines, 1):
-        if lineno == 1:
-            line = line.removeprefix("\ufeff")  # byte order mark (Windows editors add one)
         if not line.strip():
             continue
         where = f"{path.name}:{lineno}"

@@ -11,6 +11,7 @@ trust_remote_code staying off.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -238,12 +239,14 @@ def test_animated_image_file_is_closed(tmp_path):
     path = tmp_path / "anim.gif"
     _write_animated_gif(path)
     fds = len(os.listdir("/proc/self/fd"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ResourceWarning)
-        for _ in range(20):
-            open_image(path)
-    assert len(os.listdir("/proc/self/fd")) <= fds
-    assert path.stat().st_size > 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        images = [open_image(path) for _ in range(5)]
+        open_files = len(os.listdir("/proc/self/fd")) - fds
+        gc.collect()  # an unclosed file warns when it is collected
+    assert open_files <= 0
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert all(img.getpixel((0, 0)) == (255, 0, 0) for img in images)  # usable once closed
 
 
 def test_large_image_is_shrunk(tmp_path):
@@ -540,7 +543,7 @@ def test_one_thousand_classes(tmp_path):
     assert clf.config["train_accuracy"] > 0.99
     again = SAVClassifier.load(clf.save(tmp_path / "clf.zip"))
     assert again.labels == labels and tuple(again.means.shape) == (5, n_classes, 16)
-    assert time.perf_counter() - start < 30  # ~3 s on an idle laptop core; was ~50 s
+    assert time.perf_counter() - start < 20  # ~3 s on an idle core; was ~50 s
 
 
 def test_one_class(tmp_path):
