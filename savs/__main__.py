@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from . import distributed
 from .errors import SavsError
 
 EXIT_USER_ERROR = 2
@@ -25,6 +28,7 @@ def progress_bar(desc: str, enabled: bool = True) -> Iterator:
     from tqdm import tqdm
 
     bar = None
+    enabled = enabled and distributed.is_main_process()
 
     def update(done: int, total: int) -> None:
         nonlocal bar
@@ -40,6 +44,17 @@ def progress_bar(desc: str, enabled: bool = True) -> Iterator:
             bar.close()
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: 0 or a negative count is a user error, not something to guess around."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--dtype", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
@@ -47,7 +62,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device-map", help="'auto' splits a model too large for one GPU")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="allow the model repository's own Python code to run (off by default)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=_positive_int, default=8)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a bundled name (see `python -m savs models`), a folder, or a hub id")
     fit.add_argument("--train", required=True, help="JSONL, folder of class folders, or .zip")
     fit.add_argument("--test", help="labeled examples to report test accuracy on")
-    fit.add_argument("--heads", "-k", type=int, default=20, help="number of heads to keep")
+    fit.add_argument("--heads", "-k", type=_positive_int, default=20, help="number of heads to keep")
     fit.add_argument("--scoring", choices=["loo", "reference"], default="loo",
                      help="loo: leave the scored example out of its class mean (default)")
     fit.add_argument("--prompt", help="instruction put before every example's text")
@@ -94,17 +109,20 @@ def _load(args: argparse.Namespace, name: str):
     from .models import load_model
 
     dtype = None if args.dtype == "auto" else args.dtype
-    return load_model(name, device=args.device, dtype=dtype, device_map=args.device_map,
+    device = args.device or distributed.device()  # under accelerate: this process's device
+    return load_model(name, device=device, dtype=dtype, device_map=args.device_map,
                       trust_remote_code=args.trust_remote_code)
 
 
 def cmd_fit(args: argparse.Namespace) -> dict:
-    from .data import load_examples
+    from .data import check_training_set, load_examples
     from .pipeline import evaluate, fit
 
     start = time.perf_counter()
-    train = load_examples(args.train, question=args.question)
-    test = load_examples(args.test, question=args.question) if args.test else None
+    train = load_examples(args.train, question=args.question, workdir=args.workdir / "train")
+    test = (load_examples(args.test, question=args.question, workdir=args.workdir / "test")
+            if args.test else None)
+    check_training_set(train, leave_one_out=args.scoring == "loo")  # before a slow model load
     adapter = _load(args, args.model)
     with progress_bar("extracting", not args.json) as bar:
         clf = fit(adapter, train, prompt=args.prompt, k=args.heads, scoring=args.scoring,
@@ -115,13 +133,14 @@ def cmd_fit(args: argparse.Namespace) -> dict:
         "top_heads": [[h.layer, h.head] for h in clf.heads],
         "head_scores": clf.head_scores.tolist(), "num_layers": adapter.num_layers,
         "num_heads": adapter.num_heads, "head_dim": adapter.head_dim,
+        "processes": distributed.world_size(),
     }
     if test is not None:
         with progress_bar("testing", not args.json) as bar:
             report, _ = evaluate(adapter, clf, test, args.batch_size, progress=bar)
         result["test_examples"] = len(test)
         result["test_accuracy"] = report.accuracy
-    if args.out:
+    if args.out and distributed.is_main_process():
         result["out"] = str(clf.save(args.out))
     result["seconds"] = round(time.perf_counter() - start, 3)
     return result
@@ -131,14 +150,19 @@ def _classifier_and_model(args: argparse.Namespace):
     from .classifier import SAVClassifier
 
     clf = SAVClassifier.load(args.classifier)
-    return clf, _load(args, args.model or clf.config.get("model", ""))
+    adapter = _load(args, args.model or clf.config.get("model", ""))
+    if args.model:
+        # the user named the model on purpose (e.g. the recorded folder moved): accept the new
+        # name; check_compatible still refuses a model of another shape
+        clf.config["model"] = adapter.name
+    return clf, adapter
 
 
 def cmd_eval(args: argparse.Namespace) -> dict:
     from .data import load_examples
     from .pipeline import evaluate
 
-    test = load_examples(args.test, question=args.question)
+    test = load_examples(args.test, question=args.question, workdir=args.workdir / "test")
     clf, adapter = _classifier_and_model(args)
     with progress_bar("evaluating", not args.json) as bar:
         report, _ = evaluate(adapter, clf, test, args.batch_size, progress=bar)
@@ -195,14 +219,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("hub (internet + GPU): " + ", ".join(HUB_SUGGESTIONS))
         return 0
     commands = {"fit": cmd_fit, "eval": cmd_eval, "predict": cmd_predict}
+    # library warnings (duplicate examples ...) read like errors: one line, no source location
+    library_format, warnings.formatwarning = (
+        warnings.formatwarning, lambda message, *_args, **_kw: f"warning: {message}\n")
     try:
-        result = commands[args.command](args)
+        # .zip datasets are extracted here, and removed when the command ends
+        with tempfile.TemporaryDirectory(prefix="savs-cli-") as workdir:
+            args.workdir = Path(workdir)
+            result = commands[args.command](args)
     except SavsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = library_format
+    if not distributed.is_main_process():
+        return 0  # under accelerate launch, only the main process reports
     if args.json:
         print(json.dumps(result))
     else:

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import torch
 
 from .data import Example, example_digest
+from .distributed import map_batches
 from .models.adapter import ModelAdapter
 
 ProgressFn = Callable[[int, int], None]  # (examples done, total)
@@ -77,9 +78,11 @@ def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | No
             progress: ProgressFn | None = None) -> torch.Tensor:
     """Head activations of every example at its final prompt token: [N, L, H, d] fp32 on CPU."""
     n = len(examples)
+    batch_size = max(1, int(batch_size))  # 0 once gave empty batches and an IndexError
     out = torch.empty(n, adapter.num_layers, adapter.num_heads, adapter.head_dim)
+    # `is not None`: an empty cache has len 0 and is falsy, yet must still be filled
     keys = ([ActivationCache.key(adapter, prompt, ex) for ex in examples] if cache is not None
-            else [None] * n)  # not `if cache`: an empty cache has len 0
+            else [None] * n)
     todo = []
     for i, key in enumerate(keys):
         hit = cache.get(key) if cache is not None else None
@@ -92,15 +95,19 @@ def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | No
         progress(done, n)
     # similar lengths together: less padding per batch
     todo.sort(key=lambda i: (len(examples[i].images), len(examples[i].text)))
-    for start in range(0, len(todo), max(1, batch_size)):
-        idx = todo[start:start + batch_size]
-        inputs = adapter.encode([examples[i] for i in idx], prompt)
-        acts = adapter.read_heads(inputs)  # [B, L, H, d]
+    batches = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
+
+    def run(idx: Sequence[int]) -> torch.Tensor:
+        nonlocal done
+        acts = adapter.read_heads(adapter.encode([examples[i] for i in idx], prompt))  # [B, L, H, d]
+        done += len(idx)
+        if progress:
+            progress(done, n)
+        return acts
+
+    for idx, acts in zip(batches, map_batches(run, batches)):
         for row, i in enumerate(idx):
             out[i] = acts[row]
             if cache is not None:
                 cache.put(keys[i], acts[row].clone())
-        done += len(idx)
-        if progress:
-            progress(done, n)
     return out

@@ -9,6 +9,7 @@ from . import __version__
 from .activations import ActivationCache, ProgressFn, extract
 from .classifier import Prediction, SAVClassifier, Scoring, fit_activations
 from .data import Example, check_training_set
+from .distributed import map_batches
 from .errors import ClassifierError, DataError
 from .metrics import EvalReport, evaluation_report
 from .models.adapter import ModelAdapter
@@ -56,14 +57,20 @@ def predict(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence
     check_compatible(classifier, adapter)
     layers = sorted({h.layer for h in classifier.heads})
     prompt = classifier.config.get("prompt") or None
-    predictions: list[Prediction] = []
-    for start in range(0, len(examples), max(1, batch_size)):
-        batch = examples[start:start + batch_size]
-        acts = adapter.read_heads(adapter.encode(batch, prompt), layers, early_exit)
-        predictions += classifier.predict_activations(acts)
+    step = max(1, int(batch_size))  # 0 once gave empty batches: no predictions at all
+    batches = [range(s, min(s + step, len(examples))) for s in range(0, len(examples), step)]
+    done = 0
+
+    def run(idx: Sequence[int]) -> list[Prediction]:
+        nonlocal done
+        acts = adapter.read_heads(adapter.encode([examples[i] for i in idx], prompt), layers,
+                                  early_exit)  # [B, L', H, d]
+        done += len(idx)
         if progress:
-            progress(len(predictions), len(examples))
-    return predictions
+            progress(done, len(examples))
+        return classifier.predict_activations(acts)
+
+    return [p for batch in map_batches(run, batches) for p in batch]
 
 
 def evaluate(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence[Example],

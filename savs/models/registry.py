@@ -75,9 +75,11 @@ HUB_SUGGESTIONS: list[str] = [
 
 def check_allowed(name: str) -> None:
     """Hosted mode: refuse models not listed in SAVS_ALLOWED_MODELS (when it is set)."""
-    allowed = os.environ.get(ALLOWED_MODELS_ENV, "").strip()
-    if allowed and name not in {a.strip() for a in allowed.split(",") if a.strip()}:
-        raise ModelError(f"model {name!r} is not allowed on this server; allowed: {allowed}.")
+    raw = os.environ.get(ALLOWED_MODELS_ENV, "")
+    allowed = [a.strip() for a in raw.split(",") if a.strip()]
+    if raw.strip() and name not in allowed:  # set but listing nothing: nothing may load
+        raise ModelError(f"model {name!r} is not allowed on this server; allowed: "
+                         f"{', '.join(allowed) or '(none)'}.")
 
 
 def resolve(name: str) -> tuple[str, dict]:
@@ -107,12 +109,12 @@ def _pick_dtype(device: str, dtype: torch.dtype | str | None) -> torch.dtype:
 
 def load_model(name: str, device: str | None = None, dtype: torch.dtype | str | None = None,
                device_map: str | dict | None = None, max_memory: dict | None = None,
-               trust_remote_code: bool = False) -> ModelAdapter:
+               offload_folder: str | None = None, trust_remote_code: bool = False) -> ModelAdapter:
     """Load a bundled name, local folder or hub id as a `ModelAdapter`, or raise ModelError.
 
     device defaults to CUDA when available; `device_map="auto"` (with optional `max_memory`)
     splits a model too large for one GPU across devices. `trust_remote_code` stays off unless
-    the caller turns it on.
+    the caller turns it on. Layers that fit nowhere go to `offload_folder` on disk.
     """
     import transformers
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
@@ -132,6 +134,8 @@ def load_model(name: str, device: str | None = None, dtype: torch.dtype | str | 
             kwargs["device_map"] = device_map
             if max_memory is not None:
                 kwargs["max_memory"] = max_memory
+            if offload_folder is not None:
+                kwargs["offload_folder"] = offload_folder
         model = model_cls.from_pretrained(source, **kwargs)
         if device_map is None:
             model = model.to(device)

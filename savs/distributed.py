@@ -1,0 +1,54 @@
+"""Data-parallel runs with 🤗 accelerate: `accelerate launch -m savs fit ...`.
+
+Under `accelerate launch` with several processes, model runs are split by whole batches dealt
+round-robin to the processes, and the results are gathered back in order on every process. The
+batches are the same ones a single process would form, so every example is computed in the same
+company (same padding) and the fit gives the same heads, classifier and accuracy. A plain
+`python -m savs fit` never imports accelerate.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Sequence, TypeVar
+
+T = TypeVar("T")
+
+
+def world_size() -> int:
+    """Processes in this run (accelerate / torchrun set WORLD_SIZE); 1 when run plainly."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def _state():
+    import torch
+    from accelerate import PartialState
+
+    # without CUDA, processes talk over gloo on the CPU (accelerate's MULTI_CPU)
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def is_main_process() -> bool:
+    return world_size() == 1 or _state().is_main_process
+
+
+def device() -> str | None:
+    """This process's device under accelerate (cuda:N or cpu); None for a plain run."""
+    return str(_state().device) if world_size() > 1 else None
+
+
+def map_batches(fn: Callable[[Sequence[int]], T], batches: Sequence[Sequence[int]]) -> list[T]:
+    """fn(batch) for every batch, in order. With several processes each runs every
+    world_size-th batch, and the results are gathered so that every process gets all of them."""
+    n = world_size()
+    if n == 1:
+        return [fn(batch) for batch in batches]
+    from accelerate.utils import gather_object
+
+    rank = _state().process_index
+    mine = [(i, fn(batches[i])) for i in range(rank, len(batches), n)]
+    gathered = dict(gather_object(mine))  # flattened [(batch index, result), ...] from all ranks
+    return [gathered[i] for i in range(len(batches))]
