@@ -22,8 +22,15 @@ CLASS_COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00
 _MARGIN = dict(l=50, r=20, t=50, b=45)
 
 
-def class_colour(index: int) -> str:
-    return CLASS_COLOURS[index % len(CLASS_COLOURS)]
+# classes named after a colour are drawn in it (a "blue" class in green is confusing)
+NAMED_COLOURS = {"red": "#D62728", "green": "#2CA02C", "blue": "#1F5FD6", "yellow": "#E6C619",
+                 "orange": "#FF7F0E", "purple": "#8E44AD", "pink": "#E377C2", "brown": "#8C564B",
+                 "black": "#222222", "white": "#D0D0D0", "grey": "#8C8C8C", "gray": "#8C8C8C",
+                 "cyan": "#17BECF", "magenta": "#D62AD0"}
+
+
+def class_colour(index: int, label: str = "") -> str:
+    return NAMED_COLOURS.get(label.strip().lower()) or CLASS_COLOURS[index % len(CLASS_COLOURS)]
 
 
 def head_heatmap(scores: torch.Tensor, selected: Sequence[HeadIndex] = (),
@@ -58,7 +65,7 @@ def head_heatmap(scores: torch.Tensor, selected: Sequence[HeadIndex] = (),
                     x=[h.head for h in heads], y=[h.layer for h in heads], mode="markers",
                     name=f"votes {lab}",
                     marker=dict(symbol="square", size=_marker_size(num_layers, num_heads) * 0.7,
-                                color=class_colour(index.get(lab, 0)),
+                                color=class_colour(index.get(lab, 0), lab),
                                 line=dict(width=1.5, color="white")),
                     customdata=[[lab, float(scores[h.layer, h.head])] for h in heads],
                     hovertemplate="layer %{y}, head %{x}<br>score %{customdata[1]:.3f}"
@@ -103,7 +110,7 @@ def probability_bars(prediction: Prediction, labels: Sequence[str] = ()) -> go.F
     order = sorted(labels, key=lambda lab: -prediction.probabilities.get(lab, 0.0))
     fig = go.Figure(go.Bar(
         x=[prediction.probabilities.get(lab, 0.0) for lab in order], y=order, orientation="h",
-        marker_color=[class_colour(labels.index(lab)) for lab in order],
+        marker_color=[class_colour(labels.index(lab), lab) for lab in order],
         text=[f"{prediction.probabilities.get(lab, 0.0):.0%} ({prediction.votes.get(lab, 0)})"
               for lab in order], textposition="auto",
         hovertemplate="%{y}: %{x:.1%} of the votes<extra></extra>"))

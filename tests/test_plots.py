@@ -32,6 +32,7 @@ def test_prediction_votes_are_drawn_per_class():
     votes = {t.name: (list(t.x), list(t.y)) for t in fig.data[1:]}
     assert votes == {"votes cat": ([0, 1], [0, 1]), "votes dog": ([1], [0])}
     assert fig.data[1].marker.color != fig.data[2].marker.color
+    assert plots.class_colour(0, "Blue") == plots.NAMED_COLOURS["blue"]
 
 
 def test_probability_bars_put_the_winner_first():
