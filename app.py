@@ -176,6 +176,16 @@ def add_example_cb(studio: Studio, slot: int, image: str | None, text: str) -> t
 
 
 @user_errors
+def remove_last_cb(studio: Studio, slot: int) -> tuple:
+    """Undo for the card: drop its newest example."""
+    name = list(studio.classes)[slot]
+    if not studio.classes[name]:
+        raise gr.Error(f"Class {name!r} has no examples to remove.")
+    studio.remove_example(name, len(studio.classes[name]) - 1)
+    return (studio, *card_updates(studio), session_summary(studio))
+
+
+@user_errors
 def set_prompt_cb(studio: Studio, prompt: str) -> Studio:
     studio.set_prompt(prompt)
     return studio
@@ -359,13 +369,15 @@ def build_demo() -> gr.Blocks:
                                            container=False, buttons=[], height="auto")
                         with gr.Row():
                             files = gr.UploadButton("Upload images", file_count="multiple",
-                                                    file_types=["image"], size="sm")
+                                                    file_types=["image"], size="sm", scale=3)
+                            undo = gr.Button("Remove last", size="sm", scale=1, min_width=90)
                         with gr.Accordion("Webcam, paste, or text-only example", open=False):
                             shot = gr.Image(sources=["webcam", "clipboard", "upload"],
                                             type="filepath", height=180, show_label=False)
                             text = gr.Textbox(label="Text for new examples (optional)")
                             add_one = gr.Button("Add example", size="sm")
-                    cards.append((group, name, count, gallery, delete, files, shot, text, add_one))
+                    cards.append((group, name, count, gallery, delete, files, shot, text, add_one,
+                                  undo))
                 add_class_btn = gr.Button("+ Add a class")
                 summary = gr.Markdown(session_summary(Studio()))
                 with gr.Accordion("Import a labeled dataset", open=False):
@@ -437,8 +449,8 @@ def build_demo() -> gr.Blocks:
                              **model_bound)
         add_class_btn.click(add_class_cb, studio, [studio, *card_outputs, summary],
                             api_name="add_class")
-        for slot, (_group, name, _count, _gallery, delete, files, shot, text, add_one) in \
-                enumerate(cards):
+        for slot, (_group, name, _count, _gallery, delete, files, shot, text, add_one, undo) \
+                in enumerate(cards):
             index = gr.Number(slot, visible=False, precision=0)
             name.submit(rename_class_cb, [studio, index, name], [studio, *card_outputs, summary],
                         **private)
@@ -448,6 +460,8 @@ def build_demo() -> gr.Blocks:
                          **private)
             files.upload(add_files_cb, [studio, index, files, text],
                          [studio, files, *card_outputs, summary], **private)
+            undo.click(remove_last_cb, [studio, index], [studio, *card_outputs, summary],
+                       **private)
             add_one.click(add_example_cb, [studio, index, shot, text],
                           [studio, shot, *card_outputs, summary], **private)
         prompt.blur(set_prompt_cb, [studio, prompt], studio, **private)

@@ -71,6 +71,9 @@ def test_class_card_callbacks(app_module, tmp_path):
     out = app.add_example_cb(studio, 0, None, "just text")
     assert "(1 text-only)" in out[4]
     assert [ex.text for ex in studio.classes["blue"]] == ["blue-ish", "blue-ish", "just text"]
+    out = app.remove_last_cb(studio, 0)
+    assert [ex.text for ex in studio.classes["blue"]] == ["blue-ish", "blue-ish"]
+    assert "**2** examples" in out[3]
     app.delete_class_cb(studio, 0)
     assert studio.classes == {}
 

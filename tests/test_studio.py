@@ -86,6 +86,18 @@ def test_add_examples_accepts_paths_pil_and_text_only(tmp_path):
     assert pixels(s.classes["c"][0].images[0]) == pixels(sf.colour_image((0, 0, 200), 1))
 
 
+def test_remove_example_invalidates_the_extraction(studio, llava_adapter):
+    cache = ActivationCache()
+    studio.extract_and_fit(llava_adapter, cache)
+    first_green = studio.classes["green"][0]
+    studio.remove_example("green", 1)
+    assert len(studio.classes["green"]) == 3 and studio.classes["green"][0] is first_green
+    with pytest.raises(DataError, match="click 'Extract'"):
+        studio.refit(llava_adapter, cache, k=2)
+    with pytest.raises(DataError, match="no example #9"):
+        studio.remove_example("green", 8)
+
+
 def test_a_bad_file_adds_nothing_and_names_the_file(tmp_path):
     s = Studio()
     s.add_class("c")
