@@ -795,7 +795,8 @@ def test_cli_passes_trust_remote_code_only_with_the_flag(tmp_path, monkeypatch):
 
     monkeypatch.setattr(savs.models, "load_model", fake_load_model)
     train = tmp_path / "t.jsonl"
-    train.write_text('{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n')
+    train.write_text('{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n'
+                     '{"question": "c", "label": "x"}\n{"question": "d", "label": "y"}\n')
     for extra in ([], ["--trust-remote-code"]):
         assert main(["fit", "--model", "m", "--train", str(train), *extra]) == EXIT_USER_ERROR
     assert seen == [False, True]
