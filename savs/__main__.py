@@ -115,13 +115,14 @@ def _load(args: argparse.Namespace, name: str):
 
 
 def cmd_fit(args: argparse.Namespace) -> dict:
-    from .data import load_examples
+    from .data import check_training_set, load_examples
     from .pipeline import evaluate, fit
 
     start = time.perf_counter()
     train = load_examples(args.train, question=args.question, workdir=args.workdir / "train")
     test = (load_examples(args.test, question=args.question, workdir=args.workdir / "test")
             if args.test else None)
+    check_training_set(train, leave_one_out=args.scoring == "loo")  # before a slow model load
     adapter = _load(args, args.model)
     with progress_bar("extracting", not args.json) as bar:
         clf = fit(adapter, train, prompt=args.prompt, k=args.heads, scoring=args.scoring,

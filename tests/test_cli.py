@@ -254,6 +254,12 @@ def test_fit_user_errors(capsys, llava_model_dir, data, case, needles):
     assert out == ""
 
 
+def test_training_set_is_checked_before_loading_the_model(capsys, data):
+    train = write_jsonl(data / "one.jsonl", [good("red", 0), good("red", 1)])
+    code, _, err = run(capsys, *fit_args("no-such-model-xyz", train))
+    assert_user_error(code, err, "at least two classes")  # not the unknown model's error
+
+
 def test_single_example_is_fine_with_reference_scoring(capsys, llava_model_dir, data):
     train = write_jsonl(data / "ref.jsonl", [good("red", 0), good("red", 1), good("blue", 0)])
     result = run_json(capsys, *fit_args(llava_model_dir, train), "--scoring", "reference")
