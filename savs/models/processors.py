@@ -5,7 +5,8 @@ processor, and transformers' video processors need torchvision, which CPU-only t
 often cannot have. SAVs never sends videos, so when `AutoProcessor` fails for that reason we build
 the same processor class without its video processor: image processor + tokenizer + chat
 template + the processor's own saved settings (image_seq_len, num_image_tokens, ...), exactly
-what `AutoProcessor` would have given for images and text.
+what `AutoProcessor` would have given for images and text. Such a processor saves without a video
+processor config, so its folder loads back through the same fallback, with or without torchvision.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from ..errors import ModelError
 
 # the processor layout the image-only fallback knows how to take apart
 VIDEO_LAYOUT = ["image_processor", "tokenizer", "video_processor"]
-VIDEOS_NEED_TORCHVISION = ("this processor was loaded without its video processor, because "
-                           "torchvision is not installed: images and text work, videos do not. "
-                           "Install torchvision (matching your torch) to use videos.")
+VIDEOS_UNSUPPORTED = ("loaded image-only, without its video processor: images and text work, "
+                      "videos do not. Videos need torchvision (matching your torch) and the "
+                      "model's video processor config.")
 _warned = False  # warn once per process, not once per model load
 
 
@@ -33,7 +34,7 @@ class _NoVideoProcessor:
     fps = None
 
     def __call__(self, *args, **kwargs):
-        raise ModelError(VIDEOS_NEED_TORCHVISION)
+        raise ModelError(f"this processor was {VIDEOS_UNSUPPORTED}")
 
     def __repr__(self) -> str:
         return "<no video processor: torchvision is not installed>"
@@ -50,7 +51,7 @@ def image_only(processor_cls: type) -> type:
     """
     attributes = processor_cls.get_attributes()
     if attributes != VIDEO_LAYOUT:
-        raise TypeError(f"{processor_cls.__name__} has sub-processors {attributes}; an image-only "
+        raise TypeError(f"{processor_cls.__name__} has sub-processors {attributes}: an image-only "
                         f"version can only be built for {VIDEO_LAYOUT}.")
     signature = inspect.signature(processor_cls.__init__)
 
@@ -108,7 +109,11 @@ def load_image_only_processor(source: str, **kwargs):
 
     saved, _ = ProcessorMixin.get_processor_dict(source, **kwargs)  # {} when there is none
     cls = processor_class(source, saved, **kwargs)
-    image_only_cls = image_only(cls)
+    try:
+        image_only_cls = image_only(cls)
+    except TypeError as layout:  # a processor design the fallback does not know
+        raise ImportError(f"its processor needs torchvision for its video processor, and "
+                          f"{layout} Install torchvision matching your torch.") from layout
     image_processor = transformers.AutoImageProcessor.from_pretrained(source, **kwargs)
     tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
     return image_only_cls(image_processor=image_processor, tokenizer=tokenizer,
@@ -117,7 +122,8 @@ def load_image_only_processor(source: str, **kwargs):
 
 def load_processor(source: str, **kwargs):
     """`AutoProcessor.from_pretrained(source, **kwargs)`; when that fails only because the video
-    processor needs torchvision, the same processor image-only (with a one-time warning).
+    processor cannot be built (torchvision missing, or a folder saved without a video processor
+    config, as image-only processors are), the same processor image-only, with a one-time warning.
 
     Raises what transformers raises (OSError, ValueError, ImportError ...) for anything else, and
     an ImportError naming torchvision when the processor has no image-only form.
@@ -129,17 +135,14 @@ def load_processor(source: str, **kwargs):
     except (OSError, ValueError, ImportError) as exc:
         if not needs_video_processor(exc):
             raise
-        try:
-            processor = load_image_only_processor(source, **kwargs)
-        except TypeError as layout:  # a processor design the fallback does not know
-            raise ImportError(f"its processor needs torchvision ({layout}); install torchvision "
-                              "matching your torch.") from exc
-    _warn_videos_unsupported(type(processor).__name__)
+        processor = load_image_only_processor(source, **kwargs)
+        _warn_videos_unsupported(type(processor).__name__, exc)
     return processor
 
 
-def _warn_videos_unsupported(name: str) -> None:
+def _warn_videos_unsupported(name: str, reason: BaseException) -> None:
     global _warned
     if not _warned:
         _warned = True
-        warnings.warn(f"{name}: {VIDEOS_NEED_TORCHVISION}", stacklevel=3)
+        cause = str(reason).strip().splitlines()[0][:200] if str(reason).strip() else ""
+        warnings.warn(f"{name} {VIDEOS_UNSUPPORTED} (AutoProcessor: {cause})", stacklevel=3)
