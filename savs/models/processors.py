@@ -144,5 +144,6 @@ def _warn_videos_unsupported(name: str, reason: BaseException) -> None:
     global _warned
     if not _warned:
         _warned = True
-        cause = str(reason).strip().splitlines()[0][:200] if str(reason).strip() else ""
+        text = str(reason).strip()
+        cause = text.splitlines()[0].split(". ")[0][:200] if text else type(reason).__name__
         warnings.warn(f"{name} {VIDEOS_UNSUPPORTED} (AutoProcessor: {cause})", stacklevel=3)
