@@ -14,8 +14,12 @@ from __future__ import annotations
 import inspect
 import warnings
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from ..errors import ModelError
+
+if TYPE_CHECKING:  # transformers is imported lazily: it is slow to import
+    from transformers.processing_utils import ProcessorMixin
 
 # the processor layout the image-only fallback knows how to take apart
 VIDEO_LAYOUT = ["image_processor", "tokenizer", "video_processor"]
@@ -37,7 +41,7 @@ class _NoVideoProcessor:
         raise ModelError(f"this processor was {VIDEOS_UNSUPPORTED}")
 
     def __repr__(self) -> str:
-        return "<no video processor: torchvision is not installed>"
+        return "<no video processor: loaded image-only>"
 
 
 @lru_cache(maxsize=None)
@@ -65,7 +69,7 @@ def image_only(processor_cls: type) -> type:
         p for name, p in signature.parameters.items() if name != "video_processor"])
     ImageOnly.__name__ = ImageOnly.__qualname__ = processor_cls.__name__
     ImageOnly.__module__ = processor_cls.__module__
-    ImageOnly.__doc__ = f"{processor_cls.__name__} without a video processor (no torchvision)."
+    ImageOnly.__doc__ = f"{processor_cls.__name__} without a video processor (loaded image-only)."
     return ImageOnly
 
 
@@ -101,7 +105,7 @@ def processor_class(source: str, saved: dict, **kwargs) -> type:
     return cls
 
 
-def load_image_only_processor(source: str, **kwargs):
+def load_image_only_processor(source: str, **kwargs) -> ProcessorMixin:
     """The model's processor class, built from its image processor + tokenizer + saved settings,
     with no video processor (see `image_only`)."""
     import transformers
@@ -120,7 +124,7 @@ def load_image_only_processor(source: str, **kwargs):
                           **saved_settings(cls, saved))
 
 
-def load_processor(source: str, **kwargs):
+def load_processor(source: str, **kwargs) -> ProcessorMixin:
     """`AutoProcessor.from_pretrained(source, **kwargs)`; when that fails only because the video
     processor cannot be built (torchvision missing, or a folder saved without a video processor
     config, as image-only processors are), the same processor image-only, with a one-time warning.
