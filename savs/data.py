@@ -237,7 +237,8 @@ def load_jsonl(path: str | Path, question: str | None = None, require_label: boo
     try:
         # split on "\n" only: str.splitlines() also splits on U+2028, U+0085 ..., which JSON
         # allows raw inside strings (and write_jsonl writes them raw)
-        lines = path.read_text(encoding="utf-8").split("\n")
+        # utf-8-sig: Windows editors often start the file with a byte-order mark
+        lines = path.read_text(encoding="utf-8-sig").split("\n")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
     for lineno, line in enumerate(lines, 1):

@@ -795,7 +795,8 @@ def test_cli_passes_trust_remote_code_only_with_the_flag(tmp_path, monkeypatch):
 
     monkeypatch.setattr(savs.models, "load_model", fake_load_model)
     train = tmp_path / "t.jsonl"
-    train.write_text('{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n')
+    train.write_text('{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n'
+                     '{"question": "c", "label": "x"}\n{"question": "d", "label": "y"}\n')
     for extra in ([], ["--trust-remote-code"]):
         assert main(["fit", "--model", "m", "--train", str(train), *extra]) == EXIT_USER_ERROR
     assert seen == [False, True]
@@ -825,7 +826,8 @@ def test_allowlist_refuses_before_anything_is_loaded(monkeypatch, fake_transform
 def test_cli_reports_a_refused_model_with_exit_2(tmp_path, monkeypatch, capsys, fake_transformers):
     monkeypatch.setenv(registry.ALLOWED_MODELS_ENV, "tiny")
     train = tmp_path / "t.jsonl"
-    train.write_text('{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n')
+    train.write_text('{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n'
+                     '{"question": "c", "label": "x"}\n{"question": "d", "label": "y"}\n')
     assert main(["fit", "--model", "org/evil", "--train", str(train)]) == EXIT_USER_ERROR
     err = capsys.readouterr().err
     assert err.startswith("error: model 'org/evil' is not allowed on this server; allowed: tiny")
