@@ -249,6 +249,20 @@ def test_animated_image_file_is_closed(tmp_path):
     assert all(img.getpixel((0, 0)) == (255, 0, 0) for img in images)  # usable once closed
 
 
+def test_large_image_memory_is_a_small_multiple_of_its_pixels(tmp_path):
+    """A 4096 x 4096 RGBA PNG (64 MB decoded) with alpha: shrinking first keeps the peak under
+    4x the decoded size (shrinking last, after copies for alpha and RGB, took 5x)."""
+    path = tmp_path / "big.png"
+    Image.new("RGBA", (4096, 4096), (10, 20, 30, 100)).save(path, compress_level=1)
+    decoded_kib = 4096 * 4096 * 4 // 1024
+    reset_peak_rss()
+    before = peak_rss_kib()
+    img = open_image(path)
+    assert peak_rss_kib() - before < 4 * decoded_kib
+    assert img.size == (data.MAX_IMAGE_SIDE, data.MAX_IMAGE_SIDE) and img.mode == "RGB"
+    assert all(abs(a - b) <= 2 for a, b in zip(img.getpixel((5, 5)), (159, 163, 167)))
+
+
 def test_large_image_is_shrunk(tmp_path):
     path = tmp_path / "wide.png"
     Image.new("RGB", (data.MAX_IMAGE_SIDE * 2, 10), (1, 2, 3)).save(path)
