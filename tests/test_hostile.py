@@ -743,6 +743,16 @@ def test_classifier_from_another_model_is_refused(saved_classifier):
         check_compatible(clf, _adapter("same-shape", 2, 3, 4))
 
 
+def test_predict_refuses_another_models_classifier(text_adapter, saved_classifier):
+    """The real path: predict() checks compatibility before running the model."""
+    from savs.pipeline import predict
+
+    clf = SAVClassifier.load(saved_classifier)
+    with pytest.raises(ClassifierError, match=r"made with 'test-x' .* but the model in use is "
+                                              r"'test-qwen2'"):
+        predict(text_adapter, clf, [Example(text="hello")])
+
+
 # ---------------------------------------------------------------------------------------------
 # Hosted mode and trust_remote_code
 
