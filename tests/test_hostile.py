@@ -598,7 +598,8 @@ def test_duplicate_images_are_found_by_content(tmp_path):
     for name in ("a.png", "copy.png"):
         (tmp_path / name).write_bytes(png_bytes())
     (tmp_path / "other.png").write_bytes(png_bytes(colour=(200, 0, 0)))
-    same = [Example("q", "x", (str(tmp_path / "a.png"),)), Example("q", "x", (str(tmp_path / "copy.png"),))]
+    same = [Example("q", "x", (str(tmp_path / "a.png"),)),
+            Example("q", "x", (str(tmp_path / "copy.png"),))]
     assert len(find_duplicates(same)) == 1
     different = [Example("q", "x", (str(tmp_path / "a.png"),)),
                  Example("q", "x", (str(tmp_path / "other.png"),)),
@@ -640,8 +641,8 @@ def test_pickle_renamed_safetensors_is_never_unpickled(tmp_path, saved_classifie
     (saved_classifier / TENSORS_FILE).write_bytes(payload)
     with pytest.raises(ClassifierError, match=rf"clf: {TENSORS_FILE} is not a valid safetensors"):
         SAVClassifier.load(saved_classifier)
-    archive = make_zip(tmp_path / "clf.zip", [(TENSORS_FILE, payload),
-                                              (CONFIG_FILE, (saved_classifier / CONFIG_FILE).read_bytes())])
+    config = (saved_classifier / CONFIG_FILE).read_bytes()
+    archive = make_zip(tmp_path / "clf.zip", [(TENSORS_FILE, payload), (CONFIG_FILE, config)])
     with pytest.raises(ClassifierError, match=r"clf\.zip: .*not a valid safetensors"):
         SAVClassifier.load(archive)
     torch_file = tmp_path / "model.safetensors"  # torch.save writes a zip holding a pickle
@@ -670,12 +671,14 @@ def _rewrite_config(folder: Path, **changes) -> None:
 
 
 @pytest.mark.parametrize("tensors,config,message", [
-    ({"means": torch.zeros(3, 3, 5)}, {}, r"tensor 'means' has shape \[3, 3, 5\], expected \[3, 3, 4\]"),
+    ({"means": torch.zeros(3, 3, 5)}, {},
+     r"tensor 'means' has shape \[3, 3, 5\], expected \[3, 3, 4\]"),
     ({"means": torch.zeros(2, 2)}, {}, r"tensor 'means' has shape"),
     ({"means": torch.full((3, 3, 4), float("nan"))}, {}, r"NaN or infinite"),
     ({"heads": torch.tensor([[0, 0], [1, 9], [0, 1]])}, {}, r"head index is out of range"),
     ({"heads": torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0]])}, {}, r"'heads' must be int64"),
-    ({"head_scores": torch.zeros(5, 5)}, {}, r"'head_scores' has shape \[5, 5\], expected \[2, 3\]"),
+    ({"head_scores": torch.zeros(5, 5)}, {},
+     r"'head_scores' has shape \[5, 5\], expected \[2, 3\]"),
     ({"means": None}, {}, r"tensors missing: \['means'\]"),
     ({}, {"labels": ["a", "b", "a"]}, r"same class name twice"),
     ({}, {"labels": ["a"]}, r"at least two non-empty strings"),
@@ -714,8 +717,8 @@ def test_broken_classifier_archives(tmp_path, saved_classifier):
     encrypted.write_bytes(bytes(raw))
     with pytest.raises(ClassifierError, match=r"locked\.zip: the archive cannot be read"):
         SAVClassifier.load(encrypted)
-    corrupt = make_zip(tmp_path / "corrupt.zip", [(CONFIG_FILE, config * 20), (TENSORS_FILE, tensors)],
-                       zipfile.ZIP_DEFLATED)
+    corrupt = make_zip(tmp_path / "corrupt.zip",
+                       [(CONFIG_FILE, config * 20), (TENSORS_FILE, tensors)], zipfile.ZIP_DEFLATED)
     raw = bytearray(corrupt.read_bytes())
     raw[60:80] = b"\xff" * 20
     corrupt.write_bytes(bytes(raw))
