@@ -249,6 +249,20 @@ def test_animated_image_file_is_closed(tmp_path):
     assert all(img.getpixel((0, 0)) == (255, 0, 0) for img in images)  # usable once closed
 
 
+def test_large_image_memory_is_a_small_multiple_of_its_pixels(tmp_path):
+    """A 4096 x 4096 RGBA PNG (64 MB decoded) with alpha: shrinking first keeps the peak under
+    4x the decoded size (shrinking last, after copies for alpha and RGB, took 5x)."""
+    path = tmp_path / "big.png"
+    Image.new("RGBA", (4096, 4096), (10, 20, 30, 100)).save(path, compress_level=1)
+    decoded_kib = 4096 * 4096 * 4 // 1024
+    reset_peak_rss()
+    before = peak_rss_kib()
+    img = open_image(path)
+    assert peak_rss_kib() - before < 4 * decoded_kib
+    assert img.size == (data.MAX_IMAGE_SIDE, data.MAX_IMAGE_SIDE) and img.mode == "RGB"
+    assert all(abs(a - b) <= 2 for a, b in zip(img.getpixel((5, 5)), (159, 163, 167)))
+
+
 def test_large_image_is_shrunk(tmp_path):
     path = tmp_path / "wide.png"
     Image.new("RGB", (data.MAX_IMAGE_SIDE * 2, 10), (1, 2, 3)).save(path)
@@ -584,7 +598,8 @@ def test_duplicate_images_are_found_by_content(tmp_path):
     for name in ("a.png", "copy.png"):
         (tmp_path / name).write_bytes(png_bytes())
     (tmp_path / "other.png").write_bytes(png_bytes(colour=(200, 0, 0)))
-    same = [Example("q", "x", (str(tmp_path / "a.png"),)), Example("q", "x", (str(tmp_path / "copy.png"),))]
+    same = [Example("q", "x", (str(tmp_path / "a.png"),)),
+            Example("q", "x", (str(tmp_path / "copy.png"),))]
     assert len(find_duplicates(same)) == 1
     different = [Example("q", "x", (str(tmp_path / "a.png"),)),
                  Example("q", "x", (str(tmp_path / "other.png"),)),
@@ -626,8 +641,8 @@ def test_pickle_renamed_safetensors_is_never_unpickled(tmp_path, saved_classifie
     (saved_classifier / TENSORS_FILE).write_bytes(payload)
     with pytest.raises(ClassifierError, match=rf"clf: {TENSORS_FILE} is not a valid safetensors"):
         SAVClassifier.load(saved_classifier)
-    archive = make_zip(tmp_path / "clf.zip", [(TENSORS_FILE, payload),
-                                              (CONFIG_FILE, (saved_classifier / CONFIG_FILE).read_bytes())])
+    config = (saved_classifier / CONFIG_FILE).read_bytes()
+    archive = make_zip(tmp_path / "clf.zip", [(TENSORS_FILE, payload), (CONFIG_FILE, config)])
     with pytest.raises(ClassifierError, match=r"clf\.zip: .*not a valid safetensors"):
         SAVClassifier.load(archive)
     torch_file = tmp_path / "model.safetensors"  # torch.save writes a zip holding a pickle
@@ -656,12 +671,14 @@ def _rewrite_config(folder: Path, **changes) -> None:
 
 
 @pytest.mark.parametrize("tensors,config,message", [
-    ({"means": torch.zeros(3, 3, 5)}, {}, r"tensor 'means' has shape \[3, 3, 5\], expected \[3, 3, 4\]"),
+    ({"means": torch.zeros(3, 3, 5)}, {},
+     r"tensor 'means' has shape \[3, 3, 5\], expected \[3, 3, 4\]"),
     ({"means": torch.zeros(2, 2)}, {}, r"tensor 'means' has shape"),
     ({"means": torch.full((3, 3, 4), float("nan"))}, {}, r"NaN or infinite"),
     ({"heads": torch.tensor([[0, 0], [1, 9], [0, 1]])}, {}, r"head index is out of range"),
     ({"heads": torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0]])}, {}, r"'heads' must be int64"),
-    ({"head_scores": torch.zeros(5, 5)}, {}, r"'head_scores' has shape \[5, 5\], expected \[2, 3\]"),
+    ({"head_scores": torch.zeros(5, 5)}, {},
+     r"'head_scores' has shape \[5, 5\], expected \[2, 3\]"),
     ({"means": None}, {}, r"tensors missing: \['means'\]"),
     ({}, {"labels": ["a", "b", "a"]}, r"same class name twice"),
     ({}, {"labels": ["a"]}, r"at least two non-empty strings"),
@@ -700,8 +717,8 @@ def test_broken_classifier_archives(tmp_path, saved_classifier):
     encrypted.write_bytes(bytes(raw))
     with pytest.raises(ClassifierError, match=r"locked\.zip: the archive cannot be read"):
         SAVClassifier.load(encrypted)
-    corrupt = make_zip(tmp_path / "corrupt.zip", [(CONFIG_FILE, config * 20), (TENSORS_FILE, tensors)],
-                       zipfile.ZIP_DEFLATED)
+    corrupt = make_zip(tmp_path / "corrupt.zip",
+                       [(CONFIG_FILE, config * 20), (TENSORS_FILE, tensors)], zipfile.ZIP_DEFLATED)
     raw = bytearray(corrupt.read_bytes())
     raw[60:80] = b"\xff" * 20
     corrupt.write_bytes(bytes(raw))
@@ -727,6 +744,16 @@ def test_classifier_from_another_model_is_refused(saved_classifier):
     with pytest.raises(ClassifierError, match=r"made with 'test-x', but the model in use is "
                                               r"'same-shape'"):
         check_compatible(clf, _adapter("same-shape", 2, 3, 4))
+
+
+def test_predict_refuses_another_models_classifier(text_adapter, saved_classifier):
+    """The real path: predict() checks compatibility before running the model."""
+    from savs.pipeline import predict
+
+    clf = SAVClassifier.load(saved_classifier)
+    with pytest.raises(ClassifierError, match=r"made with 'test-x' .* but the model in use is "
+                                              r"'test-qwen2'"):
+        predict(text_adapter, clf, [Example(text="hello")])
 
 
 # ---------------------------------------------------------------------------------------------
