@@ -267,13 +267,18 @@ class Studio:
         export included). A question shared by every example becomes the prompt.
         Returns the number of examples loaded; on any error the session is unchanged."""
         path = Path(path)
-        workdir = Path(tempfile.mkdtemp(prefix="savs-import-"))
-        root = path
-        if path.is_file() and path.suffix.lower() == ".zip":
-            safe_extract_zip(path, workdir)
-            root = _dataset_root(workdir)
-        meta = _read_meta(root / STUDIO_FILE if root.is_dir() else path.parent / STUDIO_FILE)
-        examples = load_examples(root, question="")  # class folders: text-less examples
+        with tempfile.TemporaryDirectory(prefix="savs-import-") as tmp:
+            root, confine = path, None
+            if path.is_file() and path.suffix.lower() == ".zip":
+                safe_extract_zip(path, tmp)
+                # image paths in an uploaded zip's JSONL must stay inside it (no ../ or /etc)
+                root, confine = _dataset_root(Path(tmp)), Path(tmp)
+            meta = _read_meta(root / STUDIO_FILE if root.is_dir() else path.parent / STUDIO_FILE)
+            loaded = load_examples(root, question="", confine_to=confine)  # folders: no text
+            # keep pixels, not paths: the extracted files go away with the temporary folder
+            examples = [Example(text=ex.text, label=ex.label, source=ex.source,
+                                images=tuple(_stored_image(im, ex.describe()) for im in ex.images))
+                        for ex in loaded]
         questions = {ex.text for ex in examples}
         if meta:
             prompt = str(meta.get("prompt", ""))
@@ -287,10 +292,9 @@ class Studio:
             if isinstance(name, str) and name.strip():
                 classes.setdefault(name.strip(), [])
         for ex in examples:
-            images = tuple(_stored_image(im, ex.describe()) for im in ex.images)
-            text = strip_prompt(ex.text, prompt)
             classes.setdefault(ex.label, []).append(
-                Example(text=text, label=ex.label, images=images, source=ex.source))
+                Example(text=strip_prompt(ex.text, prompt), label=ex.label, images=ex.images,
+                        source=ex.source))
         if len(classes) > MAX_CLASSES or sum(len(v) for v in classes.values()) > MAX_EXAMPLES:
             raise DataError(f"{path.name}: too large for one session (at most {MAX_CLASSES} "
                             f"classes and {MAX_EXAMPLES} examples).")

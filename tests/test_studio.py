@@ -156,6 +156,28 @@ def test_import_zip_of_class_folders_keeps_the_prompt(tmp_path):
     assert s.prompt == "Which colour?"
 
 
+def test_uploaded_zip_cannot_read_files_outside_it_and_leaves_no_temp(tmp_path, monkeypatch):
+    """A JSONL inside an uploaded zip naming ../ or absolute image paths would read any file on
+    the server (other users' uploads): refused, and the extracted folder is removed."""
+    import tempfile
+
+    secret = tmp_path / "secret.png"
+    sf.colour_image((1, 2, 3), 0).save(secret)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    for ref in (str(secret), "../../secret.png"):
+        archive = tmp_path / "evil.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("data.jsonl", "\n".join(json.dumps({"image": ref, "question": "q",
+                                                             "label": lab}) for lab in "abab"))
+        s = Studio(prompt="keep")
+        with pytest.raises(DataError):
+            s.import_dataset(archive)
+        assert s.classes == {} and s.prompt == "keep"
+    assert list(scratch.iterdir()) == []
+
+
 def test_import_jsonl_with_different_questions_keeps_them_per_example(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_text('{"question": "good day", "label": "ok"}\n'
