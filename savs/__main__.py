@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "a question)")
     fit.add_argument("--out", help="folder (or .zip) to save the classifier to")
     fit.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    fit.add_argument("--baseline", choices=["zeroshot"], help="also report a baseline: zeroshot "
+                     "= the model's own answer, each label scored by its log-likelihood (on "
+                     "--test when given, else on --train)")
     _add_model_options(fit)
 
     ev = sub.add_parser("eval", help="accuracy, per-class precision/recall, confusion matrix")
@@ -140,10 +143,23 @@ def cmd_fit(args: argparse.Namespace) -> dict:
             report, _ = evaluate(adapter, clf, test, args.batch_size, progress=bar)
         result["test_examples"] = len(test)
         result["test_accuracy"] = report.accuracy
+    if args.baseline == "zeroshot":
+        result.update(_zeroshot_baseline(args, adapter, clf.labels, test or train))
     if args.out and distributed.is_main_process():
         result["out"] = str(clf.save(args.out))
     result["seconds"] = round(time.perf_counter() - start, 3)
     return result
+
+
+def _zeroshot_baseline(args: argparse.Namespace, adapter, labels: list[str], examples) -> dict:
+    """`fit --baseline zeroshot`: accuracy of the frozen model answering with a label itself."""
+    from .baseline import zero_shot_accuracy
+
+    with progress_bar("zero-shot", not args.json) as bar:
+        accuracy = zero_shot_accuracy(adapter, examples, labels, args.prompt, args.batch_size,
+                                      progress=bar)
+    return {"zeroshot_accuracy": accuracy, "zeroshot_examples": len(examples),
+            "zeroshot_on": "test" if args.test else "train"}
 
 
 def _classifier_and_model(args: argparse.Namespace):
@@ -193,6 +209,9 @@ def _print_human(command: str, result: dict) -> None:
         print(f"train accuracy: {result['train_accuracy']:.3f}")
         if "test_accuracy" in result:
             print(f"test accuracy:  {result['test_accuracy']:.3f} on {result['test_examples']}")
+        if "zeroshot_accuracy" in result:
+            print(f"zero-shot accuracy ({result['zeroshot_on']}): "
+                  f"{result['zeroshot_accuracy']:.3f} on {result['zeroshot_examples']}")
         print("top heads (layer, head): " + ", ".join(f"({a},{b})" for a, b in result["top_heads"][:10])
               + (" ..." if result["k"] > 10 else ""))
         if "out" in result:
