@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -42,6 +43,17 @@ def progress_bar(desc: str, enabled: bool = True) -> Iterator:
             bar.close()
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: 0 or a negative count is a user error, not something to guess around."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--dtype", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
@@ -49,7 +61,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device-map", help="'auto' splits a model too large for one GPU")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="allow the model repository's own Python code to run (off by default)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=_positive_int, default=8)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a bundled name (see `python -m savs models`), a folder, or a hub id")
     fit.add_argument("--train", required=True, help="JSONL, folder of class folders, or .zip")
     fit.add_argument("--test", help="labeled examples to report test accuracy on")
-    fit.add_argument("--heads", "-k", type=int, default=20, help="number of heads to keep")
+    fit.add_argument("--heads", "-k", type=_positive_int, default=20, help="number of heads to keep")
     fit.add_argument("--scoring", choices=["loo", "reference"], default="loo",
                      help="loo: leave the scored example out of its class mean (default)")
     fit.add_argument("--prompt", help="instruction put before every example's text")
@@ -199,6 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("hub (internet + GPU): " + ", ".join(HUB_SUGGESTIONS))
         return 0
     commands = {"fit": cmd_fit, "eval": cmd_eval, "predict": cmd_predict}
+    # library warnings (duplicate examples ...) read like errors: one line, no source location
+    library_format, warnings.formatwarning = (
+        warnings.formatwarning, lambda message, *_args, **_kw: f"warning: {message}\n")
     try:
         result = commands[args.command](args)
     except SavsError as exc:
@@ -207,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = library_format
     if not distributed.is_main_process():
         return 0  # under accelerate launch, only the main process reports
     if args.json:

@@ -87,8 +87,11 @@ def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | No
             progress: ProgressFn | None = None) -> torch.Tensor:
     """Head activations of every example at its final prompt token: [N, L, H, d] fp32 on CPU."""
     n = len(examples)
+    batch_size = max(1, int(batch_size))  # 0 once gave empty batches and an IndexError
     out = torch.empty(n, adapter.num_layers, adapter.num_heads, adapter.head_dim)
-    keys = [ActivationCache.key(adapter, prompt, ex) for ex in examples] if cache is not None else [None] * n
+    # `is not None`: an empty cache has len 0 and is falsy, yet must still be filled
+    keys = ([ActivationCache.key(adapter, prompt, ex) for ex in examples] if cache is not None
+            else [None] * n)
     todo = []
     for i, key in enumerate(keys):
         hit = cache.get(key) if cache is not None else None

@@ -20,6 +20,7 @@ import stat
 import tempfile
 import warnings
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,8 @@ def open_image(image: ImageLike, where: str = "") -> Image.Image:
     decompression bombs before decoding their pixels.
     """
     name = where or (str(image) if not isinstance(image, Image.Image) else "image")
+    if where and not isinstance(image, Image.Image) and Path(image).name not in where:
+        name = f"{where}: image '{Path(image).name}'"  # which of the example's images
     if isinstance(image, Image.Image):
         img = image
     else:
@@ -80,13 +83,15 @@ def open_image(image: ImageLike, where: str = "") -> Image.Image:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(path)
-                if img.width * img.height > MAX_IMAGE_PIXELS:
-                    raise DataError(
-                        f"{name}: image is {img.width}x{img.height} pixels, over the limit of "
-                        f"{MAX_IMAGE_PIXELS:,}. Resize it first.")
-                img.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at low res
-                img.load()
+                # `with`: animated images keep their file open until closed
+                with Image.open(path) as img:
+                    if img.width * img.height > MAX_IMAGE_PIXELS:
+                        raise DataError(
+                            f"{name}: image is {img.width}x{img.height} pixels, over the limit "
+                            f"of {MAX_IMAGE_PIXELS:,}. Resize it first.")
+                    img.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at low res
+                    img.load()
+                    return _to_rgb(img)  # a copy: usable after the file is closed
         except DataError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -95,7 +100,11 @@ def open_image(image: ImageLike, where: str = "") -> Image.Image:
         except Exception as exc:  # PIL raises many types for corrupt files
             raise DataError(f"{name}: not a readable image ({type(exc).__name__}: {exc}). "
                             "Use a PNG, JPEG, GIF, BMP, WebP or TIFF file.") from None
-    return _to_rgb(img)
+    try:
+        return _to_rgb(img)
+    except Exception as exc:  # an in-memory image in a mode PIL cannot convert
+        raise DataError(f"{name}: cannot convert this image to RGB ({type(exc).__name__}: "
+                        f"{exc}).") from None
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -158,8 +167,11 @@ def _check_text(value: object, where: str, fieldname: str, limit: int) -> str:
 
 
 def parse_record(record: object, where: str, base_dir: Path, question: str | None = None,
-                 require_label: bool = True) -> Example:
-    """Turn one decoded JSONL object into an Example, or raise DataError naming `where`."""
+                 require_label: bool = True, confine_to: Path | None = None) -> Example:
+    """Turn one decoded JSONL object into an Example, or raise DataError naming `where`.
+
+    With `confine_to`, image paths must stay inside that folder (uploaded data may not read
+    other files on the server)."""
     if not isinstance(record, dict):
         raise DataError(f"{where}: expected a JSON object like "
                         '{"image": "a.png", "question": "...", "label": "..."}, got '
@@ -202,6 +214,10 @@ def parse_record(record: object, where: str, base_dir: Path, question: str | Non
         if not p.strip():
             raise DataError(f"{where}: field 'image' holds an empty path.")
         path = Path(p) if Path(p).is_absolute() else base_dir / p
+        if confine_to is not None and not path.resolve().is_relative_to(confine_to.resolve()):
+            # checked before existence: the answer must not reveal which outside files exist
+            raise DataError(f"{where}: field 'image': '{p}' points outside the dataset folder; "
+                            "use paths relative to the JSONL file, inside the archive.")
         if not path.is_file():
             raise DataError(f"{where}: field 'image': file '{p}' not found (looked in "
                             f"{path.parent}). Image paths are relative to the JSONL file.")
@@ -211,18 +227,23 @@ def parse_record(record: object, where: str, base_dir: Path, question: str | Non
     return Example(text=text, label=label, images=tuple(images), source=where)
 
 
-def load_jsonl(path: str | Path, question: str | None = None,
-               require_label: bool = True) -> list[Example]:
+def load_jsonl(path: str | Path, question: str | None = None, require_label: bool = True,
+               confine_to: Path | None = None) -> list[Example]:
     """Read the published JSONL format. `question` fills in lines that have none."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found.")
     examples = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # split on "\n" only: str.splitlines() also splits on U+2028, U+0085 ..., which JSON
+        # allows raw inside strings (and write_jsonl writes them raw)
+        # utf-8-sig: Windows editors often start the file with a byte-order mark
+        lines = path.read_text(encoding="utf-8-sig").split("\n")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
     for lineno, line in enumerate(lines, 1):
+        if lineno == 1:
+            line = line.removeprefix("\ufeff")  # byte order mark (Windows editors add one)
         if not line.strip():
             continue
         where = f"{path.name}:{lineno}"
@@ -230,7 +251,11 @@ def load_jsonl(path: str | Path, question: str | None = None,
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno}).") from None
-        examples.append(parse_record(record, where, path.parent, question, require_label))
+        except RecursionError:
+            raise DataError(f"{where}: JSON nested too deeply; each line must be one flat "
+                            "object.") from None
+        examples.append(parse_record(record, where, path.parent, question, require_label,
+                                     confine_to))
     if not examples:
         raise DataError(f"{path}: no examples (the file is empty).")
     return examples
@@ -326,18 +351,30 @@ def safe_extract_zip(archive: str | Path, dest: str | Path) -> Path:
         written = 0
         for info in infos:
             target = root / info.filename
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                # count real bytes: the header's file_size can lie
-                for chunk in iter(lambda: src.read(1 << 20), b""):
-                    written += len(chunk)
-                    if written > MAX_ZIP_BYTES:
-                        raise DataError(f"{archive.name}: more than {MAX_ZIP_BYTES / 2**20:.0f} "
-                                        "MiB uncompressed; refusing (zip bomb?).")
-                    out.write(chunk)
+            try:
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as out:
+                    # count real bytes: the header's file_size can lie
+                    for chunk in iter(lambda: src.read(1 << 20), b""):
+                        written += len(chunk)
+                        if written > MAX_ZIP_BYTES:
+                            raise DataError(f"{archive.name}: more than "
+                                            f"{MAX_ZIP_BYTES / 2**20:.0f} MiB uncompressed; "
+                                            "refusing (zip bomb?).")
+                        out.write(chunk)
+            except DataError:
+                raise
+            # corrupt data (bad CRC, zlib), encryption, unknown compression, a name that is
+            # both a file and a folder, a name the file system refuses
+            except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError,
+                    OSError, ValueError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                raise DataError(f"{archive.name}: entry '{info.filename}' cannot be extracted "
+                                f"({type(exc).__name__}: {reason}). Re-create the archive with a "
+                                "standard zip tool, without a password.") from None
     return dest
 
 
@@ -352,28 +389,36 @@ def _dataset_root(folder: Path) -> Path:
 
 
 def load_examples(source: str | Path, question: str | None = None,
-                  require_label: bool = True, workdir: str | Path | None = None) -> list[Example]:
+                  require_label: bool = True, workdir: str | Path | None = None,
+                  confine_to: str | Path | None = None) -> list[Example]:
     """Load examples from a .jsonl file, a folder of class folders, or a .zip of either.
 
     `question` is the text for folder datasets (and for JSONL lines without one). Zips are
     extracted into `workdir` (a new temporary folder by default), which must outlive the
-    returned examples since they refer to image files in it.
+    returned examples since they refer to image files in it. JSONL image paths must stay inside
+    `confine_to` (for a zip: inside the extracted archive, always).
     """
     source = Path(source)
+    confine = Path(confine_to) if confine_to is not None else None
     if not source.exists():
         raise DataError(f"{source}: not found.")
     if source.is_file() and source.suffix.lower() == ".zip":
         dest = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="savs-data-"))
-        safe_extract_zip(source, dest)
-        return load_examples(_dataset_root(dest), question, require_label)
+        try:
+            safe_extract_zip(source, dest)
+            return load_examples(_dataset_root(dest), question, require_label, confine_to=dest)
+        except BaseException:
+            if not workdir:  # our own temporary folder: leave nothing behind
+                shutil.rmtree(dest, ignore_errors=True)
+            raise
     if source.is_file():
         if source.suffix.lower() not in {".jsonl", ".json", ".ndjson"}:
             raise DataError(f"{source.name}: unsupported file type; use a .jsonl file, a folder "
                             "with one subfolder per class, or a .zip of either.")
-        return load_jsonl(source, question, require_label)
+        return load_jsonl(source, question, require_label, confine)
     jsonls = sorted(source.glob("*.jsonl"))
     if len(jsonls) == 1:
-        return load_jsonl(jsonls[0], question, require_label)
+        return load_jsonl(jsonls[0], question, require_label, confine)
     if len(jsonls) > 1:
         names = ", ".join(p.name for p in jsonls)
         raise DataError(f"{source}: several JSONL files ({names}); pass the one you mean.")
@@ -387,11 +432,53 @@ def class_counts(examples: Iterable[Example]) -> Counter:
     return Counter(ex.label for ex in examples)
 
 
+class DuplicateExampleWarning(UserWarning):
+    """The same input (images and text) appears more than once in a training set."""
+
+
+def find_duplicates(examples: Sequence[Example]) -> list[tuple[Example, Example]]:
+    """(first occurrence, later copy) for every example whose inputs repeat an earlier one.
+    Examples whose image files cannot be read are skipped (loading reports those)."""
+    first: dict[str, Example] = {}
+    pairs = []
+    for ex in examples:
+        try:
+            key = example_digest(ex)
+        except OSError:
+            continue
+        if key in first:
+            pairs.append((first[key], ex))
+        else:
+            first[key] = ex
+    return pairs
+
+
+def warn_duplicates(examples: Sequence[Example]) -> list[tuple[Example, Example]]:
+    """Duplicates are allowed (oversampling can be deliberate) but never silent: same-label
+    copies weigh their class mean, and a copy with another label is almost surely a mistake."""
+    pairs = find_duplicates(examples)
+    conflicts = [(a, b) for a, b in pairs if a.label != b.label]
+    if conflicts:
+        a, b = conflicts[0]
+        warnings.warn(f"{len(conflicts)} example(s) repeat an earlier input with another label, "
+                      f"e.g. {b.describe()} ({b.label!r}) = {a.describe()} ({a.label!r}); one of "
+                      "each pair is probably mislabeled.", DuplicateExampleWarning, stacklevel=3)
+    same = len(pairs) - len(conflicts)
+    if same:
+        a, b = next((a, b) for a, b in pairs if a.label == b.label)
+        warnings.warn(f"{same} duplicate example(s) (same images and text as an earlier one, "
+                      f"e.g. {b.describe()} = {a.describe()}); each copy counts again in its "
+                      "class mean.", DuplicateExampleWarning, stacklevel=3)
+    return pairs
+
+
 def check_training_set(examples: Sequence[Example], leave_one_out: bool) -> list[str]:
-    """Validate a training set; returns its labels in first-seen order."""
+    """Validate a training set (warning about duplicates); returns its labels in first-seen
+    order."""
     missing = [ex.describe() for ex in examples if ex.label is None]
     if missing:
         raise DataError(f"{missing[0]}: training example without a label.")
+    warn_duplicates(examples)
     counts = class_counts(examples)
     if len(counts) < 2:
         only = next(iter(counts), None)
@@ -427,5 +514,6 @@ def export_dataset(examples: Sequence[Example], archive: str | Path) -> Path:
 __all__ = [
     "Example", "ImageLike", "open_image", "image_digest", "example_digest", "load_jsonl",
     "write_jsonl", "load_folder", "safe_extract_zip", "load_examples", "check_training_set",
-    "class_counts", "export_dataset", "zip_folder", "IMAGE_MARKER",
+    "class_counts", "export_dataset", "zip_folder", "IMAGE_MARKER", "find_duplicates",
+    "DuplicateExampleWarning",
 ]

@@ -57,7 +57,7 @@ def predict(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence
     check_compatible(classifier, adapter)
     layers = sorted({h.layer for h in classifier.heads})
     prompt = classifier.config.get("prompt") or None
-    step = max(1, batch_size)
+    step = max(1, int(batch_size))  # 0 once gave empty batches: no predictions at all
     batches = [range(s, min(s + step, len(examples))) for s in range(0, len(examples), step)]
     done = 0
 

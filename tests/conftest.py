@@ -48,3 +48,14 @@ def colour_images(tmp_path_factory) -> dict[str, list[str]]:
 def colour_examples(colour_images) -> list[Example]:
     return [Example(text="What colour is it?", label=name, images=(path,))
             for name, paths in colour_images.items() for path in paths]
+
+
+@pytest.fixture(scope="session")
+def llava_model_dir(tmp_path_factory) -> str:
+    """The tiny LLaVA saved with save_pretrained (model + processor): what `load_model(folder)`
+    and the CLI's --model accept."""
+    model, processor = tiny_models.llava()
+    folder = tmp_path_factory.mktemp("tiny-llava")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return str(folder)

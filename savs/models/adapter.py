@@ -22,9 +22,8 @@ from ..heads import StopForward, capture_heads
 _ATTENTION_NAMES = ("self_attn", "attn", "attention", "self_attention")
 _OUT_PROJ_NAMES = ("o_proj", "out_proj", "dense", "c_proj", "wo")
 _VISION_WORDS = ("vision", "visual", "vit", "image", "audio", "speech")
-# processors that want images as one list per text ([[a, b], [], [c]]) rather than a flat list
-_NESTED_IMAGE_PROCESSORS = ("Idefics2Processor", "Idefics3Processor", "SmolVLMProcessor",
-                            "MllamaProcessor", "Gemma3Processor")
+# processor outputs that are for training only: `labels` would make the model compute a loss
+_TRAINING_ONLY_KEYS = ("labels",)
 
 
 def _out_projection(layer: nn.Module) -> nn.Module | None:
@@ -79,13 +78,13 @@ class ModelAdapter:
             raise ModelError(f"{name}: o_proj input size {in_features} is not a multiple of "
                              f"{self.num_heads} heads.")
         self.head_dim = in_features // self.num_heads
-        self._nested_images = type(processor).__name__ in _NESTED_IMAGE_PROCESSORS
         params = inspect.signature(model.forward).parameters
         self._forward_kwargs = {"use_cache": False, "return_dict": True}
         if "logits_to_keep" in params:
             self._forward_kwargs["logits_to_keep"] = 1  # skip the [T, vocab] logits
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._accepts_text_only: bool | None = None  # does the processor take text alone?
 
     def __repr__(self) -> str:
         return (f"ModelAdapter({self.name!r}, {type(self.model).__name__}, {self.num_layers} layers "
@@ -130,8 +129,10 @@ class ModelAdapter:
             return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
                                                       tokenize=False)
         content = _interleave(body, len(example.images), example.describe())
-        if not template:  # e.g. PaliGemma: the processor adds image tokens itself
-            return body
+        if not template:  # e.g. PaliGemma: image tokens in the text, the processor does the rest
+            image_token = getattr(self.processor, "image_token", None) or IMAGE_MARKER
+            return "".join(image_token if part["type"] == "image" else part["text"]
+                           for part in content)
         messages = [{"role": "user", "content": content}]
         return self.processor.apply_chat_template(messages, add_generation_prompt=True,
                                                   tokenize=False)
@@ -141,18 +142,47 @@ class ModelAdapter:
         texts = [self.render(ex, prompt) for ex in examples]
         self.tokenizer.padding_side = "left"
         if self.is_vlm:
-            images = [[open_image(im, ex.describe()) for im in ex.images] for ex in examples]
-            kwargs: dict = {"text": texts, "padding": True, "return_tensors": "pt"}
-            if any(images):
-                kwargs["images"] = images if self._nested_images else [i for row in images for i in row]
-            if hasattr(self.processor, "padding_side"):
-                self.processor.padding_side = "left"
-            enc = self.processor(**kwargs)
+            enc = self._process(texts, examples)
         else:
-            has_template = bool(self.tokenizer.chat_template)
-            enc = self.tokenizer(texts, padding=True, return_tensors="pt",
-                                 add_special_tokens=not has_template)
-        return self._to_device(dict(enc))
+            enc = self._tokenize(texts)
+        for key in _TRAINING_ONLY_KEYS:
+            enc.pop(key, None)
+        return self._to_device(enc)
+
+    def _tokenize(self, texts: list[str]) -> dict:
+        has_template = bool(getattr(self.processor, "chat_template", None)
+                            or self.tokenizer.chat_template)
+        return dict(self.tokenizer(texts, padding=True, return_tensors="pt",
+                                   add_special_tokens=not has_template))
+
+    def _process(self, texts: list[str], examples: Sequence[Example]) -> dict:
+        """Run the VLM processor. Images go as one list per text ([[a, b], [], [c]]): transformers
+        5 processors all accept that, and it keeps each image with its own prompt."""
+        images = [[open_image(im, ex.describe()) for im in ex.images] for ex in examples]
+        kwargs: dict = {"text": texts, "padding": True, "return_tensors": "pt"}
+        if hasattr(self.processor, "padding_side"):
+            self.processor.padding_side = "left"
+        if all(images):
+            return dict(self.processor(images=images, **kwargs))
+        if not any(images):
+            # e.g. PaliGemma's processor refuses text without images (the model does not)
+            return dict(self.processor(**kwargs)) if self._text_only_ok() else self._tokenize(texts)
+        if not self._text_only_ok():
+            raise ModelError(
+                f"{self.name}: its processor ({type(self.processor).__name__}) needs images in "
+                "every example of a batch, and this batch mixes text-only examples with image "
+                "examples. Use batch size 1, or give every example an image.")
+        return dict(self.processor(images=images, **kwargs))
+
+    def _text_only_ok(self) -> bool:
+        """Whether the processor accepts a batch without images (asked once, text only)."""
+        if self._accepts_text_only is None:
+            try:
+                self.processor(text=["probe"], return_tensors="pt")
+                self._accepts_text_only = True
+            except ValueError:
+                self._accepts_text_only = False
+        return self._accepts_text_only
 
     def _to_device(self, enc: dict) -> dict:
         device, dtype = self.device, self.dtype

@@ -75,9 +75,11 @@ HUB_SUGGESTIONS: list[str] = [
 
 def check_allowed(name: str) -> None:
     """Hosted mode: refuse models not listed in SAVS_ALLOWED_MODELS (when it is set)."""
-    allowed = os.environ.get(ALLOWED_MODELS_ENV, "").strip()
-    if allowed and name not in {a.strip() for a in allowed.split(",") if a.strip()}:
-        raise ModelError(f"model {name!r} is not allowed on this server; allowed: {allowed}.")
+    raw = os.environ.get(ALLOWED_MODELS_ENV, "")
+    allowed = [a.strip() for a in raw.split(",") if a.strip()]
+    if raw.strip() and name not in allowed:  # set but listing nothing: nothing may load
+        raise ModelError(f"model {name!r} is not allowed on this server; allowed: "
+                         f"{', '.join(allowed) or '(none)'}.")
 
 
 def resolve(name: str) -> tuple[str, dict]:
