@@ -226,7 +226,7 @@ def bench_model(adapter: ModelAdapter, per_class: int, repeats: int, batch_size:
         "predict_half": lambda ex: savs.predict(adapter, half, [ex], batch_size=1, early_exit=True),
         "forward": lambda ex: plain_forward(adapter, [ex], prompt, 1),
     }
-    samples = examples * max(1, -(-3 * repeats // n))
+    samples = examples * max(1, -(-6 * repeats // n))
     for i, ex in enumerate([examples[0]] + samples):
         for name, fn in runs.items():
             start = time.perf_counter()
