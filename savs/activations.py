@@ -73,6 +73,15 @@ class ActivationCache:
             self._bytes = 0
 
 
+def batch_plan(examples: Sequence[Example], indices: Sequence[int], batch_size: int) -> list[list[int]]:
+    """How `extract` groups examples into model runs: similar lengths together (less padding per
+    batch), then chunks of `batch_size`. Shared with the benchmarks, so their plain-forward
+    baseline runs exactly the same batches."""
+    order = sorted(indices, key=lambda i: (len(examples[i].images), len(examples[i].text)))
+    step = max(1, batch_size)
+    return [order[s:s + step] for s in range(0, len(order), step)]
+
+
 def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | None = None,
             batch_size: int = 8, cache: ActivationCache | None = None,
             progress: ProgressFn | None = None) -> torch.Tensor:
@@ -93,9 +102,7 @@ def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | No
     done = n - len(todo)
     if progress:
         progress(done, n)
-    # similar lengths together: less padding per batch
-    todo.sort(key=lambda i: (len(examples[i].images), len(examples[i].text)))
-    batches = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
+    batches = batch_plan(examples, todo, batch_size)
 
     def run(idx: Sequence[int]) -> torch.Tensor:
         nonlocal done

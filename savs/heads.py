@@ -48,7 +48,9 @@ def capture_heads(
     def make_hook(layer: int):
         def hook(module: nn.Module, args: tuple) -> None:
             hidden = args[0]  # [B, T, H * d]
-            captured[layer] = hidden[:, position, :].detach()  # [B, H * d]
+            # clone: a slice is a view that would keep the layer's whole [B, T, H * d] input
+            # alive until the forward pass ends (every layer's, T times the memory we need)
+            captured[layer] = hidden[:, position, :].clone()  # [B, H * d]
             if layer == stop_after:
                 raise StopForward
 

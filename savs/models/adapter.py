@@ -201,11 +201,13 @@ class ModelAdapter:
     def read_heads(self, inputs: dict, layers: Sequence[int] | None = None,
                    early_exit: bool = True) -> torch.Tensor:
         """Run the model on a batch and return the last-token head outputs [B, L', H, d] (fp32,
-        CPU), where L' = deepest requested layer + 1. Layers deeper than that are not computed
-        when `early_exit`; requested-but-skipped layers in between come back as zeros."""
+        CPU), where L' = deepest requested layer + 1. With `early_exit` nothing after the deepest
+        requested o_proj input is computed: not the deeper layers, and for the last layer not its
+        o_proj, its MLP, the final norm or the LM head either (fit reads every layer, and saves
+        those). Requested-but-skipped layers in between come back as zeros."""
         wanted = list(range(self.num_layers)) if layers is None else sorted(set(layers))
         deepest = wanted[-1]
-        stop = deepest if early_exit and deepest < self.num_layers - 1 else None
+        stop = deepest if early_exit else None
         with capture_heads(self.o_projs, wanted, stop_after=stop) as captured:
             try:
                 self.model(**inputs, **self._forward_kwargs)
