@@ -257,13 +257,14 @@ def classify_cb(studio: Studio, image: str | None, text: str) -> tuple:
 
 
 @gpu
-def _evaluate_on_device(studio: Studio, path: str, progress: Any):
+def _evaluate_on_device(studio: Studio, path: str, zero_shot: bool, progress: Any):
     with MODEL.lock:
-        return studio.evaluate(MODEL.adapter, path, _progress_fn(progress, "Classifying"))
+        return studio.evaluate(MODEL.adapter, path, _progress_fn(progress, "Classifying"),
+                               zero_shot=zero_shot)
 
 
-def _evaluation_views(studio: Studio, path: str, progress: Any) -> tuple:
-    ev = _evaluate_on_device(studio, path, progress)
+def _evaluation_views(studio: Studio, path: str, zero_shot: bool, progress: Any) -> tuple:
+    ev = _evaluate_on_device(studio, path, zero_shot, progress)
     r = ev.report
     rows = [[lab, round(v["precision"], 3), round(v["recall"], 3), int(v["support"])]
             for lab, v in r.per_class.items()]
@@ -271,22 +272,26 @@ def _evaluation_views(studio: Studio, path: str, progress: Any) -> tuple:
                 if ex.images][:60]
     line = (f"Accuracy **{r.accuracy:.1%}** on {len(ev.examples)} examples "
             f"({len(r.mistakes)} mistakes) · {ev.seconds:.1f} s")
+    if ev.zero_shot_accuracy is not None:
+        line += f" · zero-shot baseline **{ev.zero_shot_accuracy:.1%}**"
     return line, rows, plots.confusion_heatmap(r), mistakes
 
 
 @user_errors
-def evaluate_cb(studio: Studio, file: str | None, progress: Any = gr.Progress()) -> tuple:
+def evaluate_cb(studio: Studio, file: str | None, zero_shot: bool = False,
+                progress: Any = gr.Progress()) -> tuple:
     if not file:
         raise gr.Error("Upload a labeled test set (.jsonl or .zip) first.")
-    return _evaluation_views(studio, file, progress)
+    return _evaluation_views(studio, file, zero_shot, progress)
 
 
 @user_errors
-def evaluate_task_cb(studio: Studio, progress: Any = gr.Progress()) -> tuple:
+def evaluate_task_cb(studio: Studio, zero_shot: bool = False,
+                     progress: Any = gr.Progress()) -> tuple:
     path = studio.task_test_set()
     if path is None:
         raise gr.Error("Load a bundled example task first: its test set is evaluated here.")
-    return _evaluation_views(studio, str(path), progress)
+    return _evaluation_views(studio, str(path), zero_shot, progress)
 
 
 def _export_path(name: str) -> Path:
@@ -408,8 +413,6 @@ def build_demo() -> gr.Blocks:
                 predicted = gr.Label(label="Prediction", num_top_classes=3, elem_id="predicted-label")
                 timing = gr.Markdown()
                 bars = gr.Plot(show_label=False, elem_id="vote-bars")
-                # ZERO-SHOT BASELINE: savs/baseline.py (added by another engineer) plugs in
-                # here: a "Compare with zero-shot" button showing the model's own answer.
         with gr.Tab("Evaluate"):
             with gr.Row():
                 test_in = gr.File(file_types=[".jsonl", ".zip"], label="Labeled test set "
@@ -418,6 +421,8 @@ def build_demo() -> gr.Blocks:
                 with gr.Column(scale=1):
                     eval_btn = gr.Button("Evaluate uploaded test set", variant="primary")
                     eval_task_btn = gr.Button("Evaluate example task's test set")
+                    zero_shot = gr.Checkbox(label="Compare with zero-shot (slower)",
+                                            info="the model answering with a label itself")
             eval_line = gr.Markdown()
             with gr.Row():
                 per_class = gr.Dataframe(headers=["class", "precision", "recall", "support"],
@@ -481,9 +486,9 @@ def build_demo() -> gr.Blocks:
                        **private)
         classify_btn.click(classify_cb, [studio, query_image, query_text],
                            [predicted, bars, heatmap, timing], api_name="classify", **model_bound)
-        eval_btn.click(evaluate_cb, [studio, test_in], [eval_line, per_class, confusion, mistakes],
+        eval_btn.click(evaluate_cb, [studio, test_in, zero_shot], [eval_line, per_class, confusion, mistakes],
                        api_name="evaluate", **model_bound)
-        eval_task_btn.click(evaluate_task_cb, studio, [eval_line, per_class, confusion, mistakes],
+        eval_task_btn.click(evaluate_task_cb, [studio, zero_shot], [eval_line, per_class, confusion, mistakes],
                             api_name="evaluate_task", **model_bound)
         export_clf_btn.click(export_classifier_cb, studio, clf_out, api_name="export_classifier")
         export_ds_btn.click(export_dataset_cb, studio, ds_out, api_name="export_dataset")

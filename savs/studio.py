@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 import torch
 from PIL import Image
 
+from .baseline import zero_shot_accuracy
 from .activations import ActivationCache, ProgressFn, extract
 from .classifier import SCORINGS, Prediction, SAVClassifier, fit_activations
 from .data import (MAX_LABEL_CHARS, MAX_TEXT_CHARS, Example, _dataset_root, check_training_set,
@@ -138,6 +139,7 @@ class Evaluation:
     predictions: list[Prediction]
     examples: list[Example]
     seconds: float
+    zero_shot_accuracy: float | None = None  # the model answering with a label itself
 
     def mistakes(self) -> list[tuple[Example, str, str]]:
         """(example, true label, predicted label) of every wrong prediction."""
@@ -396,8 +398,9 @@ class Studio:
         return Classification(prediction, time.perf_counter() - start)
 
     def evaluate(self, adapter: ModelAdapter, path: str | Path,
-                 progress: ProgressFn | None = None) -> Evaluation:
-        """Classify a labeled test set (JSONL, class folders or .zip of either) and compare."""
+                 progress: ProgressFn | None = None, zero_shot: bool = False) -> Evaluation:
+        """Classify a labeled test set (JSONL, class folders or .zip of either) and compare.
+        With `zero_shot`, also score the zero-shot baseline (label log-likelihood) on it."""
         clf = self._ready(adapter)
         prompt = clf.config.get("prompt") or ""
         loaded = load_examples(path, question="", workdir=tempfile.mkdtemp(prefix="savs-test-"))
@@ -410,7 +413,10 @@ class Studio:
         predictions = predict(adapter, clf, examples, progress=progress)
         report = evaluation_report([ex.label for ex in examples], [p.label for p in predictions],
                                    clf.labels)
-        return Evaluation(report, predictions, examples, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        baseline = (zero_shot_accuracy(adapter, examples, clf.labels, prompt or None,
+                                       progress=progress) if zero_shot else None)
+        return Evaluation(report, predictions, examples, seconds, baseline)
 
     # --- keeping and sharing ---------------------------------------------------------------
 

@@ -123,8 +123,9 @@ def test_task_extract_refit_classify_callbacks(app_module, task_image):
     assert set(label) == set(sf.TASK_COLOURS) and abs(sum(label.values()) - 1) < 1e-6
     assert max(label, key=label.get) == "green"  # solid colours separate even in random heads
     assert timing.endswith("ms") and len(votes_map.data) >= 2  # heatmap + vote marks
-    line, per_class, confusion, mistakes = app.evaluate_task_cb(studio, no_progress)
+    line, per_class, confusion, mistakes = app.evaluate_task_cb(studio, progress=no_progress)
     assert "Accuracy **100.0%** on 6 examples" in line and len(per_class) == 3
+    assert "zero-shot" not in line
     assert mistakes == [] and [list(r) for r in confusion.data[0].z] == [[2, 0, 0], [0, 2, 0],
                                                                           [0, 0, 2]]
 
@@ -172,5 +173,7 @@ def test_app_end_to_end_through_the_client(served, task_image, tmp_path):
     assert out[0] == sf.TASK_QUESTION and out[-1].startswith("3 classes, 12 examples")
     assert out[1] == 4  # k came with the dataset
     # any labeled .zip is a test set: here the exported training set, evaluated in session 2
-    line, per_class, confusion, mistakes = other.predict(handle_file(dataset), api_name="/evaluate")
+    line, per_class, confusion, mistakes = other.predict(handle_file(dataset), True,
+                                                         api_name="/evaluate")
+    assert "zero-shot baseline **" in line
     assert "Accuracy **100.0%** on 12 examples" in line and len(per_class["data"]) == 3

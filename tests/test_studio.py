@@ -286,6 +286,13 @@ def test_classify_and_evaluate(studio, llava_adapter, task_root):
                                      for pr, ex in zip(ev.predictions, ev.examples)) / 6
     # the task's questions equal the prompt: they are not sent twice
     assert all(ex.text == "" for ex in ev.examples)
+    assert ev.zero_shot_accuracy is None
+    from savs.baseline import zero_shot_accuracy
+
+    with_baseline = studio.evaluate(llava_adapter, task_root / "colours" / "test.jsonl",
+                                    zero_shot=True)
+    assert with_baseline.zero_shot_accuracy == zero_shot_accuracy(
+        llava_adapter, ev.examples, studio.classifier.labels, studio.prompt or None)
 
 
 def test_a_classifier_from_another_model_is_refused(studio, llava_adapter, text_adapter):
