@@ -23,7 +23,7 @@ import gradio as gr
 import torch
 
 from savs import plots
-from savs.activations import ActivationCache
+from savs.activations import ActivationCache, extract
 from savs.errors import SavsError
 from savs.models.registry import BUNDLED, HUB_SUGGESTIONS
 from savs.studio import SharedModel, Studio, list_example_tasks
@@ -216,8 +216,12 @@ def _extract_on_device(studio: Studio, progress: Any) -> tuple[Studio, torch.Ten
     ZeroGPU both are pickled back, so the main process refills the shared cache from them)."""
     with MODEL.lock:
         studio.extract_and_fit(MODEL.adapter, CACHE, _progress_fn(progress, "Extracting"))
-    acts = torch.stack([CACHE.get(key) for key in studio.activation_keys])
-    return studio, acts
+        acts = [CACHE.get(key) for key in studio.activation_keys]
+        if any(a is None for a in acts):  # the bounded shared cache already dropped some (a
+            # session larger than it, or another session's extraction): run those again
+            return studio, extract(MODEL.adapter, studio.training_examples(),
+                                   studio.prompt or None, cache=CACHE)
+    return studio, torch.stack(acts)
 
 
 @user_errors
