@@ -5,7 +5,9 @@ generated example task in the bundled layout (<root>/<task>/{train,test}.jsonl +
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from PIL import Image
 
@@ -43,3 +45,23 @@ def make_colour_task(root: Path, name: str = "colours", n_train: int = 4, n_test
                 rows.append({"image": rel, "question": TASK_QUESTION, "label": label})
         (folder / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return folder
+
+
+@contextmanager
+def app_on_tiny_model(root: Path) -> Iterator:
+    """app.py with the tiny random LLaVA loaded and a generated example task as the examples
+    root (SAVS_EXAMPLES); the environment is restored afterwards."""
+    import pytest
+
+    model_dir = save_tiny_llava(root / "tiny-llava")
+    make_colour_task(root / "examples")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SAVS_EXAMPLES", str(root / "examples"))
+    try:
+        import app
+
+        app.MODEL.load(str(model_dir))
+        app.CACHE.clear()
+        yield app
+    finally:
+        mp.undo()

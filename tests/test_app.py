@@ -29,17 +29,8 @@ def no_progress(*args, **kwargs) -> None:
 @pytest.fixture(scope="module")
 def app_module(tmp_path_factory):
     """app.py with the tiny model loaded and a generated example task as the examples root."""
-    root = tmp_path_factory.mktemp("app")
-    model_dir = sf.save_tiny_llava(root / "tiny-llava")
-    sf.make_colour_task(root / "examples")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SAVS_EXAMPLES", str(root / "examples"))
-    import app
-
-    app.MODEL.load(str(model_dir))
-    app.CACHE.clear()
-    yield app
-    mp.undo()
+    with sf.app_on_tiny_model(tmp_path_factory.mktemp("app")) as app:
+        yield app
 
 
 @pytest.fixture

@@ -23,20 +23,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    root = tmp_path_factory.mktemp("browser")
-    model_dir = sf.save_tiny_llava(root / "tiny-llava")
-    sf.make_colour_task(root / "examples")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SAVS_EXAMPLES", str(root / "examples"))
-    import app
-
-    app.MODEL.load(str(model_dir))
-    demo = app.build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                            **app.launch_kwargs())
-    yield url
-    demo.close()
-    mp.undo()
+    with sf.app_on_tiny_model(tmp_path_factory.mktemp("browser")) as app:
+        demo = app.build_demo()
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                                **app.launch_kwargs())
+        yield url
+        demo.close()
 
 
 def test_build_extract_classify_in_the_browser(app_url, tmp_path):
