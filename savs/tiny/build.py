@@ -49,11 +49,11 @@ class TinyConfig:
     vision_layers: int = 3
     vision_heads: int = 4
     vision_intermediate: int = 256
-    hidden: int = 192
+    hidden: int = 128
     layers: int = 8
     heads: int = 8
     kv_heads: int = 4
-    intermediate: int = 512
+    intermediate: int = 384
     vocab_size: int = 512
     max_positions: int = 512
 

@@ -12,8 +12,8 @@ disjoint seed ranges (see ``savs.tiny.tasks`` and ``savs.tiny.evaluate``).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
-import math
 import os
 import random
 import time
@@ -148,11 +148,17 @@ def train(args) -> dict:
                             lr=args.lr, betas=(0.9, 0.98))
 
     def lr_at(step):
+        # Linear warmup, then constant: the schedule does not depend on --steps, so the
+        # checkpoint written at step N equals the result of a run with --steps N. The
+        # saved weights are an exponential moving average (EMA) of the trained ones,
+        # which plays the part of a final learning-rate decay.
         if step < args.warmup:
             return args.lr * (step + 1) / args.warmup
-        prog = (step - args.warmup) / max(1, args.steps - args.warmup)
-        return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, prog))))
+        return args.lr
 
+    ema_model = copy.deepcopy(model).eval()
+    for p in ema_model.parameters():
+        p.requires_grad_(False)
     model.train()
     t0 = time.time()
     ema = None
@@ -171,6 +177,10 @@ def train(args) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        with torch.no_grad():
+            d = min(args.ema, (step + 1) / (step + 10))
+            for pe, pm in zip(ema_model.parameters(), model.parameters()):
+                pe.mul_(d).add_(pm.detach(), alpha=1 - d)
         ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
         with torch.no_grad():  # teacher-forced exact match of each answer, per type
             tgt = lab[:, 1:]
@@ -183,12 +193,15 @@ def train(args) -> dict:
             hits = {}
             log(f"step {step} loss {loss.item():.4f} ema {ema:.4f} lr {lr_at(step):.2e} "
                 f"{el / (step + 1):.3f}s/step elapsed {el:.0f}s | train EM {acc}")
+        if args.out and args.save_every and (step + 1) % args.save_every == 0 and step + 1 < args.steps:
+            save(ema_model, processor, args.out, {"steps_done": step + 1, "intermediate": True})
+            log(f"intermediate checkpoint after {step + 1} steps")
     train_time = time.time() - t0
-    model.eval()
+    model = ema_model
     info = {"steps": args.steps, "batch_size": args.batch_size, "train_seconds": round(train_time, 1),
             "total_seconds": round(time.time() - t_start, 1), "final_loss_ema": round(ema, 4),
             "params": n_params, "seed": args.seed, "data_seed": args.data_seed,
-            "scenes": args.scenes, "lr": args.lr, "config": cfg.to_dict()}
+            "scenes": args.scenes, "lr": args.lr, "ema": args.ema, "threads": args.threads, "config": cfg.to_dict()}
     if args.out:
         save(model, processor, args.out, info)
         log(f"saved to {args.out}")
@@ -202,27 +215,30 @@ def save(model, processor, out: str, info: dict) -> None:
     import torch
 
     os.makedirs(out, exist_ok=True)
-    model = model.to(torch.float16)
-    model.config.dtype = "float16"
-    model.save_pretrained(out)
+    import copy
+
+    half = copy.deepcopy(model).to(torch.float16)  # never round the weights being trained
+    half.config.dtype = "float16"
+    half.save_pretrained(out)
     processor.save_pretrained(out)
     with open(os.path.join(out, "training_info.json"), "w") as f:
         json.dump(info, f, indent=2)
-    model.to(torch.float32)
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="assets/tiny", help="output folder ('' to not save)")
-    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--ema", type=float, default=0.99, help="EMA decay of the saved weights")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-seed", type=int, default=TRAIN_SEED_BASE)
-    ap.add_argument("--scenes", type=int, default=30000, help="training scene pool size")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--scenes", type=int, default=20000, help="training scene pool size")
+    ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core box")
     ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--save-every", type=int, default=250, help="intermediate checkpoints (0: off)")
     for f in fields(TinyConfig):
         ap.add_argument("--" + f.name.replace("_", "-"), type=int, default=None,
                         help=f"model size (default {f.default})")
