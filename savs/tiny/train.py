@@ -136,6 +136,13 @@ def train(args) -> dict:
     processor = build_processor(cfg)
     tok = processor.tokenizer
     model = build_model(cfg, tok, seed=args.seed)
+    if args.resume:
+        # continue from a saved checkpoint (its EMA weights, in fp32); the optimizer starts anew
+        from transformers import AutoModelForImageTextToText
+
+        saved = AutoModelForImageTextToText.from_pretrained(args.resume, dtype=torch.float32)
+        model.load_state_dict(saved.state_dict())
+        log(f"resumed from {args.resume} ({json.load(open(os.path.join(args.resume, 'training_info.json'))).get('steps_done') or 'final'} steps)")
     n_params = sum(p.numel() for p in model.parameters())
     log(f"config {json.dumps(cfg.to_dict())}")
     log(f"params {n_params / 1e6:.2f}M")
@@ -203,7 +210,7 @@ def train(args) -> dict:
     info = {"steps": args.steps, "batch_size": args.batch_size, "train_seconds": round(train_time, 1),
             "total_seconds": round(time.time() - t_start, 1), "final_loss_ema": round(ema, 4),
             "params": n_params, "seed": args.seed, "data_seed": args.data_seed,
-            "scenes": args.scenes, "lr": args.lr, "ema": args.ema, "threads": args.threads, "config": cfg.to_dict()}
+            "resumed_from": args.resume or None, "scenes": args.scenes, "lr": args.lr, "ema": args.ema, "threads": args.threads, "config": cfg.to_dict()}
     if args.out:
         save(model, processor, args.out, info)
         log(f"saved to {args.out}")
@@ -238,6 +245,7 @@ def parse_args(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-seed", type=int, default=TRAIN_SEED_BASE)
     ap.add_argument("--scenes", type=int, default=12000, help="training scene pool size")
+    ap.add_argument("--resume", default="", help="checkpoint folder to continue training from")
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core box")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--save-every", type=int, default=250, help="intermediate checkpoints (0: off)")
