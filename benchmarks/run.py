@@ -204,7 +204,7 @@ def watch_our_hooks(stats: dict) -> Iterator[None]:
 
 
 def bench_model(adapter: ModelAdapter, per_class: int, repeats: int, batch_size: int, k: int,
-                log: Callable[[str], None]) -> dict:
+                log: Callable[[str], None], single_per_repeat: int = 6) -> dict:
     examples = make_examples(adapter, per_class)
     labels = [ex.label for ex in examples]
     prompt = None
@@ -231,7 +231,7 @@ def bench_model(adapter: ModelAdapter, per_class: int, repeats: int, batch_size:
         "predict_half": lambda ex: savs.predict(adapter, half, [ex], batch_size=1, early_exit=True),
         "forward": lambda ex: plain_forward(adapter, [ex], prompt, 1),
     }
-    samples = examples * max(1, -(-6 * repeats // n))
+    samples = examples * max(1, -(-single_per_repeat * repeats // n))
     queue = list(samples)  # each round runs all three on queue[0], then "_next" rotates it
     one = median_times({name: (lambda fn=fn: fn(queue[0])) for name, fn in runs.items()}
                        | {"_next": lambda: queue.append(queue.pop(0))}, len(samples))
@@ -323,7 +323,7 @@ def run(models: Sequence[str], quick: bool = False, repeats: int | None = None,
     """All figures, as one object with exactly the keys in KEYS; per-model figures nested under
     the model's name. Underscored keys inside a model hold the raw medians (dropped from JSON)."""
     repeats = repeats or (3 if quick else 7)
-    per_class = per_class or (3 if quick else 8)
+    per_class = per_class or (2 if quick else 8)
     log(f"machine: {machine()}")
     result: dict = {key: {} for key in KEYS}
     raw: dict = {}
@@ -331,7 +331,8 @@ def run(models: Sequence[str], quick: bool = False, repeats: int | None = None,
         log(f"{name}: loading")
         adapter = savs.load_model(name, device="cpu")
         log(f"  {adapter}")
-        figures = bench_model(adapter, per_class, repeats, batch_size, k, log)
+        figures = bench_model(adapter, per_class, repeats, batch_size, k, log,
+                              single_per_repeat=2 if quick else 6)
         for key in KEYS:
             if key in figures:
                 result[key][name] = figures[key]
