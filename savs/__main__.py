@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 import warnings
 from contextlib import contextmanager
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "a question)")
     fit.add_argument("--out", help="folder (or .zip) to save the classifier to")
     fit.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    fit.add_argument("--baseline", choices=["zeroshot"], help="also report a baseline: zeroshot "
+                     "= the model's own answer, each label scored by its log-likelihood (on "
+                     "--test when given, else on --train)")
     _add_model_options(fit)
 
     ev = sub.add_parser("eval", help="accuracy, per-class precision/recall, confusion matrix")
@@ -114,12 +118,14 @@ def _load(args: argparse.Namespace, name: str):
 
 
 def cmd_fit(args: argparse.Namespace) -> dict:
-    from .data import load_examples
+    from .data import check_training_set, load_examples
     from .pipeline import evaluate, fit
 
     start = time.perf_counter()
-    train = load_examples(args.train, question=args.question)
-    test = load_examples(args.test, question=args.question) if args.test else None
+    train = load_examples(args.train, question=args.question, workdir=args.workdir / "train")
+    test = (load_examples(args.test, question=args.question, workdir=args.workdir / "test")
+            if args.test else None)
+    check_training_set(train, leave_one_out=args.scoring == "loo")  # before a slow model load
     adapter = _load(args, args.model)
     with progress_bar("extracting", not args.json) as bar:
         clf = fit(adapter, train, prompt=args.prompt, k=args.heads, scoring=args.scoring,
@@ -137,24 +143,42 @@ def cmd_fit(args: argparse.Namespace) -> dict:
             report, _ = evaluate(adapter, clf, test, args.batch_size, progress=bar)
         result["test_examples"] = len(test)
         result["test_accuracy"] = report.accuracy
+    if args.baseline == "zeroshot":
+        result.update(_zeroshot_baseline(args, adapter, clf.labels, test or train))
     if args.out and distributed.is_main_process():
         result["out"] = str(clf.save(args.out))
     result["seconds"] = round(time.perf_counter() - start, 3)
     return result
 
 
+def _zeroshot_baseline(args: argparse.Namespace, adapter, labels: list[str], examples) -> dict:
+    """`fit --baseline zeroshot`: accuracy of the frozen model answering with a label itself."""
+    from .baseline import zero_shot_accuracy
+
+    with progress_bar("zero-shot", not args.json) as bar:
+        accuracy = zero_shot_accuracy(adapter, examples, labels, args.prompt, args.batch_size,
+                                      progress=bar)
+    return {"zeroshot_accuracy": accuracy, "zeroshot_examples": len(examples),
+            "zeroshot_on": "test" if args.test else "train"}
+
+
 def _classifier_and_model(args: argparse.Namespace):
     from .classifier import SAVClassifier
 
     clf = SAVClassifier.load(args.classifier)
-    return clf, _load(args, args.model or clf.config.get("model", ""))
+    adapter = _load(args, args.model or clf.config.get("model", ""))
+    if args.model:
+        # the user named the model on purpose (e.g. the recorded folder moved): accept the new
+        # name; check_compatible still refuses a model of another shape
+        clf.config["model"] = adapter.name
+    return clf, adapter
 
 
 def cmd_eval(args: argparse.Namespace) -> dict:
     from .data import load_examples
     from .pipeline import evaluate
 
-    test = load_examples(args.test, question=args.question)
+    test = load_examples(args.test, question=args.question, workdir=args.workdir / "test")
     clf, adapter = _classifier_and_model(args)
     with progress_bar("evaluating", not args.json) as bar:
         report, _ = evaluate(adapter, clf, test, args.batch_size, progress=bar)
@@ -185,6 +209,9 @@ def _print_human(command: str, result: dict) -> None:
         print(f"train accuracy: {result['train_accuracy']:.3f}")
         if "test_accuracy" in result:
             print(f"test accuracy:  {result['test_accuracy']:.3f} on {result['test_examples']}")
+        if "zeroshot_accuracy" in result:
+            print(f"zero-shot accuracy ({result['zeroshot_on']}): "
+                  f"{result['zeroshot_accuracy']:.3f} on {result['zeroshot_examples']}")
         print("top heads (layer, head): " + ", ".join(f"({a},{b})" for a, b in result["top_heads"][:10])
               + (" ..." if result["k"] > 10 else ""))
         if "out" in result:
@@ -215,7 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     library_format, warnings.formatwarning = (
         warnings.formatwarning, lambda message, *_args, **_kw: f"warning: {message}\n")
     try:
-        result = commands[args.command](args)
+        # .zip datasets are extracted here, and removed when the command ends
+        with tempfile.TemporaryDirectory(prefix="savs-cli-") as workdir:
+            args.workdir = Path(workdir)
+            result = commands[args.command](args)
     except SavsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -90,8 +90,10 @@ def score_heads(acts: torch.Tensor, y: torch.Tensor, num_classes: int,
     others = cos.scatter(2, y[:, None, None].expand(-1, cos.shape[1], 1), float("-inf"))
     margin = own - others.amax(dim=2)  # [N, M]
     correct = (margin > _TIE_TOL).float()  # [N, M]: own class strictly nearest
+    # a head with NaN / inf outputs (fp16 overflow) ranks last, not at a random place in the sort
+    mean_margin = margin.mean(0).nan_to_num(nan=float("-inf"))
     return (correct.mean(0).reshape(num_layers, num_heads),
-            margin.mean(0).reshape(num_layers, num_heads))
+            mean_margin.reshape(num_layers, num_heads))
 
 
 def select_heads(score: torch.Tensor, margin: torch.Tensor, k: int) -> list[HeadIndex]:

@@ -110,6 +110,13 @@ def open_image(image: ImageLike, where: str = "") -> Image.Image:
 def _to_rgb(img: Image.Image) -> Image.Image:
     if getattr(img, "is_animated", False):
         img.seek(0)  # first frame of a GIF / APNG / WebP animation
+    if max(img.size) > MAX_IMAGE_SIDE:
+        # shrink first: each conversion below copies the image, and the largest one allowed
+        # (40 M pixels RGBA = 160 MB) peaked at 750 MB when shrunk only at the end
+        try:
+            img = ImageOps.contain(img, (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
+        except ValueError:  # a mode PIL cannot resample: shrink at the end instead
+            pass
     img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit or float greyscale: scale to 8 bits instead of clipping everything to white
@@ -242,8 +249,6 @@ def load_jsonl(path: str | Path, question: str | None = None, require_label: boo
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
     for lineno, line in enumerate(lines, 1):
-        if lineno == 1:
-            line = line.removeprefix("\ufeff")  # byte order mark (Windows editors add one)
         if not line.strip():
             continue
         where = f"{path.name}:{lineno}"

@@ -91,6 +91,19 @@ def test_uninformative_heads_score_zero_and_layout_is_kept(scoring):
     assert select_heads(score, torch.zeros(2, 3), 1) == [HeadIndex(1, 2)]
 
 
+def test_heads_with_nan_outputs_rank_last():
+    acts = torch.tensor([(1, 0), (1, 0.1), (0, 1), (0.1, 1)], dtype=torch.float32)
+    acts = acts[:, None, None, :].repeat(1, 1, 4, 1)  # [4, 1, 4, 2]: four good heads
+    acts[0, 0, 0, 0] = float("nan")  # head 0 overflowed on one example: its class mean is NaN
+    acts[:, 0, 1] = 1.0  # head 1 is useless (same vector for every input) but finite
+    score, margin = score_heads(acts, DISAGREE_Y, 2, "loo")
+    assert score[0].tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert margin[0, 0].item() == float("-inf")
+    # NaN compares as neither smaller nor larger, which once left head 0 ahead of head 1
+    assert select_heads(score, margin, 4) == [HeadIndex(0, 2), HeadIndex(0, 3), HeadIndex(0, 1),
+                                              HeadIndex(0, 0)]
+
+
 # --- select_heads ---------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -118,11 +119,57 @@ def test_predict_json(capsys, classifier, data):
         list(result["votes"].values()).count(max(result["votes"].values())) > 1
 
 
-def test_human_output(capsys, classifier, data):
+def test_model_override_loads_a_moved_model(capsys, classifier, data, llava_model_dir, tmp_path):
+    """--model names the model when the recorded one moved; only its shape must match."""
+    import shutil
+
+    path, _ = classifier
+    moved = shutil.copytree(llava_model_dir, tmp_path / "moved")
+    result = run_json(capsys, "eval", "--classifier", str(path), "--test",
+                      str(data / "test.jsonl"), "--model", str(moved))
+    assert result["test_examples"] == 6
+    # a model of another shape is still refused
+    import tiny_models
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tok = tiny_models.make_tokenizer()
+    other = Qwen2ForCausalLM(Qwen2Config(**tiny_models.text_config(len(tok), num_hidden_layers=2)))
+    other.save_pretrained(tmp_path / "other")
+    tok.save_pretrained(tmp_path / "other")
+    code, _, err = run(capsys, "predict", "--classifier", str(path), "--text", "hi",
+                       "--model", str(tmp_path / "other"))
+    assert_user_error(code, err, "3 layers x 4 heads x 16 dims", "(2 x 4 x 16)")
+
+
+def test_zip_datasets_leave_no_temporary_files(capsys, monkeypatch, llava_model_dir, data,
+                                               tmp_path):
+    import tempfile
+
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in [data / "train.jsonl", *sorted((data / "images").glob("*[0-4].png"))]:
+            zf.write(p, p.relative_to(data).as_posix())
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    result = run_json(capsys, "fit", "--model", llava_model_dir, "--train", str(archive),
+                      "--test", str(archive), "-k", "2")
+    assert result["train_examples"] == 9 and result["test_accuracy"] == result["train_accuracy"]
+    assert list(scratch.iterdir()) == []
+
+
+def test_human_output(capsys, classifier, data, llava_model_dir):
     path, _ = classifier
     code, out, _ = run(capsys, "eval", "--classifier", str(path), "--test",
                        str(data / "test.jsonl"))
     assert code == 0 and out.startswith("accuracy: ") and "support 2" in out
+    code, out, _ = run(capsys, "predict", "--classifier", str(path), "--image",
+                       str(data / "images" / "blue3.png"))
+    label = out.split()[0]
+    assert code == 0 and label in COLOURS and f"{label} " in out.split("(")[1]
+    code, out, _ = run(capsys, "fit", "--model", llava_model_dir, "--train",
+                       str(data / "train.jsonl"), "-k", "2")
+    assert code == 0 and "train accuracy:" in out and "kept 2 heads (loo)" in out
     code, out, _ = run(capsys, "models")
     assert code == 0 and "tiny" in out and "smollm2" in out
 
@@ -205,6 +252,12 @@ def test_fit_user_errors(capsys, llava_model_dir, data, case, needles):
     code, out, err = run(capsys, *fit_args(llava_model_dir, train), "--json")
     assert_user_error(code, err, *needles)
     assert out == ""
+
+
+def test_training_set_is_checked_before_loading_the_model(capsys, data):
+    train = write_jsonl(data / "one.jsonl", [good("red", 0), good("red", 1)])
+    code, _, err = run(capsys, *fit_args("no-such-model-xyz", train))
+    assert_user_error(code, err, "at least two classes")  # not the unknown model's error
 
 
 def test_single_example_is_fine_with_reference_scoring(capsys, llava_model_dir, data):

@@ -271,7 +271,8 @@ def test_example_digest_ignores_label_and_path_but_not_content(tmp_path):
 
 
 def test_check_training_set():
-    ex = lambda label: Example(text="t", label=label)  # noqa: E731
+    counter = iter(range(1000))
+    ex = lambda label: Example(text=f"t{next(counter)}", label=label)  # noqa: E731 (distinct)
     assert check_training_set([ex("b"), ex("a"), ex("b"), ex("a")], True) == ["b", "a"]
     with pytest.raises(DataError, match="at least two classes.*'a'"):
         check_training_set([ex("a"), ex("a")], False)
@@ -321,6 +322,20 @@ def test_open_image_cmyk_palette_alpha_animated(tmp_path):
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=50)
     img = open_image(tmp_path / "anim.gif")
     assert img.mode == "RGB" and img.getpixel((0, 0)) == (255, 0, 0)  # first frame
+
+
+def test_open_image_refuses_decompression_bombs_before_decoding(tmp_path):
+    Image.new("L", (7000, 7000)).save(tmp_path / "bomb.png")  # 49 M pixels, a few KB on disk
+    with pytest.raises(DataError, match="bomb.png: image is 7000x7000 pixels, over the limit"):
+        open_image(tmp_path / "bomb.png")
+
+
+def test_open_image_applies_exif_rotation(tmp_path):
+    img = Image.new("RGB", (40, 20), (255, 0, 0))
+    exif = img.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees
+    img.save(tmp_path / "rot.jpg", exif=exif)
+    assert open_image(tmp_path / "rot.jpg").size == (20, 40)
 
 
 def test_open_image_pil_input_and_large_images_shrink():

@@ -11,6 +11,7 @@ trust_remote_code staying off.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -238,12 +239,28 @@ def test_animated_image_file_is_closed(tmp_path):
     path = tmp_path / "anim.gif"
     _write_animated_gif(path)
     fds = len(os.listdir("/proc/self/fd"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ResourceWarning)
-        for _ in range(20):
-            open_image(path)
-    assert len(os.listdir("/proc/self/fd")) <= fds
-    assert path.stat().st_size > 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        images = [open_image(path) for _ in range(5)]
+        open_files = len(os.listdir("/proc/self/fd")) - fds
+        gc.collect()  # an unclosed file warns when it is collected
+    assert open_files <= 0
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert all(img.getpixel((0, 0)) == (255, 0, 0) for img in images)  # usable once closed
+
+
+def test_large_image_memory_is_a_small_multiple_of_its_pixels(tmp_path):
+    """A 4096 x 4096 RGBA PNG (64 MB decoded) with alpha: shrinking first keeps the peak under
+    4x the decoded size (shrinking last, after copies for alpha and RGB, took 5x)."""
+    path = tmp_path / "big.png"
+    Image.new("RGBA", (4096, 4096), (10, 20, 30, 100)).save(path, compress_level=1)
+    decoded_kib = 4096 * 4096 * 4 // 1024
+    reset_peak_rss()
+    before = peak_rss_kib()
+    img = open_image(path)
+    assert peak_rss_kib() - before < 4 * decoded_kib
+    assert img.size == (data.MAX_IMAGE_SIDE, data.MAX_IMAGE_SIDE) and img.mode == "RGB"
+    assert all(abs(a - b) <= 2 for a, b in zip(img.getpixel((5, 5)), (159, 163, 167)))
 
 
 def test_large_image_is_shrunk(tmp_path):
@@ -540,7 +557,7 @@ def test_one_thousand_classes(tmp_path):
     assert clf.config["train_accuracy"] > 0.99
     again = SAVClassifier.load(clf.save(tmp_path / "clf.zip"))
     assert again.labels == labels and tuple(again.means.shape) == (5, n_classes, 16)
-    assert time.perf_counter() - start < 30  # ~3 s on an idle laptop core; was ~50 s
+    assert time.perf_counter() - start < 20  # ~3 s on an idle core; was ~50 s
 
 
 def test_one_class(tmp_path):
@@ -581,7 +598,8 @@ def test_duplicate_images_are_found_by_content(tmp_path):
     for name in ("a.png", "copy.png"):
         (tmp_path / name).write_bytes(png_bytes())
     (tmp_path / "other.png").write_bytes(png_bytes(colour=(200, 0, 0)))
-    same = [Example("q", "x", (str(tmp_path / "a.png"),)), Example("q", "x", (str(tmp_path / "copy.png"),))]
+    same = [Example("q", "x", (str(tmp_path / "a.png"),)),
+            Example("q", "x", (str(tmp_path / "copy.png"),))]
     assert len(find_duplicates(same)) == 1
     different = [Example("q", "x", (str(tmp_path / "a.png"),)),
                  Example("q", "x", (str(tmp_path / "other.png"),)),
@@ -623,8 +641,8 @@ def test_pickle_renamed_safetensors_is_never_unpickled(tmp_path, saved_classifie
     (saved_classifier / TENSORS_FILE).write_bytes(payload)
     with pytest.raises(ClassifierError, match=rf"clf: {TENSORS_FILE} is not a valid safetensors"):
         SAVClassifier.load(saved_classifier)
-    archive = make_zip(tmp_path / "clf.zip", [(TENSORS_FILE, payload),
-                                              (CONFIG_FILE, (saved_classifier / CONFIG_FILE).read_bytes())])
+    config = (saved_classifier / CONFIG_FILE).read_bytes()
+    archive = make_zip(tmp_path / "clf.zip", [(TENSORS_FILE, payload), (CONFIG_FILE, config)])
     with pytest.raises(ClassifierError, match=r"clf\.zip: .*not a valid safetensors"):
         SAVClassifier.load(archive)
     torch_file = tmp_path / "model.safetensors"  # torch.save writes a zip holding a pickle
@@ -653,12 +671,14 @@ def _rewrite_config(folder: Path, **changes) -> None:
 
 
 @pytest.mark.parametrize("tensors,config,message", [
-    ({"means": torch.zeros(3, 3, 5)}, {}, r"tensor 'means' has shape \[3, 3, 5\], expected \[3, 3, 4\]"),
+    ({"means": torch.zeros(3, 3, 5)}, {},
+     r"tensor 'means' has shape \[3, 3, 5\], expected \[3, 3, 4\]"),
     ({"means": torch.zeros(2, 2)}, {}, r"tensor 'means' has shape"),
     ({"means": torch.full((3, 3, 4), float("nan"))}, {}, r"NaN or infinite"),
     ({"heads": torch.tensor([[0, 0], [1, 9], [0, 1]])}, {}, r"head index is out of range"),
     ({"heads": torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0]])}, {}, r"'heads' must be int64"),
-    ({"head_scores": torch.zeros(5, 5)}, {}, r"'head_scores' has shape \[5, 5\], expected \[2, 3\]"),
+    ({"head_scores": torch.zeros(5, 5)}, {},
+     r"'head_scores' has shape \[5, 5\], expected \[2, 3\]"),
     ({"means": None}, {}, r"tensors missing: \['means'\]"),
     ({}, {"labels": ["a", "b", "a"]}, r"same class name twice"),
     ({}, {"labels": ["a"]}, r"at least two non-empty strings"),
@@ -697,8 +717,8 @@ def test_broken_classifier_archives(tmp_path, saved_classifier):
     encrypted.write_bytes(bytes(raw))
     with pytest.raises(ClassifierError, match=r"locked\.zip: the archive cannot be read"):
         SAVClassifier.load(encrypted)
-    corrupt = make_zip(tmp_path / "corrupt.zip", [(CONFIG_FILE, config * 20), (TENSORS_FILE, tensors)],
-                       zipfile.ZIP_DEFLATED)
+    corrupt = make_zip(tmp_path / "corrupt.zip",
+                       [(CONFIG_FILE, config * 20), (TENSORS_FILE, tensors)], zipfile.ZIP_DEFLATED)
     raw = bytearray(corrupt.read_bytes())
     raw[60:80] = b"\xff" * 20
     corrupt.write_bytes(bytes(raw))
@@ -724,6 +744,16 @@ def test_classifier_from_another_model_is_refused(saved_classifier):
     with pytest.raises(ClassifierError, match=r"made with 'test-x', but the model in use is "
                                               r"'same-shape'"):
         check_compatible(clf, _adapter("same-shape", 2, 3, 4))
+
+
+def test_predict_refuses_another_models_classifier(text_adapter, saved_classifier):
+    """The real path: predict() checks compatibility before running the model."""
+    from savs.pipeline import predict
+
+    clf = SAVClassifier.load(saved_classifier)
+    with pytest.raises(ClassifierError, match=r"made with 'test-x' .* but the model in use is "
+                                              r"'test-qwen2'"):
+        predict(text_adapter, clf, [Example(text="hello")])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -792,7 +822,8 @@ def test_cli_passes_trust_remote_code_only_with_the_flag(tmp_path, monkeypatch):
 
     monkeypatch.setattr(savs.models, "load_model", fake_load_model)
     train = tmp_path / "t.jsonl"
-    train.write_text('{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n')
+    train.write_text('{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n'
+                     '{"question": "c", "label": "x"}\n{"question": "d", "label": "y"}\n')
     for extra in ([], ["--trust-remote-code"]):
         assert main(["fit", "--model", "m", "--train", str(train), *extra]) == EXIT_USER_ERROR
     assert seen == [False, True]
@@ -822,7 +853,8 @@ def test_allowlist_refuses_before_anything_is_loaded(monkeypatch, fake_transform
 def test_cli_reports_a_refused_model_with_exit_2(tmp_path, monkeypatch, capsys, fake_transformers):
     monkeypatch.setenv(registry.ALLOWED_MODELS_ENV, "tiny")
     train = tmp_path / "t.jsonl"
-    train.write_text('{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n')
+    train.write_text('{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n'
+                     '{"question": "c", "label": "x"}\n{"question": "d", "label": "y"}\n')
     assert main(["fit", "--model", "org/evil", "--train", str(train)]) == EXIT_USER_ERROR
     err = capsys.readouterr().err
     assert err.startswith("error: model 'org/evil' is not allowed on this server; allowed: tiny")

@@ -225,6 +225,23 @@ def test_classifier_from_another_model_is_refused(fitted, text_adapter):
         predict(other, fitted, [Example(text="hi")])
 
 
+def test_awkward_images_run_through_the_model(llava_adapter, tmp_path):
+    """1x1, 16-bit, CMYK, palette+alpha and a PIL image all reach the model as RGB."""
+    import numpy as np
+    from PIL import Image
+
+    Image.new("RGB", (1, 1), (255, 0, 0)).save(tmp_path / "one.png")
+    Image.fromarray(np.arange(64, dtype=np.uint16).reshape(8, 8) * 999).save(tmp_path / "g16.png")
+    Image.new("CMYK", (9, 5), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")
+    Image.new("RGBA", (6, 6), (0, 0, 255, 100)).convert("P").save(tmp_path / "p.gif")
+    images = [str(tmp_path / n) for n in ("one.png", "g16.png", "cmyk.jpg", "p.gif")]
+    examples = [Example(text="Colour?", images=(p,)) for p in images]
+    examples.append(Example(text="Two <image> and <image>",
+                            images=(images[0], Image.new("L", (3, 70), 9))))
+    acts = extract(llava_adapter, examples, batch_size=5)
+    assert acts.shape == (5, 3, 4, 16) and torch.isfinite(acts).all()
+
+
 def test_images_to_a_text_model_is_a_model_error(text_adapter, varied_examples):
     with pytest.raises(ModelError, match="text-only"):
         extract(text_adapter, varied_examples[:1])
@@ -270,6 +287,7 @@ def test_corrupt_config_files(saved):
         (json.dumps({**config, "format_version": 99}), "format version 99"),
         (json.dumps({**config, "labels": ["only"]}), "'labels' must be a list of at least two"),
         (json.dumps({**config, "labels": ["a", 3, "c"]}), "'labels' must be"),
+        (json.dumps({**config, "labels": ["red", "red", "blue"]}), "same class name twice"),
         (json.dumps({**config, "num_heads": 0}), "'num_heads' must be a positive integer"),
         (json.dumps({**config, "head_dim": "16"}), "'head_dim' must be a positive integer"),
         (json.dumps({**config, "num_layers": 2}), "'head_scores' has shape"),

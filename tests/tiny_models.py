@@ -10,11 +10,14 @@ LMs. Every decoder is 3 layers x 4 query heads (2 KV heads); every vision tower 
 from __future__ import annotations
 
 from functools import lru_cache
-from types import SimpleNamespace
-
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
+
+# Qwen2-VL / SmolVLM / LLaVA-OneVision processors insist on a video processor, which needs
+# torchvision (not importable here): the library's image-only form of each is what
+# load_model itself falls back to, so the tests build the same thing
+from savs.models.processors import image_only
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
@@ -96,23 +99,6 @@ def qwen2_lm():
 # 3-layer decoder, tiny vision tower and 32x32 images, so a forward pass takes milliseconds.
 
 
-def _image_only(processor_cls):
-    """`processor_cls` without its video processor: Qwen2-VL / SmolVLM processors insist on one,
-    and video processors need torchvision, which this machine cannot import. SAVs never sends
-    videos, so the processor's image and text paths are all the tests need."""
-
-    class ImageOnly(processor_cls):
-        # SmolVLM's apply_chat_template reads video defaults even for image-only chats
-        video_processor = SimpleNamespace(num_frames=None, fps=None)
-
-        def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-            super().__init__(image_processor, tokenizer, None, chat_template=chat_template,
-                             **kwargs)
-
-    ImageOnly.__name__ = ImageOnly.__qualname__ = processor_cls.__name__
-    return ImageOnly
-
-
 def _qwen_vl(model_cls, config_cls, vision: dict):
     from transformers import Qwen2VLImageProcessorPil, Qwen2VLProcessor
 
@@ -129,8 +115,8 @@ def _qwen_vl(model_cls, config_cls, vision: dict):
     # 32x32 images -> 4x4 patches of 8 -> 2x2 merged = 4 image tokens
     image_processor = Qwen2VLImageProcessorPil(min_pixels=32 * 32, max_pixels=32 * 32, patch_size=8,
                                                merge_size=2, temporal_patch_size=2)
-    processor = _image_only(Qwen2VLProcessor)(image_processor=image_processor, tokenizer=tok,
-                                               chat_template=tok.chat_template)
+    processor = image_only(Qwen2VLProcessor)(image_processor=image_processor, tokenizer=tok,
+                                              chat_template=tok.chat_template)
     return model, processor
 
 
@@ -175,7 +161,7 @@ def llava_onevision():
     model = LlavaOnevisionForConditionalGeneration(config).eval()
     image_processor = LlavaOnevisionImageProcessorPil(size={"height": 32, "width": 32},
                                                       image_grid_pinpoints=pinpoints)
-    processor = _image_only(LlavaOnevisionProcessor)(
+    processor = image_only(LlavaOnevisionProcessor)(
         image_processor=image_processor, tokenizer=tok, chat_template=tok.chat_template,
         num_image_tokens=16, vision_feature_select_strategy="full")
     return model, processor
@@ -212,12 +198,12 @@ def idefics3():
 @lru_cache(maxsize=None)
 def smolvlm():
     """SmolVLM: the Idefics3 design with its own processor (which needs num2words, for video
-    prompts, and a video processor: left out, see _image_only)."""
+    prompts, and a video processor: left out, see savs.models.processors.image_only)."""
     from transformers import (SmolVLMConfig, SmolVLMForConditionalGeneration,
                               SmolVLMImageProcessorPil, SmolVLMProcessor)
 
     return _idefics_like(SmolVLMForConditionalGeneration, SmolVLMConfig,
-                         _image_only(SmolVLMProcessor), SmolVLMImageProcessorPil)
+                         image_only(SmolVLMProcessor), SmolVLMImageProcessorPil)
 
 
 def _gemma_tokenizer(specials, **named):

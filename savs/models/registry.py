@@ -15,12 +15,17 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from safetensors import SafetensorError
 
 from ..errors import ModelError
 from .adapter import ModelAdapter
+from .processors import load_processor
 
 ASSETS = Path(os.environ.get("SAVS_ASSETS", Path(__file__).resolve().parents[2] / "assets"))
 ALLOWED_MODELS_ENV = "SAVS_ALLOWED_MODELS"  # hosted mode: comma-separated names that may load
+# what a model that cannot be loaded raises (missing / corrupt files, unknown architecture,
+# missing packages, weights that do not fit the config); anything else is a bug
+LOAD_ERRORS = (OSError, ValueError, KeyError, ImportError, RuntimeError, SafetensorError)
 
 
 @dataclass(frozen=True)
@@ -139,16 +144,27 @@ def load_model(name: str, device: str | None = None, dtype: torch.dtype | str | 
         model = model_cls.from_pretrained(source, **kwargs)
         if device_map is None:
             model = model.to(device)
-        processor_cls = transformers.AutoProcessor if is_vlm else transformers.AutoTokenizer
-        processor = processor_cls.from_pretrained(source, **common)
+        if is_vlm:  # image-only when the video processor needs a missing torchvision
+            processor = load_processor(source, **common)
+        else:
+            processor = transformers.AutoTokenizer.from_pretrained(source, **common)
     except ModelError:
         raise
     except torch.cuda.OutOfMemoryError:
         raise ModelError(f"{name}: out of GPU memory while loading. Try a smaller model, "
                          "dtype fp16, or device_map='auto'.") from None
-    except (OSError, ValueError, KeyError, ImportError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"could not load model {name!r}: it is not a bundled name "
-                         f"({', '.join(BUNDLED)}) or a local model folder, and loading it as a hub "
-                         f"id failed ({first[:300]}). Hub models need the internet.") from None
+    except LOAD_ERRORS as exc:
+        raise ModelError(_load_failure(name, source, exc)) from exc
     return ModelAdapter(model, processor, name)
+
+
+def _load_failure(name: str, source: str, exc: BaseException) -> str:
+    """Why loading failed: a folder that exists but does not load is not an unknown name."""
+    text = str(exc).strip()
+    cause = (text.splitlines()[0] if text else type(exc).__name__)[:300].rstrip(".")
+    if Path(source).is_dir():
+        return (f"could not load the model folder {source}: {cause}. Check that it holds a "
+                "complete save_pretrained model (config, weights, processor or tokenizer).")
+    return (f"could not load model {name!r}: it is not a bundled name ({', '.join(BUNDLED)}) or "
+            f"a local model folder, and loading it as a hub id failed ({cause}). Hub models need "
+            "the internet.")

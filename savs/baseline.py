@@ -1,0 +1,128 @@
+"""Zero-shot baseline: what the frozen model says without SAVs, to compare SAVs against.
+
+The published code's `--eval_zeroshot` lets the model generate an answer and string-matches it
+against the labels, so any answer that is not exactly a label counts as wrong. Here each label is
+instead scored by how likely the model finds it *as its answer*: the log-probability of the
+label's tokens right after the chat template's generation prompt. The predicted label is the
+most likely one, so every example gets one of the labels.
+
+Length normalisation: by default a label's score is the MEAN log-probability of its tokens, not
+the sum. A sum penalises every extra token, so a label split into more tokens ("harmless" vs
+"harm"+"ful") would lose for reasons unrelated to the meaning; the mean removes that bias. Pass
+`normalise=False` for the plain sum (the joint probability of the label text).
+
+Labels are tokenised on their own and appended to the rendered prompt (not tokenised together
+with it), which is exactly the token sequence the model would generate for that answer.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Sequence
+
+import torch
+
+from .activations import ProgressFn
+from .data import Example
+from .errors import DataError
+from .models.adapter import ModelAdapter
+
+
+def label_token_ids(adapter: ModelAdapter, label: str) -> list[int]:
+    """The tokens the model would generate to answer with `label` (no special tokens)."""
+    ids = adapter.tokenizer(label, add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise DataError(f"label {label!r} has no tokens; use a non-empty class name.")
+    return list(ids)
+
+
+def _append_answer(inputs: dict, answer: torch.Tensor) -> dict:
+    """Append the same answer tokens [m] to every row of a left-padded batch [B, T] -> [B, T+m].
+
+    Other per-token inputs ([B, T], e.g. attention_mask, token_type_ids, mm_token_type_ids)
+    grow with it: the mask with ones, the rest with zeros (answer tokens are plain text).
+    """
+    input_ids = inputs["input_ids"]  # [B, T]
+    batch, length = input_ids.shape
+    extended = dict(inputs)
+    tail = answer.to(input_ids.device).unsqueeze(0).expand(batch, -1)  # [B, m]
+    for key, value in inputs.items():
+        if not isinstance(value, torch.Tensor) or value.shape[:2] != (batch, length) or value.dim() != 2:
+            continue
+        if key == "input_ids":
+            extra = tail.to(value.dtype)
+        elif key == "attention_mask":
+            extra = torch.ones_like(tail, dtype=value.dtype)
+        else:
+            extra = torch.zeros_like(tail, dtype=value.dtype)
+        extended[key] = torch.cat([value, extra], dim=1)
+    return extended
+
+
+def _answer_logits(adapter: ModelAdapter, inputs: dict, answer_length: int) -> torch.Tensor:
+    """Logits that predict the answer tokens: [B, m, vocab] (fp32)."""
+    kwargs: dict = {"use_cache": False, "return_dict": True}
+    if "logits_to_keep" in inspect.signature(adapter.model.forward).parameters:
+        kwargs["logits_to_keep"] = answer_length + 1  # the answer's positions, plus the last one
+    logits = adapter.model(**inputs, **kwargs).logits  # [B, T', vocab]
+    # position t predicts token t+1: the m answer tokens are predicted by the m positions before
+    # the last one
+    return logits[:, -answer_length - 1:-1].float()
+
+
+@torch.inference_mode()
+def label_log_likelihoods(adapter: ModelAdapter, examples: Sequence[Example], labels: Sequence[str],
+                          prompt: str | None = None, batch_size: int = 8, normalise: bool = True,
+                          progress: ProgressFn | None = None) -> torch.Tensor:
+    """Score every label as the model's answer to every example: [N, C] log-likelihoods
+    (mean per token when `normalise`, else the sum). Works for text LMs and VLMs."""
+    if not labels:
+        raise DataError("zero-shot scoring needs at least one label.")
+    answers = [torch.tensor(label_token_ids(adapter, label)) for label in labels]
+    scores = torch.zeros(len(examples), len(labels))
+    for start in range(0, len(examples), max(1, batch_size)):
+        batch = examples[start:start + batch_size]
+        inputs = adapter.encode(batch, prompt)  # left-padded [B, T]
+        for c, answer in enumerate(answers):
+            logits = _answer_logits(adapter, _append_answer(inputs, answer), len(answer))
+            log_probs = torch.log_softmax(logits, dim=-1)  # [B, m, vocab]
+            target = answer.to(log_probs.device).unsqueeze(0).expand(len(batch), -1)  # [B, m]
+            token_lp = log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # [B, m]
+            per_example = token_lp.mean(-1) if normalise else token_lp.sum(-1)  # [B]
+            scores[start:start + len(batch), c] = per_example.cpu()
+        if progress:
+            progress(min(start + len(batch), len(examples)), len(examples))
+    return scores
+
+
+def _labels_of(examples: Sequence[Example]) -> list[str]:
+    labels = list(dict.fromkeys(ex.label for ex in examples if ex.label is not None))
+    if len(labels) < 2:
+        raise DataError("zero-shot accuracy needs labeled examples of at least two classes.")
+    return labels
+
+
+def zero_shot_predict(adapter: ModelAdapter, examples: Sequence[Example], labels: Sequence[str],
+                      prompt: str | None = None, batch_size: int = 8, normalise: bool = True,
+                      progress: ProgressFn | None = None) -> list[str]:
+    """The label the model finds most likely as its answer, per example."""
+    scores = label_log_likelihoods(adapter, examples, labels, prompt, batch_size, normalise,
+                                   progress)  # [N, C]
+    return [labels[i] for i in scores.argmax(dim=1).tolist()]
+
+
+def zero_shot_accuracy(adapter: ModelAdapter, examples: Sequence[Example],
+                       labels: Sequence[str] | None = None, prompt: str | None = None,
+                       batch_size: int = 8, normalise: bool = True,
+                       progress: ProgressFn | None = None) -> float:
+    """Share of labeled examples whose zero-shot answer is their label. `labels` defaults to the
+    examples' own classes."""
+    unlabeled = [ex.describe() for ex in examples if ex.label is None]
+    if unlabeled:
+        raise DataError(f"{unlabeled[0]}: zero-shot accuracy needs labeled examples.")
+    labels = list(labels) if labels is not None else _labels_of(examples)
+    predicted = zero_shot_predict(adapter, examples, labels, prompt, batch_size, normalise, progress)
+    return sum(p == ex.label for p, ex in zip(predicted, examples)) / len(examples)
+
+
+__all__ = ["label_log_likelihoods", "label_token_ids", "zero_shot_accuracy", "zero_shot_predict"]

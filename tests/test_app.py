@@ -1,0 +1,170 @@
+"""The Gradio app: callbacks called directly, then the launched app driven through gradio_client.
+
+The model is the tiny random LLaVA saved to a folder (as `python app.py --model FOLDER` would
+load it) and the example task is generated; neither needs the bundled assets.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import gradio as gr
+import pytest
+import studio_fixtures as sf
+import torch
+from gradio_client import Client, handle_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
+from savs.studio import Studio
+
+torch.set_num_threads(1)
+
+
+def no_progress(*args, **kwargs) -> None:
+    return None
+
+
+@pytest.fixture(scope="module")
+def app_module(tmp_path_factory):
+    """app.py with the tiny model loaded and a generated example task as the examples root."""
+    with sf.app_on_tiny_model(tmp_path_factory.mktemp("app")) as app:
+        yield app
+
+
+@pytest.fixture
+def task_image(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("query") / "query.png"
+    sf.colour_image(sf.TASK_COLOURS["green"], 2).save(path)
+    return path
+
+
+# --- callbacks -------------------------------------------------------------------------------
+
+
+def test_class_card_callbacks(app_module, tmp_path):
+    app = app_module
+    studio = Studio()
+    out = app.add_class_cb(studio)
+    studio = out[0]
+    assert list(studio.classes) == ["Class 1"]
+    group, name, count, gallery = out[1:5]
+    assert group["visible"] is True and name["value"] == "Class 1"
+    assert out[5]["visible"] is False  # the second card slot stays hidden
+    image = tmp_path / "a.png"
+    sf.colour_image((10, 10, 200), 0).save(image)
+    out = app.add_files_cb(studio, 0, [str(image), str(image)], "blue-ish")
+    assert out[1] is None  # the upload box is cleared
+    assert len(studio.classes["Class 1"]) == 2 and "**2** examples" in out[4]
+    assert out[5]["value"].size == (2 * 56 + 4, 56)  # preview: two thumbnails side by side
+    app.rename_class_cb(studio, 0, "blue")
+    out = app.add_example_cb(studio, 0, None, "just text")
+    assert "(1 text-only)" in out[4]
+    assert [ex.text for ex in studio.classes["blue"]] == ["blue-ish", "blue-ish", "just text"]
+    out = app.remove_last_cb(studio, 0)
+    assert [ex.text for ex in studio.classes["blue"]] == ["blue-ish", "blue-ish"]
+    assert "**2** examples" in out[3]
+    app.delete_class_cb(studio, 0)
+    assert studio.classes == {}
+
+
+def test_bad_input_gives_a_clear_error_and_keeps_the_data(app_module, tmp_path):
+    app = app_module
+    studio = Studio()
+    app.add_class_cb(studio)
+    app.add_example_cb(studio, 0, None, "hello")
+    not_an_image = tmp_path / "notes.txt"
+    not_an_image.write_text("plain text")
+    with pytest.raises(gr.Error, match="notes.txt"):
+        app.add_files_cb(studio, 0, [str(not_an_image)], "")
+    with pytest.raises(gr.Error, match="at least two classes"):
+        app.extract_cb(studio, "", 4, "reference", no_progress)
+    app.add_class_cb(studio)
+    with pytest.raises(gr.Error, match="'Class 2' has no examples"):
+        app.extract_cb(studio, "", 4, "reference", no_progress)
+    with pytest.raises(gr.Error, match="no classifier yet"):
+        app.classify_cb(studio, None, "hello")
+    with pytest.raises(gr.Error, match="already a class named 'Class 1'"):
+        app.rename_class_cb(studio, 1, "Class 1")
+    assert list(studio.classes) == ["Class 1", "Class 2"]
+    assert [ex.text for ex in studio.classes["Class 1"]] == ["hello"]
+
+
+def test_unknown_model_keeps_the_current_one(app_module, tmp_path):
+    app = app_module
+    current = app.MODEL.name
+    # a folder that is not a model (a hub id would also fail here, offline, but slowly)
+    with pytest.raises(gr.Error, match=f"no config.json.*keeps using {current}"):
+        app.load_model_cb(str(tmp_path), no_progress)
+    assert app.MODEL.name == current and app.MODEL.adapter.num_heads == 4
+
+
+def test_task_extract_refit_classify_callbacks(app_module, task_image):
+    app = app_module
+    studio = Studio()
+    out = app.load_task_cb(studio, "colours")
+    assert out[1] == sf.TASK_QUESTION and len(studio.classes) == 3
+    studio, heatmap, rows, line, summary = app.extract_cb(studio, sf.TASK_QUESTION, 20, "loo",
+                                                          no_progress)
+    assert len(rows) == 12 and "fit accuracy" in line and heatmap.layout.height > 0
+    studio, heatmap, rows, line, _ = app.refit_cb(studio, 3, "reference")
+    assert [r[0] for r in rows] == [1, 2, 3] and "reference" in line
+    label, bars, votes_map, timing = app.classify_cb(studio, str(task_image), "")
+    assert set(label) == set(sf.TASK_COLOURS) and abs(sum(label.values()) - 1) < 1e-6
+    assert max(label, key=label.get) == "green"  # solid colours separate even in random heads
+    assert timing.endswith("ms") and len(votes_map.data) >= 2  # heatmap + vote marks
+    line, per_class, confusion, mistakes = app.evaluate_task_cb(studio, progress=no_progress)
+    assert "Accuracy **100.0%** on 6 examples" in line and len(per_class) == 3
+    assert "zero-shot" not in line
+    assert mistakes == [] and [list(r) for r in confusion.data[0].z] == [[2, 0, 0], [0, 2, 0],
+                                                                          [0, 0, 2]]
+
+
+# --- the launched app --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(app_module):
+    demo = app_module.build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                            **app_module.launch_kwargs())
+    yield url
+    demo.close()
+
+
+def test_app_end_to_end_through_the_client(served, task_image, tmp_path):
+    client = Client(served, verbose=False)
+    out = client.predict("colours", api_name="/load_example_task")
+    assert out[0] == sf.TASK_QUESTION
+    heatmap, rows, line, summary = client.predict(sf.TASK_QUESTION, 4, "loo", api_name="/extract")
+    assert "fit accuracy" in line and "3 classes, 12 examples" in summary
+    assert len(rows["data"]) == 4
+    plot = json.loads(heatmap["plot"])
+    assert plot["layout"]["height"] > 0
+    label, bars, votes_map, timing = client.predict(handle_file(task_image), "",
+                                                    api_name="/classify")
+    assert label["label"] == "green"
+    assert "ms" in timing
+    exported = client.predict(api_name="/export_classifier")
+    assert Path(exported).suffix == ".zip"
+
+    # another browser session: its own (empty) data, then importing the classifier works there
+    other = Client(served, verbose=False)
+    with pytest.raises(Exception, match="no classifier yet"):
+        other.predict(handle_file(task_image), "", api_name="/classify")
+    other.predict(handle_file(exported), api_name="/import_classifier")
+    label2, *_ = other.predict(handle_file(task_image), "", api_name="/classify")
+    assert label2 == label
+    with pytest.raises(Exception, match="at least two classes"):
+        other.predict("", 4, "loo", api_name="/extract")
+    # the labeled dataset travels the same way
+    dataset = client.predict(api_name="/export_dataset")
+    out = other.predict(handle_file(dataset), api_name="/import_dataset")
+    assert out[0] == sf.TASK_QUESTION and out[-1].startswith("3 classes, 12 examples")
+    assert out[1] == 4  # k came with the dataset
+    # any labeled .zip is a test set: here the exported training set, evaluated in session 2
+    line, per_class, confusion, mistakes = other.predict(handle_file(dataset), True,
+                                                         api_name="/evaluate")
+    assert "zero-shot baseline **" in line
+    assert "Accuracy **100.0%** on 12 examples" in line and len(per_class["data"]) == 3
