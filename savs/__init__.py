@@ -14,6 +14,7 @@ examples best, and classify by their majority vote.
 __version__ = "0.1.0"
 
 from .activations import ActivationCache, extract  # noqa: E402
+from .baseline import zero_shot_accuracy, zero_shot_predict  # noqa: E402
 from .classifier import Prediction, SAVClassifier, fit_activations  # noqa: E402
 from .data import Example, load_examples  # noqa: E402
 from .errors import ClassifierError, DataError, ModelError, SavsError  # noqa: E402
@@ -26,4 +27,5 @@ __all__ = [
     "ActivationCache", "extract", "Prediction", "SAVClassifier", "fit_activations", "Example",
     "load_examples", "ClassifierError", "DataError", "ModelError", "SavsError", "HeadIndex",
     "capture_heads", "EvalReport", "ModelAdapter", "load_model", "evaluate", "fit", "predict",
+    "zero_shot_accuracy", "zero_shot_predict",
 ]
