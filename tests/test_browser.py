@@ -64,7 +64,7 @@ def test_build_extract_classify_in_the_browser(app_url, tmp_path):
             expect(page.get_by_text("4 classes, 12 examples")).to_be_visible(timeout=30_000)
             card.locator("input[type=file]").first.set_input_files([str(p) for p in yellow])
             expect(card.get_by_text("2 examples")).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("4 classes, 14 examples")).to_be_visible()
+            expect(page.get_by_text("4 classes, 14 examples")).to_be_visible(timeout=30_000)
 
             page.get_by_role("button", name="Extract", exact=True).click()
             expect(page.get_by_text("fit accuracy").first).to_be_visible(timeout=120_000)
@@ -72,7 +72,9 @@ def test_build_extract_classify_in_the_browser(app_url, tmp_path):
             expect(heatmap).to_be_visible()
             expect(heatmap.locator(".hm, .heatmaplayer").first).to_be_attached()
             expect(heatmap).to_contain_text("Head scores, top 12 marked")
-            expect(page.get_by_text("4 classes, 14 examples; classifier")).to_be_visible()
+            # the summary line is a separate output of the same event: it may render a bit later
+            expect(page.get_by_text("4 classes, 14 examples; classifier")).to_be_visible(
+                timeout=60_000)
 
             page.locator("#query-image input[type=file]").set_input_files(str(query))
             page.get_by_role("button", name="Classify", exact=True).click()
