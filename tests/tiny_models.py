@@ -84,14 +84,19 @@ def llava():
     return model, processor
 
 
+def _text_lm(model_cls, config_cls):
+    """A causal text LM of `model_cls` on the shared tokenizer (3 layers x 4 heads, 2 KV heads)."""
+    tok = make_tokenizer()
+    torch.manual_seed(0)
+    return model_cls(config_cls(**text_config(len(tok)))).eval(), tok
+
+
 @lru_cache(maxsize=None)
 def qwen2_lm():
     """A Qwen2-style causal text LM (3 layers x 4 query heads, 2 KV heads)."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    tok = make_tokenizer()
-    torch.manual_seed(0)
-    return Qwen2ForCausalLM(Qwen2Config(**text_config(len(tok)))).eval(), tok
+    return _text_lm(Qwen2ForCausalLM, Qwen2Config)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,9 +274,7 @@ def llama_lm():
     """A Llama-style causal text LM (the SmolLM2 architecture), 3 layers x 4 heads, 2 KV heads."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    tok = make_tokenizer()
-    torch.manual_seed(0)
-    return LlamaForCausalLM(LlamaConfig(**text_config(len(tok)))).eval(), tok
+    return _text_lm(LlamaForCausalLM, LlamaConfig)
 
 
 BUILDERS = {"qwen2_vl": qwen2_vl, "qwen2_5_vl": qwen2_5_vl, "llava": llava,
