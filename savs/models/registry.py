@@ -35,7 +35,6 @@ class BundledModel:
     name: str
     description: str
     locate: Callable[[], tuple[str, dict]]  # -> (folder, extra from_pretrained kwargs)
-    default_prompt: str = ""
 
 
 def _tiny() -> tuple[str, dict]:
