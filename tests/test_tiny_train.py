@@ -10,7 +10,7 @@ from savs.tiny import train
 
 def test_training_script_runs_and_saves(tmp_path):
     out = tmp_path / "tiny"
-    argv = ["--out", str(out), "--steps", "3", "--scenes", "16", "--batch-size", "4",
+    argv = ["--out", str(out), "--steps", "3", "--vision-steps", "2", "--scenes", "16", "--batch-size", "4",
             "--warmup", "1", "--log-every", "1", "--save-every", "0", "--threads", "1",
             "--hidden", "32", "--layers", "2", "--heads", "2", "--kv-heads", "1",
             "--intermediate", "64", "--vision-hidden", "32", "--vision-layers", "1",
@@ -19,7 +19,8 @@ def test_training_script_runs_and_saves(tmp_path):
     info = json.loads((out / "training_info.json").read_text())
     assert info["steps"] == 3 and info["config"]["layers"] == 2
     assert (out / "model.safetensors").is_file()
-    assert "step 2 loss" in (out / "train_log.txt").read_text()
+    log = (out / "train_log.txt").read_text()
+    assert "vision step 1 probe loss" in log and "step 2 loss" in log
 
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -48,3 +49,101 @@ def test_batches_put_loss_on_answers_only():
     answer0 = [t for t in lab[0].tolist() if t != -100]
     assert tok.decode(answer0) == "red<|end|>"
     assert tok.decode([t for t in lab[1].tolist() if t != -100], skip_special_tokens=True) == "a red circle and a blue star"
+
+
+def test_quadrant_targets_name_each_quadrant():
+    from savs.tiny.scenes import COLOURS, QUADRANTS, SHAPES, make_scene
+
+    scene = make_scene(7, n_objects=2, colours=["blue", "red"], shapes=["star", "ring"],
+                       quadrants=["bottom right", "top left"])
+    t = train.quadrant_targets([scene])
+    assert t.shape == (1, 4, 2)
+    assert t[0, QUADRANTS.index("bottom right")].tolist() == [1 + SHAPES.index("star"), 1 + list(COLOURS).index("blue")]
+    assert t[0, QUADRANTS.index("top left")].tolist() == [1 + SHAPES.index("ring"), 1 + list(COLOURS).index("red")]
+    assert t[0, QUADRANTS.index("top right")].tolist() == [0, 0]
+    assert t[0, QUADRANTS.index("bottom left")].tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("g", [4, 8])
+def test_pool_quadrants_follows_the_raster_grid(g):
+    # Each patch carries the index of the quadrant it lies in; pooling must give back 0..3.
+    rows, cols = torch.meshgrid(torch.arange(g), torch.arange(g), indexing="ij")
+    quadrant = (rows >= g // 2) * 2 + (cols >= g // 2)  # QUADRANTS order
+    tokens = torch.stack([quadrant.flatten().float(), rows.flatten().float()], dim=-1)[None]  # [1, g*g, 2]
+    pooled = train.pool_quadrants(tokens)
+    assert pooled.shape == (1, 4, 2)
+    assert pooled[0, :, 0].tolist() == [0.0, 1.0, 2.0, 3.0]
+    top, bottom = (g // 2 - 1) / 2, (g // 2 - 1) / 2 + g // 2
+    assert pooled[0, :, 1].tolist() == [top, top, bottom, bottom]
+    with pytest.raises(ValueError, match="square grid"):
+        train.pool_quadrants(torch.zeros(1, 6, 2))
+
+
+def test_vision_phase_learns_the_probe(tmp_path):
+    """Phase 1 alone on a toy config: the probe loss must fall, and only the model is saved."""
+    out = tmp_path / "tiny"
+    argv = ["--out", str(out), "--steps", "1", "--vision-steps", "40", "--vision-batch-size", "16",
+            "--scenes", "64", "--batch-size", "2", "--warmup", "1", "--log-every", "39",
+            "--save-every", "0", "--threads", "1", "--lr", "3e-3", "--seed", "3",
+            "--hidden", "32", "--layers", "1", "--heads", "2", "--kv-heads", "1",
+            "--intermediate", "64", "--vision-hidden", "32", "--vision-layers", "1",
+            "--vision-heads", "2", "--vision-intermediate", "64"]
+    train.main(argv)
+    log = (out / "train_log.txt").read_text().splitlines()
+    losses = [float(line.split("probe loss ")[1].split()[0]) for line in log if line.startswith("vision step")]
+    assert len(losses) == 2 and losses[1] < 0.8 * losses[0], losses
+    info = json.loads((out / "training_info.json").read_text())
+    assert info["vision_steps"] == 40 and info["aux_weight"] == 1.0
+
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+    # the quadrant probe is training scaffolding: its weight/bias must not leak into the model
+    assert keys and not [k for k in keys if k.split(".")[0] in ("linear", "weight", "bias")]
+
+
+def test_word_probe_targets_and_loss():
+    from savs.tiny.build import TinyConfig, build_tokenizer
+    from savs.tiny.scenes import QUADRANTS, make_scene
+
+    tok = build_tokenizer(TinyConfig())
+    scene = make_scene(11, n_objects=1, colours=["pink"], shapes=["cross"], quadrants=["top right"])
+    t = train.word_targets([scene], tok)  # [1, 4, 6]
+    q = QUADRANTS.index("top right")
+    assert tok.convert_ids_to_tokens(t[0, q].tolist()) == ["pink", "Ġpink", "cross", "Ġcross", "top", "Ġright"]
+    assert (t[0, [i for i in range(4) if i != q]] == -1).all()
+
+    targets = torch.from_numpy(t)
+    emb = torch.randn(len(tok), 16)
+    words = torch.nn.functional.normalize(emb[t[0, q]], dim=-1).sum(0)  # points at the 6 words
+    g = 4
+    rows, cols = torch.meshgrid(torch.arange(g), torch.arange(g), indexing="ij")
+    in_q = ((rows < g // 2) & (cols >= g // 2)).flatten()  # top right patches
+    good = torch.randn(1, g * g, 16)
+    good[0, in_q] = words
+    bad = good.clone()
+    bad[0, in_q] = -words
+    assert train.word_probe_loss(good, emb, targets) < train.word_probe_loss(bad, emb, targets) - 1.0
+    # patches of empty quadrants do not count
+    other = good.clone()
+    other[0, ~in_q] = torch.randn(int((~in_q).sum()), 16)
+    assert torch.isclose(train.word_probe_loss(good, emb, targets), train.word_probe_loss(other, emb, targets))
+
+
+def test_grounding_targets_point_question_words_at_their_object():
+    from savs.tiny.build import TinyConfig, build_tokenizer
+    from savs.tiny.scenes import COLOURS, QUADRANTS, SHAPES, make_scene
+
+    cfg = TinyConfig()
+    tok = build_tokenizer(cfg)
+    batcher = train.Batcher(tok, cfg.num_image_tokens)
+    scene = make_scene(5, n_objects=2, colours=["red", "blue"], shapes=["star", "ring"],
+                       quadrants=["top left", "bottom right"])
+    items = [("What colour is the star?", "red"), ("Is there a red circle?", "no"), ("How many shapes?", "2")]
+    ids, _, lab = batcher(items)
+    pos, tgt = train.grounding_targets(ids, lab, [scene] * 3, train.object_word_ids(tok))
+    named = [(int(r), tok.convert_ids_to_tokens(int(ids[r, t]))) for r, t in pos]
+    assert named == [(0, "Ġstar"), (1, "Ġred"), (1, "Ġcircle")]  # answers and other rows name nothing
+    red_star = [1 + SHAPES.index("star"), 1 + list(COLOURS).index("red"), 1 + QUADRANTS.index("top left")]
+    assert tgt.tolist() == [red_star, red_star, [0, 0, 0]]  # no circle in the scene

@@ -4,7 +4,18 @@
 
 Writes the tokenizer, processor and fp16 safetensors weights with ``save_pretrained``.
 Loss is on the answer tokens only (+ the closing ``<|end|>``); prompts are built with
-the same chat template the processor uses. Training scenes use seeds
+the same chat template the processor uses.
+
+Two phases. First (``--vision-steps``) the vision tower and projector alone learn to
+name what sits in each image quadrant: a linear probe on the projector output, averaged
+over the quadrant's patches, predicts the quadrant's shape and colour (or "empty"). Then
+the whole model trains on the answers, with that probe loss kept on (``--aux-weight``).
+The probe is scaffolding and is not saved. Without it the vision tower learned shape
+only through the answers, through 8 decoder layers, and crawled: at 8,000 steps greedy
+shape answers were 26% right; with it the probe alone reaches 92% held-out shape
+accuracy in 3,000 vision steps (3 minutes).
+
+Training scenes use seeds
 ``[--data-seed, --data-seed + --scenes)``; the bundled tasks and the evaluation use
 disjoint seed ranges (see ``savs.tiny.tasks`` and ``savs.tiny.evaluate``).
 """
@@ -12,6 +23,7 @@ disjoint seed ranges (see ``savs.tiny.tasks`` and ``savs.tiny.evaluate``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -22,7 +34,7 @@ from dataclasses import fields
 import numpy as np
 
 from .build import END, IMAGE, TinyConfig, build_model, build_processor
-from .scenes import make_scene, qa_pairs
+from .scenes import COLOURS, QUADRANTS, SHAPES, make_scene, qa_pairs
 
 TRAIN_SEED_BASE = 1_000_000
 # Sampling weights of the question types in a training batch.
@@ -108,6 +120,175 @@ def sample_batch(rng: random.Random, scenes, batch_size: int):
     return idx, items, qtypes
 
 
+def quadrant_targets(scenes) -> np.ndarray:
+    """Per scene and quadrant: (shape index + 1, colour index + 1), 0 for an empty quadrant."""
+    out = np.zeros((len(scenes), len(QUADRANTS), 2), dtype=np.int64)  # [N, 4, 2]
+    colours = list(COLOURS)
+    for i, scene in enumerate(scenes):
+        for obj in scene.objects:
+            q = QUADRANTS.index(obj.quadrant)
+            out[i, q] = (1 + SHAPES.index(obj.shape), 1 + colours.index(obj.colour))
+    return out
+
+
+def pool_quadrants(image_tokens):
+    """Average the patch tokens of each image quadrant: [B, g*g, d] -> [B, 4, d].
+
+    Patches come in raster order (row by row) on a g x g grid, g even; the quadrants come
+    out in ``QUADRANTS`` order (top left, top right, bottom left, bottom right).
+    """
+    B, N, d = image_tokens.shape
+    g = int(round(N ** 0.5))
+    if g * g != N or g % 2:
+        raise ValueError(f"expected an even square grid of patches, got {N} tokens")
+    x = image_tokens.reshape(B, 2, g // 2, 2, g // 2, d).permute(0, 1, 3, 2, 4, 5)  # [B, qy, qx, y, x, d]
+    return x.reshape(B, 4, -1, d).mean(2)
+
+
+class AttributeProbe:
+    """A linear read-out of categorical attributes (e.g. shape, colour), class 0 = "none".
+
+    Training scaffolding only, never saved: on the pooled quadrants of the projected image
+    tokens it gives the vision tower a direct, dense signal; on the question's object words
+    it teaches the decoder to look the named object up in the image.
+    """
+
+    def __init__(self, dim: int, sizes: tuple[int, ...] = (len(SHAPES) + 1, len(COLOURS) + 1)):
+        import torch
+
+        self.sizes = sizes
+        self.linear = torch.nn.Linear(dim, sum(sizes))
+
+    def parameters(self):
+        return self.linear.parameters()
+
+    def loss_and_accuracy(self, features, targets):
+        """features [..., d]; targets [..., len(sizes)], 0 = none. Accuracy over non-none targets."""
+        import torch.nn.functional as F
+
+        z = self.linear(features)
+        loss, acc, start = 0.0, [], 0
+        for j, n in enumerate(self.sizes):
+            zj, tj = z[..., start:start + n], targets[..., j]
+            loss = loss + F.cross_entropy(zj.reshape(-1, n), tj.reshape(-1))
+            full = tj > 0
+            acc.append((zj.argmax(-1) == tj)[full].float().mean().item() if full.any() else float("nan"))
+            start += n
+        return loss, acc
+
+
+def word_targets(scenes, tokenizer) -> np.ndarray:
+    """Per scene and quadrant, the ids of the words that name its object: colour and shape
+    (bare, as answered, and with a leading space, as asked) and the quadrant's two words.
+    -1 marks an empty quadrant. [N, 4, 6]"""
+    def one(text: str) -> int:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise ValueError(f"{text!r} is not one token in this tokenizer")
+        return ids[0]
+
+    out = np.full((len(scenes), len(QUADRANTS), 6), -1, dtype=np.int64)
+    for i, scene in enumerate(scenes):
+        for obj in scene.objects:
+            vertical, horizontal = obj.quadrant.split()
+            out[i, QUADRANTS.index(obj.quadrant)] = [
+                one(obj.colour), one(" " + obj.colour), one(obj.shape), one(" " + obj.shape),
+                one(vertical), one(" " + horizontal)]
+    return out
+
+
+WORD_PROBE_SCALE = 20.0  # lets p(word) reach ~1/6 for each of the 6 words of an object
+
+
+def word_probe_loss(image_tokens, embeddings, targets):
+    """Make every image token read, through the tied word embeddings, as the words naming
+    the object of its quadrant: -mean log p(word) over those words.
+
+    Why: "What colour is the star?" needs the decoder to find the image token that holds
+    a star. If that token already looks like the word " star", finding it is plain token
+    matching, and answering is copying, which small transformers learn quickly; without
+    this the decoder answered about a random object of the scene for thousands of steps.
+    image_tokens [B, g*g, d], embeddings [V, d], targets [B, 4, W] (-1: empty quadrant).
+    """
+    import torch.nn.functional as F
+
+    B, N, _ = image_tokens.shape
+    g = int(round(N ** 0.5))
+    rows, cols = np.divmod(np.arange(N), g)
+    quadrant = torch_long((rows >= g // 2) * 2 + (cols >= g // 2))  # [g*g], QUADRANTS order
+    per_patch = targets[:, quadrant]  # [B, g*g, W]
+    # cosine logits: what matters for matching is direction; a fixed scale keeps the image
+    # tokens' norm from growing to fit the small initial embeddings
+    cos = F.normalize(image_tokens, dim=-1) @ F.normalize(embeddings, dim=-1).T  # [B, g*g, V]
+    logp = (WORD_PROBE_SCALE * cos).log_softmax(-1)
+    valid = per_patch >= 0
+    picked = logp.gather(-1, per_patch.clamp(min=0))  # [B, g*g, W]
+    return -(picked[valid]).mean() if valid.any() else logp.sum() * 0.0
+
+
+def torch_long(a: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a)).long()
+
+
+def object_word_ids(tokenizer) -> dict[int, tuple[str, str]]:
+    """Token id -> ("shape" | "colour", word) for the object words as they appear in a
+    question (" star", " red": with their leading space)."""
+    out = {}
+    for kind, words in (("shape", SHAPES), ("colour", list(COLOURS))):
+        for w in words:
+            ids = tokenizer(" " + w, add_special_tokens=False)["input_ids"]
+            if len(ids) == 1:
+                out[ids[0]] = (kind, w)
+    return out
+
+
+def grounding_targets(ids, labels, scenes, word_ids: dict[int, tuple[str, str]]):
+    """Where the prompts name an object ("the star", "the red one"), what that object is.
+
+    Returns positions [M, 2] (row, token) of object words in the prompts and targets [M, 3]:
+    the named object's shape, colour and quadrant (index + 1), all 0 when the scene holds no
+    such object (as in "Is there a ring?" -> no).
+    """
+    import torch
+
+    colours = list(COLOURS)
+    positions, targets = [], []
+    answer_start = (labels != -100).int().argmax(dim=1)  # [B]; labels[:, t] is the token at t
+    for b, scene in enumerate(scenes):
+        for t in range(int(answer_start[b])):
+            word = word_ids.get(int(ids[b, t]))
+            if word is None:
+                continue
+            kind, name = word
+            obj = next((o for o in scene.objects if getattr(o, kind) == name), None)
+            positions.append((b, t))
+            targets.append((0, 0, 0) if obj is None else (
+                1 + SHAPES.index(obj.shape), 1 + colours.index(obj.colour), 1 + QUADRANTS.index(obj.quadrant)))
+    return (torch.tensor(positions, dtype=torch.long).reshape(-1, 2),
+            torch.tensor(targets, dtype=torch.long).reshape(-1, 3))
+
+
+@contextlib.contextmanager
+def capture_projector(model):
+    """Keep the projector's output ([B, image tokens, hidden]) of each forward pass."""
+    seen: dict = {}
+    handle = model.model.multi_modal_projector.register_forward_hook(
+        lambda _m, _inp, out: seen.__setitem__("tokens", out))
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def image_tokens(model, pixel_values):
+    """The projected image tokens, [B, g*g, hidden], without running the decoder."""
+    import torch
+
+    return torch.stack(list(model.model.get_image_features(pixel_values=pixel_values).pooler_output))
+
+
 def to_pixels(images_u8: np.ndarray):
     import torch
 
@@ -147,14 +328,18 @@ def train(args) -> dict:
     log(f"config {json.dumps(cfg.to_dict())}")
     log(f"params {n_params / 1e6:.2f}M")
     scenes, images = make_pool(args.scenes, args.data_seed, log)
+    targets = torch.from_numpy(quadrant_targets(scenes))  # [N, 4, 2]
+    words = torch.from_numpy(word_targets(scenes, tok))  # [N, 4, 6]
     batcher = Batcher(tok, cfg.num_image_tokens)
     rng = random.Random(args.seed)
+    probe = AttributeProbe(cfg.hidden)  # on image quadrants
 
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.98))
+    def adamw(named_params, extra):
+        decay = [p for _, p in named_params if p.ndim >= 2] + [p for p in extra if p.ndim >= 2]
+        no_decay = [p for _, p in named_params if p.ndim < 2] + [p for p in extra if p.ndim < 2]
+        return torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                                  {"params": no_decay, "weight_decay": 0.0}],
+                                 lr=args.lr, betas=(0.9, 0.98))
 
     def lr_at(step):
         # Linear warmup, then constant: the schedule does not depend on --steps, so the
@@ -165,12 +350,44 @@ def train(args) -> dict:
             return args.lr * (step + 1) / args.warmup
         return args.lr
 
+    # ---- phase 1: the vision tower and projector learn what is in each quadrant
+    model.train()
+    vision = [(n, p) for n, p in model.named_parameters()
+              if n.startswith(("model.vision_tower.", "model.multi_modal_projector."))]
+    opt = adamw(vision, list(probe.parameters()))
+    t0, accs = time.time(), []
+    for step in range(args.vision_steps):
+        idx = [rng.randrange(len(scenes)) for _ in range(args.vision_batch_size)]
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        tokens = image_tokens(model, to_pixels(images[idx]))
+        loss, (shape_acc, colour_acc) = probe.loss_and_accuracy(pool_quadrants(tokens), targets[idx])
+        if args.word_weight > 0:  # the word embeddings stay fixed in this phase
+            embeddings = model.get_input_embeddings().weight.detach()
+            loss = loss + args.word_weight * word_probe_loss(tokens, embeddings, words[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for _, p in vision], 1.0)
+        opt.step()
+        accs.append({"shape": shape_acc, "colour": colour_acc})
+        if step % args.log_every == 0 or step == args.vision_steps - 1:
+            el = time.time() - t0
+            mean = {k: sum(a[k] for a in accs) / len(accs) for k in accs[0]}
+            accs = []
+            log(f"vision step {step} probe loss {loss.item():.4f} shape acc {mean['shape']:.3f} "
+                f"colour acc {mean['colour']:.3f} {el / (step + 1):.3f}s/step elapsed {el:.0f}s")
+    vision_time = time.time() - t0
+
+    # ---- phase 2: the whole model learns the answers (probe loss kept on)
+    grounding = AttributeProbe(cfg.hidden, (len(SHAPES) + 1, len(COLOURS) + 1, len(QUADRANTS) + 1))
+    word_ids = object_word_ids(tok)
+    opt = adamw(list(model.named_parameters()), list(probe.parameters()) + list(grounding.parameters()))
     ema_model = copy.deepcopy(model).eval()
     for p in ema_model.parameters():
         p.requires_grad_(False)
-    model.train()
     t0 = time.time()
     ema = None
+    ground_acc = None
     hits: dict[str, list[bool]] = {}
     for step in range(args.steps):
         idx, items, qtypes = sample_batch(rng, scenes, args.batch_size)
@@ -178,12 +395,29 @@ def train(args) -> dict:
         pix = to_pixels(images[idx])
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        out = model(input_ids=ids, attention_mask=mask, pixel_values=pix)
+        with capture_projector(model) as seen:
+            out = model(input_ids=ids, attention_mask=mask, pixel_values=pix,
+                        output_hidden_states=args.grounding_weight > 0)
         logits = out.logits[:, :-1].float()
         loss = torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1), ignore_index=-100)
+        total = loss
+        if args.aux_weight > 0:
+            aux, _ = probe.loss_and_accuracy(pool_quadrants(seen["tokens"]), targets[idx])
+            total = total + args.aux_weight * aux
+        if args.word_weight > 0:
+            embeddings = model.get_input_embeddings().weight
+            total = total + args.word_weight * word_probe_loss(seen["tokens"], embeddings, words[idx])
+        if args.grounding_weight > 0:
+            # each object word of the question ("star" in "What colour is the star?") must
+            # find its object among the image tokens: a look-up whose query is the word itself
+            pos, tgt = grounding_targets(ids, lab, [scenes[i] for i in idx], word_ids)
+            if len(pos):
+                h = out.hidden_states[args.grounding_layer][pos[:, 0], pos[:, 1]]  # [M, d]
+                ground, ground_acc = grounding.loss_and_accuracy(h, tgt)
+                total = total + args.grounding_weight * ground
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         with torch.no_grad():
@@ -201,13 +435,19 @@ def train(args) -> dict:
             acc = " ".join(f"{t}={sum(v) / len(v):.2f}" for t, v in sorted(hits.items()))
             hits = {}
             log(f"step {step} loss {loss.item():.4f} ema {ema:.4f} lr {lr_at(step):.2e} "
-                f"{el / (step + 1):.3f}s/step elapsed {el:.0f}s | train EM {acc}")
+                f"{el / (step + 1):.3f}s/step elapsed {el:.0f}s | train EM {acc}"
+                + (" | grounding acc shape {:.2f} colour {:.2f} quadrant {:.2f}".format(*ground_acc)
+                   if ground_acc is not None else ""))
         if args.out and args.save_every and (step + 1) % args.save_every == 0 and step + 1 < args.steps:
             save(ema_model, processor, args.out, {"steps_done": step + 1, "intermediate": True})
             log(f"intermediate checkpoint after {step + 1} steps")
     train_time = time.time() - t0
     model = ema_model
     info = {"steps": args.steps, "batch_size": args.batch_size, "train_seconds": round(train_time, 1),
+            "vision_steps": args.vision_steps, "vision_batch_size": args.vision_batch_size,
+            "vision_seconds": round(vision_time, 1), "aux_weight": args.aux_weight,
+            "word_weight": args.word_weight, "grounding_weight": args.grounding_weight,
+            "grounding_layer": args.grounding_layer,
             "total_seconds": round(time.time() - t_start, 1), "final_loss_ema": round(ema, 4),
             "params": n_params, "seed": args.seed, "data_seed": args.data_seed,
             "resumed_from": args.resume or None, "scenes": args.scenes, "lr": args.lr, "ema": args.ema, "threads": args.threads, "config": cfg.to_dict()}
@@ -239,12 +479,23 @@ def parse_args(argv=None):
     ap.add_argument("--out", default="assets/tiny", help="output folder ('' to not save)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--vision-steps", type=int, default=0,
+                    help="phase 1: steps that train only the vision tower + projector on the quadrant probe")
+    ap.add_argument("--vision-batch-size", type=int, default=64)
+    ap.add_argument("--grounding-weight", type=float, default=0.0,
+                    help="weight of the grounding-probe loss (object words of the question name their object)")
+    ap.add_argument("--grounding-layer", type=int, default=3,
+                    help="decoder hidden state (0 = embeddings) the grounding probe reads")
+    ap.add_argument("--word-weight", type=float, default=0.0,
+                    help="weight of the word-probe loss (image tokens read as the words naming their object)")
+    ap.add_argument("--aux-weight", type=float, default=1.0,
+                    help="weight of the quadrant-probe loss during phase 2 (0: off)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--ema", type=float, default=0.99, help="EMA decay of the saved weights")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-seed", type=int, default=TRAIN_SEED_BASE)
-    ap.add_argument("--scenes", type=int, default=12000, help="training scene pool size")
+    ap.add_argument("--scenes", type=int, default=40000, help="training scene pool size")
     ap.add_argument("--resume", default="", help="checkpoint folder to continue training from")
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core box")
     ap.add_argument("--log-every", type=int, default=50)
