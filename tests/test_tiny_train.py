@@ -10,7 +10,9 @@ from savs.tiny import train
 
 def test_training_script_runs_and_saves(tmp_path):
     out = tmp_path / "tiny"
-    argv = ["--out", str(out), "--steps", "3", "--vision-steps", "2", "--scenes", "16", "--batch-size", "4",
+    argv = ["--out", str(out), "--steps", "3", "--vision-steps", "2", "--word-weight", "1", "--grounding-weight", "1",
+            "--grounding-layer", "1",
+            "--scenes", "16", "--batch-size", "4",
             "--warmup", "1", "--log-every", "1", "--save-every", "0", "--threads", "1",
             "--hidden", "32", "--layers", "2", "--heads", "2", "--kv-heads", "1",
             "--intermediate", "64", "--vision-hidden", "32", "--vision-layers", "1",
@@ -147,3 +149,9 @@ def test_grounding_targets_point_question_words_at_their_object():
     assert named == [(0, "Ġstar"), (1, "Ġred"), (1, "Ġcircle")]  # answers and other rows name nothing
     red_star = [1 + SHAPES.index("star"), 1 + list(COLOURS).index("red"), 1 + QUADRANTS.index("top left")]
     assert tgt.tolist() == [red_star, red_star, [0, 0, 0]]  # no circle in the scene
+
+
+def test_grounding_layer_must_exist(tmp_path):
+    with pytest.raises(SystemExit, match="--grounding-layer 9"):
+        train.main(["--out", "", "--steps", "1", "--grounding-weight", "1", "--grounding-layer", "9",
+                    "--layers", "2", "--scenes", "4"])
