@@ -67,18 +67,18 @@ def test_left_padding_batch_matches_single(tiny):
     assert batched == single
 
 
-# Greedy exact match of the shipped weights on held-out scenes (model card), minus a margin for
-# the 50-question sample. A regression guard: issue 3 asks for >= 0.90 on every type, which the
-# shipped weights reach only for some types (see the model card's honest status).
-# measured (n=50): colour 0.56, shape 0.28, count 0.96, position 0.38, exists 0.64
-EXACT_MATCH_FLOORS = {"colour": 0.52, "shape": 0.24, "count": 0.92, "position": 0.34, "exists": 0.60}
+# Issue 3's target for the shipped weights' greedy answers on held-out scenes: >= 0.90 exact
+# match on every question type (captions too, though the issue sets no figure for them).
+# measured (n=50): colour 1.00, shape 0.98, count 1.00, position 1.00, exists 1.00, caption 1.00
+EXACT_MATCH_FLOORS = {"colour": 0.90, "shape": 0.90, "count": 0.90, "position": 0.90, "exists": 0.90,
+                      "caption": 0.90}
 
 
 def test_held_out_exact_match(tiny):
     from savs.tiny.evaluate import QA_TYPES, evaluate
 
     model, processor = tiny
-    res = evaluate(model, processor, n=50, types=QA_TYPES)
+    res = evaluate(model, processor, n=50, types=(*QA_TYPES, "caption"))
     assert set(res) == set(EXACT_MATCH_FLOORS)
     for qtype, r in res.items():
         assert r["exact_match"] >= EXACT_MATCH_FLOORS[qtype], (qtype, r)
