@@ -73,8 +73,10 @@ def head_heatmap(scores: torch.Tensor, selected: Sequence[HeadIndex] = (),
     fig.update_layout(
         title=dict(text=title, x=0.01), height=_heatmap_height(num_layers), margin=_MARGIN,
         showlegend=bool(selected),
-        xaxis=dict(title="head", dtick=max(1, num_heads // 16), constrain="domain"),
-        yaxis=dict(title="layer", dtick=max(1, num_layers // 16), autorange="reversed"),
+        # fixed ranges: autorange pads for the markers and shows empty rows -1 and L
+        xaxis=dict(title="head", dtick=max(1, num_heads // 16), constrain="domain",
+                   range=[-0.5, num_heads - 0.5]),
+        yaxis=dict(title="layer", dtick=max(1, num_layers // 16), range=[num_layers - 0.5, -0.5]),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
         plot_bgcolor="white")
     return fig

@@ -21,6 +21,8 @@ def test_head_heatmap_marks_the_selected_heads_with_hover_details():
     assert list(marks.x) == [3, 0] and list(marks.y) == [2, 1]
     assert [c[0] for c in marks.customdata] == [1, 2]  # rank
     assert abs(marks.customdata[0][1] - 11 / 12) < 1e-6
+    # exactly the grid, layer 0 on top: no empty padding rows around the markers
+    assert tuple(fig.layout.yaxis.range) == (2.5, -0.5) and tuple(fig.layout.xaxis.range) == (-0.5, 3.5)
 
 
 def test_prediction_votes_are_drawn_per_class():
