@@ -123,29 +123,40 @@ def sample_batch(rng: random.Random, scenes, batch_size: int):
     return idx, items, qtypes
 
 
+def object_classes(obj) -> tuple[int, int, int]:
+    """An object's (shape, colour, quadrant) class indices, + 1: 0 stands for "none"."""
+    return (1 + SHAPES.index(obj.shape), 1 + list(COLOURS).index(obj.colour),
+            1 + QUADRANTS.index(obj.quadrant))
+
+
 def quadrant_targets(scenes) -> np.ndarray:
     """Per scene and quadrant: (shape index + 1, colour index + 1), 0 for an empty quadrant."""
     out = np.zeros((len(scenes), len(QUADRANTS), 2), dtype=np.int64)  # [N, 4, 2]
-    colours = list(COLOURS)
     for i, scene in enumerate(scenes):
         for obj in scene.objects:
-            q = QUADRANTS.index(obj.quadrant)
-            out[i, q] = (1 + SHAPES.index(obj.shape), 1 + colours.index(obj.colour))
+            out[i, QUADRANTS.index(obj.quadrant)] = object_classes(obj)[:2]
     return out
 
 
-def pool_quadrants(image_tokens):
-    """Average the patch tokens of each image quadrant: [B, g*g, d] -> [B, 4, d].
+def patch_quadrants(n_tokens: int):
+    """The quadrant (``QUADRANTS`` index) of each patch, [g*g]: patches come in raster order
+    (row by row) on a g x g grid, g even."""
+    import torch
 
-    Patches come in raster order (row by row) on a g x g grid, g even; the quadrants come
-    out in ``QUADRANTS`` order (top left, top right, bottom left, bottom right).
-    """
-    B, N, d = image_tokens.shape
-    g = int(round(N ** 0.5))
-    if g * g != N or g % 2:
-        raise ValueError(f"expected an even square grid of patches, got {N} tokens")
-    x = image_tokens.reshape(B, 2, g // 2, 2, g // 2, d).permute(0, 1, 3, 2, 4, 5)  # [B, qy, qx, y, x, d]
-    return x.reshape(B, 4, -1, d).mean(2)
+    g = round(n_tokens ** 0.5)
+    if g * g != n_tokens or g % 2:
+        raise ValueError(f"expected an even square grid of patches, got {n_tokens} tokens")
+    rows, cols = torch.arange(n_tokens).div(g, rounding_mode="floor"), torch.arange(n_tokens) % g
+    return (rows >= g // 2).long() * 2 + (cols >= g // 2).long()
+
+
+def pool_quadrants(image_tokens):
+    """Average the patch tokens of each image quadrant: [B, g*g, d] -> [B, 4, d], in
+    ``QUADRANTS`` order (top left, top right, bottom left, bottom right)."""
+    import torch
+
+    quadrant = patch_quadrants(image_tokens.shape[1])
+    return torch.stack([image_tokens[:, quadrant == q].mean(1) for q in range(len(QUADRANTS))], dim=1)
 
 
 class AttributeProbe:
@@ -180,23 +191,30 @@ class AttributeProbe:
         return loss, acc
 
 
+def single_token_ids(tokenizer, texts) -> dict[str, int]:
+    """text -> its token id, for texts that must each be exactly one token."""
+    out = {}
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise ValueError(f"{text!r} is not one token in this tokenizer")
+        out[text] = ids[0]
+    return out
+
+
 def word_targets(scenes, tokenizer) -> np.ndarray:
     """Per scene and quadrant, the ids of the words that name its object: colour and shape
     (bare, as answered, and with a leading space, as asked) and the quadrant's two words.
     -1 marks an empty quadrant. [N, 4, 6]"""
-    def one(text: str) -> int:
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        if len(ids) != 1:
-            raise ValueError(f"{text!r} is not one token in this tokenizer")
-        return ids[0]
-
+    names = [*COLOURS, *SHAPES]
+    id_of = single_token_ids(tokenizer, [*names, *(" " + w for w in names), "top", "bottom", " left", " right"])
     out = np.full((len(scenes), len(QUADRANTS), 6), -1, dtype=np.int64)
     for i, scene in enumerate(scenes):
         for obj in scene.objects:
             vertical, horizontal = obj.quadrant.split()
             out[i, QUADRANTS.index(obj.quadrant)] = [
-                one(obj.colour), one(" " + obj.colour), one(obj.shape), one(" " + obj.shape),
-                one(vertical), one(" " + horizontal)]
+                id_of[obj.colour], id_of[" " + obj.colour], id_of[obj.shape], id_of[" " + obj.shape],
+                id_of[vertical], id_of[" " + horizontal]]
     return out
 
 
@@ -215,11 +233,7 @@ def word_probe_loss(image_tokens, embeddings, targets):
     """
     import torch.nn.functional as F
 
-    B, N, _ = image_tokens.shape
-    g = int(round(N ** 0.5))
-    rows, cols = np.divmod(np.arange(N), g)
-    quadrant = torch_long((rows >= g // 2) * 2 + (cols >= g // 2))  # [g*g], QUADRANTS order
-    per_patch = targets[:, quadrant]  # [B, g*g, W]
+    per_patch = targets[:, patch_quadrants(image_tokens.shape[1])]  # [B, g*g, W]
     # cosine logits: what matters for matching is direction; a fixed scale keeps the image
     # tokens' norm from growing to fit the small initial embeddings
     cos = F.normalize(image_tokens, dim=-1) @ F.normalize(embeddings, dim=-1).T  # [B, g*g, V]
@@ -229,22 +243,12 @@ def word_probe_loss(image_tokens, embeddings, targets):
     return -(picked[valid]).mean() if valid.any() else logp.sum() * 0.0
 
 
-def torch_long(a: np.ndarray):
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(a)).long()
-
-
 def object_word_ids(tokenizer) -> dict[int, tuple[str, str]]:
     """Token id -> ("shape" | "colour", word) for the object words as they appear in a
     question (" star", " red": with their leading space)."""
-    out = {}
-    for kind, words in (("shape", SHAPES), ("colour", list(COLOURS))):
-        for w in words:
-            ids = tokenizer(" " + w, add_special_tokens=False)["input_ids"]
-            if len(ids) == 1:
-                out[ids[0]] = (kind, w)
-    return out
+    kinds = {**{w: "shape" for w in SHAPES}, **{w: "colour" for w in COLOURS}}
+    id_of = single_token_ids(tokenizer, [" " + w for w in kinds])
+    return {id_of[" " + w]: (kind, w) for w, kind in kinds.items()}
 
 
 def grounding_targets(ids, labels, scenes, word_ids: dict[int, tuple[str, str]]):
@@ -256,7 +260,6 @@ def grounding_targets(ids, labels, scenes, word_ids: dict[int, tuple[str, str]])
     """
     import torch
 
-    colours = list(COLOURS)
     positions, targets = [], []
     answer_start = (labels != -100).int().argmax(dim=1)  # [B]; labels[:, t] is the token at t
     for b, scene in enumerate(scenes):
@@ -267,8 +270,7 @@ def grounding_targets(ids, labels, scenes, word_ids: dict[int, tuple[str, str]])
             kind, name = word
             obj = next((o for o in scene.objects if getattr(o, kind) == name), None)
             positions.append((b, t))
-            targets.append((0, 0, 0) if obj is None else (
-                1 + SHAPES.index(obj.shape), 1 + colours.index(obj.colour), 1 + QUADRANTS.index(obj.quadrant)))
+            targets.append((0, 0, 0) if obj is None else object_classes(obj))
     return (torch.tensor(positions, dtype=torch.long).reshape(-1, 2),
             torch.tensor(targets, dtype=torch.long).reshape(-1, 3))
 
@@ -335,7 +337,7 @@ def train(args) -> dict:
     log(f"params {n_params / 1e6:.2f}M")
     scenes, images = make_pool(args.scenes, args.data_seed, log)
     targets = torch.from_numpy(quadrant_targets(scenes))  # [N, 4, 2]
-    words = torch.from_numpy(word_targets(scenes, tok))  # [N, 4, 6]
+    words = torch.from_numpy(word_targets(scenes, tok)) if args.word_weight > 0 else None  # [N, 4, 6]
     batcher = Batcher(tok, cfg.num_image_tokens)
     rng = random.Random(args.seed)
     probe = AttributeProbe(cfg.hidden)  # on image quadrants
@@ -386,7 +388,7 @@ def train(args) -> dict:
 
     # ---- phase 2: the whole model learns the answers (probe loss kept on)
     grounding = AttributeProbe(cfg.hidden, (len(SHAPES) + 1, len(COLOURS) + 1, len(QUADRANTS) + 1))
-    word_ids = object_word_ids(tok)
+    word_ids = object_word_ids(tok) if args.grounding_weight > 0 else {}
     opt = adamw(list(model.named_parameters()), list(probe.parameters()) + list(grounding.parameters()))
     ema_model = copy.deepcopy(model).eval()
     for p in ema_model.parameters():
