@@ -383,7 +383,7 @@ def safe_extract_zip(archive: str | Path, dest: str | Path) -> Path:
     return dest
 
 
-def _dataset_root(folder: Path) -> Path:
+def dataset_root(folder: Path) -> Path:
     """A zip often wraps everything in one top folder (and macOS adds __MACOSX): look inside."""
     entries = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
     if len(entries) == 1 and entries[0].is_dir() and not any(folder.glob("*.jsonl")):
@@ -411,7 +411,7 @@ def load_examples(source: str | Path, question: str | None = None,
         dest = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="savs-data-"))
         try:
             safe_extract_zip(source, dest)
-            return load_examples(_dataset_root(dest), question, require_label, confine_to=dest)
+            return load_examples(dataset_root(dest), question, require_label, confine_to=dest)
         except BaseException:
             if not workdir:  # our own temporary folder: leave nothing behind
                 shutil.rmtree(dest, ignore_errors=True)
@@ -431,6 +431,21 @@ def load_examples(source: str | Path, question: str | None = None,
         raise DataError(f"{source}: a folder of class folders needs a question for the model "
                         "(CLI: --question).")
     return load_folder(source, question)
+
+
+def join_prompt(prompt: str | None, text: str) -> str:
+    """The text the model sees for one example: the shared prompt, then the example's own text.
+    Its inverse is `split_prompt`."""
+    return "\n".join(t for t in (prompt or "", text) if t)
+
+
+def split_prompt(text: str, prompt: str) -> str:
+    """The per-example part of a question that starts with the shared prompt."""
+    if prompt and text == prompt:
+        return ""
+    if prompt and text.startswith(prompt + "\n"):
+        return text[len(prompt) + 1:]
+    return text
 
 
 def class_counts(examples: Iterable[Example]) -> Counter:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
+
 from . import __version__
 from .activations import ActivationCache, ProgressFn, extract
 from .classifier import Prediction, SAVClassifier, Scoring, fit_activations
@@ -15,12 +17,21 @@ from .metrics import EvalReport, evaluation_report
 from .models.adapter import ModelAdapter
 
 
+def training_activations(adapter: ModelAdapter, examples: Sequence[Example],
+                         prompt: str | None = None, scoring: Scoring = "loo", batch_size: int = 8,
+                         cache: ActivationCache | None = None,
+                         progress: ProgressFn | None = None) -> torch.Tensor:
+    """Check a training set, then run the model once per example: [N, L, H, d]."""
+    check_training_set(examples, leave_one_out=scoring == "loo")
+    return extract(adapter, examples, prompt, batch_size, cache, progress)
+
+
 def fit(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | None = None,
         k: int = 20, scoring: Scoring = "loo", batch_size: int = 8,
         cache: ActivationCache | None = None, progress: ProgressFn | None = None) -> SAVClassifier:
     """Run the model once per example, score every head, keep the top k."""
-    check_training_set(examples, leave_one_out=scoring == "loo")
-    acts = extract(adapter, examples, prompt, batch_size, cache, progress)  # [N, L, H, d]
+    acts = training_activations(adapter, examples, prompt, scoring, batch_size, cache,
+                                progress)  # [N, L, H, d]
     return fit_activations(acts, [ex.label for ex in examples], k, scoring,
                            classifier_config(adapter, prompt))
 

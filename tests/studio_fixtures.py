@@ -60,7 +60,7 @@ def app_on_tiny_model(root: Path) -> Iterator:
     try:
         import app
 
-        app.MODEL.load(str(model_dir))
+        app.start(str(model_dir))
         app.CACHE.clear()
         yield app
     finally:

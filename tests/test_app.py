@@ -72,6 +72,7 @@ def test_class_card_callbacks(app_module, tmp_path):
 def test_bad_input_gives_a_clear_error_and_keeps_the_data(app_module, tmp_path):
     app = app_module
     studio = Studio()
+    app.on_page_load(studio, None)
     app.add_class_cb(studio)
     app.add_example_cb(studio, 0, None, "hello")
     not_an_image = tmp_path / "notes.txt"
@@ -91,18 +92,22 @@ def test_bad_input_gives_a_clear_error_and_keeps_the_data(app_module, tmp_path):
     assert [ex.text for ex in studio.classes["Class 1"]] == ["hello"]
 
 
-def test_unknown_model_keeps_the_current_one(app_module, tmp_path):
+def test_unknown_model_keeps_the_sessions_own(app_module, tmp_path):
     app = app_module
-    current = app.MODEL.name
-    # a folder that is not a model (a hub id would also fail here, offline, but slowly)
-    with pytest.raises(gr.Error, match=f"no config.json.*keeps using {current}"):
-        app.load_model_cb(str(tmp_path), no_progress)
-    assert app.MODEL.name == current and app.MODEL.adapter.num_heads == 4
+    studio = Studio()
+    app.on_page_load(studio, None)
+    current = studio.model
+    # a server folder the operator did not list: refused like any unknown name, no path shown
+    with pytest.raises(gr.Error) as refused:
+        app.load_model_cb(studio, str(tmp_path), no_progress)
+    assert "not a bundled name" in str(refused.value) and str(tmp_path) not in str(refused.value)
+    assert studio.model == current and studio.model_info.num_heads == 4
 
 
 def test_task_extract_refit_classify_callbacks(app_module, task_image):
     app = app_module
     studio = Studio()
+    app.on_page_load(studio, None)
     out = app.load_task_cb(studio, "colours")
     assert out[1] == sf.TASK_QUESTION and len(studio.classes) == 3
     studio, heatmap, rows, line, summary = app.extract_cb(studio, sf.TASK_QUESTION, 20, "loo",
@@ -110,11 +115,12 @@ def test_task_extract_refit_classify_callbacks(app_module, task_image):
     assert len(rows) == 12 and "fit accuracy" in line and heatmap.layout.height > 0
     studio, heatmap, rows, line, _ = app.refit_cb(studio, 3, "reference")
     assert [r[0] for r in rows] == [1, 2, 3] and "reference" in line
-    label, bars, votes_map, timing = app.classify_cb(studio, str(task_image), "")
+    studio, label, bars, votes_map, timing = app.classify_cb(studio, str(task_image), "")
     assert set(label) == set(sf.TASK_COLOURS) and abs(sum(label.values()) - 1) < 1e-6
     assert max(label, key=label.get) == "green"  # solid colours separate even in random heads
     assert timing.endswith("ms") and len(votes_map.data) >= 2  # heatmap + vote marks
-    line, per_class, confusion, mistakes = app.evaluate_task_cb(studio, progress=no_progress)
+    studio, line, per_class, confusion, mistakes = app.evaluate_task_cb(studio,
+                                                                        progress=no_progress)
     assert "Accuracy **100.0%** on 6 examples" in line and len(per_class) == 3
     assert "zero-shot" not in line
     assert mistakes == [] and [list(r) for r in confusion.data[0].z] == [[2, 0, 0], [0, 2, 0],
@@ -163,6 +169,10 @@ def test_app_end_to_end_through_the_client(served, task_image, tmp_path):
     out = other.predict(handle_file(dataset), api_name="/import_dataset")
     assert out[0] == sf.TASK_QUESTION and out[-1].startswith("3 classes, 12 examples")
     assert out[1] == 4  # k came with the dataset
+    # new classes make the imported classifier out of date: classify refuses until Extract
+    with pytest.raises(Exception, match="imported since the last Extract"):
+        other.predict(handle_file(task_image), "", api_name="/classify")
+    other.predict(sf.TASK_QUESTION, 4, "loo", api_name="/extract")
     # any labeled .zip is a test set: here the exported training set, evaluated in session 2
     line, per_class, confusion, mistakes = other.predict(handle_file(dataset), True,
                                                          api_name="/evaluate")

@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 import studio_fixtures as sf
-from savs import ActivationCache, ClassifierError, DataError, ModelError
-from savs.studio import SharedModel, Studio, full_text, list_example_tasks, strip_prompt
+from savs import ActivationCache, ClassifierError, DataError, Example
+from savs.data import join_prompt, split_prompt
+from savs.studio import Studio, list_example_tasks
 
 torch.set_num_threads(1)
 
@@ -93,7 +94,7 @@ def test_remove_example_invalidates_the_extraction(studio, llava_adapter):
     studio.remove_example("green", 1)
     assert len(studio.classes["green"]) == 3 and studio.classes["green"][0] is first_green
     with pytest.raises(DataError, match="click 'Extract'"):
-        studio.refit(llava_adapter, cache, k=2)
+        studio.refit(k=2)
     with pytest.raises(DataError, match="no example #9"):
         studio.remove_example("green", 8)
 
@@ -200,8 +201,8 @@ def test_import_error_leaves_the_session_intact(studio, tmp_path):
 
 def test_prompt_helpers_round_trip():
     for prompt, text in [("P", "t"), ("P", ""), ("", "t"), ("What?", "line\ntwo")]:
-        assert strip_prompt(full_text(prompt, text), prompt) == text
-    assert strip_prompt("other text", "P") == "other text"
+        assert split_prompt(join_prompt(prompt, text), prompt) == text
+    assert split_prompt("other text", "P") == "other text"
 
 
 # --- fitting -------------------------------------------------------------------------------
@@ -215,14 +216,14 @@ def test_extract_then_refit_without_running_the_model(studio, llava_adapter, mon
     assert clf.labels == list(sf.TASK_COLOURS)
     assert clf.k == 12  # k=20 capped at 3 layers x 4 heads
     assert progress[-1] == (12, 12)
-    assert len(studio.activation_keys) == 12
+    assert studio.activations.shape[0] == 12
 
     def no_model(*args, **kwargs):
         calls.append(1)
         raise AssertionError("refit ran the model")
 
     monkeypatch.setattr(llava_adapter, "read_heads", no_model)
-    refit = studio.refit(llava_adapter, cache, k=3, scoring="reference")
+    refit = studio.refit(k=3, scoring="reference")
     assert refit.k == 3 and refit.config["scoring"] == "reference"
     assert len(set(refit.heads)) == 3
     assert studio.classifier is refit and not calls
@@ -232,14 +233,13 @@ def test_refit_needs_a_fresh_extraction(studio, llava_adapter):
     cache = ActivationCache()
     studio.extract_and_fit(llava_adapter, cache)
     studio.add_examples("red", [sf.colour_image((230, 20, 20), 3)])
-    with pytest.raises(DataError, match="click 'Extract'"):
-        studio.refit(llava_adapter, cache, k=2)
+    with pytest.raises(DataError, match="example added to 'red' since the last Extract"):
+        studio.refit(k=2)
     studio.extract_and_fit(llava_adapter, cache)
-    cache.clear()
-    with pytest.raises(DataError, match="dropped"):
-        studio.refit(llava_adapter, cache, k=2)
+    cache.clear()  # the shared cache is only an accelerator: the session keeps its activations
+    assert studio.refit(k=2).k == 2
     with pytest.raises(DataError, match="scoring must be one of"):
-        studio.refit(llava_adapter, cache, scoring="best")
+        studio.refit(scoring="best")
 
 
 def test_empty_and_single_classes_are_refused(llava_adapter):
@@ -291,8 +291,14 @@ def test_classify_and_evaluate(studio, llava_adapter, task_root):
 
     with_baseline = studio.evaluate(llava_adapter, task_root / "colours" / "test.jsonl",
                                     zero_shot=True)
+    from savs import load_examples
+
+    test_set = [Example(text="", label=ex.label, images=ex.images)
+                for ex in load_examples(task_root / "colours" / "test.jsonl")]
     assert with_baseline.zero_shot_accuracy == zero_shot_accuracy(
-        llava_adapter, ev.examples, studio.classifier.labels, studio.prompt or None)
+        llava_adapter, test_set, studio.classifier.labels, studio.prompt or None)
+    # the test files are gone after the call: only the mistakes keep (small) pictures
+    assert all(bool(ex.images) == (i in ev.report.mistakes) for i, ex in enumerate(ev.examples))
 
 
 def test_a_classifier_from_another_model_is_refused(studio, llava_adapter, text_adapter):
@@ -308,9 +314,11 @@ def test_export_and_import_restore_a_session_exactly(studio, llava_adapter, tmp_
     studio.add_examples("green", [sf.colour_image((0, 150, 0), 4)], text="dark green")
     studio.k = 5
     studio.extract_and_fit(llava_adapter, ActivationCache())
+    image = task_root / "colours" / "images" / "test_green_1.png"
+    original = studio.classify(llava_adapter, image).prediction
+    cl = studio.export_classifier(tmp_path / "clf.zip")
     studio.add_class("unused")  # an empty class survives the round trip too
     ds = studio.export_dataset(tmp_path / "ds.zip")
-    cl = studio.export_classifier(tmp_path / "clf.zip")
     # the JSONL alone is the published format: full questions, relative image paths
     with zipfile.ZipFile(ds) as zf:
         first = json.loads(zf.read("data.jsonl").decode().splitlines()[0])
@@ -328,9 +336,7 @@ def test_export_and_import_restore_a_session_exactly(studio, llava_adapter, tmp_
     c1, c2 = studio.classifier, restored.classifier
     assert c1.labels == c2.labels and c1.heads == c2.heads
     assert torch.equal(c1.means, c2.means) and torch.equal(c1.head_scores, c2.head_scores)
-    image = task_root / "colours" / "images" / "test_green_1.png"
-    assert (studio.classify(llava_adapter, image).prediction
-            == restored.classify(llava_adapter, image).prediction)
+    assert restored.classify(llava_adapter, image).prediction == original
     # and refitting the restored session from its examples gives the same classifier
     restored.delete_class("unused")
     refit = restored.extract_and_fit(llava_adapter, ActivationCache())
@@ -352,28 +358,3 @@ def test_import_classifier_rejects_junk(studio, tmp_path, llava_adapter):
     assert studio.classifier is None
 
 
-# --- the shared model ----------------------------------------------------------------------
-
-
-def test_shared_model_keeps_the_current_model_when_a_load_fails(llava_adapter):
-    loaded = []
-
-    def loader(name: str):
-        loaded.append(name)
-        if name == "good":
-            return llava_adapter
-        raise ModelError(f"could not load model {name!r}")
-
-    shared = SharedModel(loader)
-    with pytest.raises(ModelError, match="no model is loaded"):
-        _ = shared.adapter
-    assert shared.load("good") is llava_adapter
-    llava_name = llava_adapter.name
-    with pytest.raises(ModelError, match="'missing/model'"):
-        shared.load("missing/model")
-    assert shared.adapter is llava_adapter and shared.name == llava_name
-    assert "missing/model" in shared.last_error
-    with pytest.raises(ModelError, match="give a model"):
-        shared.load("  ")
-    shared.load(llava_name)  # already current: not loaded again
-    assert loaded == ["good", "missing/model"]

@@ -15,7 +15,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..data import IMAGE_MARKER, Example, open_image
+from ..data import IMAGE_MARKER, Example, join_prompt, open_image
 from ..errors import DataError, ModelError
 from ..heads import StopForward, capture_heads
 
@@ -117,7 +117,7 @@ class ModelAdapter:
 
     def render(self, example: Example, prompt: str | None = None) -> str:
         """The full prompt text for one example: chat template with its generation prompt."""
-        body = "\n".join(t for t in (prompt or "", example.text) if t)
+        body = join_prompt(prompt, example.text)
         template = getattr(self.processor, "chat_template", None) or self.tokenizer.chat_template
         if not self.is_vlm:
             if example.images:

@@ -86,10 +86,25 @@ def check_allowed(name: str) -> None:
                          f"{', '.join(allowed) or '(none)'}.")
 
 
-def resolve(name: str) -> tuple[str, dict]:
-    """A name -> (path or hub id, extra kwargs). Bundled names first, then folders, then hub."""
+def looks_like_path(name: str) -> bool:
+    """Could transformers read `name` as a local folder? (absolute, relative, home, or a folder
+    that exists under the working directory)."""
+    return (name.startswith(("/", ".", "~", "\\")) or "\\" in name or ".." in name
+            or name.count("/") > 1 or Path(name).exists())
+
+
+def resolve(name: str, local_folders: bool = True) -> tuple[str, dict]:
+    """A name -> (path or hub id, extra kwargs). Bundled names first, then folders, then hub.
+
+    Without `local_folders` (a hosted app's visitors) a name that could be read as a server
+    folder is refused with the message a missing hub model gets, so it tells nothing about
+    which folders exist."""
     if name in BUNDLED:
         return BUNDLED[name].locate()
+    if not local_folders:
+        if looks_like_path(name):
+            raise ModelError(hosted_refusal(name))
+        return name, {}
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file() and not list(path.glob("*.gguf")):
@@ -98,6 +113,11 @@ def resolve(name: str) -> tuple[str, dict]:
                              f"({', '.join(BUNDLED)}) or a hub id.")
         return str(path), {}
     return name, {}
+
+
+def hosted_refusal(name: str) -> str:
+    return (f"could not load model {name[:200]!r}: it is not a bundled name "
+            f"({', '.join(BUNDLED)}) or a model this server can reach.")
 
 
 def _pick_dtype(device: str, dtype: torch.dtype | str | None) -> torch.dtype:
@@ -113,18 +133,21 @@ def _pick_dtype(device: str, dtype: torch.dtype | str | None) -> torch.dtype:
 
 def load_model(name: str, device: str | None = None, dtype: torch.dtype | str | None = None,
                device_map: str | dict | None = None, max_memory: dict | None = None,
-               offload_folder: str | None = None, trust_remote_code: bool = False) -> ModelAdapter:
+               offload_folder: str | None = None, trust_remote_code: bool = False,
+               local_folders: bool = True) -> ModelAdapter:
     """Load a bundled name, local folder or hub id as a `ModelAdapter`, or raise ModelError.
 
     device defaults to CUDA when available; `device_map="auto"` (with optional `max_memory`)
     splits a model too large for one GPU across devices. `trust_remote_code` stays off unless
     the caller turns it on. Layers that fit nowhere go to `offload_folder` on disk.
+    `local_folders=False` (a hosted app) loads bundled names and hub ids only, and its errors
+    name no server path.
     """
     import transformers
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
     check_allowed(name)
-    source, extra = resolve(name)
+    source, extra = resolve(name, local_folders)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch_dtype = _pick_dtype(device, dtype)
     common = {"trust_remote_code": trust_remote_code, **extra}
@@ -153,6 +176,8 @@ def load_model(name: str, device: str | None = None, dtype: torch.dtype | str | 
         raise ModelError(f"{name}: out of GPU memory while loading. Try a smaller model, "
                          "dtype fp16, or device_map='auto'.") from None
     except LOAD_ERRORS as exc:
+        if not local_folders and name not in BUNDLED:
+            raise ModelError(hosted_refusal(name)) from exc
         raise ModelError(_load_failure(name, source, exc)) from exc
     return ModelAdapter(model, processor, name)
 

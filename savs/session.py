@@ -1,0 +1,277 @@
+"""One person's work in the app, as plain state: classes of examples, the shared prompt, the
+chosen model, the classifier and its activations, and whether that classifier is still current.
+
+Why apart from the actions (`savs.studio`): every edit here is cheap and model-free, so it can be
+tested alone, and the rule "a classifier never silently describes classes that no longer exist"
+lives in one place: every edit of classes, examples or prompt bumps `revision`, and a classifier
+fitted at another revision is stale until the next Extract.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from PIL import Image
+
+from .classifier import Prediction, SAVClassifier
+from .data import MAX_LABEL_CHARS, MAX_TEXT_CHARS, Example, open_image
+from .errors import DataError
+from .metrics import EvalReport
+from .pool import ModelInfo
+
+MAX_CLASSES = 50
+MAX_EXAMPLES = 1000  # per session: keeps one browser session from filling the server's memory
+STORED_SIDE = 1024  # images are kept (and exported) at most this large; processors use less
+
+
+@dataclass
+class Classification:
+    prediction: Prediction
+    seconds: float
+
+
+@dataclass
+class Evaluation:
+    report: EvalReport
+    predictions: list[Prediction]
+    examples: list[Example]
+    seconds: float
+    zero_shot_accuracy: float | None = None  # the model answering with a label itself
+
+    def mistakes(self) -> list[tuple[Example, str, str]]:
+        """(example, true label, predicted label) of every wrong prediction."""
+        return [(self.examples[i], self.examples[i].label or "", self.predictions[i].label)
+                for i in self.report.mistakes]
+
+
+@dataclass
+class Removal:
+    """What the last delete took away, so that it can be undone exactly."""
+
+    what: str  # shown on the undo button: "class 'stripes'", "example 3 of 'red'"
+    position: int  # class position, or example index within its class
+    name: str  # the class
+    examples: list[Example]
+    whole_class: bool
+    revision_before: int
+    revision_after: int
+
+
+@dataclass
+class Session:
+    """A session's state. No model inside: models live in a `ModelPool`, sessions name them."""
+
+    classes: dict[str, list[Example]] = field(default_factory=dict)
+    prompt: str = ""
+    k: int = 20
+    scoring: str = "loo"
+    model: str = ""  # the model this session extracts with (its own choice)
+    model_info: ModelInfo | None = None
+    classifier: SAVClassifier | None = None
+    # the training activations the classifier was fitted on ([N, L, H, d], in the order of
+    # training_examples() at `fitted_revision`) and how the fit was made: refits read them
+    activations: torch.Tensor | None = None
+    fit_config: dict = field(default_factory=dict)
+    revision: int = 0  # bumped by every edit of classes, examples or prompt
+    fitted_revision: int | None = None
+    change: str = ""  # what the last edit was, for the "out of date" notice
+    last_removal: Removal | None = None
+    last_classification: Classification | None = None
+    last_evaluation: Evaluation | None = None
+    task: str = ""  # bundled example task loaded last, if any (its test set can be evaluated)
+
+    # --- staleness ---------------------------------------------------------------------------
+
+    @property
+    def stale(self) -> bool:
+        """Is there a classifier that no longer matches the classes, examples or prompt?"""
+        return self.classifier is not None and self.fitted_revision != self.revision
+
+    def stale_message(self) -> str:
+        if not self.stale:
+            return ""
+        return f"{self.change or 'the classes changed'} since the last Extract: click 'Extract' " \
+               "to update the classifier (unchanged examples are not run again)."
+
+    def _edited(self, change: str) -> None:
+        self.revision += 1
+        self.change = change
+        self.last_classification = None  # it described the old classes: the page must not show it
+        self.last_removal = None
+
+    def _fitted(self, classifier: SAVClassifier) -> None:
+        self.classifier = classifier
+        self.fitted_revision = self.revision
+        self.last_classification = None
+        self.last_evaluation = None
+
+    # --- classes and examples ----------------------------------------------------------------
+
+    def check_class_name(self, name: str) -> str:
+        name = unicodedata.normalize("NFC", (name or "").strip())
+        if not name:
+            raise DataError("a class needs a name.")
+        if len(name) > MAX_LABEL_CHARS:
+            raise DataError(f"class name is {len(name)} characters long; the limit is "
+                            f"{MAX_LABEL_CHARS}.")
+        return name
+
+    def _check_new_name(self, name: str, renaming: str | None = None) -> str:
+        name = self.check_class_name(name)
+        for other in self.classes:
+            if other != renaming and other.casefold() == name.casefold():
+                raise DataError(f"there is already a class named {other!r}; pick another name.")
+        return name
+
+    def add_class(self, name: str | None = None) -> str:
+        """Add an empty class; without a name it gets the next free 'Class N'."""
+        if len(self.classes) >= MAX_CLASSES:
+            raise DataError(f"a session can hold at most {MAX_CLASSES} classes.")
+        if name is None:
+            n = len(self.classes) + 1
+            while any(f"class {n}" == c.casefold() for c in self.classes):
+                n += 1
+            name = f"Class {n}"
+        name = self._check_new_name(name)
+        self.classes[name] = []
+        self._edited(f"class {name!r} was added")
+        return name
+
+    def rename_class(self, old: str, new: str) -> str:
+        """Rename a class, keeping its position and examples."""
+        if old not in self.classes:
+            raise DataError(f"no class named {old!r}.")
+        new = self._check_new_name(new, renaming=old)
+        if new == old:
+            return new
+        self.classes = {(new if k == old else k): [_relabel(ex, new) for ex in v] if k == old
+                        else v for k, v in self.classes.items()}
+        self._edited(f"class {old!r} was renamed to {new!r}")
+        return new
+
+    def delete_class(self, name: str) -> None:
+        """Delete a class and its examples; `undo()` brings them back."""
+        if name not in self.classes:
+            raise DataError(f"no class named {name!r}.")
+        before, position = self.revision, list(self.classes).index(name)
+        examples = self.classes.pop(name)
+        self._edited(f"class {name!r} was deleted")
+        self.last_removal = Removal(f"class {name!r}", position, name, examples, True, before,
+                                    self.revision)
+
+    def remove_example(self, name: str, index: int) -> None:
+        """Delete one example (0-based index within its class); `undo()` brings it back."""
+        if name not in self.classes or not 0 <= index < len(self.classes[name]):
+            raise DataError(f"class {name!r} has no example #{index + 1}.")
+        before = self.revision
+        example = self.classes[name].pop(index)
+        self._edited(f"an example of {name!r} was deleted")
+        self.last_removal = Removal(f"example {index + 1} of {name!r}", index, name, [example],
+                                    False, before, self.revision)
+
+    def undo(self) -> str:
+        """Undo the last delete; returns what came back. If nothing else changed since, the
+        classifier is current again (it was fitted on exactly this)."""
+        r = self.last_removal
+        if r is None:
+            raise DataError("nothing to undo.")
+        if r.whole_class:
+            if len(self.classes) >= MAX_CLASSES or r.name in self.classes:
+                raise DataError(f"cannot restore class {r.name!r}: a class of that name exists "
+                                "or the session is full.")
+            items = list(self.classes.items())
+            items.insert(min(r.position, len(items)), (r.name, r.examples))
+            self.classes = dict(items)
+        else:
+            if r.name not in self.classes:
+                raise DataError(f"cannot restore the example: class {r.name!r} is gone.")
+            self.classes[r.name].insert(min(r.position, len(self.classes[r.name])),
+                                        r.examples[0])
+        undone_cleanly = self.revision == r.revision_after
+        self._edited(f"{r.what} was restored")
+        if undone_cleanly:
+            self.revision = r.revision_before
+        return r.what
+
+    def num_examples(self) -> int:
+        return sum(len(v) for v in self.classes.values())
+
+    def add_examples(self, name: str, images: Sequence[str | Path | Image.Image] = (),
+                     text: str = "") -> int:
+        """Add one example per image (each with `text`), or one text-only example when there are
+        no images. Every image is opened first: one bad file adds nothing and names the file."""
+        if name not in self.classes:
+            raise DataError(f"no class named {name!r}; add the class first.")
+        text = check_text(text, "the text")
+        if self.num_examples() + max(1, len(images)) > MAX_EXAMPLES:
+            raise DataError(f"a session can hold at most {MAX_EXAMPLES} examples.")
+        opened = [stored_image(im) for im in images]
+        if not opened and not text:
+            raise DataError("nothing to add: give images and/or a text.")
+        first = len(self.classes[name]) + 1
+        new = ([Example(text=text, label=name, images=(im,), source=f"{name} #{i}")
+                for i, im in enumerate(opened, first)] if opened
+               else [Example(text=text, label=name, source=f"{name} #{first}")])
+        self.classes[name].extend(new)
+        self._edited(f"{len(new)} example{'s' * (len(new) != 1)} added to {name!r}")
+        return len(new)
+
+    def set_prompt(self, prompt: str) -> None:
+        prompt = check_text(prompt, "the prompt")
+        if prompt != self.prompt:
+            self.prompt = prompt
+            self._edited("the prompt changed")
+
+    def replace_all(self, classes: dict[str, list[Example]], prompt: str, change: str) -> None:
+        """Swap in a whole new set of classes (an import or an example task)."""
+        self.classes = classes
+        self.prompt = prompt
+        self.task = ""
+        self._edited(change)
+
+    def training_examples(self) -> list[Example]:
+        return [ex for examples in self.classes.values() for ex in examples]
+
+    def summary(self) -> str:
+        n = self.num_examples()
+        parts = [f"{_plural(len(self.classes), 'class', 'classes')}, {_plural(n, 'example')}"]
+        if self.classifier is not None:
+            acc = self.classifier.config.get("train_accuracy")
+            parts.append(f"classifier: top {_plural(self.classifier.k, 'head')}"
+                         + (f", fit accuracy {acc:.0%}" if isinstance(acc, float) else "")
+                         + (" (out of date)" if self.stale else ""))
+        return "; ".join(parts)
+
+
+def check_text(text: str | None, what: str) -> str:
+    text = (text or "").strip()
+    if len(text) > MAX_TEXT_CHARS:
+        raise DataError(f"{what} is {len(text)} characters long; the limit is {MAX_TEXT_CHARS}.")
+    return text
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def _relabel(example: Example, label: str) -> Example:
+    return Example(text=example.text, label=label, images=example.images, source=example.source)
+
+
+def stored_image(image: str | Path | Image.Image, where: str = "") -> Image.Image:
+    """Open (and so validate) an image now, as RGB at most STORED_SIDE: the session keeps
+    pixels, not paths into temporary upload folders that may be cleaned away."""
+    name = where or (Path(image).name if not isinstance(image, Image.Image) else "image")
+    img = open_image(image, name)
+    if max(img.size) > STORED_SIDE:
+        img = img.copy()
+        img.thumbnail((STORED_SIDE, STORED_SIDE))
+    return img
+
+
+__all__ = ["Session", "Classification", "Evaluation", "Removal", "MAX_CLASSES", "MAX_EXAMPLES",
+           "STORED_SIDE", "stored_image", "check_text"]

@@ -1,0 +1,117 @@
+"""A session's state without any model: edits mark the classifier out of date, deletes can be
+undone exactly, classify refuses an empty input before any model work."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import studio_fixtures as sf
+from savs import DataError
+from savs.classifier import fit_activations
+from savs.errors import ClassifierError
+from savs.studio import Studio
+
+pytestmark = pytest.mark.unit
+
+
+def fitted_studio() -> Studio:
+    """Two classes of two examples, 'fitted' on random activations (no model)."""
+    s = Studio()
+    for name in ("red", "blue"):
+        s.add_class(name)
+        s.add_examples(name, text=f"{name} one")
+        s.add_examples(name, text=f"{name} two")
+    s.activations = torch.randn(4, 2, 2, 8, generator=torch.Generator().manual_seed(0))
+    s.fit_config = {"model": "m", "prompt": ""}
+    s.k = 2
+    s._fit(s.training_examples())
+    return s
+
+
+def test_a_fitted_classifier_is_current_until_an_edit():
+    s = fitted_studio()
+    assert not s.stale and s.classifier.labels == ["red", "blue"]
+    s.add_class("green")
+    assert s.stale and "class 'green' was added since the last Extract" in s.stale_message()
+
+
+@pytest.mark.parametrize("edit, change", [
+    (lambda s: s.rename_class("red", "crimson"), "renamed"),
+    (lambda s: s.delete_class("blue"), "class 'blue' was deleted"),
+    (lambda s: s.remove_example("red", 0), "an example of 'red' was deleted"),
+    (lambda s: s.add_examples("red", text="more"), "1 example added to 'red'"),
+    (lambda s: s.set_prompt("Which colour?"), "the prompt changed"),
+])
+def test_every_edit_makes_classify_and_refit_refuse(edit, change):
+    s = fitted_studio()
+    edit(s)
+    with pytest.raises(ClassifierError, match=change):
+        s.check_input(None, "some text")
+    with pytest.raises(DataError, match="click 'Extract'"):
+        s.refit(k=1)
+    assert "(out of date)" in s.summary()
+
+
+def test_undo_restores_a_deleted_class_in_place_and_the_classifier_is_current_again():
+    s = fitted_studio()
+    before = [(ex.label, ex.text) for ex in s.training_examples()]
+    s.delete_class("red")
+    assert s.stale and s.last_removal.what == "class 'red'"
+    assert s.undo() == "class 'red'"
+    assert [(ex.label, ex.text) for ex in s.training_examples()] == before
+    assert not s.stale and s.last_removal is None
+    with pytest.raises(DataError, match="nothing to undo"):
+        s.undo()
+
+
+def test_undo_after_another_edit_restores_but_stays_out_of_date():
+    s = fitted_studio()
+    s.remove_example("blue", 1)
+    s.set_prompt("new prompt")  # clears the undo: only the last removal can be undone
+    with pytest.raises(DataError, match="nothing to undo"):
+        s.undo()
+    s.remove_example("blue", 0)
+    s.undo()
+    assert [ex.text for ex in s.classes["blue"]] == ["blue one"] and s.stale
+
+
+def test_classify_needs_an_input_before_anything_else():
+    s = fitted_studio()
+    with pytest.raises(DataError, match="nothing to classify"):
+        s.check_input(None, "   ")
+    assert s.check_input(None, " a text ") == "a text"
+    with pytest.raises(ClassifierError, match="no classifier yet"):
+        Studio().check_input(sf.colour_image((1, 2, 3), 0), "")
+
+
+def test_class_names_differing_only_by_case_or_normal_form_are_one_name():
+    s = Studio()
+    s.add_class("Red")
+    with pytest.raises(DataError, match="already a class named 'Red'"):
+        s.add_class("red")
+    s.add_class("caf\u00e9")  # NFC
+    with pytest.raises(DataError, match="already a class named"):
+        s.add_class("cafe\u0301")  # NFD of the same name
+    assert s.rename_class("Red", "RED") == "RED"  # a class may change its own case
+
+
+def test_refit_keeps_its_own_activations_and_matches_a_fresh_fit():
+    s = fitted_studio()
+    refit = s.refit(k=3, scoring="reference")
+    fresh = fit_activations(s.activations, [ex.label for ex in s.training_examples()], 3,
+                            "reference", s.fit_config)
+    assert refit.heads == fresh.heads and torch.equal(refit.means, fresh.means)
+
+
+def test_close_frees_what_the_session_holds(tmp_path):
+    s = fitted_studio()
+    path = s.new_export_path("c.zip")
+    s.export_classifier(path)
+    folder = path.parent
+    assert folder.is_dir()
+    second = s.new_export_path("d.zip")
+    assert not folder.exists() and second.parent.is_dir()  # one export folder per session
+    s.close()
+    assert not second.parent.exists()
+    assert s.classes == {} and s.activations is None and s.classifier is None
