@@ -10,6 +10,7 @@ M = L * H heads in all.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,6 +221,26 @@ class SAVClassifier:
             path.mkdir(parents=True, exist_ok=True)
             (path / TENSORS_FILE).write_bytes(tensors)
             (path / CONFIG_FILE).write_bytes(config)
+        return path
+
+    @staticmethod
+    def check_save_target(path: str | Path) -> Path:
+        """Refuse, before any work, a place `save` could not write: a missing or unwritable
+        folder, a folder where a .zip goes, a file where a folder goes. Returns the path."""
+        path = Path(path)
+        parent = path.parent
+        if not parent.is_dir():
+            raise ClassifierError(f"cannot save the classifier to '{path}': folder '{parent}' "
+                                  "does not exist. Create it first, or pick another --out.")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ClassifierError(f"cannot save the classifier to '{path}': folder '{parent}' "
+                                  "is not writable.")
+        is_zip = path.suffix.lower() == ".zip"
+        if path.exists() and (path.is_dir() if is_zip else not path.is_dir()):
+            kind = "a folder" if path.is_dir() else "a file"
+            raise ClassifierError(f"cannot save the classifier to '{path}': it is {kind}; a "
+                                  f"classifier is saved as {'a .zip file' if is_zip else 'a folder'}"
+                                  " there.")
         return path
 
     @classmethod

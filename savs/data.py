@@ -216,9 +216,10 @@ class _Reader:
         if self.display_root is None:
             return str(path)
         try:
-            return path.resolve().relative_to(self.display_root.resolve()).as_posix() or "."
+            relative = path.resolve().relative_to(self.display_root.resolve()).as_posix()
         except ValueError:
-            return path.name
+            relative = ""
+        return relative if relative not in ("", ".") else path.name
 
     def count_example(self, where: str) -> None:
         """Call before reading the next example: refuses the limit + 1st."""
@@ -379,7 +380,7 @@ def load_jsonl(path: str | Path, question: str | None = None, require_label: boo
     if not path.is_file():
         raise DataError(f"{name}: file not found.")
     examples = []
-    for lineno, line in _jsonl_lines(path, name):
+    for lineno, line in _jsonl_lines(path, path.name):
         if not line.strip():
             continue
         where = f"{path.name}:{lineno}"
