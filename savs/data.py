@@ -550,6 +550,9 @@ def _dataset_root(folder: Path) -> Path:
     return folder
 
 
+dataset_root = _dataset_root  # public name: the app finds an extracted upload's studio.json
+
+
 def load_examples(source: str | Path, question: str | None = None,
                   require_label: bool = True, workdir: str | Path | None = None,
                   confine_to: str | Path | None = None, *, limits: Limits | None = None,
@@ -750,5 +753,5 @@ __all__ = [
     "write_jsonl", "load_folder", "safe_extract_zip", "load_examples", "check_training_set",
     "class_counts", "export_dataset", "zip_folder", "IMAGE_MARKER", "find_duplicates",
     "DuplicateExampleWarning", "check_text", "normalize_label", "label_key", "image_size",
-    "read_studio_meta", "Limits", "HOSTED", "LOCAL",
+    "read_studio_meta", "dataset_root", "Limits", "HOSTED", "LOCAL",
 ]
