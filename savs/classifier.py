@@ -230,8 +230,9 @@ class SAVClassifier:
         path = Path(path)
         parent = path.parent
         if not parent.is_dir():
+            problem = "is not a folder" if parent.exists() else "does not exist"
             raise ClassifierError(f"cannot save the classifier to '{path}': folder '{parent}' "
-                                  "does not exist. Create it first, or pick another --out.")
+                                  f"{problem}. Create it first, or pick another --out.")
         if not os.access(parent, os.W_OK | os.X_OK):
             raise ClassifierError(f"cannot save the classifier to '{path}': folder '{parent}' "
                                   "is not writable.")

@@ -754,4 +754,7 @@ __all__ = [
     "class_counts", "export_dataset", "zip_folder", "IMAGE_MARKER", "find_duplicates",
     "DuplicateExampleWarning", "check_text", "normalize_label", "label_key", "image_size",
     "read_studio_meta", "dataset_root", "Limits", "HOSTED", "LOCAL",
+    # re-exported limits (savs.limits is their home)
+    "MAX_IMAGE_PIXELS", "MAX_IMAGE_SIDE", "MAX_IMAGES_PER_EXAMPLE", "MAX_LABEL_CHARS",
+    "MAX_TEXT_CHARS", "MAX_ZIP_BYTES", "MAX_ZIP_FILES",
 ]
