@@ -30,9 +30,10 @@ def printable(text: str, keep: str = "\n") -> str:
     """`text` safe for a terminal: control characters (escape codes), line / paragraph separators
     and bidi controls become visible escapes (\\x1b, \\u202e); characters in `keep` stay.
     Labels and paths come from data files: printed raw, they could rewrite the screen."""
-    return "".join(c.encode("unicode_escape").decode("ascii")
-                   if c not in keep and (c in _BIDI or unicodedata.category(c) in ("Cc", "Zl", "Zp"))
-                   else c for c in text)
+    def hidden(c: str) -> bool:
+        return c not in keep and (c in _BIDI or unicodedata.category(c) in ("Cc", "Zl", "Zp"))
+
+    return "".join(c.encode("unicode_escape").decode("ascii") if hidden(c) else c for c in text)
 
 
 @contextmanager

@@ -239,9 +239,9 @@ class SAVClassifier:
         is_zip = path.suffix.lower() == ".zip"
         if path.exists() and (path.is_dir() if is_zip else not path.is_dir()):
             kind = "a folder" if path.is_dir() else "a file"
+            wanted = "a .zip file" if is_zip else "a folder"
             raise ClassifierError(f"cannot save the classifier to '{path}': it is {kind}; a "
-                                  f"classifier is saved as {'a .zip file' if is_zip else 'a folder'}"
-                                  " there.")
+                                  f"classifier is saved as {wanted} there.")
         return path
 
     @classmethod
@@ -264,9 +264,9 @@ class SAVClassifier:
             raise ClassifierError(f"{name}: {CONFIG_FILE} is not a SAVs classifier "
                                   f"(no \"format\": \"{FORMAT}\").")
         if config.get("format_version") != FORMAT_VERSION:
-            raise ClassifierError(f"{name}: classifier format version "
-                                  f"{json.dumps(config.get('format_version'))[:20]}; this savs reads "
-                                  f"version {FORMAT_VERSION}.")
+            version = json.dumps(config.get("format_version"))[:20]
+            raise ClassifierError(f"{name}: classifier format version {version}; this savs "
+                                  f"reads version {FORMAT_VERSION}.")
         _check_config(config, name, limits or LOCAL, require_model)
         try:
             tensors = load_safetensors_bytes(tensors_bytes)

@@ -257,14 +257,15 @@ class _Reader:
             raise DataError(f"{where}: field 'image': a .jsonl uploaded on its own cannot name "
                             "image files; upload a .zip holding the JSONL and its images.")
         path = Path(p) if Path(p).is_absolute() else base_dir / p
+        shown_p = p if len(p) <= 120 else p[:117] + "..."  # a line may hold a 1 MiB path
         if self.confine is not None and (Path(p).is_absolute() or not path.resolve()
                                          .is_relative_to(self.confine.resolve())):
             # checked before existence, one message: the answer must not reveal which outside
             # files exist
-            raise DataError(f"{where}: field 'image': '{p}' points outside the dataset folder; "
-                            "use paths relative to the JSONL file, inside the archive.")
+            raise DataError(f"{where}: field 'image': '{shown_p}' points outside the dataset "
+                            "folder; use paths relative to the JSONL file, inside the archive.")
         if not path.is_file():
-            raise DataError(f"{where}: field 'image': file '{p}' not found (looked in "
+            raise DataError(f"{where}: field 'image': file '{shown_p}' not found (looked in "
                             f"{self.shown(path.parent)}). Image paths are relative to the JSONL "
                             "file.")
         self.count_pixels(path, where)

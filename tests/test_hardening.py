@@ -379,6 +379,16 @@ def test_allowed_formats_still_open(tmp_path, fmt):
     assert open_image(path).size == (4, 4)
 
 
+def test_phone_jpeg_with_several_pictures_still_opens(tmp_path):
+    """Cameras write MPO (a JPEG holding several pictures); Pillow opens it through its JPEG
+    plugin, so the format restriction must not refuse it."""
+    path = tmp_path / "phone.jpg"
+    Image.new("RGB", (4, 4), (255, 0, 0)).save(path, "MPO", save_all=True,
+                                                append_images=[Image.new("RGB", (4, 4))])
+    assert Image.open(path).format == "MPO"
+    assert open_image(path).getpixel((0, 0))[0] > 240
+
+
 # ---------------------------------------------------------------------------------------------
 # studio.json
 
