@@ -30,7 +30,9 @@ import torch
 
 from savs import plots
 from savs.activations import ActivationCache
+from savs.classifier import SAVClassifier
 from savs.errors import SavsError
+from savs.limits import HOSTED
 from savs.markup import hide_paths, md, plain
 from savs.models.registry import BUNDLED, HUB_SUGGESTIONS, load_model
 from savs.pool import ModelPool, max_models_from_env
@@ -442,10 +444,8 @@ def import_classifier_cb(studio: Studio, file: str | None, progress: Any = gr.Pr
     """A shared classifier runs on the model it names (loaded if this server allows it)."""
     if not file:
         raise gr.Error("Choose a classifier .zip to import.")
-    from savs.classifier import SAVClassifier
-
     try:
-        clf = SAVClassifier.load(file)
+        clf = SAVClassifier.load(file, limits=HOSTED, require_model=True)
     finally:
         _discard_upload(file)
     model = str(clf.config.get("model") or "")

@@ -7,12 +7,14 @@ code 2; progress bars go to stderr; --json prints one JSON object on stdout.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import tempfile
 import time
+import unicodedata
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -20,6 +22,18 @@ from . import distributed
 from .errors import SavsError
 
 EXIT_USER_ERROR = 2
+# bidirectional overrides and marks: they reorder what a terminal shows ("Trojan source")
+_BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str, keep: str = "\n") -> str:
+    """`text` safe for a terminal: control characters (escape codes), line / paragraph separators
+    and bidi controls become visible escapes (\\x1b, \\u202e); characters in `keep` stay.
+    Labels and paths come from data files: printed raw, they could rewrite the screen."""
+    def hidden(c: str) -> bool:
+        return c not in keep and (c in _BIDI or unicodedata.category(c) in ("Cc", "Zl", "Zp"))
+
+    return "".join(c.encode("unicode_escape").decode("ascii") if hidden(c) else c for c in text)
 
 
 @contextmanager
@@ -121,6 +135,10 @@ def cmd_fit(args: argparse.Namespace) -> dict:
     from .data import check_training_set, load_examples
     from .pipeline import evaluate, fit
 
+    if args.out:  # before anything slow: a bad --out must not cost a whole fit
+        from .classifier import SAVClassifier
+
+        SAVClassifier.check_save_target(args.out)
     start = time.perf_counter()
     train = load_examples(args.train, question=args.question, workdir=args.workdir / "train")
     test = (load_examples(args.test, question=args.question, workdir=args.workdir / "test")
@@ -240,14 +258,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"fit": cmd_fit, "eval": cmd_eval, "predict": cmd_predict}
     # library warnings (duplicate examples ...) read like errors: one line, no source location
     library_format, warnings.formatwarning = (
-        warnings.formatwarning, lambda message, *_args, **_kw: f"warning: {message}\n")
+        warnings.formatwarning,
+        lambda message, *_args, **_kw: f"warning: {printable(str(message), keep='')}\n")
     try:
         # .zip datasets are extracted here, and removed when the command ends
         with tempfile.TemporaryDirectory(prefix="savs-cli-") as workdir:
             args.workdir = Path(workdir)
             result = commands[args.command](args)
     except SavsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc), keep='')}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -259,7 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        _print_human(args.command, result)
+        human = io.StringIO()
+        with redirect_stdout(human):
+            _print_human(args.command, result)
+        sys.stdout.write(printable(human.getvalue()))  # labels may hold escape codes
     return 0
 
 

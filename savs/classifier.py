@@ -10,8 +10,8 @@ M = L * H heads in all.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Sequence
@@ -20,8 +20,11 @@ import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
+from .data import label_key
 from .errors import ClassifierError, DataError
 from .heads import HeadIndex
+from .limits import LOCAL, MAX_ARTIFACT_BYTES, MAX_CLASSIFIER_LABELS, Limits
+from .safezip import open_zip
 
 Scoring = Literal["loo", "reference"]
 SCORINGS: tuple[str, ...] = ("loo", "reference")
@@ -220,9 +223,36 @@ class SAVClassifier:
             (path / CONFIG_FILE).write_bytes(config)
         return path
 
+    @staticmethod
+    def check_save_target(path: str | Path) -> Path:
+        """Refuse, before any work, a place `save` could not write: a missing or unwritable
+        folder, a folder where a .zip goes, a file where a folder goes. Returns the path."""
+        path = Path(path)
+        parent = path.parent
+        if not parent.is_dir():
+            problem = "is not a folder" if parent.exists() else "does not exist"
+            raise ClassifierError(f"cannot save the classifier to '{path}': folder '{parent}' "
+                                  f"{problem}. Create it first, or pick another --out.")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ClassifierError(f"cannot save the classifier to '{path}': folder '{parent}' "
+                                  "is not writable.")
+        is_zip = path.suffix.lower() == ".zip"
+        if path.exists() and (path.is_dir() if is_zip else not path.is_dir()):
+            kind = "a folder" if path.is_dir() else "a file"
+            wanted = "a .zip file" if is_zip else "a folder"
+            raise ClassifierError(f"cannot save the classifier to '{path}': it is {kind}; a "
+                                  f"classifier is saved as {wanted} there.")
+        return path
+
     @classmethod
-    def load(cls, path: str | Path) -> "SAVClassifier":
-        """Load a folder or .zip written by `save`, validating every field and shape."""
+    def load(cls, path: str | Path, limits: Limits | None = None,
+             require_model: bool = False) -> "SAVClassifier":
+        """Load a folder or .zip written by `save`, validating every field and shape.
+
+        `limits` bounds the labels (count: max_classes, else MAX_CLASSIFIER_LABELS; length:
+        max_label_chars) and the prompt (max_text_chars); `require_model` refuses a classifier
+        that does not name its model (an upload must: it is checked against the model in use).
+        """
         tensors_bytes, config_bytes = _read_artifact(Path(path))
         name = Path(path).name
         try:
@@ -234,9 +264,10 @@ class SAVClassifier:
             raise ClassifierError(f"{name}: {CONFIG_FILE} is not a SAVs classifier "
                                   f"(no \"format\": \"{FORMAT}\").")
         if config.get("format_version") != FORMAT_VERSION:
-            raise ClassifierError(f"{name}: classifier format version "
-                                  f"{config.get('format_version')!r}; this savs reads version "
-                                  f"{FORMAT_VERSION}.")
+            version = json.dumps(config.get("format_version"))[:20]
+            raise ClassifierError(f"{name}: classifier format version {version}; this savs "
+                                  f"reads version {FORMAT_VERSION}.")
+        _check_config(config, name, limits or LOCAL, require_model)
         try:
             tensors = load_safetensors_bytes(tensors_bytes)
         except Exception as exc:
@@ -252,15 +283,7 @@ class SAVClassifier:
         missing = {"means", "heads", "head_scores"} - set(tensors)
         if missing:
             raise fail(f"tensors missing: {sorted(missing)}.")
-        labels = config.get("labels")
-        if (not isinstance(labels, list) or len(labels) < 2
-                or not all(isinstance(x, str) and x for x in labels)):
-            raise fail("'labels' must be a list of at least two non-empty strings.")
-        if len(set(labels)) != len(labels):
-            raise fail("'labels' holds the same class name twice.")
-        for key in ("num_layers", "num_heads", "head_dim"):
-            if not isinstance(config.get(key), int) or config[key] <= 0:
-                raise fail(f"'{key}' must be a positive integer.")
+        labels = config["labels"]  # checked by _check_config
         num_layers, num_heads, d = config["num_layers"], config["num_heads"], config["head_dim"]
         means, heads, scores = tensors["means"], tensors["heads"], tensors["head_scores"]
         k = heads.shape[0] if heads.ndim == 2 else -1
@@ -275,16 +298,72 @@ class SAVClassifier:
         if (heads[:, 0] < 0).any() or (heads[:, 0] >= num_layers).any() \
                 or (heads[:, 1] < 0).any() or (heads[:, 1] >= num_heads).any():
             raise fail("a head index is out of range for the model's layers and heads.")
+        pairs = [(int(a), int(b)) for a, b in heads.tolist()]
+        if len(set(pairs)) != k:
+            repeated = next(p for i, p in enumerate(pairs) if p in pairs[:i])
+            raise fail(f"head (layer {repeated[0]}, head {repeated[1]}) is listed twice; each "
+                       "selected head votes once.")
+        if "k" in config and config["k"] != k:
+            raise fail(f"'k' is {config['k']} but {k} heads are stored.")
+        if not means.is_floating_point():
+            raise fail(f"tensor 'means' must hold floats, got {means.dtype}.")
         if not torch.isfinite(means).all():
             raise fail("tensor 'means' holds NaN or infinite values.")
         # labels live in their own field: keep the config as it was before saving
         config = {key: v for key, v in config.items()
                   if key not in ("format", "format_version", "labels")}
-        return cls(labels=list(labels), heads=[HeadIndex(int(a), int(b)) for a, b in heads.tolist()],
+        return cls(labels=list(labels), heads=[HeadIndex(a, b) for a, b in pairs],
                    means=means.float(), head_scores=scores.float(), config=config)
 
 
-MAX_ARTIFACT_BYTES = 512 << 20
+def _positive_int(value: object) -> bool:
+    return type(value) is int and value > 0  # not bool: True is an int to isinstance
+
+
+def _check_config(config: dict, name: str, limits: Limits, require_model: bool) -> None:
+    """Every field of classifier.json that is used later, checked before the tensors are read:
+    a bad one fails here, naming the field, not in every later classify."""
+    def fail(msg: str) -> ClassifierError:
+        return ClassifierError(f"{name}: {msg}")
+
+    labels = config.get("labels")
+    max_labels = limits.max_classes or MAX_CLASSIFIER_LABELS
+    if (not isinstance(labels, list) or len(labels) < 2
+            or not all(isinstance(x, str) and x for x in labels)):
+        raise fail("'labels' must be a list of at least two non-empty strings.")
+    if len(labels) > max_labels:
+        raise fail(f"{len(labels):,} labels; the limit is {max_labels:,}.")
+    long = next((x for x in labels if len(x) > limits.max_label_chars), None)
+    if long is not None:
+        raise fail(f"label {long[:40]!r}... is {len(long):,} characters long; the limit is "
+                   f"{limits.max_label_chars}.")
+    if len(set(labels)) != len(labels):
+        raise fail("'labels' holds the same class name twice.")
+    keys: dict[str, str] = {}
+    for label in labels:
+        other = keys.setdefault(label_key(label), label)
+        if other != label:
+            raise fail(f"labels {other!r} and {label!r} differ only by case or Unicode form.")
+    for key in ("num_layers", "num_heads", "head_dim"):
+        if not _positive_int(config.get(key)):
+            raise fail(f"'{key}' must be a positive integer, got "
+                       f"{json.dumps(config.get(key))[:40]}.")
+    if "k" in config and not _positive_int(config["k"]):
+        raise fail(f"'k' must be a positive integer, got {json.dumps(config['k'])[:40]}.")
+    model = config.get("model")
+    if ("model" in config or require_model) and (not isinstance(model, str) or not model.strip()):
+        raise fail(f"'model' must name the model the classifier was made with, got "
+                   f"{json.dumps(model)[:60]}.")
+    prompt = config.get("prompt")
+    if prompt is not None:
+        if not isinstance(prompt, str):
+            raise fail(f"'prompt' must be a string, got {type(prompt).__name__}.")
+        if len(prompt) > limits.max_text_chars:
+            raise fail(f"'prompt' is {len(prompt):,} characters long; the limit is "
+                       f"{limits.max_text_chars:,}.")
+    if "scoring" in config and config["scoring"] not in SCORINGS:
+        raise fail(f"'scoring' must be one of {', '.join(SCORINGS)}, got "
+                   f"{json.dumps(config['scoring'])[:40]}.")
 
 
 def _read_artifact(path: Path) -> tuple[bytes, bytes]:
@@ -299,22 +378,25 @@ def _read_artifact(path: Path) -> tuple[bytes, bytes]:
         return files[TENSORS_FILE].read_bytes(), files[CONFIG_FILE].read_bytes()
     if not path.is_file():
         raise ClassifierError(f"{path}: classifier not found.")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = {Path(i.filename).name: i for i in zf.infolist() if not i.is_dir()}
-            for n in (TENSORS_FILE, CONFIG_FILE):
-                if n not in names:
-                    raise ClassifierError(f"{path.name}: {n} not found in the archive; a "
-                                          f"classifier .zip holds {TENSORS_FILE} and {CONFIG_FILE}.")
-                if names[n].file_size > MAX_ARTIFACT_BYTES:
-                    raise ClassifierError(f"{path.name}: {n} is larger than a classifier can be.")
-            return zf.read(names[TENSORS_FILE]), zf.read(names[CONFIG_FILE])
-    except zipfile.BadZipFile:
-        raise ClassifierError(f"{path.name}: not a classifier folder or .zip archive.") from None
-    except (zlib.error, EOFError, RuntimeError, NotImplementedError, OSError, ValueError) as exc:
-        # corrupt compressed data, a password, an unknown compression method
-        raise ClassifierError(f"{path.name}: the archive cannot be read ({type(exc).__name__}: "
-                              f"{exc}). Save the classifier again.") from None
+    with open_zip(path, ClassifierError, what="a classifier folder or .zip archive") as zf:
+        names = {Path(i.filename).name: i for i in zf.infolist() if not i.is_dir()}
+        for n in (TENSORS_FILE, CONFIG_FILE):
+            if n not in names:
+                raise ClassifierError(f"{path.name}: {n} not found in the archive; a "
+                                      f"classifier .zip holds {TENSORS_FILE} and {CONFIG_FILE}.")
+            if names[n].file_size > MAX_ARTIFACT_BYTES:
+                raise ClassifierError(f"{path.name}: {n} is larger than a classifier can be.")
+        return _read_member(zf, names[TENSORS_FILE]), _read_member(zf, names[CONFIG_FILE])
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """An archive member, stopping at MAX_ARTIFACT_BYTES whatever its header claims."""
+    with zf.open(info) as f:
+        data = f.read(MAX_ARTIFACT_BYTES + 1)
+    if len(data) > MAX_ARTIFACT_BYTES:
+        raise ClassifierError(f"{Path(zf.filename or '').name}: {info.filename} is larger than a "
+                              "classifier can be.")
+    return data
 
 
 def fit_activations(acts: torch.Tensor, labels: Sequence[str], k: int = 20,

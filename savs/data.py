@@ -13,37 +13,34 @@ Every problem is reported as a `DataError` naming the file, line and field, and 
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import shutil
 import stat
 import tempfile
+import unicodedata
 import warnings
 import zipfile
-import zlib
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Iterator, Sequence, Union
 
 from PIL import Image, ImageOps
 
 from .errors import DataError
+from .limits import (HOSTED, IMAGE_FORMATS, LOCAL, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE,
+                     MAX_IMAGES_PER_EXAMPLE, MAX_LABEL_CHARS, MAX_LINE_BYTES, MAX_TEXT_CHARS,
+                     MAX_ZIP_BYTES, MAX_ZIP_FILES, Limits)
+from .safezip import ZIP_ERRORS, open_zip, zip_reason
 
 ImageLike = Union[str, Path, Image.Image]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 IMAGE_MARKER = "<image>"  # in a question, marks where the next image goes (interleaving)
-
-# Limits that keep hostile input from exhausting memory or disk.
-MAX_IMAGE_PIXELS = 40_000_000  # ~ 6300 x 6300; PIL's own bomb check is 89 M
-MAX_IMAGE_SIDE = 2048  # larger images are shrunk on load: no processor here needs more
-MAX_ZIP_FILES = 10_000
-MAX_ZIP_BYTES = 1 << 30  # total uncompressed size
-MAX_LABEL_CHARS = 200
-MAX_TEXT_CHARS = 20_000
-MAX_IMAGES_PER_EXAMPLE = 16
-
+MAX_META_BYTES = 1 << 20  # studio.json: a prompt, 50 class names, k, scoring
 
 @dataclass(frozen=True)
 class Example:
@@ -57,55 +54,61 @@ class Example:
     def describe(self) -> str:
         return self.source or (str(self.images[0]) if self.images else repr(self.text[:40]))
 
-
 # ---------------------------------------------------------------------------------------------
 # Images
 
+@contextmanager
+def _image_file(path: Path, name: str) -> Iterator[Image.Image]:
+    """An image file opened to its header only, with every check that needs no pixels: exists,
+    not empty, one of IMAGE_FORMATS (EPS would run Ghostscript), not a decompression bomb.
+    Failures inside the `with` block (decoding) become the same DataError."""
+    if not path.is_file():
+        raise DataError(f"{name}: image file not found. Check the path (relative paths are "
+                        "resolved from the JSONL file's folder).")
+    if path.stat().st_size == 0:
+        raise DataError(f"{name}: the image file is empty (0 bytes). Replace or remove it.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # `with`: animated images keep their file open until closed
+            with Image.open(path, formats=IMAGE_FORMATS) as img:
+                if img.width * img.height > MAX_IMAGE_PIXELS:
+                    raise DataError(f"{name}: image is {img.width}x{img.height} pixels, over the "
+                                    f"limit of {MAX_IMAGE_PIXELS:,}. Resize it first.")
+                yield img
+    except DataError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"{name}: image is too large to decode safely (decompression bomb "
+                        "check). Resize it first.") from None
+    except Exception as exc:  # PIL raises many types for corrupt files
+        raise DataError(f"{name}: not a readable image ({type(exc).__name__}: {exc}). "
+                        "Use a PNG, JPEG, GIF, BMP, WebP or TIFF file.") from None
+
+def image_size(image: str | Path, where: str = "") -> tuple[int, int]:
+    """(width, height) from the file's header, decoding no pixels: what budgets are checked on."""
+    with _image_file(Path(image), where or str(image)) as img:
+        return img.size
 
 def open_image(image: ImageLike, where: str = "") -> Image.Image:
     """Open an image as 8-bit RGB, whatever it was (16-bit, CMYK, palette, alpha, animated).
 
-    Raises DataError (naming the file) for anything that is not a readable image, and refuses
-    decompression bombs before decoding their pixels.
+    Raises DataError (naming the file) for anything that is not a readable image of an allowed
+    format (IMAGE_FORMATS), and refuses decompression bombs before decoding their pixels.
     """
     name = where or (str(image) if not isinstance(image, Image.Image) else "image")
     if where and not isinstance(image, Image.Image) and Path(image).name not in where:
         name = f"{where}: image '{Path(image).name}'"  # which of the example's images
-    if isinstance(image, Image.Image):
-        img = image
-    else:
-        path = Path(image)
-        if not path.is_file():
-            raise DataError(f"{name}: image file not found. Check the path (relative paths are "
-                            "resolved from the JSONL file's folder).")
-        if path.stat().st_size == 0:
-            raise DataError(f"{name}: the image file is empty (0 bytes). Replace or remove it.")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                # `with`: animated images keep their file open until closed
-                with Image.open(path) as img:
-                    if img.width * img.height > MAX_IMAGE_PIXELS:
-                        raise DataError(
-                            f"{name}: image is {img.width}x{img.height} pixels, over the limit "
-                            f"of {MAX_IMAGE_PIXELS:,}. Resize it first.")
-                    img.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at low res
-                    img.load()
-                    return _to_rgb(img)  # a copy: usable after the file is closed
-        except DataError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise DataError(f"{name}: image is too large to decode safely (decompression bomb "
-                            "check). Resize it first.") from None
-        except Exception as exc:  # PIL raises many types for corrupt files
-            raise DataError(f"{name}: not a readable image ({type(exc).__name__}: {exc}). "
-                            "Use a PNG, JPEG, GIF, BMP, WebP or TIFF file.") from None
+    if not isinstance(image, Image.Image):
+        with _image_file(Path(image), name) as img:
+            img.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at low res
+            img.load()
+            return _to_rgb(img)  # a copy: usable after the file is closed
     try:
-        return _to_rgb(img)
+        return _to_rgb(image)
     except Exception as exc:  # an in-memory image in a mode PIL cannot convert
         raise DataError(f"{name}: cannot convert this image to RGB ({type(exc).__name__}: "
                         f"{exc}).") from None
-
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     if getattr(img, "is_animated", False):
@@ -136,7 +139,6 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         img.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
     return img
 
-
 def image_digest(image: ImageLike) -> str:
     """Content hash of an image: file bytes for paths, pixels for PIL images."""
     h = hashlib.sha256()
@@ -149,7 +151,6 @@ def image_digest(image: ImageLike) -> str:
                 h.update(chunk)
     return h.hexdigest()
 
-
 def example_digest(example: Example) -> str:
     """Content hash of an example's inputs (not its label): images, then text."""
     h = hashlib.sha256()
@@ -158,37 +159,143 @@ def example_digest(example: Example) -> str:
     h.update(b"\0text\0" + example.text.encode("utf-8"))
     return h.hexdigest()
 
-
 # ---------------------------------------------------------------------------------------------
-# JSONL
+# Reading with limits
 
-
-def _check_text(value: object, where: str, fieldname: str, limit: int) -> str:
+def check_text(value: object, where: str, fieldname: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """`value` as a string of at most `limit` characters, or a DataError naming where / field.
+    Use it on any text a visitor sends (a question, a classify input, a prompt)."""
     if not isinstance(value, str):
         raise DataError(f"{where}: field '{fieldname}' must be a string, got "
                         f"{type(value).__name__} ({json.dumps(value)[:60]}).")
     if len(value) > limit:
-        raise DataError(f"{where}: field '{fieldname}' is {len(value)} characters long; the limit "
-                        f"is {limit}.")
+        raise DataError(f"{where}: field '{fieldname}' is {len(value):,} characters long; the "
+                        f"limit is {limit:,}.")
     return value
 
+_check_text = check_text  # the old private name
+
+def normalize_label(label: str) -> str:
+    """Labels are compared as typed, but in one Unicode form: NFC, so that a composed "é" and an
+    "e" + combining accent (macOS file names, some editors) are the same class."""
+    return unicodedata.normalize("NFC", label.strip())
+
+def label_key(label: str) -> str:
+    """Two labels with the same key ("Red" / "red", NFC / NFD) are refused as two classes."""
+    return normalize_label(label).casefold()
+
+@dataclass
+class _Reader:
+    """One load's running totals, so every limit is checked while reading, before the work it
+    bounds; and how it may name and reach files (confined uploads)."""
+
+    limits: Limits = LOCAL
+    confine: Path | None = None  # image paths must stay inside (uploads)
+    image_files: bool = True  # False: a .jsonl uploaded alone may name no image file at all
+    display_root: Path | None = None  # name files relative to this, never by server path
+    examples: int = 0
+    pixels: int = 0
+    labels: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (label, where)
+
+    def shown(self, path: Path) -> str:
+        """How a file is named in a message: relative to the upload, else as given."""
+        if self.display_root is None:
+            return str(path)
+        try:
+            relative = path.resolve().relative_to(self.display_root.resolve()).as_posix()
+        except ValueError:
+            relative = ""
+        return relative if relative not in ("", ".") else path.name
+
+    def count_example(self, where: str) -> None:
+        """Call before reading the next example: refuses the limit + 1st."""
+        limit = self.limits.max_examples
+        if limit is not None and self.examples >= limit:
+            raise DataError(f"{where}: more than {limit:,} examples; the limit is {limit:,}. Use "
+                            "fewer examples.")
+        self.examples += 1
+
+    def label(self, raw: str, where: str) -> str:
+        """NFC, refusing a second spelling of an earlier label and one class too many."""
+        label = normalize_label(raw)
+        if not label:
+            raise DataError(f"{where}: the label is empty; give every example a class name.")
+        key = label.casefold()
+        seen = self.labels.get(key)
+        if seen is None:
+            limit = self.limits.max_classes
+            if limit is not None and len(self.labels) >= limit:
+                raise DataError(f"{where}: label {label!r} would be class number "
+                                f"{len(self.labels) + 1:,}; the limit is {limit:,} classes.")
+            self.labels[key] = (label, where)
+        elif seen[0] != label:
+            raise DataError(f"{where}: label {label!r} differs from {seen[0]!r} ({seen[1]}) only "
+                            "by case or Unicode form; use one spelling for one class.")
+        return label
+
+    def image(self, p: str, base_dir: Path, where: str) -> str:
+        """Resolve one image path of a record, confined and counted against the pixel budget."""
+        if not p.strip():
+            raise DataError(f"{where}: field 'image' holds an empty path.")
+        if any(unicodedata.category(c) == "Cc" for c in p):
+            raise DataError(f"{where}: field 'image': the path holds a control character.")
+        if not self.image_files:
+            raise DataError(f"{where}: field 'image': a .jsonl uploaded on its own cannot name "
+                            "image files; upload a .zip holding the JSONL and its images.")
+        path = Path(p) if Path(p).is_absolute() else base_dir / p
+        shown_p = p if len(p) <= 120 else p[:117] + "..."  # a line may hold a 1 MiB path
+        if self.confine is not None and (Path(p).is_absolute() or not path.resolve()
+                                         .is_relative_to(self.confine.resolve())):
+            # checked before existence, one message: the answer must not reveal which outside
+            # files exist
+            raise DataError(f"{where}: field 'image': '{shown_p}' points outside the dataset "
+                            "folder; use paths relative to the JSONL file, inside the archive.")
+        if not path.is_file():
+            raise DataError(f"{where}: field 'image': file '{shown_p}' not found (looked in "
+                            f"{self.shown(path.parent)}). Image paths are relative to the JSONL "
+                            "file.")
+        self.count_pixels(path, where)
+        return str(path)
+
+    def count_pixels(self, path: Path, where: str) -> None:
+        """Add an image's header size to the budget (nothing decoded); refuse past it."""
+        budget = self.limits.max_pixels
+        if budget is None:
+            return
+        name = where if path.name in where else f"{where}: image '{path.name}'"
+        width, height = image_size(path, name)
+        self.pixels += width * height
+        if self.pixels > budget:
+            raise DataError(f"{name}: the images so far hold {self.pixels:,} pixels; the limit "
+                            f"for one load is {budget:,}. Use smaller images (e.g. at most "
+                            "1024 x 1024) or fewer of them.")
+
+def _reader_for(confine_to: str | Path | None, limits: Limits | None) -> _Reader:
+    confine = Path(confine_to) if confine_to is not None else None
+    return _Reader(limits or LOCAL, confine, display_root=confine)
+
+# ---------------------------------------------------------------------------------------------
+# JSONL
 
 def parse_record(record: object, where: str, base_dir: Path, question: str | None = None,
-                 require_label: bool = True, confine_to: Path | None = None) -> Example:
+                 require_label: bool = True, confine_to: Path | None = None, *,
+                 reader: _Reader | None = None) -> Example:
     """Turn one decoded JSONL object into an Example, or raise DataError naming `where`.
 
     With `confine_to`, image paths must stay inside that folder (uploaded data may not read
-    other files on the server)."""
+    other files on the server). Labels are NFC-normalised."""
+    reader = reader or _reader_for(confine_to, None)
+    limits = reader.limits
     if not isinstance(record, dict):
         raise DataError(f"{where}: expected a JSON object like "
                         '{"image": "a.png", "question": "...", "label": "..."}, got '
                         f"{type(record).__name__}.")
     unknown = set(record) - {"image", "question", "label", "id"}
     if unknown:
-        raise DataError(f"{where}: unknown field(s) {sorted(unknown)}; allowed: image, question, "
-                        "label (and id).")
+        raise DataError(f"{where}: unknown field(s) {sorted(unknown)[:10]}; allowed: image, "
+                        "question, label (and id).")
     if "question" in record:
-        text = _check_text(record["question"], where, "question", MAX_TEXT_CHARS)
+        text = check_text(record["question"], where, "question", limits.max_text_chars)
     elif question is not None:
         text = question
     else:
@@ -199,9 +306,10 @@ def parse_record(record: object, where: str, base_dir: Path, question: str | Non
         if require_label:
             raise DataError(f"{where}: missing field 'label' (the class of this example).")
     else:
-        label = _check_text(label, where, "label", MAX_LABEL_CHARS).strip()
+        label = check_text(label, where, "label", limits.max_label_chars).strip()
         if not label:
             raise DataError(f"{where}: field 'label' is empty; give every example a class name.")
+        label = reader.label(label, where)
 
     raw = record.get("image")
     if raw is None:
@@ -213,45 +321,52 @@ def parse_record(record: object, where: str, base_dir: Path, question: str | Non
     else:
         raise DataError(f"{where}: field 'image' must be a path or a list of paths, got "
                         f"{json.dumps(raw)[:60]}.")
-    if len(paths) > MAX_IMAGES_PER_EXAMPLE:
+    if len(paths) > limits.max_images_per_example:
         raise DataError(f"{where}: {len(paths)} images in one example; the limit is "
-                        f"{MAX_IMAGES_PER_EXAMPLE}.")
-    images = []
-    for p in paths:
-        if not p.strip():
-            raise DataError(f"{where}: field 'image' holds an empty path.")
-        path = Path(p) if Path(p).is_absolute() else base_dir / p
-        if confine_to is not None and not path.resolve().is_relative_to(confine_to.resolve()):
-            # checked before existence: the answer must not reveal which outside files exist
-            raise DataError(f"{where}: field 'image': '{p}' points outside the dataset folder; "
-                            "use paths relative to the JSONL file, inside the archive.")
-        if not path.is_file():
-            raise DataError(f"{where}: field 'image': file '{p}' not found (looked in "
-                            f"{path.parent}). Image paths are relative to the JSONL file.")
-        images.append(str(path))
+                        f"{limits.max_images_per_example}.")
+    images = [reader.image(p, base_dir, where) for p in paths]
     if not text and not images:
         raise DataError(f"{where}: the example has neither text nor images.")
     return Example(text=text, label=label, images=tuple(images), source=where)
 
+def _jsonl_lines(path: Path, name: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) one line at a time: nothing past the line asked for is read, and no
+    line may be longer than MAX_LINE_BYTES. Splits on "\\n" only: str.splitlines() also splits
+    on U+2028, U+0085 ..., which JSON allows raw inside strings (and write_jsonl writes raw)."""
+    offset = 0
+    with open(path, "rb") as f:
+        lineno = 0
+        while raw := f.readline(MAX_LINE_BYTES + 1):
+            lineno += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                raise DataError(f"{name}:{lineno}: the line is longer than {MAX_LINE_BYTES:,} "
+                                "bytes; one example a line, with a shorter text.")
+            if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw, offset = raw[3:], 3  # Windows editors often start the file with a BOM
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{name}: not UTF-8 text ({exc.reason} at byte "
+                                f"{offset + exc.start}, line {lineno}).") from None
+            offset += len(raw)
+            yield lineno, text
 
 def load_jsonl(path: str | Path, question: str | None = None, require_label: bool = True,
-               confine_to: Path | None = None) -> list[Example]:
-    """Read the published JSONL format. `question` fills in lines that have none."""
+               confine_to: Path | None = None, *, limits: Limits | None = None,
+               reader: _Reader | None = None) -> list[Example]:
+    """Read the published JSONL format. `question` fills in lines that have none. The file is
+    read line by line and reading stops at the first line past `limits.max_examples`."""
     path = Path(path)
+    reader = reader or _reader_for(confine_to, limits)
+    name = reader.shown(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found.")
+        raise DataError(f"{name}: file not found.")
     examples = []
-    try:
-        # split on "\n" only: str.splitlines() also splits on U+2028, U+0085 ..., which JSON
-        # allows raw inside strings (and write_jsonl writes them raw)
-        # utf-8-sig: Windows editors often start the file with a byte-order mark
-        lines = path.read_text(encoding="utf-8-sig").split("\n")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
-    for lineno, line in enumerate(lines, 1):
+    for lineno, line in _jsonl_lines(path, path.name):
         if not line.strip():
             continue
         where = f"{path.name}:{lineno}"
+        reader.count_example(where)  # before parsing: the line past the limit is not parsed
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -260,11 +375,10 @@ def load_jsonl(path: str | Path, question: str | None = None, require_label: boo
             raise DataError(f"{where}: JSON nested too deeply; each line must be one flat "
                             "object.") from None
         examples.append(parse_record(record, where, path.parent, question, require_label,
-                                     confine_to))
+                                     reader=reader))
     if not examples:
-        raise DataError(f"{path}: no examples (the file is empty).")
+        raise DataError(f"{name}: no examples (the file is empty).")
     return examples
-
 
 def write_jsonl(examples: Sequence[Example], folder: str | Path,
                 name: str = "data.jsonl") -> Path:
@@ -294,65 +408,88 @@ def write_jsonl(examples: Sequence[Example], folder: str | Path,
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
 
-
 # ---------------------------------------------------------------------------------------------
 # Folders and archives
 
-
-def load_folder(root: str | Path, question: str) -> list[Example]:
-    """One subfolder of images per class; the class is the subfolder's name."""
+def load_folder(root: str | Path, question: str, *, limits: Limits | None = None,
+                reader: _Reader | None = None) -> list[Example]:
+    """One subfolder of images per class; the class is the subfolder's name (NFC)."""
     root = Path(root)
+    reader = reader or _reader_for(None, limits)
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
     if not classes:
-        raise DataError(f"{root}: no class folders found. Put each class's images in a subfolder "
-                        "named after the class, or provide a JSONL file.")
+        raise DataError(f"{reader.shown(root)}: no class folders found. Put each class's images "
+                        "in a subfolder named after the class, or provide a JSONL file.")
     examples = []
     for cls in classes:
+        label = reader.label(check_text(cls.name, f"{cls.name[:60]}/", "class folder name",
+                                        reader.limits.max_label_chars), f"{cls.name}/")
         files = sorted(p for p in cls.iterdir() if p.is_file() and not p.name.startswith("."))
         images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
         if not images:
-            raise DataError(f"{cls}: class folder '{cls.name}' holds no images "
+            raise DataError(f"{reader.shown(cls)}: class folder '{cls.name}' holds no images "
                             f"({', '.join(sorted(IMAGE_SUFFIXES))}).")
         for p in images:
-            examples.append(Example(text=question, label=cls.name, images=(str(p),),
-                                    source=f"{cls.name}/{p.name}"))
+            where = f"{cls.name}/{p.name}"
+            reader.count_example(where)
+            reader.count_pixels(p, where)
+            examples.append(Example(text=question, label=label, images=(str(p),), source=where))
     return examples
 
-
-def safe_extract_zip(archive: str | Path, dest: str | Path) -> Path:
-    """Extract a zip with limits: no paths outside dest, no links, no nested archives,
-    bounded file count and total size. Returns dest."""
-    archive, dest = Path(archive), Path(dest)
+@contextmanager
+def _removed_on_failure(folder: Path, remove_folder: bool = False) -> Iterator[None]:
+    """On any failure inside, remove what appeared in `folder` (the folder too, if it did not
+    exist or `remove_folder`): a refused upload leaves nothing on disk."""
+    existed = folder.is_dir() and not remove_folder
+    before = set(folder.iterdir()) if existed else set()
     try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DataError(f"{archive.name}: not a valid .zip archive ({exc}).") from None
-    with zf:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(folder, ignore_errors=True)
+        elif folder.is_dir():
+            for p in set(folder.iterdir()) - before:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+        raise
+
+def _check_zip_entries(name: str, infos: list[zipfile.ZipInfo], root: Path,
+                       max_files: int, max_bytes: int) -> None:
+    """Refuse an archive from its directory alone, before anything is written."""
+    if len(infos) > max_files:
+        raise DataError(f"{name}: {len(infos)} entries; the limit is {max_files}.")
+    total = sum(i.file_size for i in infos)
+    if total > max_bytes:
+        raise DataError(f"{name}: {total / 2**20:.0f} MiB uncompressed; the limit is "
+                        f"{max_bytes / 2**20:.0f} MiB.")
+    for info in infos:
+        entry = info.filename
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise DataError(f"{name}: entry '{entry}' is a symbolic link; links are not allowed "
+                            "in archives.")
+        target = (root / entry).resolve()
+        if (entry.startswith(("/", "\\")) or ":" in entry.split("/")[0]
+                or ".." in Path(entry).parts or (target != root and root not in target.parents)):
+            raise DataError(f"{name}: entry '{entry}' points outside the archive folder; "
+                            "refusing to extract.")
+        if not info.is_dir() and Path(entry).suffix.lower() in {".zip", ".tar", ".gz", ".tgz",
+                                                                 ".7z", ".rar", ".bz2", ".xz"}:
+            raise DataError(f"{name}: entry '{entry}' is a nested archive; unpack it and zip its "
+                            "contents instead.")
+
+def safe_extract_zip(archive: str | Path, dest: str | Path, limits: Limits | None = None) -> Path:
+    """Extract a zip with limits: no paths outside dest, no links, no nested archives,
+    bounded file count and total size (the smaller of MAX_ZIP_* and `limits`). On any failure
+    nothing extracted is left behind in dest. Returns dest."""
+    archive, dest = Path(archive), Path(dest)
+    max_files = min(MAX_ZIP_FILES, (limits or LOCAL).max_zip_files)
+    max_bytes = min(MAX_ZIP_BYTES, (limits or LOCAL).max_zip_bytes)
+    with open_zip(archive, DataError) as zf, _removed_on_failure(dest):
         infos = zf.infolist()
-        if len(infos) > MAX_ZIP_FILES:
-            raise DataError(f"{archive.name}: {len(infos)} entries; the limit is {MAX_ZIP_FILES}.")
-        total = sum(i.file_size for i in infos)
-        if total > MAX_ZIP_BYTES:
-            raise DataError(f"{archive.name}: {total / 2**20:.0f} MiB uncompressed; the limit is "
-                            f"{MAX_ZIP_BYTES / 2**20:.0f} MiB.")
         root = dest.resolve()
-        for info in infos:
-            name = info.filename
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise DataError(f"{archive.name}: entry '{name}' is a symbolic link; links are not "
-                                "allowed in archives.")
-            if name.startswith(("/", "\\")) or ":" in name.split("/")[0] or ".." in Path(name).parts:
-                raise DataError(f"{archive.name}: entry '{name}' points outside the archive "
-                                "folder; refusing to extract.")
-            target = (root / name).resolve()
-            if target != root and root not in target.parents:
-                raise DataError(f"{archive.name}: entry '{name}' points outside the archive "
-                                "folder; refusing to extract.")
-            if not info.is_dir() and Path(name).suffix.lower() in {".zip", ".tar", ".gz", ".tgz",
-                                                                    ".7z", ".rar", ".bz2", ".xz"}:
-                raise DataError(f"{archive.name}: entry '{name}' is a nested archive; unpack it "
-                                "and zip its contents instead.")
+        _check_zip_entries(archive.name, infos, root, max_files, max_bytes)
         written = 0
         for info in infos:
             target = root / info.filename
@@ -365,23 +502,18 @@ def safe_extract_zip(archive: str | Path, dest: str | Path) -> Path:
                     # count real bytes: the header's file_size can lie
                     for chunk in iter(lambda: src.read(1 << 20), b""):
                         written += len(chunk)
-                        if written > MAX_ZIP_BYTES:
+                        if written > max_bytes:
                             raise DataError(f"{archive.name}: more than "
-                                            f"{MAX_ZIP_BYTES / 2**20:.0f} MiB uncompressed; "
+                                            f"{max_bytes / 2**20:.0f} MiB uncompressed; "
                                             "refusing (zip bomb?).")
                         out.write(chunk)
-            except DataError:
-                raise
             # corrupt data (bad CRC, zlib), encryption, unknown compression, a name that is
             # both a file and a folder, a name the file system refuses
-            except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError,
-                    OSError, ValueError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            except ZIP_ERRORS as exc:
                 raise DataError(f"{archive.name}: entry '{info.filename}' cannot be extracted "
-                                f"({type(exc).__name__}: {reason}). Re-create the archive with a "
-                                "standard zip tool, without a password.") from None
+                                f"({zip_reason(exc)}). Re-create the archive with a standard zip "
+                                "tool, without a password.") from None
     return dest
-
 
 def dataset_root(folder: Path) -> Path:
     """A zip often wraps everything in one top folder (and macOS adds __MACOSX): look inside."""
@@ -392,52 +524,66 @@ def dataset_root(folder: Path) -> Path:
             return inner
     return folder
 
-
 def load_examples(source: str | Path, question: str | None = None,
                   require_label: bool = True, workdir: str | Path | None = None,
-                  confine_to: str | Path | None = None) -> list[Example]:
+                  confine_to: str | Path | None = None, *, limits: Limits | None = None,
+                  upload: bool = False) -> list[Example]:
     """Load examples from a .jsonl file, a folder of class folders, or a .zip of either.
 
     `question` is the text for folder datasets (and for JSONL lines without one). Zips are
     extracted into `workdir` (a new temporary folder by default), which must outlive the
-    returned examples since they refer to image files in it. JSONL image paths must stay inside
-    `confine_to` (for a zip: inside the extracted archive, always).
+    returned examples since they refer to image files in it; on failure whatever was extracted
+    is removed. JSONL image paths must stay inside `confine_to` (for a zip: inside the extracted
+    archive, always). Every limit in `limits` is checked while reading.
+
+    `upload=True` is for files a stranger sent (the app): image paths must stay inside the
+    upload (a .zip's contents, the folder given; a .jsonl sent alone may name no image file),
+    absolute paths are refused, messages name files relative to the upload, never by server
+    path, and `limits` defaults to HOSTED.
     """
     source = Path(source)
-    confine = Path(confine_to) if confine_to is not None else None
+    limits = limits or (HOSTED if upload else LOCAL)
+    shown = source.name if upload else str(source)
     if not source.exists():
-        raise DataError(f"{source}: not found.")
+        raise DataError(f"{shown}: not found.")
     if source.is_file() and source.suffix.lower() == ".zip":
         dest = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="savs-data-"))
-        try:
-            safe_extract_zip(source, dest)
-            return load_examples(dataset_root(dest), question, require_label, confine_to=dest)
-        except BaseException:
-            if not workdir:  # our own temporary folder: leave nothing behind
-                shutil.rmtree(dest, ignore_errors=True)
-            raise
+        with _removed_on_failure(dest, remove_folder=not workdir):  # our temporary folder
+            safe_extract_zip(source, dest, limits)
+            reader = _Reader(limits, confine=dest, display_root=dest)
+            return _load(dataset_root(dest), question, require_label, reader)
+    if upload:
+        folder = source if source.is_dir() else source.parent
+        reader = _Reader(limits, confine=folder, image_files=source.is_dir(),
+                         display_root=folder)
+    else:
+        reader = _reader_for(confine_to, limits)
+    return _load(source, question, require_label, reader)
+
+def _load(source: Path, question: str | None, require_label: bool,
+          reader: _Reader) -> list[Example]:
+    """A .jsonl file, or a folder holding one .jsonl or class folders (no archives here)."""
     if source.is_file():
         if source.suffix.lower() not in {".jsonl", ".json", ".ndjson"}:
             raise DataError(f"{source.name}: unsupported file type; use a .jsonl file, a folder "
                             "with one subfolder per class, or a .zip of either.")
-        return load_jsonl(source, question, require_label, confine)
+        return load_jsonl(source, question, require_label, reader=reader)
     jsonls = sorted(source.glob("*.jsonl"))
     if len(jsonls) == 1:
-        return load_jsonl(jsonls[0], question, require_label, confine)
+        return load_jsonl(jsonls[0], question, require_label, reader=reader)
     if len(jsonls) > 1:
-        names = ", ".join(p.name for p in jsonls)
-        raise DataError(f"{source}: several JSONL files ({names}); pass the one you mean.")
+        names = ", ".join(p.name for p in jsonls[:10])
+        raise DataError(f"{reader.shown(source)}: several JSONL files ({names}); pass the one "
+                        "you mean.")
     if question is None:
-        raise DataError(f"{source}: a folder of class folders needs a question for the model "
-                        "(CLI: --question).")
-    return load_folder(source, question)
-
+        raise DataError(f"{reader.shown(source)}: a folder of class folders needs a question "
+                        "for the model (CLI: --question).")
+    return load_folder(source, question, reader=reader)
 
 def join_prompt(prompt: str | None, text: str) -> str:
     """The text the model sees for one example: the shared prompt, then the example's own text.
     Its inverse is `split_prompt`."""
     return "\n".join(t for t in (prompt or "", text) if t)
-
 
 def split_prompt(text: str, prompt: str) -> str:
     """The per-example part of a question that starts with the shared prompt."""
@@ -447,14 +593,11 @@ def split_prompt(text: str, prompt: str) -> str:
         return text[len(prompt) + 1:]
     return text
 
-
 def class_counts(examples: Iterable[Example]) -> Counter:
     return Counter(ex.label for ex in examples)
 
-
 class DuplicateExampleWarning(UserWarning):
     """The same input (images and text) appears more than once in a training set."""
-
 
 def find_duplicates(examples: Sequence[Example]) -> list[tuple[Example, Example]]:
     """(first occurrence, later copy) for every example whose inputs repeat an earlier one.
@@ -471,7 +614,6 @@ def find_duplicates(examples: Sequence[Example]) -> list[tuple[Example, Example]
         else:
             first[key] = ex
     return pairs
-
 
 def warn_duplicates(examples: Sequence[Example]) -> list[tuple[Example, Example]]:
     """Duplicates are allowed (oversampling can be deliberate) but never silent: same-label
@@ -490,7 +632,6 @@ def warn_duplicates(examples: Sequence[Example]) -> list[tuple[Example, Example]
                       f"e.g. {b.describe()} = {a.describe()}); each copy counts again in its "
                       "class mean.", DuplicateExampleWarning, stacklevel=3)
     return pairs
-
 
 def check_training_set(examples: Sequence[Example], leave_one_out: bool) -> list[str]:
     """Validate a training set (warning about duplicates); returns its labels in first-seen
@@ -513,7 +654,6 @@ def check_training_set(examples: Sequence[Example], leave_one_out: bool) -> list
                             "'reference'.")
     return list(dict.fromkeys(ex.label for ex in examples))
 
-
 def zip_folder(folder: str | Path, archive: str | Path) -> Path:
     """Zip a folder's files (relative names), for exports."""
     folder, archive = Path(folder), Path(archive)
@@ -523,17 +663,71 @@ def zip_folder(folder: str | Path, archive: str | Path) -> Path:
                 zf.write(p, p.relative_to(folder).as_posix())
     return archive
 
-
 def export_dataset(examples: Sequence[Example], archive: str | Path) -> Path:
     """Labeled examples -> a .zip holding data.jsonl and images/ (re-importable)."""
     with tempfile.TemporaryDirectory(prefix="savs-export-") as tmp:
         write_jsonl(examples, tmp)
         return zip_folder(tmp, archive)
 
+# ---------------------------------------------------------------------------------------------
+# The app's dataset sidecar
+
+STUDIO_FORMAT = "savs-studio"
+
+def read_studio_meta(path: str | Path, limits: Limits = HOSTED) -> dict:
+    """Read and validate the `studio.json` a Studio dataset export carries; {} when absent.
+
+    Returns only the known fields, each checked: {"prompt": str (<= max_text_chars),
+    "classes": [NFC names, <= max_classes, each <= max_label_chars, no two spellings of one
+    name], "k": int >= 1 (not a bool), "scoring": one of SCORINGS}. Anything else is a
+    DataError naming the field (messages name the file by its name only)."""
+    from .classifier import SCORINGS  # here: data does not need torch otherwise
+
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        return {}
+    if path.stat().st_size > MAX_META_BYTES:
+        raise DataError(f"{name}: larger than {MAX_META_BYTES // 1024} KiB; a {STUDIO_FORMAT} "
+                        "file holds a prompt, class names, k and scoring.")
+    try:
+        meta = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise DataError(f"{name}: not valid JSON ({exc or 'nested too deeply'}).") from None
+    if not isinstance(meta, dict) or meta.get("format") != STUDIO_FORMAT:
+        raise DataError(f"{name}: not a SAVs Studio file (no \"format\": \"{STUDIO_FORMAT}\").")
+    out: dict = {}
+    if "prompt" in meta:
+        out["prompt"] = check_text(meta["prompt"], name, "prompt", limits.max_text_chars)
+    if "classes" in meta:
+        classes = meta["classes"]
+        if not isinstance(classes, list):
+            raise DataError(f"{name}: field 'classes' must be a list of class names, got "
+                            f"{type(classes).__name__}.")
+        reader = _Reader(limits)
+        out["classes"] = [reader.label(check_text(c, name, f"classes[{i}]",
+                                                  limits.max_label_chars), f"{name}: classes[{i}]")
+                          for i, c in enumerate(classes)]
+    if "k" in meta:
+        k = meta["k"]
+        if type(k) is not int or k < 1:
+            raise DataError(f"{name}: field 'k' must be a positive whole number, got "
+                            f"{json.dumps(k)[:40]}.")
+        out["k"] = k
+    if "scoring" in meta:
+        if meta["scoring"] not in SCORINGS:
+            raise DataError(f"{name}: field 'scoring' must be one of {', '.join(SCORINGS)}, got "
+                            f"{json.dumps(meta['scoring'])[:40]}.")
+        out["scoring"] = meta["scoring"]
+    return out
 
 __all__ = [
     "Example", "ImageLike", "open_image", "image_digest", "example_digest", "load_jsonl",
     "write_jsonl", "load_folder", "safe_extract_zip", "load_examples", "check_training_set",
     "class_counts", "export_dataset", "zip_folder", "IMAGE_MARKER", "find_duplicates",
-    "DuplicateExampleWarning",
+    "DuplicateExampleWarning", "check_text", "normalize_label", "label_key", "image_size",
+    "read_studio_meta", "dataset_root", "Limits", "HOSTED", "LOCAL",
+    # re-exported limits (savs.limits is their home)
+    "MAX_IMAGE_PIXELS", "MAX_IMAGE_SIDE", "MAX_IMAGES_PER_EXAMPLE", "MAX_LABEL_CHARS",
+    "MAX_TEXT_CHARS", "MAX_ZIP_BYTES", "MAX_ZIP_FILES",
 ]

@@ -109,10 +109,11 @@ def empty_figure(message: str, height: int = 320) -> go.Figure:
 def probability_bars(prediction: Prediction, labels: Sequence[str] = ()) -> go.Figure:
     """Vote share per class, horizontal bars, the winner first."""
     labels = list(labels or prediction.probabilities)
+    position = {lab: i for i, lab in enumerate(labels)}  # list.index per bar was quadratic
     order = sorted(labels, key=lambda lab: -prediction.probabilities.get(lab, 0.0))
     fig = go.Figure(go.Bar(
         x=[prediction.probabilities.get(lab, 0.0) for lab in order], y=order, orientation="h",
-        marker_color=[class_colour(labels.index(lab), lab) for lab in order],
+        marker_color=[class_colour(position[lab], lab) for lab in order],
         text=[f"{prediction.probabilities.get(lab, 0.0):.0%} ({prediction.votes.get(lab, 0)})"
               for lab in order], textposition="auto",
         hovertemplate="%{y}: %{x:.1%} of the votes<extra></extra>"))

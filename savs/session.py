@@ -18,7 +18,8 @@ import torch
 from PIL import Image
 
 from .classifier import Prediction, SAVClassifier
-from .data import MAX_LABEL_CHARS, MAX_TEXT_CHARS, Example, open_image
+from .data import Example, open_image
+from .limits import MAX_LABEL_CHARS, MAX_TEXT_CHARS
 from .errors import DataError
 from .metrics import EvalReport
 from .pool import ModelInfo

@@ -9,6 +9,7 @@ capability is unit-tested here without a browser. Actions that run a model take 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -23,7 +24,8 @@ from .activations import ActivationCache, ProgressFn
 from .baseline import zero_shot_accuracy
 from .classifier import SCORINGS, SAVClassifier, fit_activations
 from .data import (Example, dataset_root, join_prompt, load_examples, open_image,
-                   safe_extract_zip, split_prompt, write_jsonl, zip_folder)
+                   read_studio_meta, split_prompt, write_jsonl, zip_folder)
+from .limits import HOSTED, HOSTED_EVALUATE, Limits
 from .errors import ClassifierError, DataError
 from .models.adapter import ModelAdapter
 from .models.registry import ASSETS
@@ -66,20 +68,19 @@ class Studio(Session):
         examples loaded; on any error the session is unchanged."""
         path = Path(path)
         with tempfile.TemporaryDirectory(prefix="savs-import-") as tmp:
-            root, confine_to = path, (path.parent if confine else None)
-            if path.is_file() and path.suffix.lower() == ".zip":
-                safe_extract_zip(path, tmp)
-                # image paths in an uploaded zip's JSONL must stay inside it (no ../ or /etc)
-                root, confine_to = dataset_root(Path(tmp)), Path(tmp)
-            meta = _read_meta(root / STUDIO_FILE if root.is_dir() else path.parent / STUDIO_FILE)
-            loaded = load_examples(root, question="", confine_to=confine_to)  # folders: no text
+            # uploads: limits checked while reading, paths confined, messages name no server path
+            loaded = load_examples(path, question="", workdir=tmp, upload=confine,
+                                   limits=_import_limits(self, replace) if confine else None)
+            root = dataset_root(Path(tmp)) if path.suffix.lower() == ".zip" else (
+                path if path.is_dir() else path.parent)
+            meta = read_studio_meta(root / STUDIO_FILE)
             # keep pixels, not paths: the extracted files go away with the temporary folder
             examples = [Example(text=ex.text, label=ex.label, source=ex.source,
                                 images=tuple(stored_image(im, ex.describe()) for im in ex.images))
                         for ex in loaded]
         questions = {ex.text for ex in examples}
         if meta:
-            prompt = check_text(meta.get("prompt", ""), f"{STUDIO_FILE}: the prompt")
+            prompt = meta.get("prompt", "")
         elif questions == {""}:
             prompt = self.prompt  # class folders carry no question: keep the session's prompt
         else:
@@ -87,7 +88,7 @@ class Studio(Session):
         classes: dict[str, list[Example]] = {} if replace else {k: list(v) for k, v in
                                                                 self.classes.items()}
         for name in meta.get("classes", []):
-            classes.setdefault(self.check_class_name(name), [])
+            classes.setdefault(name, [])
         for ex in examples:
             classes.setdefault(ex.label, []).append(
                 Example(text=split_prompt(ex.text, prompt), label=ex.label, images=ex.images,
@@ -211,8 +212,8 @@ class Studio(Session):
         prompt = clf.config.get("prompt") or ""
         path = Path(path)
         with tempfile.TemporaryDirectory(prefix="savs-test-") as tmp:
-            loaded = load_examples(path, question="", workdir=tmp,
-                                   confine_to=path.parent if confine else None)
+            loaded = load_examples(path, question="", workdir=tmp, upload=confine,
+                                   limits=HOSTED_EVALUATE if confine else None)
             examples = [Example(text=split_prompt(ex.text, prompt), label=ex.label,
                                 images=ex.images, source=ex.source) for ex in loaded]
             start = time.perf_counter()
@@ -296,29 +297,10 @@ def _with_thumbnails(example: Example) -> Example:
     return Example(example.text, example.label, tuple(thumbs), example.source)
 
 
-def _read_meta(path: Path) -> dict:
-    """The optional studio.json of a dataset export, checked field by field; {} when absent."""
-    if not path.is_file():
-        return {}
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{STUDIO_FILE}: not valid JSON ({exc}).") from None
-    if not isinstance(meta, dict) or meta.get("format") != "savs-studio":
-        raise DataError(f"{STUDIO_FILE}: not a SAVs Studio file (no \"format\": \"savs-studio\").")
-    if not isinstance(meta.get("prompt", ""), str):
-        raise DataError(f"{STUDIO_FILE}: field 'prompt' must be a string.")
-    classes = meta.get("classes", [])
-    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-        raise DataError(f"{STUDIO_FILE}: field 'classes' must be a list of class names.")
-    if len(classes) > MAX_CLASSES:
-        raise DataError(f"{STUDIO_FILE}: {len(classes)} classes; the limit is {MAX_CLASSES}.")
-    k = meta.get("k")
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-        raise DataError(f"{STUDIO_FILE}: field 'k' must be a whole number of at least 1.")
-    if meta.get("scoring") is not None and meta["scoring"] not in SCORINGS:
-        raise DataError(f"{STUDIO_FILE}: field 'scoring' must be one of {', '.join(SCORINGS)}.")
-    return meta
+def _import_limits(studio: Studio, replace: bool) -> Limits:
+    """An upload may fill the session up to its example limit, not past it."""
+    room = MAX_EXAMPLES - (0 if replace else studio.num_examples())
+    return dataclasses.replace(HOSTED, max_examples=max(0, min(HOSTED.max_examples or room, room)))
 
 
 __all__ = ["Studio", "Classification", "Evaluation", "examples_root", "list_example_tasks",
