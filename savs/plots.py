@@ -28,7 +28,8 @@ CLASS_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "triangle-down", 
 DARK, LIGHT = "#000000", "#FFFFFF"
 _MARGIN = dict(l=50, r=20, t=50, b=45)
 # the horizontal legend under a heatmap: the narrowest plot width planned for, row height, title
-LEGEND_WIDTH, LEGEND_ROW_PX, LEGEND_TITLE_PX = 520, 24, 50
+# (row height and wrapping as measured in Chromium: tests/test_plot_render.py)
+LEGEND_WIDTH, LEGEND_ROW_PX, LEGEND_TITLE_PX = 520, 30, 50
 
 
 # classes named after a colour are drawn in it (a "blue" class in green is confusing)
@@ -80,6 +81,7 @@ def head_heatmap(scores: torch.Tensor, selected: Sequence[HeadIndex] = (),
         # in the bottom margin, below the axis title, measured from the figure's bottom edge
         legend=dict(orientation="h", xref="container", x=0.01, xanchor="left", yref="container",
                     y=0.0, yanchor="bottom", itemsizing="constant", bgcolor="white",
+                    maxheight=max(legend_height, 1),  # pixels: never a scrolled, cut legend
                     title=dict(text="votes" if prediction is not None else "")),
         plot_bgcolor="white")
     return fig
@@ -132,17 +134,14 @@ def _vote_traces(scores: torch.Tensor, prediction: Prediction, labels: Sequence[
 
 
 def _legend_height(names: Sequence[str], width: int = LEGEND_WIDTH) -> int:
-    """Pixels a horizontal legend of these entries takes when it wraps at `width` (the plot's
-    real width is unknown here: assume a narrow one, so wide screens get spare room, never
-    overlap)."""
+    """Pixels a horizontal legend of these entries takes when it wraps at `width`. plotly.js
+    wraps a long legend into columns as wide as its widest entry. The plot's real width is
+    unknown here: plan for a narrow one, so wide screens get spare room, never overlap."""
     if not names:
         return 0
-    rows, used = 1, LEGEND_TITLE_PX
-    for name in names:
-        entry = 40 + 7 * len(name)  # symbol + gap + ~7 px a character at 12 px
-        if used + entry > width and used > LEGEND_TITLE_PX:
-            rows, used = rows + 1, LEGEND_TITLE_PX
-        used += entry
+    entry = 40 + 7 * max(len(n) for n in names)  # symbol + gap + ~7 px a character at 12 px
+    per_row = max(1, (width - _MARGIN["l"] - _MARGIN["r"] - LEGEND_TITLE_PX) // entry)
+    rows = -(-len(names) // per_row)
     return 10 + LEGEND_ROW_PX * rows
 
 
