@@ -77,7 +77,7 @@ def measure_live(url: str, api_name: str, build_inputs: InputBuilder, n_frames: 
         try:
             answers[i] = label_of(job.result())
             latencies.append(time.perf_counter() - sent)
-        except Exception as e:  # an app error for one frame: count it, keep going
+        except Exception as e:  # noqa: BLE001 -- an app error for one frame: count it, go on
             failures.append(f"frame {i}: {type(e).__name__}: {e}")
 
     for i in range(n_frames):

@@ -8,9 +8,8 @@ import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
-
 import fake_camera as fc
+import pytest
 
 pytestmark = pytest.mark.browser
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 from plotly.colors import sample_colorscale
 
+from savs import plots
 from savs.classifier import Prediction, SAVClassifier
 from savs.heads import HeadIndex
 from savs.metrics import evaluation_report
-from savs import plots
 
 pytestmark = pytest.mark.unit
 
