@@ -217,4 +217,4 @@ def contact_sheet(images: Sequence[Image.Image], thumb: int = 56, columns: int =
 
 
 __all__ = ["contact_sheet", "head_heatmap", "classifier_heatmap", "probability_bars", "confusion_heatmap",
-           "empty_figure", "class_colour", "class_symbol"]
+           "empty_figure", "class_colour"]
