@@ -37,6 +37,7 @@ from savs.markup import hide_paths, md, plain
 from savs.models.registry import BUNDLED, HUB_SUGGESTIONS, load_model
 from savs.pool import ModelPool, max_models_from_env
 from savs.studio import Studio, list_example_tasks
+from savs.text import plural
 
 MODEL_ENV = "SAVS_MODEL"
 ALLOWED_MODELS_ENV = "SAVS_ALLOWED_MODELS"
@@ -112,9 +113,6 @@ def _discard_upload(path: str | None) -> None:
         Path(path).unlink(missing_ok=True)
 
 
-def _plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (many or word + 's')}"
-
 
 # ---------------------------------------------------------------------------------------------
 # The page: every session-bound component, drawn from the session's state
@@ -170,7 +168,7 @@ def fit_views(studio: Studio) -> tuple:
     rows = [[rank, h.layer, h.head, round(float(clf.head_scores[h.layer, h.head]), 3)]
             for rank, h in enumerate(clf.heads, 1)]
     acc = clf.config.get("train_accuracy")
-    line = (f"**{_plural(clf.k, 'head')}** selected ({md(clf.config.get('scoring', '?'))} "
+    line = (f"**{plural(clf.k, 'head')}** selected ({md(clf.config.get('scoring', '?'))} "
             f"scoring) on `{md(studio.classifier_model or '?')}`"
             + (f" · fit accuracy **{acc:.0%}**" if isinstance(acc, float) else ""))
     if studio.stale:
@@ -204,8 +202,8 @@ def evaluation_views(studio: Studio) -> tuple:
             for lab, v in r.per_class.items()]
     mistakes = [(ex.images[0], f"true {true} → {pred}") for ex, true, pred in ev.mistakes()
                 if ex.images][:60]
-    line = (f"Accuracy **{r.accuracy:.1%}** on {_plural(len(ev.examples), 'example')} "
-            f"({_plural(len(r.mistakes), 'mistake')}) · {ev.seconds:.1f} s")
+    line = (f"Accuracy **{r.accuracy:.1%}** on {plural(len(ev.examples), 'example')} "
+            f"({plural(len(r.mistakes), 'mistake')}) · {ev.seconds:.1f} s")
     if ev.zero_shot_accuracy is not None:
         line += f" · zero-shot baseline **{ev.zero_shot_accuracy:.1%}**"
     return line, rows, plots.confusion_heatmap(r), mistakes
@@ -343,7 +341,7 @@ def import_dataset_cb(studio: Studio, file: str | None) -> tuple:
         n = studio.import_dataset(file, confine=True)
     finally:
         _discard_upload(file)
-    gr.Info(f"Imported {n} examples in {_plural(len(studio.classes), 'class', 'classes')}.")
+    gr.Info(f"Imported {n} examples in {plural(len(studio.classes), 'class')}.")
     return (studio, studio.prompt, studio.k, studio.scoring, *card_updates(studio),
             session_summary(studio))
 
@@ -451,8 +449,8 @@ def import_classifier_cb(studio: Studio, file: str | None, progress: Any = gr.Pr
     model = str(clf.config.get("model") or "")
     with POOL.use(model, _notice(progress), work=False) as adapter:
         studio.import_classifier_object(clf, adapter)
-    gr.Info(f"Classifier imported: {_plural(len(clf.labels), 'class', 'classes')}, "
-            f"{_plural(clf.k, 'head')}, on {plain(model)}.")
+    gr.Info(f"Classifier imported: {plural(len(clf.labels), 'class')}, "
+            f"{plural(clf.k, 'head')}, on {plain(model)}.")
     return (studio, k_update(studio), studio.scoring, *fit_views(studio), session_summary(studio))
 
 

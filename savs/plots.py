@@ -15,11 +15,21 @@ from PIL import Image, ImageOps
 from .classifier import Prediction, SAVClassifier
 from .heads import HeadIndex
 from .metrics import EvalReport
+from .text import plural
 
 # one colour per class (Okabe-Ito, colour-blind safe), cycled when there are more classes
 CLASS_COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
                  "#000000"]
+# 15 marker shapes, one per class (odd against 8 colours, so shape and colour cycle apart)
+CLASS_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "triangle-down", "star", "cross",
+                 "x", "pentagon", "hexagon", "triangle-left", "triangle-right", "hourglass",
+                 "star-diamond", "bowtie"]
+# the two outline colours every heatmap mark pairs: one of them contrasts >= 4.5:1 with any colour
+DARK, LIGHT = "#000000", "#FFFFFF"
 _MARGIN = dict(l=50, r=20, t=50, b=45)
+# the horizontal legend under a heatmap: the narrowest plot width planned for, row height, title
+# (row height and wrapping as measured in Chromium: tests/test_plot_render.py)
+LEGEND_WIDTH, LEGEND_ROW_PX, LEGEND_TITLE_PX = 520, 30, 50
 
 
 # classes named after a colour are drawn in it (a "blue" class in green is confusing)
@@ -33,53 +43,106 @@ def class_colour(index: int, label: str = "") -> str:
     return NAMED_COLOURS.get(label.strip().lower()) or CLASS_COLOURS[index % len(CLASS_COLOURS)]
 
 
+def class_symbol(index: int) -> str:
+    """A marker shape per class, so votes read without colour (colour-blind readers, greyscale
+    prints); 15 shapes against 8 colours give 120 distinct (shape, colour) pairs."""
+    return CLASS_SYMBOLS[index % len(CLASS_SYMBOLS)]
+
+
 def head_heatmap(scores: torch.Tensor, selected: Sequence[HeadIndex] = (),
                  prediction: Prediction | None = None, labels: Sequence[str] = (),
                  title: str = "Head scores (layer x head)") -> go.Figure:
     """Every head's score [L, H] as a heatmap (layers on y, heads on x); the selected top-k
-    heads outlined; with a prediction, each selected head's vote drawn as a coloured marker."""
-    scores = scores.detach().float().cpu()
+    heads ringed; with a prediction, each selected head's vote drawn as a class marker.
+
+    Every mark pairs a near-black and a white outline, so it stands out on any cell colour
+    (white vanishes on yellow cells, black on dark purple ones); the legend sits in the bottom
+    margin, which grows with its rows, so it never covers the title or the grid."""
+    scores = scores.detach().float().cpu()  # [L, H]
     num_layers, num_heads = scores.shape
     fig = go.Figure(go.Heatmap(
         z=scores.tolist(), x=list(range(num_heads)), y=list(range(num_layers)),
         colorscale="Viridis", zmin=0.0, zmax=1.0, colorbar=dict(title="score", thickness=12),
         hovertemplate="layer %{y}, head %{x}<br>score %{z:.3f}<extra></extra>"))
-    if selected:
-        rank = {h: i + 1 for i, h in enumerate(selected)}
-        if prediction is None:
-            fig.add_trace(go.Scatter(
-                x=[h.head for h in selected], y=[h.layer for h in selected], mode="markers",
-                name=f"top {len(selected)}",
-                marker=dict(symbol="square-open", size=_marker_size(num_layers, num_heads),
-                            color="white", line=dict(width=2, color="white")),
-                customdata=[[rank[h], float(scores[h.layer, h.head])] for h in selected],
-                hovertemplate="layer %{y}, head %{x}<br>score %{customdata[1]:.3f}"
-                              "<br>rank %{customdata[0]}<extra>selected</extra>"))
-        else:
-            index = {lab: i for i, lab in enumerate(labels or prediction.probabilities)}
-            by_class: dict[str, list[HeadIndex]] = {}
-            for head, lab in prediction.head_votes:
-                by_class.setdefault(lab, []).append(head)
-            for lab, heads in by_class.items():
-                fig.add_trace(go.Scatter(
-                    x=[h.head for h in heads], y=[h.layer for h in heads], mode="markers",
-                    name=f"votes {lab}",
-                    marker=dict(symbol="square", size=_marker_size(num_layers, num_heads) * 0.7,
-                                color=class_colour(index.get(lab, 0), lab),
-                                line=dict(width=1.5, color="white")),
-                    customdata=[[lab, float(scores[h.layer, h.head])] for h in heads],
-                    hovertemplate="layer %{y}, head %{x}<br>score %{customdata[1]:.3f}"
-                                  "<br>votes <b>%{customdata[0]}</b><extra></extra>"))
+    size = _marker_size(num_layers, num_heads)
+    if selected and prediction is None:
+        fig.add_traces(_selection_traces(scores, selected, size))
+    elif selected:
+        fig.add_traces(_vote_traces(scores, prediction, labels, size))
+    names = [t.name for t in fig.data[1:] if t.showlegend is not False]
+    legend_height = _legend_height(names)
     fig.update_layout(
-        title=dict(text=title, x=0.01), height=_heatmap_height(num_layers), margin=_MARGIN,
-        showlegend=bool(selected),
+        title=dict(text=title, x=0.01), height=_heatmap_height(num_layers) + legend_height,
+        margin={**_MARGIN, "b": _MARGIN["b"] + legend_height}, showlegend=bool(names),
         # fixed ranges: autorange pads for the markers and shows empty rows -1 and L
         xaxis=dict(title="head", dtick=max(1, num_heads // 16), constrain="domain",
                    range=[-0.5, num_heads - 0.5]),
         yaxis=dict(title="layer", dtick=max(1, num_layers // 16), range=[num_layers - 0.5, -0.5]),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        # in the bottom margin, below the axis title, measured from the figure's bottom edge
+        legend=dict(orientation="h", xref="container", x=0.01, xanchor="left", yref="container",
+                    y=0.0, yanchor="bottom", itemsizing="constant", bgcolor="white",
+                    maxheight=max(legend_height, 1),  # pixels: never a scrolled, cut legend
+                    title=dict(text="votes" if prediction is not None else "")),
         plot_bgcolor="white")
     return fig
+
+
+def _selection_traces(scores: torch.Tensor, selected: Sequence[HeadIndex],
+                      size: float) -> list[go.Scatter]:
+    """A black ring with a white ring inside it on each selected head: one of the two always
+    contrasts with the cell. The black ring carries the legend entry (visible on white)."""
+    rank = {h: i + 1 for i, h in enumerate(selected)}
+    x, y = [h.head for h in selected], [h.layer for h in selected]
+    group = f"top {len(selected)}"
+    outer = go.Scatter(
+        x=x, y=y, mode="markers", name=group, legendgroup=group,
+        marker=dict(symbol="square-open", size=size, color=DARK, line=dict(width=4, color=DARK)),
+        customdata=[[rank[h], float(scores[h.layer, h.head])] for h in selected],
+        hovertemplate="layer %{y}, head %{x}<br>score %{customdata[1]:.3f}"
+                      "<br>rank %{customdata[0]}<extra>selected</extra>")
+    inner = go.Scatter(
+        x=x, y=y, mode="markers", name=group, legendgroup=group, showlegend=False,
+        hoverinfo="skip",
+        marker=dict(symbol="square-open", size=size, color=LIGHT, line=dict(width=1.5, color=LIGHT)))
+    return [outer, inner]
+
+
+def _vote_traces(scores: torch.Tensor, prediction: Prediction, labels: Sequence[str],
+                 size: float) -> list[go.Scatter]:
+    """Per voted class: a white halo under a shape of the class's own symbol and colour with a
+    near-black outline (halo and outline together contrast with any cell)."""
+    index = {lab: i for i, lab in enumerate(labels or prediction.probabilities)}
+    by_class: dict[str, list[HeadIndex]] = {}
+    for head, lab in prediction.head_votes:
+        by_class.setdefault(lab, []).append(head)
+    traces = []
+    for lab, heads in by_class.items():
+        i = index.get(lab, 0)
+        x, y, symbol, inner = [h.head for h in heads], [h.layer for h in heads], class_symbol(i), size * 0.7
+        traces.append(go.Scatter(
+            x=x, y=y, mode="markers", name=lab, legendgroup=lab, showlegend=False,
+            hoverinfo="skip", marker=dict(symbol=symbol, size=inner + 4, color=LIGHT,
+                                          line=dict(width=2, color=LIGHT))))
+        traces.append(go.Scatter(
+            x=x, y=y, mode="markers", name=lab, legendgroup=lab,
+            marker=dict(symbol=symbol, size=inner, color=class_colour(i, lab),
+                        line=dict(width=1.5, color=DARK)),
+            customdata=[[lab, float(scores[h.layer, h.head])] for h in heads],
+            hovertemplate="layer %{y}, head %{x}<br>score %{customdata[1]:.3f}"
+                          "<br>votes <b>%{customdata[0]}</b><extra></extra>"))
+    return traces
+
+
+def _legend_height(names: Sequence[str], width: int = LEGEND_WIDTH) -> int:
+    """Pixels a horizontal legend of these entries takes when it wraps at `width`. plotly.js
+    wraps a long legend into columns as wide as its widest entry. The plot's real width is
+    unknown here: plan for a narrow one, so wide screens get spare room, never overlap."""
+    if not names:
+        return 0
+    entry = 40 + 7 * max(len(n) for n in names)  # symbol + gap + ~7 px a character at 12 px
+    per_row = max(1, (width - _MARGIN["l"] - _MARGIN["r"] - LEGEND_TITLE_PX) // entry)
+    rows = -(-len(names) // per_row)
+    return 10 + LEGEND_ROW_PX * rows
 
 
 def _heatmap_height(num_layers: int) -> int:
@@ -92,7 +155,7 @@ def _marker_size(num_layers: int, num_heads: int) -> float:
 
 def classifier_heatmap(clf: SAVClassifier, prediction: Prediction | None = None) -> go.Figure:
     title = (f"Head scores, top {clf.k} marked" if prediction is None
-             else f"How the top {clf.k} heads voted: {prediction.label}")
+             else f"How the top {plural(clf.k, 'head')} voted: {prediction.label}")
     return head_heatmap(clf.head_scores, clf.heads, prediction, clf.labels, title)
 
 

@@ -23,6 +23,7 @@ from .limits import MAX_LABEL_CHARS, MAX_TEXT_CHARS
 from .errors import DataError
 from .metrics import EvalReport
 from .pool import ModelInfo
+from .text import plural
 
 MAX_CLASSES = 50
 MAX_EXAMPLES = 1000  # per session: keeps one browser session from filling the server's memory
@@ -239,10 +240,10 @@ class Session:
 
     def summary(self) -> str:
         n = self.num_examples()
-        parts = [f"{_plural(len(self.classes), 'class', 'classes')}, {_plural(n, 'example')}"]
+        parts = [f"{plural(len(self.classes), 'class')}, {plural(n, 'example')}"]
         if self.classifier is not None:
             acc = self.classifier.config.get("train_accuracy")
-            parts.append(f"classifier: top {_plural(self.classifier.k, 'head')}"
+            parts.append(f"classifier: top {plural(self.classifier.k, 'head')}"
                          + (f", fit accuracy {acc:.0%}" if isinstance(acc, float) else "")
                          + (" (out of date)" if self.stale else ""))
         return "; ".join(parts)
@@ -254,9 +255,6 @@ def check_text(text: str | None, what: str) -> str:
         raise DataError(f"{what} is {len(text)} characters long; the limit is {MAX_TEXT_CHARS}.")
     return text
 
-
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
 def _relabel(example: Example, label: str) -> Example:

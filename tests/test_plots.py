@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+from plotly.colors import sample_colorscale
 
-from savs.classifier import Prediction
+from savs import plots
+from savs.classifier import Prediction, SAVClassifier
 from savs.heads import HeadIndex
 from savs.metrics import evaluation_report
-from savs import plots
+
+pytestmark = pytest.mark.unit
 
 
 def test_head_heatmap_marks_the_selected_heads_with_hover_details():
     scores = torch.arange(12, dtype=torch.float32).reshape(3, 4) / 12  # [L=3, H=4]
     selected = [HeadIndex(2, 3), HeadIndex(1, 0)]
     fig = plots.head_heatmap(scores, selected)
-    heat, marks = fig.data
+    heat, marks = fig.data[:2]  # the heatmap, then the ring that carries the hover
     assert fig.layout.height and fig.layout.height >= 300
     assert [list(r) for r in heat.z] == scores.tolist()
     assert "layer %{y}, head %{x}" in heat.hovertemplate and "score" in heat.hovertemplate
@@ -31,9 +35,11 @@ def test_prediction_votes_are_drawn_per_class():
     p = Prediction("cat", {"cat": 2, "dog": 1}, {"cat": 2 / 3, "dog": 1 / 3},
                    [(heads[0], "cat"), (heads[1], "dog"), (heads[2], "cat")])
     fig = plots.head_heatmap(scores, heads, p, ["cat", "dog"])
-    votes = {t.name: (list(t.x), list(t.y)) for t in fig.data[1:]}
-    assert votes == {"votes cat": ([0, 1], [0, 1]), "votes dog": ([1], [0])}
-    assert fig.data[1].marker.color != fig.data[2].marker.color
+    shown = _legend_traces(fig)
+    votes = {t.name: (list(t.x), list(t.y)) for t in shown}
+    assert votes == {"cat": ([0, 1], [0, 1]), "dog": ([1], [0])}
+    assert shown[0].marker.color != shown[1].marker.color
+    assert shown[0].marker.symbol != shown[1].marker.symbol
     assert plots.class_colour(0, "Blue") == plots.NAMED_COLOURS["blue"]
 
 
@@ -60,3 +66,116 @@ def test_contact_sheet_tiles_thumbnails_in_rows():
     assert sheet.size == (3 * 12 - 2, 3 * 12 - 2)
     assert sheet.getpixel((12 + 5, 12 + 5)) == (4 * 30, 0, 0)  # row 1, column 1: the 5th image
     assert plots.contact_sheet([]) is None
+
+
+# --- the heatmap stays readable: any cell colour, colour-blind readers, many classes ------------
+
+def _luminance(colour: str) -> float:
+    """WCAG relative luminance of '#rrggbb' or 'rgb(r, g, b)'."""
+    if colour.startswith("#"):
+        rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    else:
+        rgb = [float(v) for v in colour[colour.index("(") + 1:-1].split(",")[:3]]
+    lin = [c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4
+           for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    la, lb = sorted([_luminance(a), _luminance(b)], reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _legend_traces(fig):
+    return [t for t in fig.data[1:] if t.showlegend is not False]
+
+
+def _voted(num_classes: int, k: int, num_layers: int = 6, num_heads: int = 10):
+    """A prediction where k heads vote round-robin over num_classes classes."""
+    labels = [f"class {i}" for i in range(num_classes)]
+    heads = [HeadIndex(i // num_heads, i % num_heads) for i in range(k)]
+    head_votes = [(h, labels[i % num_classes]) for i, h in enumerate(heads)]
+    votes = {lab: sum(v == lab for _, v in head_votes) for lab in labels}
+    p = Prediction(labels[0], votes, {lab: n / k for lab, n in votes.items()}, head_votes)
+    return torch.rand(num_layers, num_heads), heads, p, labels
+
+
+def _colours_around(fig, x: int, y: int) -> set[str]:
+    """Every outline / halo colour drawn on cell (x, y) by the marker traces."""
+    found = set()
+    for t in fig.data[1:]:
+        if any(px == x and py == y for px, py in zip(t.x, t.y)):
+            found.add(t.marker.line.color)
+            if t.showlegend is False:  # a halo / inner ring: its fill shows too
+                found.add(t.marker.color)
+    return found
+
+
+@pytest.mark.parametrize("with_votes", [False, True])
+def test_every_mark_contrasts_with_every_cell_colour(with_votes):
+    scores, heads, p, labels = _voted(4, 12)
+    fig = plots.head_heatmap(scores, heads, p if with_votes else None, labels)
+    cells = sample_colorscale("Viridis", [i / 63 for i in range(64)])  # every cell colour
+    for head in heads:
+        around = _colours_around(fig, head.head, head.layer)
+        worst = min(max(_contrast(c, cell) for c in around) for cell in cells)
+        assert worst >= 4.5, (head, around, worst)
+
+
+def test_vote_marks_differ_in_shape_not_only_in_colour():
+    scores, heads, p, labels = _voted(10, 20)
+    shown = _legend_traces(plots.head_heatmap(scores, heads, p, labels))
+    assert len(shown) == 10
+    assert len({t.marker.symbol for t in shown}) == 10
+    for t in shown:  # every mark has a dark outline, whatever its fill
+        assert t.marker.line.width >= 1 and _luminance(t.marker.line.color) < 0.05
+    assert set(plots.CLASS_COLOURS[:8]) == {"#E69F00", "#56B4E9", "#009E73", "#F0E442",
+                                            "#0072B2", "#D55E00", "#CC79A7", "#000000"}
+    # 50 classes: shapes and colours cycle apart, so no two classes look alike
+    pairs = {(plots.class_symbol(i), plots.class_colour(i)) for i in range(50)}
+    assert len(pairs) == 50
+
+
+@pytest.mark.parametrize("with_votes", [False, True])
+def test_legend_entries_are_visible_on_the_legend_background(with_votes):
+    scores, heads, p, labels = _voted(3, 6)
+    fig = plots.head_heatmap(scores, heads, p if with_votes else None, labels)
+    background = fig.layout.legend.bgcolor or fig.layout.paper_bgcolor or "#FFFFFF"
+    background = "#FFFFFF" if background == "white" else background
+    assert _legend_traces(fig)
+    for t in _legend_traces(fig):
+        assert _contrast(t.marker.line.color, background) >= 3, t.name
+
+
+@pytest.mark.parametrize("num_classes", [4, 10, 50])
+def test_legend_sits_below_the_grid_and_the_grid_keeps_its_size(num_classes):
+    scores, heads, p, labels = _voted(num_classes, num_classes, num_layers=8, num_heads=8)
+    fig = plots.head_heatmap(scores, heads, p, labels, title="How the top heads voted")
+    bare = plots.head_heatmap(scores)
+    legend, margin = fig.layout.legend, fig.layout.margin
+    # anchored to the figure's bottom edge, in the bottom margin; the title is in the top one
+    assert (legend.orientation, legend.yref, legend.yanchor, legend.y) == ("h", "container",
+                                                                          "bottom", 0)
+    assert fig.layout.title.y is None or fig.layout.title.y > 0.9
+    band = margin.b - bare.layout.margin.b  # the room made for the legend
+    assert band >= plots.LEGEND_ROW_PX
+    # the figure grows by that room: the grid is as tall as without a legend
+    assert fig.layout.height - margin.t - margin.b == (
+        bare.layout.height - bare.layout.margin.t - bare.layout.margin.b)
+
+
+def test_legend_room_grows_with_the_entries():
+    bands = []
+    for n in (4, 10, 50):
+        scores, heads, p, labels = _voted(n, n, num_layers=8, num_heads=8)
+        bands.append(plots.head_heatmap(scores, heads, p, labels).layout.margin.b)
+    assert bands[0] < bands[1] < bands[2]
+
+
+def test_titles_count_heads_in_the_right_number():
+    clf = SAVClassifier(labels=["a", "b"], heads=[HeadIndex(0, 1)], means=torch.zeros(1, 2, 4),
+                        head_scores=torch.zeros(2, 2))
+    p = Prediction("a", {"a": 1, "b": 0}, {"a": 1.0, "b": 0.0}, [(HeadIndex(0, 1), "a")])
+    assert plots.classifier_heatmap(clf, p).layout.title.text == "How the top 1 head voted: a"
+    clf.heads.append(HeadIndex(1, 1))
+    assert "top 2 heads voted" in plots.classifier_heatmap(clf, p).layout.title.text
