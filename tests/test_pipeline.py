@@ -339,3 +339,12 @@ def test_missing_or_unreadable_artifacts(tmp_path, saved):
     (folder / CONFIG_FILE).unlink()
     with pytest.raises(ClassifierError, match=f"{CONFIG_FILE} not found"):
         SAVClassifier.load(folder)
+
+
+def test_batches_chunk_in_order_and_clamp_the_size():
+    from savs.activations import batches
+
+    assert batches(range(7), 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert batches([5, 1, 4], 10) == [[5, 1, 4]]
+    assert batches(range(3), 0) == batches(range(3), -2) == [[0], [1], [2]]
+    assert batches([], 4) == []
