@@ -920,5 +920,7 @@ def test_cli_prints_duplicate_warning_on_one_line(tmp_path, capsys, monkeypatch)
         warnings.showwarning = show_like_python
         assert main(["fit", "--model", "m", "--train", str(train)]) == EXIT_USER_ERROR
     err = capsys.readouterr().err
+    # printed exactly once: the CLI checks before loading the model, and `fit` checks again
+    assert err.count("duplicate example(s)") == 1, err
     assert "warning: 1 duplicate example(s)" in err and "t.jsonl:2 = t.jsonl:1" in err
     assert "DuplicateExampleWarning" not in err and "error: stopped after the checks" in err
