@@ -23,8 +23,8 @@ from .models import ModelAdapter, load_model
 from .pipeline import evaluate, fit, predict
 
 __all__ = [
-    "__version__", "ActivationCache", "extract", "Prediction", "SAVClassifier", "fit_activations", "Example",
-    "load_examples", "ClassifierError", "DataError", "ModelError", "SavsError", "HeadIndex",
-    "capture_heads", "EvalReport", "ModelAdapter", "load_model", "evaluate", "fit", "predict",
-    "zero_shot_accuracy", "zero_shot_predict",
+    "__version__", "ActivationCache", "extract", "Prediction", "SAVClassifier", "fit_activations",
+    "Example", "load_examples", "ClassifierError", "DataError", "ModelError", "SavsError",
+    "HeadIndex", "capture_heads", "EvalReport", "ModelAdapter", "load_model", "evaluate", "fit",
+    "predict", "zero_shot_accuracy", "zero_shot_predict",
 ]

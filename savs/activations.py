@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -111,7 +111,8 @@ def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | No
 
     def run(idx: Sequence[int]) -> torch.Tensor:
         nonlocal done
-        acts = adapter.read_heads(adapter.encode([examples[i] for i in idx], prompt))  # [B, L, H, d]
+        inputs = adapter.encode([examples[i] for i in idx], prompt)
+        acts = adapter.read_heads(inputs)  # [B, L, H, d]
         done += len(idx)
         if progress:
             progress(done, n)

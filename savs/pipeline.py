@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ._version import __version__
 from .activations import ActivationCache, ProgressFn, batches, extract
@@ -73,7 +73,8 @@ def predict(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence
 
 
 def evaluate(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence[Example],
-             batch_size: int = 8, progress: ProgressFn | None = None) -> tuple[EvalReport, list[Prediction]]:
+             batch_size: int = 8,
+             progress: ProgressFn | None = None) -> tuple[EvalReport, list[Prediction]]:
     """Predict labeled examples and compare: accuracy, per-class precision / recall, confusion."""
     unlabeled = [ex.describe() for ex in examples if ex.label is None]
     if unlabeled:

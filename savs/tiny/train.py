@@ -60,7 +60,8 @@ class Batcher:
     def prompt_ids(self, question: str) -> list[int]:
         ids = self._prompt.get(question)
         if ids is None:
-            msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+            msgs = [{"role": "user",
+                     "content": [{"type": "image"}, {"type": "text", "text": question}]}]
             text = self.tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
             raw = self.tok(text, add_special_tokens=False)["input_ids"]
             ids = []
@@ -88,9 +89,9 @@ class Batcher:
         ids = torch.full((len(seqs), T), self.pad_id, dtype=torch.long)
         lab = torch.full((len(seqs), T), -100, dtype=torch.long)
         mask = torch.zeros((len(seqs), T), dtype=torch.long)
-        for i, (s, l) in enumerate(zip(seqs, labels)):
+        for i, (s, target) in enumerate(zip(seqs, labels)):
             ids[i, : len(s)] = torch.tensor(s)
-            lab[i, : len(l)] = torch.tensor(l)
+            lab[i, : len(target)] = torch.tensor(target)
             mask[i, : len(s)] = 1
         return ids, mask, lab
 
@@ -156,7 +157,8 @@ def pool_quadrants(image_tokens):
     import torch
 
     quadrant = patch_quadrants(image_tokens.shape[1])
-    return torch.stack([image_tokens[:, quadrant == q].mean(1) for q in range(len(QUADRANTS))], dim=1)
+    return torch.stack([image_tokens[:, quadrant == q].mean(1) for q in range(len(QUADRANTS))],
+                       dim=1)
 
 
 class AttributeProbe:
@@ -177,7 +179,8 @@ class AttributeProbe:
         return self.linear.parameters()
 
     def loss_and_accuracy(self, features, targets):
-        """features [..., d]; targets [..., len(sizes)], 0 = none. Accuracy over non-none targets."""
+        """features [..., d]; targets [..., len(sizes)], 0 = none. Accuracy over non-none
+        targets."""
         import torch.nn.functional as F
 
         z = self.linear(features)
@@ -186,7 +189,8 @@ class AttributeProbe:
             zj, tj = z[..., start:start + n], targets[..., j]
             loss = loss + F.cross_entropy(zj.reshape(-1, n), tj.reshape(-1))
             full = tj > 0
-            acc.append((zj.argmax(-1) == tj)[full].float().mean().item() if full.any() else float("nan"))
+            acc.append((zj.argmax(-1) == tj)[full].float().mean().item() if full.any()
+                       else float("nan"))
             start += n
         return loss, acc
 
@@ -207,13 +211,15 @@ def word_targets(scenes, tokenizer) -> np.ndarray:
     (bare, as answered, and with a leading space, as asked) and the quadrant's two words.
     -1 marks an empty quadrant. [N, 4, 6]"""
     names = [*COLOURS, *SHAPES]
-    id_of = single_token_ids(tokenizer, [*names, *(" " + w for w in names), "top", "bottom", " left", " right"])
+    id_of = single_token_ids(tokenizer, [*names, *(" " + w for w in names),
+                                         "top", "bottom", " left", " right"])
     out = np.full((len(scenes), len(QUADRANTS), 6), -1, dtype=np.int64)
     for i, scene in enumerate(scenes):
         for obj in scene.objects:
             vertical, horizontal = obj.quadrant.split()
             out[i, QUADRANTS.index(obj.quadrant)] = [
-                id_of[obj.colour], id_of[" " + obj.colour], id_of[obj.shape], id_of[" " + obj.shape],
+                id_of[obj.colour], id_of[" " + obj.colour],
+                id_of[obj.shape], id_of[" " + obj.shape],
                 id_of[vertical], id_of[" " + horizontal]]
     return out
 
@@ -291,7 +297,8 @@ def image_tokens(model, pixel_values):
     """The projected image tokens, [B, g*g, hidden], without running the decoder."""
     import torch
 
-    return torch.stack(list(model.model.get_image_features(pixel_values=pixel_values).pooler_output))
+    features = model.model.get_image_features(pixel_values=pixel_values)
+    return torch.stack(list(features.pooler_output))
 
 
 def to_pixels(images_u8: np.ndarray):
@@ -310,7 +317,8 @@ class TrainConfig:
     steps: int = field(default=3000, metadata={"help": "phase 2 (answers) steps"})
     batch_size: int = 32
     vision_steps: int = field(default=0, metadata={
-        "help": "phase 1: steps that train only the vision tower + projector on the quadrant probe"})
+        "help": "phase 1: steps that train only the vision tower + projector on the quadrant "
+                "probe"})
     vision_batch_size: int = 64
     grounding_weight: float = field(default=0.0, metadata={
         "help": "weight of the grounding-probe loss (object words of the question name their "
@@ -644,7 +652,8 @@ def parse_args(argv=None) -> TrainConfig:
                         help=f"model size (default {f.default})")
     args = vars(ap.parse_args(argv))
     sizes = {f.name: args.pop(f.name) for f in fields(TinyConfig)}
-    return TrainConfig(**args, model=TinyConfig(**{k: v for k, v in sizes.items() if v is not None}))
+    model = TinyConfig(**{k: v for k, v in sizes.items() if v is not None})
+    return TrainConfig(**args, model=model)
 
 
 def main(argv=None) -> None:
