@@ -16,6 +16,8 @@ from savs.data import (Example, check_training_set, example_digest, load_example
                        open_image, safe_extract_zip, write_jsonl, zip_folder)
 from savs.errors import DataError
 
+pytestmark = pytest.mark.unit
+
 
 def png(path: Path, rgb=(200, 10, 10), size=(8, 8)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from savs import plots
 from savs.classifier import Prediction
 from savs.heads import HeadIndex
 from savs.metrics import evaluation_report
-from savs import plots
+
+pytestmark = pytest.mark.unit
 
 
 def test_head_heatmap_marks_the_selected_heads_with_hover_details():
