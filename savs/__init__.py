@@ -11,21 +11,20 @@ examples best, and classify by their majority vote.
     print(savs.predict(model, clf, savs.load_examples("assets/examples/colour/test.jsonl"))[0])
 """
 
-__version__ = "0.1.0"
-
-from .activations import ActivationCache, extract  # noqa: E402
-from .baseline import zero_shot_accuracy, zero_shot_predict  # noqa: E402
-from .classifier import Prediction, SAVClassifier, fit_activations  # noqa: E402
-from .data import Example, load_examples  # noqa: E402
-from .errors import ClassifierError, DataError, ModelError, SavsError  # noqa: E402
-from .heads import HeadIndex, capture_heads  # noqa: E402
-from .metrics import EvalReport  # noqa: E402
-from .models import ModelAdapter, load_model  # noqa: E402
-from .pipeline import evaluate, fit, predict  # noqa: E402
+from ._version import __version__
+from .activations import ActivationCache, extract
+from .baseline import zero_shot_accuracy, zero_shot_predict
+from .classifier import Prediction, SAVClassifier, fit_activations
+from .data import Example, load_examples
+from .errors import ClassifierError, DataError, ModelError, SavsError
+from .heads import HeadIndex, capture_heads
+from .metrics import EvalReport
+from .models import ModelAdapter, load_model
+from .pipeline import evaluate, fit, predict
 
 __all__ = [
-    "ActivationCache", "extract", "Prediction", "SAVClassifier", "fit_activations", "Example",
-    "load_examples", "ClassifierError", "DataError", "ModelError", "SavsError", "HeadIndex",
-    "capture_heads", "EvalReport", "ModelAdapter", "load_model", "evaluate", "fit", "predict",
-    "zero_shot_accuracy", "zero_shot_predict",
+    "__version__", "ActivationCache", "extract", "Prediction", "SAVClassifier", "fit_activations",
+    "Example", "load_examples", "ClassifierError", "DataError", "ModelError", "SavsError",
+    "HeadIndex", "capture_heads", "EvalReport", "ModelAdapter", "load_model", "evaluate", "fit",
+    "predict", "zero_shot_accuracy", "zero_shot_predict",
 ]

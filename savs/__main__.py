@@ -132,7 +132,7 @@ def _load(args: argparse.Namespace, name: str):
 
 
 def cmd_fit(args: argparse.Namespace) -> dict:
-    from .data import check_training_set, load_examples
+    from .data import DuplicateExampleWarning, check_training_set, load_examples
     from .pipeline import evaluate, fit
 
     if args.out:  # before anything slow: a bad --out must not cost a whole fit
@@ -145,7 +145,9 @@ def cmd_fit(args: argparse.Namespace) -> dict:
             if args.test else None)
     check_training_set(train, leave_one_out=args.scoring == "loo")  # before a slow model load
     adapter = _load(args, args.model)
-    with progress_bar("extracting", not args.json) as bar:
+    with progress_bar("extracting", not args.json) as bar, warnings.catch_warnings():
+        # `fit` checks the same set again: its duplicate warnings were printed just above
+        warnings.simplefilter("ignore", DuplicateExampleWarning)
         clf = fit(adapter, train, prompt=args.prompt, k=args.heads, scoring=args.scoring,
                   batch_size=args.batch_size, progress=bar)
     result = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -34,7 +34,6 @@ class ActivationCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
-        self.misses = 0
 
     @staticmethod
     def key(adapter: ModelAdapter, prompt: str | None, example: Example) -> str:
@@ -47,7 +46,6 @@ class ActivationCache:
         with self._lock:
             value = self._items.get(key)
             if value is None:
-                self.misses += 1
                 return None
             self._items.move_to_end(key)
             self.hits += 1
@@ -73,13 +71,21 @@ class ActivationCache:
             self._bytes = 0
 
 
-def batch_plan(examples: Sequence[Example], indices: Sequence[int], batch_size: int) -> list[list[int]]:
+def batches(indices: Sequence[int], batch_size: int) -> list[list[int]]:
+    """`indices` in consecutive chunks of `batch_size` (the last one shorter): the one batch loop
+    every model-running function uses. A batch size below 1 counts as 1 (0 once gave empty
+    batches: no predictions, or an IndexError)."""
+    step = max(1, int(batch_size))
+    return [list(indices[s:s + step]) for s in range(0, len(indices), step)]
+
+
+def batch_plan(examples: Sequence[Example], indices: Sequence[int],
+               batch_size: int) -> list[list[int]]:
     """How `extract` groups examples into model runs: similar lengths together (less padding per
     batch), then chunks of `batch_size`. Shared with the benchmarks, so their plain-forward
     baseline runs exactly the same batches."""
     order = sorted(indices, key=lambda i: (len(examples[i].images), len(examples[i].text)))
-    step = max(1, batch_size)
-    return [order[s:s + step] for s in range(0, len(order), step)]
+    return batches(order, batch_size)
 
 
 def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | None = None,
@@ -87,7 +93,6 @@ def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | No
             progress: ProgressFn | None = None) -> torch.Tensor:
     """Head activations of every example at its final prompt token: [N, L, H, d] fp32 on CPU."""
     n = len(examples)
-    batch_size = max(1, int(batch_size))  # 0 once gave empty batches and an IndexError
     out = torch.empty(n, adapter.num_layers, adapter.num_heads, adapter.head_dim)
     # `is not None`: an empty cache has len 0 and is falsy, yet must still be filled
     keys = ([ActivationCache.key(adapter, prompt, ex) for ex in examples] if cache is not None
@@ -102,17 +107,18 @@ def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | No
     done = n - len(todo)
     if progress:
         progress(done, n)
-    batches = batch_plan(examples, todo, batch_size)
+    plan = batch_plan(examples, todo, batch_size)
 
     def run(idx: Sequence[int]) -> torch.Tensor:
         nonlocal done
-        acts = adapter.read_heads(adapter.encode([examples[i] for i in idx], prompt))  # [B, L, H, d]
+        inputs = adapter.encode([examples[i] for i in idx], prompt)
+        acts = adapter.read_heads(inputs)  # [B, L, H, d]
         done += len(idx)
         if progress:
             progress(done, n)
         return acts
 
-    for idx, acts in zip(batches, map_batches(run, batches)):
+    for idx, acts in zip(plan, map_batches(run, plan)):
         for row, i in enumerate(idx):
             out[i] = acts[row]
             if cache is not None:

@@ -663,12 +663,6 @@ def zip_folder(folder: str | Path, archive: str | Path) -> Path:
                 zf.write(p, p.relative_to(folder).as_posix())
     return archive
 
-def export_dataset(examples: Sequence[Example], archive: str | Path) -> Path:
-    """Labeled examples -> a .zip holding data.jsonl and images/ (re-importable)."""
-    with tempfile.TemporaryDirectory(prefix="savs-export-") as tmp:
-        write_jsonl(examples, tmp)
-        return zip_folder(tmp, archive)
-
 # ---------------------------------------------------------------------------------------------
 # The app's dataset sidecar
 
@@ -724,7 +718,7 @@ def read_studio_meta(path: str | Path, limits: Limits = HOSTED) -> dict:
 __all__ = [
     "Example", "ImageLike", "open_image", "image_digest", "example_digest", "load_jsonl",
     "write_jsonl", "load_folder", "safe_extract_zip", "load_examples", "check_training_set",
-    "class_counts", "export_dataset", "zip_folder", "IMAGE_MARKER", "find_duplicates",
+    "class_counts", "zip_folder", "IMAGE_MARKER", "find_duplicates",
     "DuplicateExampleWarning", "check_text", "normalize_label", "label_key", "image_size",
     "read_studio_meta", "dataset_root", "Limits", "HOSTED", "LOCAL",
     # re-exported limits (savs.limits is their home)

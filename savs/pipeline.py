@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
-from . import __version__
-from .activations import ActivationCache, ProgressFn, extract
+from ._version import __version__
+from .activations import ActivationCache, ProgressFn, batches, extract
 from .classifier import Prediction, SAVClassifier, Scoring, fit_activations
 from .data import Example, check_training_set
 from .distributed import map_batches
@@ -68,8 +68,7 @@ def predict(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence
     check_compatible(classifier, adapter)
     layers = sorted({h.layer for h in classifier.heads})
     prompt = classifier.config.get("prompt") or None
-    step = max(1, int(batch_size))  # 0 once gave empty batches: no predictions at all
-    batches = [range(s, min(s + step, len(examples))) for s in range(0, len(examples), step)]
+    plan = batches(range(len(examples)), batch_size)
     done = 0
 
     def run(idx: Sequence[int]) -> list[Prediction]:
@@ -81,11 +80,12 @@ def predict(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence
             progress(done, len(examples))
         return classifier.predict_activations(acts)
 
-    return [p for batch in map_batches(run, batches) for p in batch]
+    return [p for batch in map_batches(run, plan) for p in batch]
 
 
 def evaluate(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence[Example],
-             batch_size: int = 8, progress: ProgressFn | None = None) -> tuple[EvalReport, list[Prediction]]:
+             batch_size: int = 8,
+             progress: ProgressFn | None = None) -> tuple[EvalReport, list[Prediction]]:
     """Predict labeled examples and compare: accuracy, per-class precision / recall, confusion."""
     unlabeled = [ex.describe() for ex in examples if ex.label is None]
     if unlabeled:

@@ -19,6 +19,8 @@ from gradio_client import Client, handle_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
 from savs.studio import Studio
 
+pytestmark = pytest.mark.app
+
 torch.set_num_threads(1)
 
 

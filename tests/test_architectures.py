@@ -17,7 +17,8 @@ from savs import Example, ModelAdapter, ModelError, Prediction
 from savs.heads import capture_heads
 
 # PaliGemma's processor builds training labels with a numpy idiom numpy 2 warns about
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+pytestmark = [pytest.mark.integration,
+              pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")]
 
 torch.set_num_threads(1)  # the machine is shared; tiny models gain nothing from more
 

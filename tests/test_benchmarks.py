@@ -12,6 +12,8 @@ import pytest
 import tiny_models
 from benchmarks import run as bench
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def llava_folder(tmp_path_factory) -> str:
@@ -30,7 +32,6 @@ def _numbers(value):
         yield value
 
 
-@pytest.mark.slow
 def test_quick_json_has_exactly_the_figures(llava_folder, capsys):
     code = bench.main(["--quick", "--json", "--models", llava_folder, "--repeats", "1",
                        "--per-class", "2", "--threads", "1", "--refit-shape", "24,3,4,16"])

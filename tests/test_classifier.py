@@ -11,6 +11,8 @@ from savs.classifier import (SAVClassifier, fit_activations, score_heads, select
 from savs.errors import DataError
 from savs.heads import HeadIndex
 
+pytestmark = pytest.mark.unit
+
 SQRT2 = math.sqrt(2)
 
 

@@ -67,6 +67,7 @@ def classifier(llava_model_dir, data, tmp_path_factory) -> tuple[Path, dict]:
     return out, json.loads(stdout.getvalue())
 
 
+@pytest.mark.integration
 def test_fit_json(classifier, llava_model_dir):
     path, result = classifier
     assert path.is_file()
@@ -86,6 +87,7 @@ def test_fit_json(classifier, llava_model_dir):
     assert result["model"] == llava_model_dir and result["seconds"] > 0
 
 
+@pytest.mark.integration
 def test_fit_without_test_has_no_test_accuracy(capsys, llava_model_dir, data):
     result = run_json(capsys, "fit", "--model", llava_model_dir, "--train",
                       str(data / "train.jsonl"), "-k", "3", "--scoring", "reference")
@@ -93,6 +95,7 @@ def test_fit_without_test_has_no_test_accuracy(capsys, llava_model_dir, data):
     assert result["k"] == 3 and result["scoring"] == "reference"
 
 
+@pytest.mark.integration
 def test_eval_json_agrees_with_fit(capsys, classifier, data):
     path, fitted = classifier
     result = run_json(capsys, "eval", "--classifier", str(path), "--test",
@@ -108,6 +111,7 @@ def test_eval_json_agrees_with_fit(capsys, classifier, data):
     assert sum(matrix[i][i] for i in range(3)) / 6 == pytest.approx(result["accuracy"])
 
 
+@pytest.mark.integration
 def test_predict_json(capsys, classifier, data):
     path, _ = classifier
     result = run_json(capsys, "predict", "--classifier", str(path), "--image",
@@ -119,6 +123,7 @@ def test_predict_json(capsys, classifier, data):
         list(result["votes"].values()).count(max(result["votes"].values())) > 1
 
 
+@pytest.mark.integration
 def test_model_override_loads_a_moved_model(capsys, classifier, data, llava_model_dir, tmp_path):
     """--model names the model when the recorded one moved; only its shape must match."""
     import shutil
@@ -141,6 +146,7 @@ def test_model_override_loads_a_moved_model(capsys, classifier, data, llava_mode
     assert_user_error(code, err, "3 layers x 4 heads x 16 dims", "(2 x 4 x 16)")
 
 
+@pytest.mark.integration
 def test_zip_datasets_leave_no_temporary_files(capsys, monkeypatch, llava_model_dir, data,
                                                tmp_path):
     import tempfile
@@ -158,6 +164,7 @@ def test_zip_datasets_leave_no_temporary_files(capsys, monkeypatch, llava_model_
     assert list(scratch.iterdir()) == []
 
 
+@pytest.mark.integration
 def test_human_output(capsys, classifier, data, llava_model_dir):
     path, _ = classifier
     code, out, _ = run(capsys, "eval", "--classifier", str(path), "--test",
@@ -199,6 +206,7 @@ def fit_args(model: str, train: Path) -> list[str]:
     return ["fit", "--model", model, "--train", str(train), "-k", "3"]
 
 
+@pytest.mark.unit
 def test_unknown_model(capsys, monkeypatch, data):
     import huggingface_hub.constants
 
@@ -219,12 +227,14 @@ def test_unknown_model_in_a_real_process(data):
     assert proc.stdout == ""
 
 
+@pytest.mark.unit
 def test_unknown_model_folder(capsys, data, tmp_path):
     (tmp_path / "empty_model").mkdir()
     code, _, err = run(capsys, *fit_args(str(tmp_path / "empty_model"), data / "train.jsonl"))
     assert_user_error(code, err, "empty_model", "no config.json")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("case, needles", [
     ("missing_image", ["bad.jsonl:2", "'images/nope.png' not found"]),
     ("corrupt_image", ["bad.jsonl:2", "broken.png", "not a readable image"]),
@@ -254,18 +264,21 @@ def test_fit_user_errors(capsys, llava_model_dir, data, case, needles):
     assert out == ""
 
 
+@pytest.mark.unit
 def test_training_set_is_checked_before_loading_the_model(capsys, data):
     train = write_jsonl(data / "one.jsonl", [good("red", 0), good("red", 1)])
     code, _, err = run(capsys, *fit_args("no-such-model-xyz", train))
     assert_user_error(code, err, "at least two classes")  # not the unknown model's error
 
 
+@pytest.mark.integration
 def test_single_example_is_fine_with_reference_scoring(capsys, llava_model_dir, data):
     train = write_jsonl(data / "ref.jsonl", [good("red", 0), good("red", 1), good("blue", 0)])
     result = run_json(capsys, *fit_args(llava_model_dir, train), "--scoring", "reference")
     assert result["labels"] == ["red", "blue"]
 
 
+@pytest.mark.integration
 def test_predict_user_errors(capsys, classifier, data, tmp_path):
     path, _ = classifier
     code, _, err = run(capsys, "predict", "--classifier", str(path), "--image",
@@ -287,6 +300,7 @@ def test_predict_user_errors(capsys, classifier, data, tmp_path):
     assert_user_error(code, err, "junk.zip", "not a classifier")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("option", [["--batch-size", "0"], ["-k", "0"], ["--heads", "x"]])
 def test_bad_numbers_are_usage_errors(capsys, llava_model_dir, data, option):
     with pytest.raises(SystemExit) as exc:
@@ -296,6 +310,7 @@ def test_bad_numbers_are_usage_errors(capsys, llava_model_dir, data, option):
     assert "Traceback" not in err and option[0] in err
 
 
+@pytest.mark.integration
 def test_missing_training_file(capsys, llava_model_dir, tmp_path):
     code, _, err = run(capsys, *fit_args(llava_model_dir, tmp_path / "absent.jsonl"))
     assert_user_error(code, err, "absent.jsonl", "not found")

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from savs.data import (Example, check_training_set, example_digest, export_dataset, load_examples,
-                       load_jsonl, open_image, safe_extract_zip)
+from savs.data import (Example, check_training_set, example_digest, load_examples, load_jsonl,
+                       open_image, safe_extract_zip, write_jsonl, zip_folder)
 from savs.errors import DataError
+
+pytestmark = pytest.mark.unit
 
 
 def png(path: Path, rgb=(200, 10, 10), size=(8, 8)) -> Path:
@@ -234,7 +236,8 @@ def test_zip_refuses_unsafe_entries(tmp_path):
 # --- export round trip ----------------------------------------------------------------------
 
 
-def test_export_dataset_round_trip(tmp_path):
+def test_write_jsonl_and_zip_round_trip(tmp_path):
+    """What the Studio's dataset export does: write_jsonl into a folder, zip it, load it back."""
     a = png(tmp_path / "a.png", (250, 0, 0))
     b = png(tmp_path / "b.jpg", (0, 0, 250), size=(10, 6))
     pil = Image.new("RGB", (5, 7), (0, 250, 0))
@@ -245,7 +248,8 @@ def test_export_dataset_round_trip(tmp_path):
         Example(text="a PIL image", label="green", images=(pil,)),
         Example(text="no image at all", label="text"),
     ]
-    archive = export_dataset(examples, tmp_path / "export.zip")
+    write_jsonl(examples, tmp_path / "export")
+    archive = zip_folder(tmp_path / "export", tmp_path / "export.zip")
     back = load_examples(archive, workdir=tmp_path / "unzipped")
     assert [(ex.text, ex.label, len(ex.images)) for ex in back] == [
         (ex.text, ex.label, len(ex.images)) for ex in examples]

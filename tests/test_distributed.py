@@ -69,6 +69,7 @@ def test_two_processes_match_one(workspace):
     assert (a.means - b.means).abs().max() < 1e-6
 
 
+@pytest.mark.integration
 def test_device_map_split_model_reads_every_layer(workspace, tmp_path):
     """A model split by accelerate (some layers in memory, the rest offloaded to disk, as a model
     larger than one GPU would be split across devices) gives the same activations."""

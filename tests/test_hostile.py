@@ -42,6 +42,8 @@ from savs.errors import ClassifierError, DataError, ModelError
 from savs.models import registry
 from savs.pipeline import check_compatible
 
+pytestmark = pytest.mark.unit
+
 
 def tree(root: Path) -> set[str]:
     """Every path under root (relative), to prove nothing new appeared."""
@@ -754,14 +756,20 @@ def test_classifier_from_another_model_is_refused(saved_classifier):
         check_compatible(clf, _adapter("same-shape", 2, 3, 4))
 
 
-def test_predict_refuses_another_models_classifier(text_adapter, saved_classifier):
-    """The real path: predict() checks compatibility before running the model."""
+def test_predict_refuses_another_models_classifier(saved_classifier):
+    """The real path: predict() checks compatibility before running the model (which here
+    raises if anything tries to run it)."""
     from savs.pipeline import predict
 
+    def never(*args, **kwargs):
+        raise AssertionError("predict ran the model before checking the classifier")
+
+    adapter = _adapter("test-qwen2", 30, 9, 64)
+    adapter.encode = adapter.read_heads = never
     clf = SAVClassifier.load(saved_classifier)
     with pytest.raises(ClassifierError, match=r"made with 'test-x' .* but the model in use is "
                                               r"'test-qwen2'"):
-        predict(text_adapter, clf, [Example(text="hello")])
+        predict(adapter, clf, [Example(text="hello")])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -925,5 +933,7 @@ def test_cli_prints_duplicate_warning_on_one_line(tmp_path, capsys, monkeypatch)
         warnings.showwarning = show_like_python
         assert main(["fit", "--model", "m", "--train", str(train)]) == EXIT_USER_ERROR
     err = capsys.readouterr().err
+    # printed exactly once: the CLI checks before loading the model, and `fit` checks again
+    assert err.count("duplicate example(s)") == 1, err
     assert "warning: 1 duplicate example(s)" in err and "t.jsonl:2 = t.jsonl:1" in err
     assert "DuplicateExampleWarning" not in err and "error: stopped after the checks" in err

@@ -32,6 +32,8 @@ import studio_fixtures as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+pytestmark = pytest.mark.app
+
 ROOT = Path(__file__).resolve().parents[1]
 SESSIONS = 8
 ROUNDS = 3
@@ -270,7 +272,6 @@ def run_round(url: str, inputs: dict) -> list[float]:
         return [f.result(timeout=TEST_BUDGET) for f in futures]
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(TEST_BUDGET + START_TIMEOUT + 60)
 def test_eight_concurrent_sessions_keep_their_own_data(server, inputs):
     url, pid = server
@@ -296,7 +297,6 @@ def no_progress(*args, **kwargs) -> None:
     return None
 
 
-@pytest.mark.slow
 def test_extract_and_refit_survive_activations_dropped_from_the_shared_cache(tmp_path,
                                                                             monkeypatch):
     """The activation cache is shared by all sessions and bounded in bytes: another session's

@@ -15,6 +15,8 @@ from savs import DataError, SAVClassifier, extract, fit, load_examples, predict
 from savs.baseline import (label_log_likelihoods, label_token_ids, zero_shot_accuracy,
                            zero_shot_predict)
 
+pytestmark = pytest.mark.integration
+
 torch.set_num_threads(2)
 
 

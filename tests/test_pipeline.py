@@ -10,6 +10,8 @@ from contextlib import contextmanager
 import pytest
 import torch
 
+from reference import class_means, expected_vote
+
 from savs import ActivationCache, ClassifierError, DataError, Example, ModelAdapter, ModelError
 from savs.activations import extract
 from savs.classifier import CONFIG_FILE, TENSORS_FILE, SAVClassifier
@@ -53,6 +55,7 @@ def labels_and_votes(predictions):
     return [(p.label, p.votes) for p in predictions]
 
 
+@pytest.mark.integration
 def test_fit_predict_end_to_end(llava_adapter, varied_examples, fitted):
     clf = fitted
     assert clf.labels == ["red", "green", "blue"]
@@ -65,14 +68,20 @@ def test_fit_predict_end_to_end(llava_adapter, varied_examples, fitted):
     assert sorted((clf.head_scores[h].item() for h in clf.heads), reverse=True) == best
     predictions = predict(llava_adapter, clf, varied_examples, batch_size=3)
     assert len(predictions) == len(varied_examples)
-    for p in predictions:
-        assert p.label in clf.labels and sum(p.votes.values()) == 5
+    # what each prediction must be: the vote recomputed from the activations and class means
+    acts = extract(llava_adapter, varied_examples, "Look closely.")  # [N, L, H, d]
+    means = class_means(acts, [ex.label for ex in varied_examples], clf.heads)
+    for p, a in zip(predictions, acts):
+        label, votes, head_votes = expected_vote(a, clf.heads, means)
+        assert (p.label, p.votes) == (label, votes)
+        assert [lab for _, lab in p.head_votes] == head_votes and sum(p.votes.values()) == 5
         assert sum(p.probabilities.values()) == pytest.approx(1.0)
     # predicting through the model agrees with the training accuracy computed from activations
     accuracy = sum(p.label == ex.label for p, ex in zip(predictions, varied_examples)) / 12
     assert accuracy == pytest.approx(clf.config["train_accuracy"])
 
 
+@pytest.mark.integration
 def test_evaluate_report_matches_predictions(llava_adapter, varied_examples, fitted):
     report, predictions = evaluate(llava_adapter, fitted, varied_examples, batch_size=6)
     truth = [ex.label for ex in varied_examples]
@@ -86,6 +95,7 @@ def test_evaluate_report_matches_predictions(llava_adapter, varied_examples, fit
         evaluate(llava_adapter, fitted, [Example(text="x", images=varied_examples[0].images)])
 
 
+@pytest.mark.integration
 def test_batched_equals_unbatched(llava_adapter, text_adapter, varied_examples):
     one = extract(llava_adapter, varied_examples, batch_size=1)
     many = extract(llava_adapter, varied_examples, batch_size=5)
@@ -98,6 +108,7 @@ def test_batched_equals_unbatched(llava_adapter, text_adapter, varied_examples):
     assert not torch.allclose(one[0], one[1])  # different inputs, different activations
 
 
+@pytest.mark.integration
 def test_cache_hit_does_not_run_the_model(llava_adapter, varied_examples):
     cache = ActivationCache()
     with count_calls(llava_adapter.model) as calls:
@@ -128,6 +139,7 @@ def test_cache_hit_does_not_run_the_model(llava_adapter, varied_examples):
     assert calls[0] == 1
 
 
+@pytest.mark.integration
 def test_cached_activations_equal_fresh_ones(llava_adapter, varied_examples):
     cache = ActivationCache()
     fresh = extract(llava_adapter, varied_examples[:5], batch_size=2, cache=cache)
@@ -137,6 +149,7 @@ def test_cached_activations_equal_fresh_ones(llava_adapter, varied_examples):
     assert torch.allclose(mixed, extract(llava_adapter, varied_examples[3:8]), atol=1e-5)
 
 
+@pytest.mark.integration
 def test_batch_size_zero_means_one(llava_adapter, varied_examples, fitted):
     acts = extract(llava_adapter, varied_examples[:3], batch_size=0)
     assert torch.allclose(acts, extract(llava_adapter, varied_examples[:3], batch_size=1))
@@ -145,6 +158,7 @@ def test_batch_size_zero_means_one(llava_adapter, varied_examples, fitted):
         labels_and_votes(predict(llava_adapter, fitted, varied_examples[:3], batch_size=1))
 
 
+@pytest.mark.unit
 def test_cache_is_bounded():
     cache = ActivationCache(max_bytes=3 * 4 * 10)
     for i in range(5):
@@ -152,6 +166,7 @@ def test_cache_is_bounded():
     assert len(cache) == 3 and cache.get("0") is None and cache.get("4") is not None
 
 
+@pytest.mark.integration
 def test_progress_is_reported(llava_adapter, varied_examples):
     seen = []
     extract(llava_adapter, varied_examples[:5], batch_size=2,
@@ -160,12 +175,14 @@ def test_progress_is_reported(llava_adapter, varied_examples):
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
+@pytest.mark.integration
 def test_early_exit_equals_full_pass(llava_adapter, varied_examples, fitted):
     early = predict(llava_adapter, fitted, varied_examples, early_exit=True)
     full = predict(llava_adapter, fitted, varied_examples, early_exit=False)
     assert labels_and_votes(early) == labels_and_votes(full)
 
 
+@pytest.mark.integration
 def test_early_exit_skips_deeper_layers(llava_adapter, varied_examples):
     acts = extract(llava_adapter, varied_examples)  # [12, 3, 4, 16]
     heads = [HeadIndex(0, 1), HeadIndex(0, 3)]
@@ -186,6 +203,7 @@ def test_early_exit_skips_deeper_layers(llava_adapter, varied_examples):
     assert labels_and_votes(early) == labels_and_votes(clf.predict_activations(acts))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["clf", "clf.zip"])
 def test_save_load_round_trip(tmp_path, llava_adapter, varied_examples, fitted, name):
     path = fitted.save(tmp_path / name)
@@ -199,6 +217,7 @@ def test_save_load_round_trip(tmp_path, llava_adapter, varied_examples, fitted, 
         labels_and_votes(predict(llava_adapter, fitted, varied_examples))
 
 
+@pytest.mark.integration
 def test_zip_with_a_wrapping_folder_loads(tmp_path, fitted):
     folder = fitted.save(tmp_path / "clf")
     archive = tmp_path / "wrapped.zip"
@@ -208,6 +227,7 @@ def test_zip_with_a_wrapping_folder_loads(tmp_path, fitted):
     assert SAVClassifier.load(archive).heads == fitted.heads
 
 
+@pytest.mark.integration
 def test_classifier_from_another_model_is_refused(fitted, text_adapter):
     import tiny_models
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -225,6 +245,7 @@ def test_classifier_from_another_model_is_refused(fitted, text_adapter):
         predict(other, fitted, [Example(text="hi")])
 
 
+@pytest.mark.integration
 def test_awkward_images_run_through_the_model(llava_adapter, tmp_path):
     """1x1, 16-bit, CMYK, palette+alpha and a PIL image all reach the model as RGB."""
     import numpy as np
@@ -242,11 +263,13 @@ def test_awkward_images_run_through_the_model(llava_adapter, tmp_path):
     assert acts.shape == (5, 3, 4, 16) and torch.isfinite(acts).all()
 
 
+@pytest.mark.integration
 def test_images_to_a_text_model_is_a_model_error(text_adapter, varied_examples):
     with pytest.raises(ModelError, match="text-only"):
         extract(text_adapter, varied_examples[:1])
 
 
+@pytest.mark.integration
 def test_fit_refuses_bad_training_sets(llava_adapter, varied_examples):
     with count_calls(llava_adapter.model) as calls:
         with pytest.raises(DataError, match="two classes"):
@@ -278,6 +301,7 @@ def saved(tmp_path, fitted):
     return folder, config, tensors
 
 
+@pytest.mark.integration
 def test_corrupt_config_files(saved):
     folder, config, tensors = saved
     cases = [
@@ -298,6 +322,7 @@ def test_corrupt_config_files(saved):
             SAVClassifier.load(folder)
 
 
+@pytest.mark.integration
 def test_corrupt_tensor_files(saved):
     folder, config, tensors = saved
     good = (folder / TENSORS_FILE).read_bytes()
@@ -323,6 +348,7 @@ def test_corrupt_tensor_files(saved):
             SAVClassifier.load(folder)
 
 
+@pytest.mark.integration
 def test_missing_or_unreadable_artifacts(tmp_path, saved):
     folder, _, _ = saved
     with pytest.raises(ClassifierError, match="classifier not found"):
@@ -339,3 +365,13 @@ def test_missing_or_unreadable_artifacts(tmp_path, saved):
     (folder / CONFIG_FILE).unlink()
     with pytest.raises(ClassifierError, match=f"{CONFIG_FILE} not found"):
         SAVClassifier.load(folder)
+
+
+@pytest.mark.unit
+def test_batches_chunk_in_order_and_clamp_the_size():
+    from savs.activations import batches
+
+    assert batches(range(7), 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert batches([5, 1, 4], 10) == [[5, 1, 4]]
+    assert batches(range(3), 0) == batches(range(3), -2) == [[0], [1], [2]]
+    assert batches([], 4) == []

@@ -67,6 +67,7 @@ def batch() -> list[Example]:
 # --- the fallback itself ---------------------------------------------------------------------
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", VIDEO_VLMS)
 def test_auto_processor_fails_here_only_for_the_video_processor(name, saved):
     """The problem the fallback solves: AutoProcessor refuses these folders (saved without a video
@@ -79,6 +80,7 @@ def test_auto_processor_fails_here_only_for_the_video_processor(name, saved):
     assert needs_video_processor(caught.value)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", VIDEO_VLMS)
 def test_load_processor_gives_the_saved_processor_image_only(name, saved, fresh_warning):
     _, original = tiny_models.BUILDERS[name]()
@@ -101,6 +103,7 @@ def test_load_processor_gives_the_saved_processor_image_only(name, saved, fresh_
         torch.testing.assert_close(got[key], want[key], rtol=0, atol=0, msg=key)
 
 
+@pytest.mark.integration
 def test_the_settings_come_from_the_folder_not_the_defaults(saved):
     """SmolVLM's default image_seq_len is 169 and LLaVA-OneVision's num_image_tokens None: the
     tiny models' 4 and 16 can only come from processor_config.json."""
@@ -129,6 +132,7 @@ def hub_layout(folder: Path, legacy: bool) -> None:
         (folder / "preprocessor_config.json").write_text(json.dumps(image))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("legacy", [False, True], ids=["video-config", "legacy-hub"])
 def test_hub_layouts_load_image_only_without_torchvision(legacy, saved, tmp_path):
     folder = tmp_path / "hub-qwen2-vl"
@@ -145,6 +149,7 @@ def test_hub_layouts_load_image_only_without_torchvision(legacy, saved, tmp_path
         torch.testing.assert_close(got[key], want[key], rtol=0, atol=0, msg=key)
 
 
+@pytest.mark.integration
 def test_the_warning_comes_once(saved, fresh_warning):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -155,6 +160,7 @@ def test_the_warning_comes_once(saved, fresh_warning):
     assert "(AutoProcessor: Can't load video processor" in messages[0]  # says why
 
 
+@pytest.mark.integration
 def test_a_video_fails_with_a_clear_message(saved):
     import numpy as np
 
@@ -164,6 +170,7 @@ def test_a_video_fails_with_a_clear_message(saved):
         processor(text=["<|video_pad|> what happens?"], videos=[frames], return_tensors="pt")
 
 
+@pytest.mark.integration
 def test_other_processor_failures_are_not_hidden(saved, tmp_path):
     folder = tmp_path / "broken-processor"
     shutil.copytree(saved("qwen2_vl"), folder)
@@ -173,6 +180,7 @@ def test_other_processor_failures_are_not_hidden(saved, tmp_path):
     assert not needs_video_processor(caught.value)
 
 
+@pytest.mark.integration
 def test_a_processor_of_another_layout_has_no_image_only_form(saved, monkeypatch):
     import transformers
 
@@ -188,6 +196,7 @@ def test_a_processor_of_another_layout_has_no_image_only_form(saved, monkeypatch
         load_processor(str(saved("llava")))
 
 
+@pytest.mark.unit
 def test_needs_video_processor_reads_transformers_messages():
     assert needs_video_processor(OSError("Can't load video processor for '/m'. If you were ..."))
     assert needs_video_processor(ImportError("\nQwen2VLVideoProcessor requires the Torchvision "
@@ -197,6 +206,7 @@ def test_needs_video_processor_reads_transformers_messages():
     assert not needs_video_processor(ValueError("Unrecognized processing class in /m."))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", VIDEO_VLMS)
 def test_load_model_uses_the_fallback(name, saved):
     """load_model end to end (test_architectures compares the heads of every VLM this way)."""
@@ -220,6 +230,7 @@ def broken_copy(saved, tmp_path: Path, name: str = "llava") -> Path:
     return folder
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("damage,cause", [
     (lambda f: (f / "config.json").write_text("{ this is not json"), "not a valid JSON file"),
     (lambda f: (f / "model.safetensors").unlink(), "no file named model.safetensors"),
@@ -239,6 +250,7 @@ def test_a_broken_folder_is_named_with_its_cause(damage, cause, saved, tmp_path)
     assert caught.value.__cause__ is not None  # the real exception stays attached
 
 
+@pytest.mark.integration
 def test_a_broken_video_vlm_folder_names_the_folder_too(saved, tmp_path):
     """The fallback's own failure (here: no tokenizer) is reported against the folder."""
     folder = broken_copy(saved, tmp_path, "smolvlm")
@@ -248,6 +260,7 @@ def test_a_broken_video_vlm_folder_names_the_folder_too(saved, tmp_path):
         savs.load_model(str(folder), device="cpu")
 
 
+@pytest.mark.unit
 def test_an_unknown_name_is_still_reported_as_unknown(monkeypatch):
     import transformers
 

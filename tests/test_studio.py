@@ -11,9 +11,12 @@ import torch
 from PIL import Image
 
 import studio_fixtures as sf
+from reference import class_means, expected_vote
+
 from savs import ActivationCache, ClassifierError, DataError, Example
 from savs.data import join_prompt, split_prompt
 from savs.studio import Studio, list_example_tasks
+from savs.activations import extract
 
 torch.set_num_threads(1)
 
@@ -39,6 +42,7 @@ def pixels(image) -> bytes:
 # --- classes and examples -------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_add_rename_delete_class_keeps_examples_and_order():
     s = Studio()
     assert s.add_class() == "Class 1"
@@ -53,6 +57,7 @@ def test_add_rename_delete_class_keeps_examples_and_order():
     assert s.add_class() == "Class 2"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("action, message", [
     (lambda s: s.add_class("a"), "already a class named 'a'"),
     (lambda s: s.rename_class("a", "b"), "already a class named 'b'"),
@@ -72,6 +77,7 @@ def test_class_mistakes_raise_and_leave_the_session_intact(action, message):
     assert list(s.classes) == ["a", "b"] and len(s.classes["a"]) == 1
 
 
+@pytest.mark.unit
 def test_add_examples_accepts_paths_pil_and_text_only(tmp_path):
     s = Studio()
     s.add_class("c")
@@ -87,6 +93,7 @@ def test_add_examples_accepts_paths_pil_and_text_only(tmp_path):
     assert pixels(s.classes["c"][0].images[0]) == pixels(sf.colour_image((0, 0, 200), 1))
 
 
+@pytest.mark.integration
 def test_remove_example_invalidates_the_extraction(studio, llava_adapter):
     cache = ActivationCache()
     studio.extract_and_fit(llava_adapter, cache)
@@ -99,6 +106,7 @@ def test_remove_example_invalidates_the_extraction(studio, llava_adapter):
         studio.remove_example("green", 8)
 
 
+@pytest.mark.unit
 def test_a_bad_file_adds_nothing_and_names_the_file(tmp_path):
     s = Studio()
     s.add_class("c")
@@ -114,6 +122,7 @@ def test_a_bad_file_adds_nothing_and_names_the_file(tmp_path):
     assert s.classes["c"] == []
 
 
+@pytest.mark.unit
 def test_large_images_are_shrunk_when_stored():
     s = Studio()
     s.add_class("big")
@@ -124,6 +133,7 @@ def test_large_images_are_shrunk_when_stored():
 # --- importing ---------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_example_task_becomes_classes_and_a_shared_prompt(task_root):
     assert list_example_tasks(task_root) == ["colours"]
     s = Studio()
@@ -137,12 +147,14 @@ def test_example_task_becomes_classes_and_a_shared_prompt(task_root):
     assert len(s.classes) == 3
 
 
+@pytest.mark.unit
 def test_examples_root_comes_from_the_environment(task_root, monkeypatch):
     monkeypatch.setenv("SAVS_EXAMPLES", str(task_root))
     assert list_example_tasks() == ["colours"]
     assert Studio().load_example_task("colours") == 12
 
 
+@pytest.mark.unit
 def test_import_zip_of_class_folders_keeps_the_prompt(tmp_path):
     archive = tmp_path / "classes.zip"
     with zipfile.ZipFile(archive, "w") as zf:
@@ -157,6 +169,7 @@ def test_import_zip_of_class_folders_keeps_the_prompt(tmp_path):
     assert s.prompt == "Which colour?"
 
 
+@pytest.mark.unit
 def test_uploaded_zip_cannot_read_files_outside_it_and_leaves_no_temp(tmp_path, monkeypatch):
     """A JSONL inside an uploaded zip naming ../ or absolute image paths would read any file on
     the server (other users' uploads): refused, and the extracted folder is removed."""
@@ -179,6 +192,7 @@ def test_uploaded_zip_cannot_read_files_outside_it_and_leaves_no_temp(tmp_path, 
     assert list(scratch.iterdir()) == []
 
 
+@pytest.mark.unit
 def test_import_jsonl_with_different_questions_keeps_them_per_example(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_text('{"question": "good day", "label": "ok"}\n'
@@ -189,6 +203,7 @@ def test_import_jsonl_with_different_questions_keeps_them_per_example(tmp_path):
     assert [ex.text for ex in s.training_examples()] == ["good day", "bad thing"]
 
 
+@pytest.mark.unit
 def test_import_error_leaves_the_session_intact(studio, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q", "label": "a"}\n{"question": "q", "labl": "b"}\n')
@@ -199,6 +214,7 @@ def test_import_error_leaves_the_session_intact(studio, tmp_path):
     assert studio.prompt == sf.TASK_QUESTION
 
 
+@pytest.mark.unit
 def test_prompt_helpers_round_trip():
     for prompt, text in [("P", "t"), ("P", ""), ("", "t"), ("What?", "line\ntwo")]:
         assert split_prompt(join_prompt(prompt, text), prompt) == text
@@ -208,6 +224,7 @@ def test_prompt_helpers_round_trip():
 # --- fitting -------------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_extract_then_refit_without_running_the_model(studio, llava_adapter, monkeypatch):
     cache = ActivationCache()
     calls = []
@@ -229,6 +246,7 @@ def test_extract_then_refit_without_running_the_model(studio, llava_adapter, mon
     assert studio.classifier is refit and not calls
 
 
+@pytest.mark.integration
 def test_refit_needs_a_fresh_extraction(studio, llava_adapter):
     cache = ActivationCache()
     studio.extract_and_fit(llava_adapter, cache)
@@ -242,6 +260,7 @@ def test_refit_needs_a_fresh_extraction(studio, llava_adapter):
         studio.refit(scoring="best")
 
 
+@pytest.mark.integration
 def test_empty_and_single_classes_are_refused(llava_adapter):
     s = Studio()
     s.add_class("red")
@@ -254,6 +273,7 @@ def test_empty_and_single_classes_are_refused(llava_adapter):
     assert s.classifier is None and len(s.classes["red"]) == 2
 
 
+@pytest.mark.integration
 def test_text_only_examples_fit_and_classify(text_adapter):
     s = Studio(prompt="Is this request harmful?", k=4)
     for label, texts in {"ok": ["tell a joke", "a nice poem", "fox story"],
@@ -261,15 +281,24 @@ def test_text_only_examples_fit_and_classify(text_adapter):
         s.add_class(label)
         for t in texts:
             s.add_examples(label, text=t)
-    clf = s.extract_and_fit(text_adapter, ActivationCache())
+    cache = ActivationCache()
+    clf = s.extract_and_fit(text_adapter, cache)
     assert clf.k == 4
     result = s.classify(text_adapter, text="tell a joke")
-    assert result.prediction.label in ("ok", "bad") and result.seconds > 0
+    # the label it must be: the vote recomputed from the training activations
+    train = s.training_examples()
+    acts = extract(text_adapter, train, clf.config["prompt"] or None)  # [6, L, H, d]
+    means = class_means(acts, [ex.label for ex in train], clf.heads)
+    query = extract(text_adapter, [Example(text="tell a joke")], clf.config["prompt"] or None)
+    label, votes, _ = expected_vote(query[0], clf.heads, means)
+    assert (result.prediction.label, result.prediction.votes) == (label, votes)
+    assert result.seconds > 0
 
 
 # --- classifying, evaluating ---------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_classify_and_evaluate(studio, llava_adapter, task_root):
     with pytest.raises(ClassifierError, match="no classifier yet"):
         studio.classify(llava_adapter, sf.colour_image((200, 0, 0), 0))
@@ -301,6 +330,7 @@ def test_classify_and_evaluate(studio, llava_adapter, task_root):
     assert all(bool(ex.images) == (i in ev.report.mistakes) for i, ex in enumerate(ev.examples))
 
 
+@pytest.mark.integration
 def test_a_classifier_from_another_model_is_refused(studio, llava_adapter, text_adapter):
     studio.extract_and_fit(llava_adapter, ActivationCache())
     with pytest.raises(ClassifierError, match="test-llava"):
@@ -310,6 +340,7 @@ def test_a_classifier_from_another_model_is_refused(studio, llava_adapter, text_
 # --- keeping and sharing -------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_export_and_import_restore_a_session_exactly(studio, llava_adapter, tmp_path, task_root):
     studio.add_examples("green", [sf.colour_image((0, 150, 0), 4)], text="dark green")
     studio.k = 5
@@ -343,6 +374,7 @@ def test_export_and_import_restore_a_session_exactly(studio, llava_adapter, tmp_
     assert refit.heads == c1.heads and torch.allclose(refit.means, c1.means, atol=1e-5)
 
 
+@pytest.mark.integration
 def test_export_needs_something_to_export(llava_adapter, tmp_path):
     with pytest.raises(ClassifierError, match="no classifier"):
         Studio().export_classifier(tmp_path / "c.zip")
@@ -350,6 +382,7 @@ def test_export_needs_something_to_export(llava_adapter, tmp_path):
         Studio().export_dataset(tmp_path / "d.zip")
 
 
+@pytest.mark.integration
 def test_import_classifier_rejects_junk(studio, tmp_path, llava_adapter):
     junk = tmp_path / "junk.zip"
     junk.write_bytes(b"not a zip")

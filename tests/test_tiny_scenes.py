@@ -2,7 +2,11 @@
 
 import random
 
+import pytest
+
 from savs.tiny.scenes import COLOURS, QUADRANTS, SHAPES, make_scene, qa_pairs, sample_qa
+
+pytestmark = pytest.mark.unit
 
 
 def test_same_seed_same_scene():

@@ -10,6 +10,8 @@ from savs.tiny.evaluate import EVAL_SEED_BASE
 from savs.tiny.tasks import TASKS, task_examples, write_task
 from savs.tiny.train import TRAIN_SEED_BASE, parse_args
 
+pytestmark = pytest.mark.unit
+
 ROOT = os.path.join(os.path.dirname(__file__), "..", "assets", "examples")
 
 

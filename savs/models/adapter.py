@@ -70,7 +70,7 @@ class ModelAdapter:
         self.name = name
         self.is_vlm = getattr(processor, "image_processor", None) is not None
         text_config = model.config.get_text_config()
-        self.layers_path, self.o_projs = find_attention_outputs(model, text_config.num_hidden_layers)
+        _, self.o_projs = find_attention_outputs(model, text_config.num_hidden_layers)
         self.num_layers = len(self.o_projs)
         self.num_heads = int(text_config.num_attention_heads)
         in_features = self.o_projs[0].in_features

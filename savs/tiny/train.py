@@ -32,7 +32,7 @@ import json
 import os
 import random
 import time
-from dataclasses import fields
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -60,7 +60,8 @@ class Batcher:
     def prompt_ids(self, question: str) -> list[int]:
         ids = self._prompt.get(question)
         if ids is None:
-            msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+            msgs = [{"role": "user",
+                     "content": [{"type": "image"}, {"type": "text", "text": question}]}]
             text = self.tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
             raw = self.tok(text, add_special_tokens=False)["input_ids"]
             ids = []
@@ -88,9 +89,9 @@ class Batcher:
         ids = torch.full((len(seqs), T), self.pad_id, dtype=torch.long)
         lab = torch.full((len(seqs), T), -100, dtype=torch.long)
         mask = torch.zeros((len(seqs), T), dtype=torch.long)
-        for i, (s, l) in enumerate(zip(seqs, labels)):
+        for i, (s, target) in enumerate(zip(seqs, labels)):
             ids[i, : len(s)] = torch.tensor(s)
-            lab[i, : len(l)] = torch.tensor(l)
+            lab[i, : len(target)] = torch.tensor(target)
             mask[i, : len(s)] = 1
         return ids, mask, lab
 
@@ -156,7 +157,8 @@ def pool_quadrants(image_tokens):
     import torch
 
     quadrant = patch_quadrants(image_tokens.shape[1])
-    return torch.stack([image_tokens[:, quadrant == q].mean(1) for q in range(len(QUADRANTS))], dim=1)
+    return torch.stack([image_tokens[:, quadrant == q].mean(1) for q in range(len(QUADRANTS))],
+                       dim=1)
 
 
 class AttributeProbe:
@@ -177,7 +179,8 @@ class AttributeProbe:
         return self.linear.parameters()
 
     def loss_and_accuracy(self, features, targets):
-        """features [..., d]; targets [..., len(sizes)], 0 = none. Accuracy over non-none targets."""
+        """features [..., d]; targets [..., len(sizes)], 0 = none. Accuracy over non-none
+        targets."""
         import torch.nn.functional as F
 
         z = self.linear(features)
@@ -186,7 +189,8 @@ class AttributeProbe:
             zj, tj = z[..., start:start + n], targets[..., j]
             loss = loss + F.cross_entropy(zj.reshape(-1, n), tj.reshape(-1))
             full = tj > 0
-            acc.append((zj.argmax(-1) == tj)[full].float().mean().item() if full.any() else float("nan"))
+            acc.append((zj.argmax(-1) == tj)[full].float().mean().item() if full.any()
+                       else float("nan"))
             start += n
         return loss, acc
 
@@ -207,13 +211,15 @@ def word_targets(scenes, tokenizer) -> np.ndarray:
     (bare, as answered, and with a leading space, as asked) and the quadrant's two words.
     -1 marks an empty quadrant. [N, 4, 6]"""
     names = [*COLOURS, *SHAPES]
-    id_of = single_token_ids(tokenizer, [*names, *(" " + w for w in names), "top", "bottom", " left", " right"])
+    id_of = single_token_ids(tokenizer, [*names, *(" " + w for w in names),
+                                         "top", "bottom", " left", " right"])
     out = np.full((len(scenes), len(QUADRANTS), 6), -1, dtype=np.int64)
     for i, scene in enumerate(scenes):
         for obj in scene.objects:
             vertical, horizontal = obj.quadrant.split()
             out[i, QUADRANTS.index(obj.quadrant)] = [
-                id_of[obj.colour], id_of[" " + obj.colour], id_of[obj.shape], id_of[" " + obj.shape],
+                id_of[obj.colour], id_of[" " + obj.colour],
+                id_of[obj.shape], id_of[" " + obj.shape],
                 id_of[vertical], id_of[" " + horizontal]]
     return out
 
@@ -291,7 +297,8 @@ def image_tokens(model, pixel_values):
     """The projected image tokens, [B, g*g, hidden], without running the decoder."""
     import torch
 
-    return torch.stack(list(model.model.get_image_features(pixel_values=pixel_values).pooler_output))
+    features = model.model.get_image_features(pixel_values=pixel_values)
+    return torch.stack(list(features.pooler_output))
 
 
 def to_pixels(images_u8: np.ndarray):
@@ -301,179 +308,327 @@ def to_pixels(images_u8: np.ndarray):
     return x / 127.5 - 1.0  # SigLIP processor: rescale 1/255, mean 0.5, std 0.5
 
 
-def train(args) -> dict:
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on: the same config (and code) gives the same weights.
+    `parse_args` builds it from the command line, one flag per field (``--batch-size``)."""
+
+    out: str = field(default="assets/tiny", metadata={"help": "output folder ('' to not save)"})
+    steps: int = field(default=3000, metadata={"help": "phase 2 (answers) steps"})
+    batch_size: int = 32
+    vision_steps: int = field(default=0, metadata={
+        "help": "phase 1: steps that train only the vision tower + projector on the quadrant "
+                "probe"})
+    vision_batch_size: int = 64
+    grounding_weight: float = field(default=0.0, metadata={
+        "help": "weight of the grounding-probe loss (object words of the question name their "
+                "object)"})
+    grounding_layer: int = field(default=3, metadata={
+        "help": "decoder hidden state (0 = embeddings) the grounding probe reads"})
+    word_weight: float = field(default=0.0, metadata={
+        "help": "weight of the word-probe loss (image tokens read as the words naming their "
+                "object)"})
+    aux_weight: float = field(default=1.0, metadata={
+        "help": "weight of the quadrant-probe loss during phase 2 (0: off)"})
+    lr: float = 1e-3
+    warmup: int = 100
+    ema: float = field(default=0.99, metadata={"help": "EMA decay of the saved weights"})
+    seed: int = 0
+    data_seed: int = TRAIN_SEED_BASE
+    scenes: int = field(default=40000, metadata={"help": "training scene pool size"})
+    resume: str = field(default="", metadata={
+        "help": "checkpoint folder to continue training from"})
+    threads: int = field(default=1, metadata={"help": "1 is fastest on a shared 2-core box"})
+    log_every: int = 50
+    save_every: int = field(default=250, metadata={
+        "help": "intermediate checkpoints every this many steps (0: off)"})
+    model: TinyConfig = field(default_factory=TinyConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        model = TinyConfig(**d.pop("model", {}))
+        return cls(**d, model=model)
+
+    def to_argv(self) -> list[str]:
+        """The command line that `parse_args` turns back into this config."""
+        argv = []
+        for f in fields(self):
+            if f.name != "model":
+                argv += [_flag(f.name), str(getattr(self, f.name))]
+        for f in fields(self.model):
+            argv += [_flag(f.name), str(getattr(self.model, f.name))]
+        return argv
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+class TrainLog:
+    """Prints each line and, with an output folder, appends it to ``train_log.txt`` there."""
+
+    def __init__(self, out: str):
+        self.file = open(os.path.join(out, "train_log.txt"), "w") if out else None
+
+    def __call__(self, msg: str) -> None:
+        print(msg, flush=True)
+        if self.file:
+            self.file.write(msg + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+
+
+@dataclass
+class Pool:
+    """The training scenes and what the probes read off them, indexed by scene."""
+
+    scenes: list
+    images: np.ndarray  # [N, 64, 64, 3] uint8
+    targets: object  # quadrant probe targets, tensor [N, 4, 2]
+    words: object  # word probe targets, tensor [N, 4, 6], or None when that probe is off
+
+
+def adamw(named_params, extra, lr: float):
+    """AdamW with weight decay on matrices only (not on biases and norms)."""
     import torch
 
-    torch.set_num_threads(args.threads)
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    log_f = open(os.path.join(args.out, "train_log.txt"), "w") if args.out else None
+    decay = [p for _, p in named_params if p.ndim >= 2] + [p for p in extra if p.ndim >= 2]
+    no_decay = [p for _, p in named_params if p.ndim < 2] + [p for p in extra if p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=lr, betas=(0.9, 0.98))
 
-    def log(msg):
-        print(msg, flush=True)
-        if log_f:
-            log_f.write(msg + "\n")
-            log_f.flush()
 
-    cfg = TinyConfig(**{f.name: getattr(args, f.name) for f in fields(TinyConfig)
-                        if getattr(args, f.name, None) is not None})
-    if args.grounding_weight > 0 and not 0 <= args.grounding_layer <= cfg.layers:
-        raise SystemExit(f"--grounding-layer {args.grounding_layer}: the decoder has hidden states "
-                         f"0 (embeddings) to {cfg.layers}; pick one of those")
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup, then constant: the schedule does not depend on --steps, so the checkpoint
+    written at step N equals the result of a run with --steps N. The saved weights are an
+    exponential moving average (EMA) of the trained ones, which plays the part of a final
+    learning-rate decay."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    return cfg.lr
+
+
+def set_lr(opt, lr: float) -> None:
+    for g in opt.param_groups:
+        g["lr"] = lr
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Both phases from one seed; saves to ``cfg.out`` (unless empty); returns the run's info."""
+    import torch
+
+    torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    log = TrainLog(cfg.out)
+    try:
+        return _train(cfg, log)
+    finally:
+        log.close()
+
+
+def _train(cfg: TrainConfig, log: TrainLog) -> dict:
+    import torch
+
+    mcfg = cfg.model
+    if cfg.grounding_weight > 0 and not 0 <= cfg.grounding_layer <= mcfg.layers:
+        raise SystemExit(f"--grounding-layer {cfg.grounding_layer}: the decoder has hidden states "
+                         f"0 (embeddings) to {mcfg.layers}; pick one of those")
     t_start = time.time()
-    processor = build_processor(cfg)
-    tok = processor.tokenizer
-    model = build_model(cfg, tok, seed=args.seed)
-    if args.resume:
-        # continue from a saved checkpoint (its EMA weights, in fp32); the optimizer starts anew
-        from transformers import AutoModelForImageTextToText
-
-        saved = AutoModelForImageTextToText.from_pretrained(args.resume, dtype=torch.float32)
-        model.load_state_dict(saved.state_dict())
-        log(f"resumed from {args.resume} ({json.load(open(os.path.join(args.resume, 'training_info.json'))).get('steps_done') or 'final'} steps)")
+    processor = build_processor(mcfg)
+    model = build_model(mcfg, processor.tokenizer, seed=cfg.seed)
+    if cfg.resume:
+        resume(model, cfg.resume, log)
     n_params = sum(p.numel() for p in model.parameters())
-    log(f"config {json.dumps(cfg.to_dict())}")
+    log(f"config {json.dumps(mcfg.to_dict())}")
     log(f"params {n_params / 1e6:.2f}M")
-    scenes, images = make_pool(args.scenes, args.data_seed, log)
-    targets = torch.from_numpy(quadrant_targets(scenes))  # [N, 4, 2]
-    words = torch.from_numpy(word_targets(scenes, tok)) if args.word_weight > 0 else None  # [N, 4, 6]
-    batcher = Batcher(tok, cfg.num_image_tokens)
-    rng = random.Random(args.seed)
-    probe = AttributeProbe(cfg.hidden)  # on image quadrants
+    scenes, images = make_pool(cfg.scenes, cfg.data_seed, log)
+    words = word_targets(scenes, processor.tokenizer) if cfg.word_weight > 0 else None
+    pool = Pool(scenes, images, torch.from_numpy(quadrant_targets(scenes)),
+                None if words is None else torch.from_numpy(words))
+    batcher = Batcher(processor.tokenizer, mcfg.num_image_tokens)
+    rng = random.Random(cfg.seed)
+    probe = AttributeProbe(mcfg.hidden)  # on image quadrants
+    vision_time = vision_phase(model, probe, pool, rng, cfg, log)
+    t0 = time.time()
+    model, final_ema = answer_phase(model, processor, batcher, probe, pool, rng, cfg, log)
+    info = {"steps": cfg.steps, "batch_size": cfg.batch_size,
+            "train_seconds": round(time.time() - t0, 1),
+            "vision_steps": cfg.vision_steps, "vision_batch_size": cfg.vision_batch_size,
+            "vision_seconds": round(vision_time, 1), "aux_weight": cfg.aux_weight,
+            "word_weight": cfg.word_weight, "grounding_weight": cfg.grounding_weight,
+            "grounding_layer": cfg.grounding_layer,
+            "total_seconds": round(time.time() - t_start, 1), "final_loss_ema": round(final_ema, 4),
+            "params": n_params, "seed": cfg.seed, "data_seed": cfg.data_seed,
+            "resumed_from": cfg.resume or None, "scenes": cfg.scenes, "lr": cfg.lr, "ema": cfg.ema,
+            "threads": cfg.threads, "config": mcfg.to_dict()}
+    if cfg.out:
+        save(model, processor, cfg.out, info)
+        log(f"saved to {cfg.out}")
+    log(json.dumps(info))
+    return info
 
-    def adamw(named_params, extra):
-        decay = [p for _, p in named_params if p.ndim >= 2] + [p for p in extra if p.ndim >= 2]
-        no_decay = [p for _, p in named_params if p.ndim < 2] + [p for p in extra if p.ndim < 2]
-        return torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                                  {"params": no_decay, "weight_decay": 0.0}],
-                                 lr=args.lr, betas=(0.9, 0.98))
 
-    def lr_at(step):
-        # Linear warmup, then constant: the schedule does not depend on --steps, so the
-        # checkpoint written at step N equals the result of a run with --steps N. The
-        # saved weights are an exponential moving average (EMA) of the trained ones,
-        # which plays the part of a final learning-rate decay.
-        if step < args.warmup:
-            return args.lr * (step + 1) / args.warmup
-        return args.lr
+def resume(model, folder: str, log) -> None:
+    """Continue from a saved checkpoint (its EMA weights, in fp32); the optimizer starts anew."""
+    import torch
+    from transformers import AutoModelForImageTextToText
 
-    # ---- phase 1: the vision tower and projector learn what is in each quadrant
+    saved = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32)
+    model.load_state_dict(saved.state_dict())
+    with open(os.path.join(folder, "training_info.json")) as f:
+        steps = json.load(f).get("steps_done") or "final"
+    log(f"resumed from {folder} ({steps} steps)")
+
+
+def vision_phase(model, probe: AttributeProbe, pool: Pool, rng: random.Random,
+                 cfg: TrainConfig, log) -> float:
+    """Phase 1: the vision tower and projector alone learn what is in each quadrant (and, with
+    the word probe, to look like the words naming it). Returns the seconds it took."""
+    import torch
+
     model.train()
     vision = [(n, p) for n, p in model.named_parameters()
               if n.startswith(("model.vision_tower.", "model.multi_modal_projector."))]
-    opt = adamw(vision, list(probe.parameters()))
+    opt = adamw(vision, list(probe.parameters()), cfg.lr)
     t0, accs = time.time(), []
-    for step in range(args.vision_steps):
-        idx = [rng.randrange(len(scenes)) for _ in range(args.vision_batch_size)]
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        tokens = image_tokens(model, to_pixels(images[idx]))
-        loss, (shape_acc, colour_acc) = probe.loss_and_accuracy(pool_quadrants(tokens), targets[idx])
-        if args.word_weight > 0:  # the word embeddings stay fixed in this phase
+    for step in range(cfg.vision_steps):
+        idx = [rng.randrange(len(pool.scenes)) for _ in range(cfg.vision_batch_size)]
+        set_lr(opt, lr_at(step, cfg))
+        tokens = image_tokens(model, to_pixels(pool.images[idx]))  # [B, g*g, hidden]
+        loss, (shape_acc, colour_acc) = probe.loss_and_accuracy(pool_quadrants(tokens),
+                                                                pool.targets[idx])
+        if cfg.word_weight > 0:  # the word embeddings stay fixed in this phase
             embeddings = model.get_input_embeddings().weight.detach()
-            loss = loss + args.word_weight * word_probe_loss(tokens, embeddings, words[idx])
+            loss = loss + cfg.word_weight * word_probe_loss(tokens, embeddings, pool.words[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for _, p in vision], 1.0)
         opt.step()
         accs.append({"shape": shape_acc, "colour": colour_acc})
-        if step % args.log_every == 0 or step == args.vision_steps - 1:
+        if step % cfg.log_every == 0 or step == cfg.vision_steps - 1:
             el = time.time() - t0
             mean = {k: sum(a[k] for a in accs) / len(accs) for k in accs[0]}
             accs = []
             log(f"vision step {step} probe loss {loss.item():.4f} shape acc {mean['shape']:.3f} "
                 f"colour acc {mean['colour']:.3f} {el / (step + 1):.3f}s/step elapsed {el:.0f}s")
-    vision_time = time.time() - t0
+    return time.time() - t0
 
-    # ---- phase 2: the whole model learns the answers (probe loss kept on)
-    grounding = AttributeProbe(cfg.hidden, (len(SHAPES) + 1, len(COLOURS) + 1, len(QUADRANTS) + 1))
-    word_ids = object_word_ids(tok) if args.grounding_weight > 0 else {}
-    opt = adamw(list(model.named_parameters()), list(probe.parameters()) + list(grounding.parameters()))
-    ema_model = copy.deepcopy(model).eval()
-    for p in ema_model.parameters():
-        p.requires_grad_(False)
-    t0 = time.time()
-    ema = None
-    ground_acc = None
-    hits: dict[str, list[bool]] = {}
-    for step in range(args.steps):
-        idx, items, qtypes = sample_batch(rng, scenes, args.batch_size)
-        ids, mask, lab = batcher(items)
-        pix = to_pixels(images[idx])
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        with capture_projector(model) as seen:
-            out = model(input_ids=ids, attention_mask=mask, pixel_values=pix,
-                        output_hidden_states=args.grounding_weight > 0)
+
+class AnswerLoss:
+    """Phase 2's loss on one batch: the answer tokens, plus the probes that are switched on."""
+
+    def __init__(self, model, tokenizer, probe: AttributeProbe, cfg: TrainConfig):
+        self.model, self.probe, self.cfg = model, probe, cfg
+        self.grounding = AttributeProbe(cfg.model.hidden,
+                                        (len(SHAPES) + 1, len(COLOURS) + 1, len(QUADRANTS) + 1))
+        self.word_ids = object_word_ids(tokenizer) if cfg.grounding_weight > 0 else {}
+
+    def parameters(self) -> list:
+        return list(self.probe.parameters()) + list(self.grounding.parameters())
+
+    def __call__(self, pool: Pool, idx, ids, mask, lab):
+        """-> (answer loss, total loss, logits [B, T-1, V], grounding accuracies or None)."""
+        import torch
+
+        cfg, ground_acc = self.cfg, None
+        with capture_projector(self.model) as seen:
+            out = self.model(input_ids=ids, attention_mask=mask,
+                             pixel_values=to_pixels(pool.images[idx]),
+                             output_hidden_states=cfg.grounding_weight > 0)
         logits = out.logits[:, :-1].float()
         loss = torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1), ignore_index=-100)
         total = loss
-        if args.aux_weight > 0:
-            aux, _ = probe.loss_and_accuracy(pool_quadrants(seen["tokens"]), targets[idx])
-            total = total + args.aux_weight * aux
-        if args.word_weight > 0:
-            embeddings = model.get_input_embeddings().weight
-            total = total + args.word_weight * word_probe_loss(seen["tokens"], embeddings, words[idx])
-        if args.grounding_weight > 0:
+        if cfg.aux_weight > 0:
+            aux, _ = self.probe.loss_and_accuracy(pool_quadrants(seen["tokens"]), pool.targets[idx])
+            total = total + cfg.aux_weight * aux
+        if cfg.word_weight > 0:
+            embeddings = self.model.get_input_embeddings().weight
+            total = total + cfg.word_weight * word_probe_loss(seen["tokens"], embeddings,
+                                                              pool.words[idx])
+        if cfg.grounding_weight > 0:
             # each object word of the question ("star" in "What colour is the star?") must
             # find its object among the image tokens: a look-up whose query is the word itself
-            pos, tgt = grounding_targets(ids, lab, [scenes[i] for i in idx], word_ids)
+            pos, tgt = grounding_targets(ids, lab, [pool.scenes[i] for i in idx], self.word_ids)
             if len(pos):
-                h = out.hidden_states[args.grounding_layer][pos[:, 0], pos[:, 1]]  # [M, d]
-                ground, ground_acc = grounding.loss_and_accuracy(h, tgt)
-                total = total + args.grounding_weight * ground
+                h = out.hidden_states[cfg.grounding_layer][pos[:, 0], pos[:, 1]]  # [M, d]
+                ground, ground_acc = self.grounding.loss_and_accuracy(h, tgt)
+                total = total + cfg.grounding_weight * ground
+        return loss, total, logits, ground_acc
+
+
+def answer_phase(model, processor, batcher: Batcher, probe: AttributeProbe, pool: Pool,
+                 rng: random.Random, cfg: TrainConfig, log) -> tuple:
+    """Phase 2: the whole model learns the answers (probe losses beside). Returns the EMA model
+    (what is saved) and the final EMA of the answer loss."""
+    import torch
+
+    loss_fn = AnswerLoss(model, processor.tokenizer, probe, cfg)
+    opt = adamw(list(model.named_parameters()), loss_fn.parameters(), cfg.lr)
+    ema_model = copy.deepcopy(model).eval()
+    for p in ema_model.parameters():
+        p.requires_grad_(False)
+    t0, ema, ground_acc = time.time(), None, None
+    hits: dict[str, list[bool]] = {}
+    for step in range(cfg.steps):
+        idx, items, qtypes = sample_batch(rng, pool.scenes, cfg.batch_size)
+        ids, mask, lab = batcher(items)
+        set_lr(opt, lr_at(step, cfg))
+        loss, total, logits, acc = loss_fn(pool, idx, ids, mask, lab)
+        ground_acc = acc if acc is not None else ground_acc
         opt.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        with torch.no_grad():
-            d = min(args.ema, (step + 1) / (step + 10))
-            for pe, pm in zip(ema_model.parameters(), model.parameters()):
-                pe.mul_(d).add_(pm.detach(), alpha=1 - d)
+        update_ema(ema_model, model, min(cfg.ema, (step + 1) / (step + 10)))
         ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
-        with torch.no_grad():  # teacher-forced exact match of each answer, per type
-            tgt = lab[:, 1:]
-            ok = ((logits.argmax(-1) == tgt) | (tgt == -100)).all(dim=1).tolist()
-        for t, o in zip(qtypes, ok):
+        for t, o in zip(qtypes, exact_matches(logits, lab)):
             hits.setdefault(t, []).append(o)
-        if step % args.log_every == 0 or step == args.steps - 1:
+        if step % cfg.log_every == 0 or step == cfg.steps - 1:
             el = time.time() - t0
-            acc = " ".join(f"{t}={sum(v) / len(v):.2f}" for t, v in sorted(hits.items()))
+            em = " ".join(f"{t}={sum(v) / len(v):.2f}" for t, v in sorted(hits.items()))
             hits = {}
-            log(f"step {step} loss {loss.item():.4f} ema {ema:.4f} lr {lr_at(step):.2e} "
-                f"{el / (step + 1):.3f}s/step elapsed {el:.0f}s | train EM {acc}"
+            log(f"step {step} loss {loss.item():.4f} ema {ema:.4f} lr {lr_at(step, cfg):.2e} "
+                f"{el / (step + 1):.3f}s/step elapsed {el:.0f}s | train EM {em}"
                 + (" | grounding acc shape {:.2f} colour {:.2f} quadrant {:.2f}".format(*ground_acc)
                    if ground_acc is not None else ""))
-        if args.out and args.save_every and (step + 1) % args.save_every == 0 and step + 1 < args.steps:
-            save(ema_model, processor, args.out, {"steps_done": step + 1, "intermediate": True})
+        if cfg.out and cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
+            save(ema_model, processor, cfg.out, {"steps_done": step + 1, "intermediate": True})
             log(f"intermediate checkpoint after {step + 1} steps")
-    train_time = time.time() - t0
-    model = ema_model
-    info = {"steps": args.steps, "batch_size": args.batch_size, "train_seconds": round(train_time, 1),
-            "vision_steps": args.vision_steps, "vision_batch_size": args.vision_batch_size,
-            "vision_seconds": round(vision_time, 1), "aux_weight": args.aux_weight,
-            "word_weight": args.word_weight, "grounding_weight": args.grounding_weight,
-            "grounding_layer": args.grounding_layer,
-            "total_seconds": round(time.time() - t_start, 1), "final_loss_ema": round(ema, 4),
-            "params": n_params, "seed": args.seed, "data_seed": args.data_seed,
-            "resumed_from": args.resume or None, "scenes": args.scenes, "lr": args.lr, "ema": args.ema, "threads": args.threads, "config": cfg.to_dict()}
-    if args.out:
-        save(model, processor, args.out, info)
-        log(f"saved to {args.out}")
-    log(json.dumps(info))
-    if log_f:
-        log_f.close()
-    return info
+    return ema_model, ema
+
+
+def update_ema(ema_model, model, decay: float) -> None:
+    import torch
+
+    with torch.no_grad():
+        for pe, pm in zip(ema_model.parameters(), model.parameters()):
+            pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+
+
+def exact_matches(logits, lab) -> list[bool]:
+    """Teacher-forced exact match of each row's answer: logits [B, T-1, V], labels [B, T]."""
+    import torch
+
+    with torch.no_grad():
+        tgt = lab[:, 1:]
+        return ((logits.argmax(-1) == tgt) | (tgt == -100)).all(dim=1).tolist()
 
 
 def save(model, processor, out: str, info: dict) -> None:
     import torch
 
     os.makedirs(out, exist_ok=True)
-    import copy
-
     half = copy.deepcopy(model).to(torch.float16)  # never round the weights being trained
     half.config.dtype = "float16"
     half.save_pretrained(out)
@@ -482,43 +637,30 @@ def save(model, processor, out: str, info: dict) -> None:
         json.dump(info, f, indent=2)
 
 
-def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="assets/tiny", help="output folder ('' to not save)")
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--vision-steps", type=int, default=0,
-                    help="phase 1: steps that train only the vision tower + projector on the quadrant probe")
-    ap.add_argument("--vision-batch-size", type=int, default=64)
-    ap.add_argument("--grounding-weight", type=float, default=0.0,
-                    help="weight of the grounding-probe loss (object words of the question name their object)")
-    ap.add_argument("--grounding-layer", type=int, default=3,
-                    help="decoder hidden state (0 = embeddings) the grounding probe reads")
-    ap.add_argument("--word-weight", type=float, default=0.0,
-                    help="weight of the word-probe loss (image tokens read as the words naming their object)")
-    ap.add_argument("--aux-weight", type=float, default=1.0,
-                    help="weight of the quadrant-probe loss during phase 2 (0: off)")
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--warmup", type=int, default=100)
-    ap.add_argument("--ema", type=float, default=0.99, help="EMA decay of the saved weights")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data-seed", type=int, default=TRAIN_SEED_BASE)
-    ap.add_argument("--scenes", type=int, default=40000, help="training scene pool size")
-    ap.add_argument("--resume", default="", help="checkpoint folder to continue training from")
-    ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core box")
-    ap.add_argument("--log-every", type=int, default=50)
-    ap.add_argument("--save-every", type=int, default=250, help="intermediate checkpoints (0: off)")
+def parse_args(argv=None) -> TrainConfig:
+    """The command line -> a TrainConfig: one flag per field, model sizes as ``--hidden`` etc."""
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        if f.name != "model":
+            value = getattr(defaults, f.name)
+            ap.add_argument(_flag(f.name), type=type(value), default=value,
+                            help=f.metadata.get("help"))
     for f in fields(TinyConfig):
-        ap.add_argument("--" + f.name.replace("_", "-"), type=int, default=None,
+        ap.add_argument(_flag(f.name), type=int, default=None,
                         help=f"model size (default {f.default})")
-    return ap.parse_args(argv)
+    args = vars(ap.parse_args(argv))
+    sizes = {f.name: args.pop(f.name) for f in fields(TinyConfig)}
+    model = TinyConfig(**{k: v for k, v in sizes.items() if v is not None})
+    return TrainConfig(**args, model=model)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-    train(args)
+def main(argv=None) -> None:
+    cfg = parse_args(argv)
+    if cfg.out:
+        os.makedirs(cfg.out, exist_ok=True)
+    train(cfg)
 
 
 if __name__ == "__main__":
