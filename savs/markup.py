@@ -14,7 +14,7 @@ import re
 # every ASCII punctuation character may be backslash-escaped in CommonMark; escaping all of them
 # that mean something (links, images, emphasis, code, HTML, tables, headings, math) makes the
 # text literal
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>&\"'$:=])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~<>&$])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -33,7 +33,8 @@ def md(text: object, limit: int = 300) -> str:
     s = _CONTROL.sub("", str(text)).replace("\r", " ").replace("\n", " ")
     if len(s) > limit:
         s = s[:limit] + "…"
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", s)
+    # "://" too: a bare URL in a label would become a link (autolink) otherwise
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", s).replace("://", "\\://")
 
 
 def plain(text: object, limit: int = 2000) -> str:

@@ -217,5 +217,27 @@ def contact_sheet(images: Sequence[Image.Image], thumb: int = 56, columns: int =
     return sheet
 
 
-__all__ = ["contact_sheet", "head_heatmap", "classifier_heatmap", "probability_bars", "confusion_heatmap",
+__all__ = ["contact_sheet", "example_tile", "head_heatmap", "classifier_heatmap", "probability_bars", "confusion_heatmap",
            "empty_figure", "class_colour"]
+
+
+def example_tile(images: Sequence[Image.Image], text: str = "", side: int = 96) -> Image.Image:
+    """One example as a square thumbnail for a class card: its first picture, or (text-only
+    examples) its text written on a plain tile, so every example can be seen and picked."""
+    if images:
+        return ImageOps.fit(images[0].convert("RGB"), (side, side))
+    from PIL import ImageDraw
+
+    tile = Image.new("RGB", (side, side), (244, 244, 248))
+    draw = ImageDraw.Draw(tile)
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if len(line) + len(word) + 1 > side // 7:
+            lines.append(line)
+            line = word[: side // 7]
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    for i, row in enumerate(lines[: side // 14]):
+        draw.text((4, 4 + 13 * i), row, fill=(40, 40, 60))
+    return tile

@@ -27,6 +27,7 @@ from .text import plural
 
 MAX_CLASSES = 50
 MAX_EXAMPLES = 1000  # per session: keeps one browser session from filling the server's memory
+MAX_RECORD = 100  # webcam frames one "record" click may add
 STORED_SIDE = 1024  # images are kept (and exported) at most this large; processors use less
 
 
@@ -85,6 +86,8 @@ class Session:
     last_classification: Classification | None = None
     last_evaluation: Evaluation | None = None
     task: str = ""  # bundled example task loaded last, if any (its test set can be evaluated)
+    recording: str = ""  # the class webcam frames go into while recording
+    record_left: int = 0  # frames still to record
 
     # --- staleness ---------------------------------------------------------------------------
 
@@ -222,6 +225,30 @@ class Session:
         self._edited(f"{len(new)} example{'s' * (len(new) != 1)} added to {name!r}")
         return len(new)
 
+    def start_recording(self, name: str, frames: int) -> None:
+        """The next `frames` webcam frames become examples of class `name` (hold-to-record)."""
+        if name not in self.classes:
+            raise DataError(f"no class named {name!r}; add the class first.")
+        if not 1 <= int(frames) <= MAX_RECORD:
+            raise DataError(f"record between 1 and {MAX_RECORD} frames at a time.")
+        self.recording, self.record_left = name, int(frames)
+
+    def stop_recording(self) -> None:
+        self.recording, self.record_left = "", 0
+
+    def record_frame(self, frame: Image.Image) -> bool:
+        """While recording, add one frame to the class; False when not recording (or done)."""
+        if not self.recording or self.record_left <= 0:
+            return False
+        if self.recording not in self.classes:  # deleted meanwhile
+            self.stop_recording()
+            return False
+        self.add_examples(self.recording, [frame])
+        self.record_left -= 1
+        if self.record_left == 0:
+            self.recording = ""
+        return True
+
     def set_prompt(self, prompt: str) -> None:
         prompt = check_text(prompt, "the prompt")
         if prompt != self.prompt:
@@ -273,4 +300,5 @@ def stored_image(image: str | Path | Image.Image, where: str = "") -> Image.Imag
 
 
 __all__ = ["Session", "Classification", "Evaluation", "Removal", "MAX_CLASSES", "MAX_EXAMPLES",
+           "MAX_RECORD",
            "STORED_SIDE", "stored_image", "check_text"]

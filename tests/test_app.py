@@ -48,27 +48,28 @@ def task_image(tmp_path_factory) -> Path:
 def test_class_card_callbacks(app_module, tmp_path):
     app = app_module
     studio = Studio()
-    out = app.add_class_cb(studio)
-    studio = out[0]
-    assert list(studio.classes) == ["Class 1"]
-    group, name, count, gallery = out[1:5]
-    assert group["visible"] is True and name["value"] == "Class 1"
-    assert out[5]["visible"] is False  # the second card slot stays hidden
+    studio, summary = app.add_class_cb(studio)
+    assert list(studio.classes) == ["Class 1"] and summary.startswith("1 class, 0 examples")
     image = tmp_path / "a.png"
     sf.colour_image((10, 10, 200), 0).save(image)
-    out = app.add_files_cb(studio, 0, [str(image), str(image)], "blue-ish")
-    assert out[1] is None  # the upload box is cleared
-    assert len(studio.classes["Class 1"]) == 2 and "**2** examples" in out[4]
-    assert out[5]["value"].size == (2 * 56 + 4, 56)  # preview: two thumbnails side by side
-    app.rename_class_cb(studio, 0, "blue")
-    out = app.add_example_cb(studio, 0, None, "just text")
-    assert "(1 text-only)" in out[4]
+    copy = tmp_path / "b.png"
+    copy.write_bytes(image.read_bytes())
+    studio = app.add_files_cb(studio, "Class 1", [str(image), str(copy)], "blue-ish")
+    assert len(studio.classes["Class 1"]) == 2
+    assert not image.exists() and not copy.exists()  # uploads are read once, then deleted
+    app.rename_class_cb(studio, "Class 1", "blue")
+    studio, cleared = app.add_example_cb(studio, "blue", None, "just text")
+    assert cleared is None
     assert [ex.text for ex in studio.classes["blue"]] == ["blue-ish", "blue-ish", "just text"]
-    out = app.remove_last_cb(studio, 0)
-    assert [ex.text for ex in studio.classes["blue"]] == ["blue-ish", "blue-ish"]
-    assert "**2** examples" in out[3]
-    app.delete_class_cb(studio, 0)
+    app.delete_example_cb(studio, "blue", 0)
+    assert [ex.text for ex in studio.classes["blue"]] == ["blue-ish", "just text"]
+    studio, summary = app.undo_cb(studio)
+    assert len(studio.classes["blue"]) == 3 and "3 examples" in summary
+    app.delete_class_cb(studio, "blue")
     assert studio.classes == {}
+    # the page drawn from the session: the undo button offers the deleted class back
+    page = app.redraw(studio)
+    assert page[4]["visible"] is True and "class 'blue'" in page[4]["value"]
 
 
 def test_bad_input_gives_a_clear_error_and_keeps_the_data(app_module, tmp_path):
@@ -76,11 +77,11 @@ def test_bad_input_gives_a_clear_error_and_keeps_the_data(app_module, tmp_path):
     studio = Studio()
     app.on_page_load(studio, None)
     app.add_class_cb(studio)
-    app.add_example_cb(studio, 0, None, "hello")
+    app.add_example_cb(studio, "Class 1", None, "hello")
     not_an_image = tmp_path / "notes.txt"
     not_an_image.write_text("plain text")
     with pytest.raises(gr.Error, match="notes.txt"):
-        app.add_files_cb(studio, 0, [str(not_an_image)], "")
+        app.add_files_cb(studio, "Class 1", [str(not_an_image)], "")
     with pytest.raises(gr.Error, match="at least two classes"):
         app.extract_cb(studio, "", 4, "reference", no_progress)
     app.add_class_cb(studio)
@@ -89,7 +90,7 @@ def test_bad_input_gives_a_clear_error_and_keeps_the_data(app_module, tmp_path):
     with pytest.raises(gr.Error, match="no classifier yet"):
         app.classify_cb(studio, None, "hello")
     with pytest.raises(gr.Error, match="already a class named 'Class 1'"):
-        app.rename_class_cb(studio, 1, "Class 1")
+        app.rename_class_cb(studio, "Class 2", "Class 1")
     assert list(studio.classes) == ["Class 1", "Class 2"]
     assert [ex.text for ex in studio.classes["Class 1"]] == ["hello"]
 
@@ -111,7 +112,7 @@ def test_task_extract_refit_classify_callbacks(app_module, task_image):
     studio = Studio()
     app.on_page_load(studio, None)
     out = app.load_task_cb(studio, "colours")
-    assert out[1] == sf.TASK_QUESTION and len(studio.classes) == 3
+    assert out[1] == sf.TASK_QUESTION and len(studio.classes) == 3 and len(out) == 6
     studio, heatmap, rows, line, summary = app.extract_cb(studio, sf.TASK_QUESTION, 20, "loo",
                                                           no_progress)
     assert len(rows) == 12 and "fit accuracy" in line and heatmap.layout.height > 0

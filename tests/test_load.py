@@ -240,9 +240,7 @@ def run_session(i: int, url: str, inputs: dict, start: threading.Barrier) -> flo
         began = time.monotonic()
         out = call(client, handle_file(data["train"]), api_name="/import_dataset")
         assert out[-1] == f"2 classes, {2 * N_TRAIN} examples", out[-1]
-        text = json.dumps(out, default=str)
-        assert all(lab in text for lab in own), f"session {i}: cards lack its classes"
-        own_labels_only(i, out, "import")
+        own_labels_only(i, out, "import")  # (its own labels show in classify and the export)
         kind = BAD_REQUESTS.get(i)
         if kind == "classify_before_extract":
             call_fails(client, handle_file(next(iter(data["held_out"].values()))), "",
@@ -312,11 +310,17 @@ def test_extract_and_refit_survive_activations_dropped_from_the_shared_cache(tmp
     from savs.studio import Studio
 
     torch.set_num_threads(1)
-    monkeypatch.setattr(app, "POOL", ModelPool(app.hosted_loader))
+    import ui.server
+    import ui.train
+
+    pool = ModelPool(ui.server.hosted_loader)
+    for module in (ui.server, ui.train, sys.modules["ui.classify"]):
+        monkeypatch.setattr(module, "POOL", pool)
     app.start(str(sf.save_tiny_llava(tmp_path / "tiny-llava")))
-    info = app.POOL.info(app.START["model"])
+    info = pool.info(app.START["model"])
     one_entry = info.num_layers * info.num_heads * info.head_dim * 4  # bytes of one [L, H, d]
-    monkeypatch.setattr(app, "CACHE", ActivationCache(max_bytes=5 * one_entry))
+    cache = ActivationCache(max_bytes=5 * one_entry)
+    monkeypatch.setattr(ui.train, "CACHE", cache)
     studio = Studio()
     for colour in ("red", "blue"):
         studio.add_class(colour)
@@ -324,12 +328,12 @@ def test_extract_and_refit_survive_activations_dropped_from_the_shared_cache(tmp
     assert studio.num_examples() > 5  # more than the cache holds
     studio, _, rows, line, _ = app.extract_cb(studio, PROMPT, 4, "loo", no_progress)
     assert "fit accuracy" in line and len(rows) == 4, line
-    assert len(app.CACHE) <= 5
+    assert len(cache) <= 5
     for colour in ("red", "blue"):
         held_out = tmp_path / f"{colour}.png"
         image(colour, N_TRAIN).save(held_out)
         probabilities = app.classify_cb(studio, str(held_out), "")[1]
         assert max(probabilities, key=probabilities.get) == colour, probabilities
-    loads = app.POOL.loads
+    loads = pool.loads
     studio, _, rows, line, _ = app.refit_cb(studio, 3, "loo")
-    assert len(rows) == 3 and app.POOL.loads == loads
+    assert len(rows) == 3 and pool.loads == loads

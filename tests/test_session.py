@@ -115,3 +115,18 @@ def test_close_frees_what_the_session_holds(tmp_path):
     s.close()
     assert not second.parent.exists()
     assert s.classes == {} and s.activations is None and s.classifier is None
+
+
+def test_recording_adds_exactly_n_frames_to_its_class_then_stops():
+    s = Studio()
+    s.add_class("cup")
+    assert not s.record_frame(sf.colour_image((1, 2, 3), 0))  # not recording: nothing added
+    s.start_recording("cup", 3)
+    added = [s.record_frame(sf.colour_image((200, 10, 10), i)) for i in range(5)]
+    assert added == [True, True, True, False, False] and len(s.classes["cup"]) == 3
+    assert s.recording == "" and s.record_left == 0
+    with pytest.raises(DataError, match="between 1 and"):
+        s.start_recording("cup", 0)
+    s.start_recording("cup", 2)
+    s.delete_class("cup")  # the target went away: recording stops instead of failing
+    assert not s.record_frame(sf.colour_image((1, 2, 3), 0)) and s.recording == ""

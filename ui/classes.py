@@ -1,0 +1,209 @@
+"""Step 1: classes and their examples. Cards are drawn from the session by `gr.render`, so a
+session may hold any number of classes; each card shows every example as a thumbnail (click
+one, then delete it). Webcam frames go into a class one at a time or N in a row."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import gradio as gr
+from PIL import Image
+
+from savs import plots
+from savs.markup import plain
+from savs.studio import Studio
+from savs.text import plural
+
+from .server import discard_upload, register_session, start_session, user_errors
+from .views import cards_key, session_summary
+
+TILE = 96  # px of one example thumbnail on a card
+
+
+# --- callbacks (each one Studio action; the page is redrawn after it) ------------------------
+
+
+@user_errors
+def add_class_cb(studio: Studio) -> tuple:
+    studio.add_class()
+    return studio, session_summary(studio)
+
+
+@user_errors
+def rename_class_cb(studio: Studio, old: str, new: str) -> Studio:
+    if old in studio.classes and (new or "").strip() != old:
+        studio.rename_class(old, new)
+    return studio
+
+
+@user_errors
+def delete_class_cb(studio: Studio, name: str) -> Studio:
+    studio.delete_class(name)
+    return studio
+
+
+@user_errors
+def delete_example_cb(studio: Studio, name: str, index: int | None) -> Studio:
+    if index is None or index < 0:
+        raise gr.Error("Click a thumbnail first, then delete it.")
+    studio.remove_example(name, int(index))
+    return studio
+
+
+@user_errors
+def undo_cb(studio: Studio) -> tuple:
+    studio.undo()
+    return studio, session_summary(studio)
+
+
+@user_errors
+def add_files_cb(studio: Studio, name: str, files: list | None, text: str) -> Studio:
+    """Uploaded images (many at once) become examples of the class."""
+    paths = [f if isinstance(f, str) else f.name for f in files or []]
+    try:
+        if paths:
+            studio.add_examples(name, paths, text)
+    finally:
+        for p in paths:
+            discard_upload(p)
+    return studio
+
+
+@user_errors
+def add_example_cb(studio: Studio, name: str, image: str | None, text: str) -> tuple:
+    """One example from a pasted / uploaded image and/or the text."""
+    studio.add_examples(name, [image] if image else [], text)
+    return studio, None
+
+
+@user_errors
+def snap_cb(studio: Studio, name: str, frame: Image.Image | None) -> Studio:
+    """The webcam's current frame becomes one example of the class."""
+    if frame is None:
+        raise gr.Error("Start the webcam first (click its camera button).")
+    if not name:
+        raise gr.Error("Pick the class the frames go into.")
+    studio.add_examples(name, [frame])
+    return studio
+
+
+@user_errors
+def record_cb(studio: Studio, name: str, frames: int) -> tuple:
+    """Hold-to-record: the next N frames of the streaming webcam go into the class."""
+    if not name:
+        raise gr.Error("Pick the class the frames go into.")
+    studio.start_recording(name, int(frames))
+    return studio, session_summary(studio)
+
+
+def record_frame_cb(studio: Studio, frame: Image.Image | None) -> tuple:
+    """Every streamed webcam frame: added while recording. The cards are drawn again only when
+    a recording ends (the summary line counts down meanwhile)."""
+    if frame is None or not studio.recording:
+        return gr.skip(), gr.skip()
+    start_session(studio)
+    try:
+        studio.record_frame(frame)
+    except Exception as exc:  # a full session: stop recording, say why
+        studio.stop_recording()
+        gr.Warning(plain(str(exc)))
+    done = not studio.recording
+    return session_summary(studio), (cards_key(studio) if done else gr.skip())
+
+
+@user_errors
+def set_prompt_cb(studio: Studio, prompt: str) -> Studio:
+    studio.set_prompt(prompt)
+    return studio
+
+
+def on_page_load(studio: Studio, request: gr.Request) -> tuple:
+    """A new page: its session starts on the app's start model (loaded at start)."""
+    start_session(studio)
+    register_session(studio, request)
+    return studio, studio.prompt
+
+
+# --- the cards -------------------------------------------------------------------------------
+
+
+def _count_line(examples: list) -> str:
+    n_images = sum(1 for ex in examples if ex.images)
+    line = f"**{plural(len(examples), 'example')}**"
+    return line + (f" ({len(examples) - n_images} text-only)" if len(examples) > n_images else "")
+
+
+def _tiles(examples: list) -> list[tuple[Image.Image, str]]:
+    return [(plots.example_tile(ex.images, ex.text, TILE), ex.text[:40]) for ex in examples]
+
+
+def class_cards(studio_state: gr.State, key: gr.Textbox, then: Callable[[Any], Any]) -> None:
+    """Draw one card per class whenever `key` changes; `then(event)` chains the page redraw."""
+
+    @gr.render(inputs=[studio_state], triggers=[key.change])
+    def cards(studio: Studio) -> None:
+        is_vlm = studio.model_info.is_vlm if studio.model_info else True
+        for i, (name, examples) in enumerate(studio.classes.items()):
+            _card(i, name, examples, is_vlm, studio_state, then)
+
+
+def _card(i: int, name: str, examples: list, is_vlm: bool, studio_state: gr.State,
+          then: Callable[[Any], Any]) -> None:
+    private = dict(api_visibility="private")
+    with gr.Group(elem_classes="card", elem_id=f"class-card-{i}"):
+        with gr.Row(equal_height=True):
+            name_box = gr.Textbox(value=name, show_label=False, scale=4, container=False,
+                                  placeholder="class name", key=f"name-{i}")
+            delete = gr.Button("Delete class", size="sm", variant="stop", scale=1, min_width=90)
+        gr.Markdown(_count_line(examples))
+        chosen = gr.Number(value=None, visible=False)
+        if examples:
+            gallery = gr.Gallery(_tiles(examples), columns=6, height="auto", allow_preview=False,
+                                 show_label=False, container=False, object_fit="cover",
+                                 elem_classes="tiles")
+            gallery.select(_selected_index, None, chosen, **private)
+        with gr.Row():
+            files = gr.UploadButton("Upload images", file_count="multiple", file_types=["image"],
+                                    size="sm", scale=3, visible=is_vlm)
+            drop = gr.Button("Delete selected sample", size="sm", scale=2,
+                             visible=bool(examples))
+        with gr.Accordion("Paste an image, or a text-only example", open=False):
+            shot = gr.Image(sources=["clipboard", "upload"], type="filepath", height=140,
+                            show_label=False, visible=is_vlm)
+            text = gr.Textbox(label="Text for new examples (optional)", key=f"text-{i}")
+            add_one = gr.Button("Add example", size="sm")
+    old = gr.State(name)
+    then(name_box.submit(rename_class_cb, [studio_state, old, name_box], studio_state, **private))
+    then(name_box.blur(rename_class_cb, [studio_state, old, name_box], studio_state, **private))
+    then(delete.click(delete_class_cb, [studio_state, old], studio_state, **private))
+    then(drop.click(delete_example_cb, [studio_state, old, chosen], studio_state, **private))
+    then(files.upload(add_files_cb, [studio_state, old, files, text], studio_state, **private))
+    then(add_one.click(add_example_cb, [studio_state, old, shot, text], [studio_state, shot],
+                       **private))
+
+
+def _selected_index(evt: gr.SelectData) -> int:
+    return int(evt.index)
+
+
+@user_errors
+def load_task_cb(studio: Studio, task: str) -> tuple:
+    if not task:
+        raise gr.Error("Pick an example task first.")
+    n = studio.load_example_task(task)
+    gr.Info(f"Loaded example task '{plain(task)}': {n} examples. Now click 'Extract'.")
+    from .views import fit_views
+
+    return (studio, studio.prompt, session_summary(studio), *fit_views(studio))
+
+
+@user_errors
+def import_dataset_cb(studio: Studio, file: str | None) -> tuple:
+    if not file:
+        raise gr.Error("Choose a .jsonl or .zip file to import.")
+    try:
+        n = studio.import_dataset(file, confine=True)
+    finally:
+        discard_upload(file)
+    gr.Info(f"Imported {n} examples in {plural(len(studio.classes), 'class')}.")
+    return (studio, studio.prompt, studio.k, studio.scoring, session_summary(studio))

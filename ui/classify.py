@@ -1,0 +1,50 @@
+"""Step 3: classify one input, or a live webcam stream (label and vote bars move as you move
+the object). Classification always runs on the model the classifier was made with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from savs import plots
+from savs.studio import Studio
+
+from .server import POOL, gpu, start_session, user_errors
+from .views import fit_views, prediction_views
+
+
+@gpu
+def _classify_on_device(studio: Studio, image: Any, text: str) -> Studio:
+    with POOL.use(studio.classifier_model or studio.model) as adapter:
+        studio.classify(adapter, image, text)
+    return studio
+
+
+@user_errors
+def classify_cb(studio: Studio, image: str | None, text: str) -> tuple:
+    studio.check_input(image, text)  # before any model is lent or loaded
+    studio = _classify_on_device(studio, image, text)
+    label, bars, timing = prediction_views(studio)
+    return studio, label, bars, fit_views(studio)[0], timing
+
+
+def classify_frame_cb(studio: Studio, frame: Image.Image | None, text: str) -> tuple:
+    """One frame of the live webcam: label and vote bars only (cheap enough for 5+ per second).
+    A frame that cannot be classified yet says why in the label box instead of raising, so the
+    stream keeps running while the person trains."""
+    start_session(studio)
+    if frame is None:
+        return gr.skip(), gr.skip(), gr.skip()
+    if studio.classifier is None or studio.stale:
+        why = "Extract first" if studio.classifier is None else "Classes changed: Extract again"
+        return {why: 1.0}, plots.empty_figure(why, height=200), why
+    try:
+        studio = _classify_on_device(studio, frame, text)
+    except Exception as exc:  # noqa: BLE001 - shown on the page, the stream goes on
+        from savs.markup import plain
+
+        return gr.skip(), gr.skip(), plain(str(exc))[:200]
+    label, bars, timing = prediction_views(studio)
+    return label, bars, timing

@@ -1,0 +1,50 @@
+"""Step 2: the session's model, extraction (one forward pass per example) and refits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from savs.studio import Studio
+
+from .server import CACHE, POOL, gpu, notice, progress_fn, user_errors
+from .views import fit_views, k_update, session_summary, status_line
+
+
+@user_errors
+def load_model_cb(studio: Studio, name: str, progress: Any = gr.Progress()) -> tuple:
+    """Switch the calling session's model (loaded once per server, shared by its users)."""
+    name = (name or "").strip()
+    progress(0.1, desc=f"Loading {name} ...")
+    studio.model_info = POOL.load(name, notice(progress))
+    studio.model = name
+    studio.k = min(studio.k, studio.model_info.num_all_heads)
+    return studio, status_line(studio), k_update(studio)
+
+
+@gpu
+def _extract_on_device(studio: Studio, progress: Any) -> Studio:
+    """The model-running part (under ZeroGPU the studio is pickled there and back)."""
+    with POOL.use(studio.model, notice(progress)) as adapter:
+        studio.extract_and_fit(adapter, CACHE, progress_fn(progress, "Extracting"))
+    return studio
+
+
+@user_errors
+def extract_cb(studio: Studio, prompt: str, k: int, scoring: str,
+               progress: Any = gr.Progress()) -> tuple:
+    studio.set_prompt(prompt)
+    studio.k, studio.scoring = int(k), scoring
+    studio = _extract_on_device(studio, progress)
+    return (studio, *fit_views(studio), session_summary(studio))
+
+
+@user_errors
+def refit_cb(studio: Studio, k: int, scoring: str) -> tuple:
+    """k slider / scoring radio: refit from the kept activations (no model run)."""
+    if studio.activations is None or studio.stale:  # nothing to refit: remember the choice
+        studio.k, studio.scoring = max(1, int(k)), scoring
+    else:
+        studio.refit(k=int(k), scoring=scoring)
+    return (studio, *fit_views(studio), session_summary(studio))
