@@ -86,8 +86,9 @@ def _hint(key: str) -> None:
     gr.Markdown(HINTS[key], elem_classes="hint")
 
 
-def _step_classes() -> dict[str, Any]:
-    """Step 1 (left column): example task, prompt, cards, webcam capture, import."""
+def _step_classes(studio: gr.State, wiring: dict) -> dict[str, Any]:
+    """Step 1 (left column): example task, prompt, cards, webcam capture, import. The cards'
+    own events are chained to the page redraw through `wiring["then"]` (set by `_wire`)."""
     c: dict[str, Any] = {}
     gr.Markdown("### 1 · Classes", elem_classes="step-title")
     _hint("classes")
@@ -98,7 +99,7 @@ def _step_classes() -> dict[str, Any]:
     c["prompt"] = gr.Textbox(label="Instruction prompt (shared by every example)",
                              placeholder="e.g. What colour is the shape?")
     c["key"] = gr.Textbox(visible=False, elem_id="cards-key")
-    c["cards"] = gr.Column()  # filled by gr.render
+    class_cards(studio, c["key"], lambda event: wiring["then"](event))
     with gr.Row():
         c["add_class"] = gr.Button("+ Add a class", scale=2)
         c["undo"] = gr.Button("Undo", visible=False, scale=2, elem_id="undo")
@@ -201,20 +202,22 @@ def build_demo() -> gr.Blocks:
                 load_model_btn = gr.Button("Load model")
                 status = gr.Markdown(elem_id="model-status")
         with gr.Row():
+            wiring: dict[str, Callable] = {}
             with gr.Column(scale=5):
-                c = _step_classes()
+                c = _step_classes(studio, wiring)
             with gr.Column(scale=6):
                 t = _step_train()
             with gr.Column(scale=5):
                 y = _step_try()
-        _wire(demo, studio, model_box, load_model_btn, status, c, t, y)
+        wiring["then"] = _wire(demo, studio, model_box, load_model_btn, status, c, t, y)
     demo.queue(default_concurrency_limit=8, max_size=64)
     return demo
 
 
 def _wire(demo: gr.Blocks, studio: gr.State, model_box: Any, load_model_btn: Any, status: Any,
-          c: dict, t: dict, y: dict) -> None:
-    """Every event; each is followed by the page redrawn from the session."""
+          c: dict, t: dict, y: dict) -> Callable[[Any], Any]:
+    """Every event; each is followed by the page redrawn from the session (`then`, returned
+    for the events the class cards define when they are drawn)."""
     private = dict(api_visibility="private")
     model_bound = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=MODEL_WORKERS)
     PAGE = [status, t["k"], t["scoring"], c["summary"], c["undo"], c["key"], y["image"],
@@ -233,7 +236,6 @@ def _wire(demo: gr.Blocks, studio: gr.State, model_box: Any, load_model_btn: Any
 
     then(demo.load(on_page_load, studio, [studio, c["prompt"]], **private))
     demo.unload(close_session)
-    class_cards(studio, c["key"], then)
     public(load_model_btn.click, load_model_cb, [studio, model_box], [studio, status, t["k"]],
            "load_model", **model_bound)
     public(c["add_class"].click, add_class_cb, studio, [studio, c["summary"]], "add_class")
@@ -274,6 +276,7 @@ def _wire(demo: gr.Blocks, studio: gr.State, model_box: Any, load_model_btn: Any
     public(y["clf_in"].upload, import_classifier_cb, [studio, y["clf_in"]],
            [studio, t["k"], t["scoring"], *fit, c["summary"]], "import_classifier",
            **model_bound)
+    return then
 
 
 def redraw_all(studio: Studio) -> tuple:

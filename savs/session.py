@@ -86,6 +86,8 @@ class Session:
     last_classification: Classification | None = None
     last_evaluation: Evaluation | None = None
     task: str = ""  # bundled example task loaded last, if any (its test set can be evaluated)
+    renamed: dict[str, str] = field(default_factory=dict)  # old name -> new, for pages drawn
+    # before a rename (their buttons still say the old name)
     recording: str = ""  # the class webcam frames go into while recording
     record_left: int = 0  # frames still to record
 
@@ -155,6 +157,8 @@ class Session:
             return new
         self.classes = {(new if k == old else k): [_relabel(ex, new) for ex in v] if k == old
                         else v for k, v in self.classes.items()}
+        self.renamed = {k: (new if v == old else v) for k, v in self.renamed.items()}
+        self.renamed[old] = new
         self._edited(f"class {old!r} was renamed to {new!r}")
         return new
 
@@ -201,6 +205,10 @@ class Session:
         if undone_cleanly:
             self.revision = r.revision_before
         return r.what
+
+    def current_name(self, name: str) -> str:
+        """The class's name now, following renames made since a page drew `name`."""
+        return name if name in self.classes else self.renamed.get(name, name)
 
     def num_examples(self) -> int:
         return sum(len(v) for v in self.classes.values())

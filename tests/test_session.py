@@ -130,3 +130,13 @@ def test_recording_adds_exactly_n_frames_to_its_class_then_stops():
     s.start_recording("cup", 2)
     s.delete_class("cup")  # the target went away: recording stops instead of failing
     assert not s.record_frame(sf.colour_image((1, 2, 3), 0)) and s.recording == ""
+
+
+def test_a_card_drawn_before_a_rename_still_finds_its_class():
+    s = Studio()
+    s.add_class("Class 1")
+    s.rename_class("Class 1", "cup")
+    s.rename_class("cup", "mug")
+    assert s.current_name("Class 1") == "mug" and s.current_name("cup") == "mug"
+    s.add_class("Class 1")  # a new class may take an old name: it wins
+    assert s.current_name("Class 1") == "Class 1"

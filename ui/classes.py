@@ -4,6 +4,7 @@ one, then delete it). Webcam frames go into a class one at a time or N in a row.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import gradio as gr
@@ -18,6 +19,7 @@ from .server import discard_upload, register_session, start_session, user_errors
 from .views import cards_key, session_summary
 
 TILE = 96  # px of one example thumbnail on a card
+TILES_PER_ROW = 8  # thumbnails in a row; a card shows 3 rows and scrolls past them
 
 
 # --- callbacks (each one Studio action; the page is redrawn after it) ------------------------
@@ -153,14 +155,16 @@ def _card(i: int, name: str, examples: list, is_vlm: bool, studio_state: gr.Stat
     with gr.Group(elem_classes="card", elem_id=f"class-card-{i}"):
         with gr.Row(equal_height=True):
             name_box = gr.Textbox(value=name, show_label=False, scale=4, container=False,
-                                  placeholder="class name", key=f"name-{i}")
+                                  placeholder="class name", key=f"name-{i}", interactive=True)
             delete = gr.Button("Delete class", size="sm", variant="stop", scale=1, min_width=90)
         gr.Markdown(_count_line(examples))
         chosen = gr.Number(value=None, visible=False)
         if examples:
-            gallery = gr.Gallery(_tiles(examples), columns=6, height="auto", allow_preview=False,
-                                 show_label=False, container=False, object_fit="cover",
-                                 elem_classes="tiles")
+            rows = min(3, -(-len(examples) // TILES_PER_ROW))
+            gallery = gr.Gallery(_tiles(examples), columns=TILES_PER_ROW, rows=rows,
+                                 height=8 + 52 * rows, allow_preview=False, show_label=False,
+                                 container=False, object_fit="cover", elem_classes="tiles",
+                                 fit_columns=False)
             gallery.select(_selected_index, None, chosen, **private)
         with gr.Row():
             files = gr.UploadButton("Upload images", file_count="multiple", file_types=["image"],
@@ -169,17 +173,28 @@ def _card(i: int, name: str, examples: list, is_vlm: bool, studio_state: gr.Stat
                              visible=bool(examples))
         with gr.Accordion("Paste an image, or a text-only example", open=False):
             shot = gr.Image(sources=["clipboard", "upload"], type="filepath", height=140,
-                            show_label=False, visible=is_vlm)
-            text = gr.Textbox(label="Text for new examples (optional)", key=f"text-{i}")
+                            show_label=False, visible=is_vlm, interactive=True)
+            text = gr.Textbox(label="Text for new examples (optional)", key=f"text-{i}",
+                              interactive=True)
             add_one = gr.Button("Add example", size="sm")
-    old = gr.State(name)
-    then(name_box.submit(rename_class_cb, [studio_state, old, name_box], studio_state, **private))
-    then(name_box.blur(rename_class_cb, [studio_state, old, name_box], studio_state, **private))
-    then(delete.click(delete_class_cb, [studio_state, old], studio_state, **private))
-    then(drop.click(delete_example_cb, [studio_state, old, chosen], studio_state, **private))
-    then(files.upload(add_files_cb, [studio_state, old, files, text], studio_state, **private))
-    then(add_one.click(add_example_cb, [studio_state, old, shot, text], [studio_state, shot],
-                       **private))
+    # the class name is bound when the card is drawn (a new drawing after every edit)
+    rename = functools.partial(_call_for, rename_class_cb, name)
+    then(name_box.submit(rename, [studio_state, name_box], studio_state, **private))
+    then(name_box.blur(rename, [studio_state, name_box], studio_state, **private))
+    then(delete.click(functools.partial(_call_for, delete_class_cb, name), [studio_state],
+                      studio_state, **private))
+    then(drop.click(functools.partial(_call_for, delete_example_cb, name), [studio_state, chosen],
+                    studio_state, **private))
+    then(files.upload(functools.partial(_call_for, add_files_cb, name),
+                      [studio_state, files, text], studio_state, **private))
+    then(add_one.click(functools.partial(_call_for, add_example_cb, name),
+                       [studio_state, shot, text], [studio_state, shot], **private))
+
+
+def _call_for(callback: Callable, name: str, studio: Studio, *args: Any) -> Any:
+    """`callback(studio, name, *args)`: a card's event, for the class the card shows (by its
+    name now: the card may have been drawn before a rename)."""
+    return callback(studio, studio.current_name(name), *args)
 
 
 def _selected_index(evt: gr.SelectData) -> int:
