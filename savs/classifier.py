@@ -168,7 +168,7 @@ def _curve_from_cosines(cos: torch.Tensor, y: torch.Tensor, order: torch.Tensor)
     add up over k, ties go to the larger summed cosine, then the lower class index (as `vote`).
     One pass of cumulative sums over the ranked heads instead of M separate votes."""
     n, m, c = cos.shape
-    correct = torch.zeros(m, dtype=torch.int64)
+    correct = torch.zeros(m, dtype=torch.int64, device=cos.device)
     count_dtype = torch.int16 if m < 2**15 else torch.int32  # vote counts up to M
     step = max(1, _CURVE_CHUNK // max(1, m * c))
     for start in range(0, n, step):
@@ -196,7 +196,7 @@ def _ranked_curve(acts: torch.Tensor, y: torch.Tensor, num_classes: int, scoring
     else:
         score, margin = scores
     heads = select_heads(score, margin, num_layers * num_heads)  # every head, best first
-    order = torch.tensor([h.layer * num_heads + h.head for h in heads])  # [M]
+    order = torch.tensor([h.layer * num_heads + h.head for h in heads], device=cos.device)  # [M]
     return _curve_from_cosines(cos, y, order), score, margin
 
 
