@@ -310,19 +310,16 @@ def _print_human(command: str, result: dict) -> None:
         print(f"{result['label']}  ({shares})")
 
 
-BASELINE_NAMES = {"zero_shot": "zero-shot", "all_heads": "all heads vote",
-                  "nearest_mean": "nearest class mean", "nearest_neighbour": "1-nearest neighbour",
-                  "linear_probe": "linear probe"}
-
-
 def _print_baselines(result: dict, savs_accuracy: float | None) -> None:
     if "baselines" not in result:
         return
+    from .compare import DISPLAY_NAMES
+
     print(f"test accuracy of SAVs and baselines on {result['test_examples']} examples:")
     savs_name = f"SAVs ({result['k']} heads)" if "k" in result else "SAVs"
     print(f"  {savs_name:>22}: {savs_accuracy:.3f}")
     for name, accuracy in result["baselines"].items():
-        print(f"  {BASELINE_NAMES.get(name, name):>22}: {accuracy:.3f}")
+        print(f"  {DISPLAY_NAMES.get(name, name):>22}: {accuracy:.3f}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

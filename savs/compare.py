@@ -24,6 +24,10 @@ from .errors import DataError
 from .heads import HeadIndex
 
 BASELINES: tuple[str, ...] = ("all_heads", "nearest_mean", "nearest_neighbour", "linear_probe")
+# how the CLI and the app name them (zero_shot: savs.baseline, reported beside these)
+DISPLAY_NAMES = {"zero_shot": "zero-shot", "all_heads": "all heads vote",
+                 "nearest_mean": "nearest class mean", "nearest_neighbour": "1-nearest neighbour",
+                 "linear_probe": "linear probe"}
 _EPS = 1e-12
 
 
@@ -127,5 +131,6 @@ def compare_baselines(train_acts: torch.Tensor, train_labels: Sequence[str],
     }
 
 
-__all__ = ["BASELINES", "class_indices", "all_heads_accuracy", "nearest_mean_accuracy",
-           "nearest_neighbour_accuracy", "linear_probe_accuracy", "compare_baselines"]
+__all__ = ["BASELINES", "DISPLAY_NAMES", "class_indices", "all_heads_accuracy",
+           "nearest_mean_accuracy", "nearest_neighbour_accuracy", "linear_probe_accuracy",
+           "compare_baselines"]

@@ -43,8 +43,7 @@ def test_nearest_mean_and_neighbour_match_brute_force():
     train, labels = task(2, 18)
     test, test_labels = task(3, 15)
     heads = [HeadIndex(1, 2), HeadIndex(0, 0)]
-    feats = lambda a: torch.cat([a[:, h.layer, h.head] for h in heads], dim=1)  # noqa: E731
-    x, xt = feats(train), feats(test)
+    x, xt = (torch.cat([a[:, h.layer, h.head] for h in heads], dim=1) for a in (train, test))
     classes = ["c0", "c1", "c2"]
     means = {c: x[[i for i, lab in enumerate(labels) if lab == c]].mean(0) for c in classes}
     ncm = [max(classes, key=lambda c: cos(v, means[c])) for v in xt]

@@ -77,7 +77,7 @@ def test_k_curve_reuses_given_scores():
 
 
 def test_k_curve_chunks_give_the_same_curve(monkeypatch):
-    import savs.classifier as classifier
+    from savs import classifier
 
     acts, labels = random_task(3)
     whole = k_curve(acts, labels)
@@ -129,3 +129,16 @@ def test_fit_auto_uses_the_curve(scoring):
     best = max(acc for _, acc in curve)
     assert curve[clf.k - 1][1] >= best - 0.01
     assert all(acc < best - 0.01 for _, acc in curve[:clf.k - 1])
+
+
+def test_k_curve_figure_marks_the_chosen_k():
+    from savs.plots import k_curve_figure
+
+    curve = [(1, 0.5), (2, 0.75), (3, 1.0), (4, 1.0)]
+    fig = k_curve_figure(curve, chosen_k=3)
+    line, mark = fig.data
+    assert list(line.x) == [1, 2, 3, 4] and list(line.y) == [0.5, 0.75, 1.0, 1.0]
+    assert list(mark.x) == [3] and list(mark.y) == [1.0]
+    assert "k = %{x}" in line.hovertemplate and fig.layout.height
+    assert "leave-one-out" in fig.layout.title.text
+    assert len(k_curve_figure(curve, chosen_k=None, scoring="reference").data) == 1
