@@ -205,8 +205,9 @@ def k_curve(acts: torch.Tensor, labels: Sequence[str], scoring: Scoring = "loo",
     """Training accuracy of the classifier `fit_activations` would make with k heads, for every
     k from 1 to L * H: [(k, accuracy), ...]. With "loo" each example is classified by class means
     that leave it out (leave-one-out accuracy); with "reference" by the full means (the
-    `train_accuracy` a fit reports). Heads are taken in `select_heads` order, so the curve shows
-    what choosing k costs or gains. `scores` as in `fit_activations`.
+    `train_accuracy` a fit reports). Heads are taken in `select_heads` order, ranked on every
+    example as the fit ranks them (only the class means leave the example out), so the curve
+    shows what choosing k costs or gains. `scores` as in `fit_activations`.
 
     acts: [N, L, H, d]; labels: one per example.
     """
