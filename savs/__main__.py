@@ -249,12 +249,14 @@ def _eval_baselines(args: argparse.Namespace, adapter, clf, train, test) -> dict
     `fit --baselines`."""
     from .activations import extract
 
-    unknown = sorted({ex.label for ex in train} - set(clf.labels))
-    missing = [lab for lab in clf.labels if lab not in {ex.label for ex in train}]
+    seen = {ex.label for ex in train}
+    unknown = sorted(seen - set(clf.labels))
+    missing = [lab for lab in clf.labels if lab not in seen]
     if unknown or missing:
-        raise DataError(f"{args.train}: not the classifier's training set: "
-                        + (f"class {unknown[0]!r} is not one of the classifier's. " if unknown
-                           else f"no example of the classifier's class {missing[0]!r}."))
+        problem = (f"class {unknown[0]!r} is not one of the classifier's" if unknown
+                   else f"no example of the classifier's class {missing[0]!r}")
+        raise DataError(f"{Path(args.train).name}: {problem}; give --train the examples the "
+                        "classifier was fit on.")
     prompt = clf.config.get("prompt") or None
     with progress_bar("extracting", not args.json) as bar:
         train_acts = extract(adapter, train, prompt, args.batch_size, progress=bar)
