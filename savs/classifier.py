@@ -89,14 +89,19 @@ def score_heads(acts: torch.Tensor, y: torch.Tensor, num_classes: int,
     n, num_layers, num_heads, d = acts.shape
     flat = acts.reshape(n, num_layers * num_heads, d).float()  # [N, M, d]
     cos = class_cosines(flat, y, num_classes, scoring)  # [N, M, C]
+    score, margin = _scores_from_cosines(cos, y)  # [M], [M]
+    return score.reshape(num_layers, num_heads), margin.reshape(num_layers, num_heads)
+
+
+def _scores_from_cosines(cos: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`score_heads` from the cosines [N, M, C] it computed: (score [M], mean margin [M])."""
     own = cos.gather(2, y[:, None, None].expand(-1, cos.shape[1], 1)).squeeze(2)  # [N, M]
     others = cos.scatter(2, y[:, None, None].expand(-1, cos.shape[1], 1), float("-inf"))
     margin = own - others.amax(dim=2)  # [N, M]
     correct = (margin > _TIE_TOL).float()  # [N, M]: own class strictly nearest
     # a head with NaN / inf outputs (fp16 overflow) ranks last, not at a random place in the sort
     mean_margin = margin.mean(0).nan_to_num(nan=float("-inf"))
-    return (correct.mean(0).reshape(num_layers, num_heads),
-            mean_margin.reshape(num_layers, num_heads))
+    return correct.mean(0), mean_margin
 
 
 def select_heads(score: torch.Tensor, margin: torch.Tensor, k: int) -> list[HeadIndex]:
@@ -150,6 +155,77 @@ def vote(selected: torch.Tensor, means: torch.Tensor) -> tuple[torch.Tensor, tor
     tied = counts == counts.amax(dim=1, keepdim=True)  # [N, C]
     tie_break = cos.sum(1).masked_fill(~tied, float("-inf"))  # [N, C]
     return tie_break.argmax(dim=1), head_votes, counts
+
+
+# ---------------------------------------------------------------------------------------------
+# How many heads: training accuracy for every k at once
+
+HeadCount = int | Literal["auto"]
+AUTO_TOLERANCE = 0.01  # "auto" keeps the fewest heads within one point of the best accuracy
+_CURVE_CHUNK = 1 << 20  # cosines per chunk of examples: a few MB, so each step stays in cache
+
+
+def _curve_from_cosines(cos: torch.Tensor, y: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """Accuracy [M] of the vote of the first k heads of `order`, for k = 1 .. M, from every
+    head's cosine with every class mean [N, M, C]: each head votes for its nearest class, votes
+    add up over k, ties go to the larger summed cosine, then the lower class index (as `vote`).
+    One pass of cumulative sums over the ranked heads instead of M separate votes."""
+    n, m, c = cos.shape
+    correct = torch.zeros(m, dtype=torch.int64, device=cos.device)
+    count_dtype = torch.int16 if m < 2**15 else torch.int32  # vote counts up to M
+    step = max(1, _CURVE_CHUNK // max(1, m * c))
+    for start in range(0, n, step):
+        ranked = cos[start:start + step].index_select(1, order)  # [n', M, C]
+        ballots = torch.zeros_like(ranked, dtype=count_dtype)
+        ballots.scatter_(2, ranked.argmax(dim=2, keepdim=True), 1)  # [n', M, C] one vote a head
+        counts = ballots.cumsum(dim=1, dtype=count_dtype)  # [n', M, C]: votes of the first k
+        behind = counts < counts.amax(dim=2, keepdim=True)  # not among the most voted
+        summed = ranked.cumsum(dim=1).masked_fill_(behind, float("-inf"))  # [n', M, C]
+        winner = summed.argmax(dim=2)  # [n', M]
+        correct += (winner == y[start:start + step, None]).sum(0)
+    return correct.float() / n  # float32, as the fit's train_accuracy
+
+
+def _ranked_curve(acts: torch.Tensor, y: torch.Tensor, num_classes: int, scoring: Scoring,
+                  scores: tuple[torch.Tensor, torch.Tensor] | None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(accuracy for k = 1 .. M [M], score [L, H], margin [L, H]); the cosines are computed once
+    and serve both the head scores (unless given) and the curve."""
+    n, num_layers, num_heads, d = acts.shape
+    flat = acts.reshape(n, num_layers * num_heads, d).float()  # [N, M, d]
+    cos = class_cosines(flat, y, num_classes, scoring)  # [N, M, C]
+    if scores is None:
+        score, margin = (t.reshape(num_layers, num_heads) for t in _scores_from_cosines(cos, y))
+    else:
+        score, margin = scores
+    heads = select_heads(score, margin, num_layers * num_heads)  # every head, best first
+    order = torch.tensor([h.layer * num_heads + h.head for h in heads], device=cos.device)  # [M]
+    return _curve_from_cosines(cos, y, order), score, margin
+
+
+def k_curve(acts: torch.Tensor, labels: Sequence[str], scoring: Scoring = "loo",
+            scores: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[tuple[int, float]]:
+    """Training accuracy of the classifier `fit_activations` would make with k heads, for every
+    k from 1 to L * H: [(k, accuracy), ...]. With "loo" each example is classified by class means
+    that leave it out (leave-one-out accuracy); with "reference" by the full means (the
+    `train_accuracy` a fit reports). Heads are taken in `select_heads` order, ranked on every
+    example as the fit ranks them (only the class means leave the example out), so the curve
+    shows what choosing k costs or gains. `scores` as in `fit_activations`.
+
+    acts: [N, L, H, d]; labels: one per example.
+    """
+    classes, y = _class_indices(acts, labels, scoring, scores)
+    accuracy, _, _ = _ranked_curve(acts, y, len(classes), scoring, scores)
+    return [(k, acc) for k, acc in enumerate(accuracy.tolist(), start=1)]
+
+
+def auto_k(curve: Sequence[tuple[int, float]], tolerance: float = AUTO_TOLERANCE) -> int:
+    """The smallest k whose accuracy is within `tolerance` of the best on the curve: fewer heads
+    (faster, easier to read) for at most one point of training accuracy."""
+    if not curve:
+        raise ValueError("the k curve is empty")
+    best = max(acc for _, acc in curve)
+    return min(k for k, acc in curve if acc >= best - tolerance - 1e-9)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,20 +475,18 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     return data
 
 
-def fit_activations(acts: torch.Tensor, labels: Sequence[str], k: int = 20,
-                    scoring: Scoring = "loo", config: dict | None = None,
-                    scores: tuple[torch.Tensor, torch.Tensor] | None = None) -> SAVClassifier:
-    """Fit from activations [N, L, H, d] and one label per example. No model is run.
-
-    Head scores do not depend on k, and computing them reads every activation (a full pass over
-    N * L * H * d numbers: seconds for a 7B-sized model on a CPU). To refit with another k, pass
-    `scores`: the (score, margin) that `score_heads` returned for these same activations, labels
-    (classes numbered in order of first appearance) and scoring; only the top-k heads are then
-    read (milliseconds).
-    """
+def _class_indices(acts: torch.Tensor, labels: Sequence[str], scoring: Scoring,
+                   scores: tuple[torch.Tensor, torch.Tensor] | None = None
+                   ) -> tuple[list[str], torch.Tensor]:
+    """Classes in order of first appearance and each example's class index [N], after checking
+    that the activations, labels and reused scores fit together and that the scoring can use
+    them."""
     if acts.ndim != 4 or acts.shape[0] != len(labels):
         raise ValueError(f"need activations [N, L, H, d] with N = {len(labels)} labels, got "
                          f"{list(acts.shape)}")
+    if scores is not None and tuple(scores[0].shape) != tuple(acts.shape[1:3]):
+        raise ValueError(f"scores have shape {list(scores[0].shape)}, expected [L, H] = "
+                         f"{list(acts.shape[1:3])}")
     classes = list(dict.fromkeys(labels))
     if len(classes) < 2:
         raise DataError("need at least two classes to train a classifier.")
@@ -422,10 +496,29 @@ def fit_activations(acts: torch.Tensor, labels: Sequence[str], k: int = 20,
         single = classes[int(torch.bincount(y).argmin())]
         raise DataError(f"class {single!r} has a single example; leave-one-out scoring needs at "
                         "least two per class. Add an example, or use scoring 'reference'.")
-    score, margin = scores if scores is not None else score_heads(acts, y, len(classes), scoring)
-    if tuple(score.shape) != tuple(acts.shape[1:3]):
-        raise ValueError(f"scores have shape {list(score.shape)}, expected [L, H] = "
-                         f"{list(acts.shape[1:3])}")
+    return classes, y
+
+
+def fit_activations(acts: torch.Tensor, labels: Sequence[str], k: HeadCount = 20,
+                    scoring: Scoring = "loo", config: dict | None = None,
+                    scores: tuple[torch.Tensor, torch.Tensor] | None = None) -> SAVClassifier:
+    """Fit from activations [N, L, H, d] and one label per example. No model is run.
+
+    Head scores do not depend on k, and computing them reads every activation (a full pass over
+    N * L * H * d numbers: seconds for a 7B-sized model on a CPU). To refit with another k, pass
+    `scores`: the (score, margin) that `score_heads` returned for these same activations, labels
+    (classes numbered in order of first appearance) and scoring; only the top-k heads are then
+    read (milliseconds).
+
+    k="auto" keeps the fewest heads whose training accuracy (leave-one-out with "loo") is within
+    one point of the best over every k (`k_curve`, `auto_k`).
+    """
+    classes, y = _class_indices(acts, labels, scoring, scores)
+    if isinstance(k, str) and k == "auto":
+        accuracy, score, margin = _ranked_curve(acts, y, len(classes), scoring, scores)
+        k = auto_k(list(enumerate(accuracy.tolist(), start=1)))
+    else:
+        score, margin = scores if scores is not None else score_heads(acts, y, len(classes), scoring)
     heads = select_heads(score, margin, k)
     _, num_layers, num_heads, d = acts.shape
     selected = gather_heads(acts, heads).float()  # [N, K, d]
@@ -439,5 +532,5 @@ def fit_activations(acts: torch.Tensor, labels: Sequence[str], k: int = 20,
     return clf
 
 
-__all__ = ["Scoring", "SCORINGS", "SAVClassifier", "Prediction", "class_cosines", "score_heads",
-           "select_heads", "vote", "fit_activations"]
+__all__ = ["Scoring", "SCORINGS", "HeadCount", "SAVClassifier", "Prediction", "class_cosines",
+           "score_heads", "select_heads", "vote", "k_curve", "auto_k", "fit_activations"]

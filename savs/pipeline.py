@@ -9,7 +9,7 @@ import torch
 
 from ._version import __version__
 from .activations import ActivationCache, ProgressFn, batches, extract
-from .classifier import Prediction, SAVClassifier, Scoring, fit_activations
+from .classifier import HeadCount, Prediction, SAVClassifier, Scoring, fit_activations
 from .data import Example, check_training_set
 from .distributed import map_batches
 from .errors import ClassifierError, DataError
@@ -27,18 +27,29 @@ def training_activations(adapter: ModelAdapter, examples: Sequence[Example],
 
 
 def fit(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | None = None,
-        k: int = 20, scoring: Scoring = "loo", batch_size: int = 8,
+        k: HeadCount = 20, scoring: Scoring = "loo", batch_size: int = 8,
         cache: ActivationCache | None = None, progress: ProgressFn | None = None) -> SAVClassifier:
-    """Run the model once per example, score every head, keep the top k."""
+    """Run the model once per example, score every head, keep the top k (k="auto": the fewest
+    heads within one point of the best training accuracy, see `classifier.k_curve`)."""
+    return fit_with_activations(adapter, examples, prompt, k, scoring, batch_size, cache,
+                                progress)[0]
+
+
+def fit_with_activations(adapter: ModelAdapter, examples: Sequence[Example],
+                         prompt: str | None = None, k: HeadCount = 20, scoring: Scoring = "loo",
+                         batch_size: int = 8, cache: ActivationCache | None = None,
+                         progress: ProgressFn | None = None
+                         ) -> tuple[SAVClassifier, torch.Tensor]:
+    """`fit`, also returning the training activations [N, L, H, d] it read, for what else is
+    computed from them without running the model again (the k curve, the baselines)."""
     acts = training_activations(adapter, examples, prompt, scoring, batch_size, cache,
                                 progress)  # [N, L, H, d]
     return fit_activations(acts, [ex.label for ex in examples], k, scoring,
-                           classifier_config(adapter, prompt))
+                           classifier_config(adapter, prompt)), acts
 
 
 def classifier_config(adapter: ModelAdapter, prompt: str | None) -> dict:
     """What a saved classifier records about how it was made."""
-    import torch
     import transformers
 
     return {"model": adapter.name, "model_class": type(adapter.model).__name__,

@@ -159,6 +159,28 @@ def classifier_heatmap(clf: SAVClassifier, prediction: Prediction | None = None)
     return head_heatmap(clf.head_scores, clf.heads, prediction, clf.labels, title)
 
 
+def k_curve_figure(curve: Sequence[tuple[int, float]], chosen_k: int | None = None,
+                   scoring: str = "loo") -> go.Figure:
+    """Training accuracy for every number of heads k (`classifier.k_curve`), the chosen k marked,
+    so a user sees what fewer or more heads would cost before picking k."""
+    ks, accuracy = [k for k, _ in curve], [acc for _, acc in curve]
+    what = "leave-one-out" if scoring == "loo" else "training"
+    fig = go.Figure(go.Scatter(
+        x=ks, y=accuracy, mode="lines", name=f"{what} accuracy", line=dict(color="#0072B2"),
+        hovertemplate="k = %{x}<br>accuracy %{y:.3f}<extra></extra>"))
+    if chosen_k is not None and 1 <= chosen_k <= len(accuracy):
+        fig.add_trace(go.Scatter(
+            x=[chosen_k], y=[accuracy[chosen_k - 1]], mode="markers", name=f"k = {chosen_k}",
+            marker=dict(size=11, color="#D55E00", symbol="diamond"),
+            hovertemplate="chosen k = %{x}<br>accuracy %{y:.3f}<extra></extra>"))
+        fig.add_vline(x=chosen_k, line=dict(color="#D55E00", dash="dot", width=1))
+    fig.update_layout(title=f"How many heads: {what} accuracy for every k", height=320,
+                      margin=_MARGIN, showlegend=False,
+                      xaxis=dict(title="heads kept (k)", range=[0.5, max(ks, default=1) + 0.5]),
+                      yaxis=dict(title="accuracy", range=[0, 1.02]))
+    return fig
+
+
 def empty_figure(message: str, height: int = 320) -> go.Figure:
     """A blank figure with a hint, for plots that have nothing to show yet."""
     fig = go.Figure()

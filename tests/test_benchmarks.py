@@ -34,13 +34,15 @@ def _numbers(value):
 
 def test_quick_json_has_exactly_the_figures(llava_folder, capsys):
     code = bench.main(["--quick", "--json", "--models", llava_folder, "--repeats", "1",
-                       "--per-class", "2", "--threads", "1", "--refit-shape", "24,3,4,16"])
+                       "--per-class", "2", "--threads", "1", "--refit-shape", "24,3,4,16",
+                       "--k-curve-shape", "24,3,4,16"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == set(bench.KEYS)
     for key in bench.KEYS:
-        if key != "refit_ms":
+        if key not in ("refit_ms", "k_curve_ms"):
             assert list(out[key]) == [llava_folder], key
+    assert set(out["k_curve_ms"]) == {"full", "from_cosines"}
     assert set(out["fit_speedup_vs_reference"][llava_folder]) == {"unbatched", "batched"}
     assert set(out["predict_overhead_vs_forward"][llava_folder]) == {"full_depth",
                                                                      "early_exit_half_depth"}

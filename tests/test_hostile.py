@@ -923,7 +923,7 @@ def test_cli_prints_duplicate_warning_on_one_line(tmp_path, capsys, monkeypatch)
         check_training_set(examples, leave_one_out=True)
         raise ModelError("stopped after the checks")
 
-    monkeypatch.setattr(pipeline, "fit", fit_checks_only)
+    monkeypatch.setattr(pipeline, "fit_with_activations", fit_checks_only)  # what the CLI calls
     monkeypatch.setattr(savs.models, "load_model", lambda name, **kw: object())
     def show_like_python(message, category, filename, lineno, file=None, line=None):
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
