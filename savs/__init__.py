@@ -17,6 +17,7 @@ from .activations import ActivationCache, extract  # noqa: E402
 from .baseline import zero_shot_accuracy, zero_shot_predict  # noqa: E402
 from .classifier import Prediction, SAVClassifier, fit_activations  # noqa: E402
 from .data import Example, load_examples  # noqa: E402
+from .explanation import HeadExplanation, explain, explain_prediction, head_class_accuracy  # noqa: E402
 from .errors import ClassifierError, DataError, ModelError, SavsError  # noqa: E402
 from .heads import HeadIndex, capture_heads  # noqa: E402
 from .metrics import EvalReport  # noqa: E402
@@ -27,5 +28,6 @@ __all__ = [
     "ActivationCache", "extract", "Prediction", "SAVClassifier", "fit_activations", "Example",
     "load_examples", "ClassifierError", "DataError", "ModelError", "SavsError", "HeadIndex",
     "capture_heads", "EvalReport", "ModelAdapter", "load_model", "evaluate", "fit", "predict",
-    "zero_shot_accuracy", "zero_shot_predict",
+    "zero_shot_accuracy", "zero_shot_predict", "explain", "explain_prediction", "HeadExplanation",
+    "head_class_accuracy",
 ]
