@@ -81,8 +81,9 @@ def _dispatch(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: 
 def _register() -> None:
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-    if IMPLEMENTATION not in AttentionInterface._global_mapping:
+    if IMPLEMENTATION not in ALL_ATTENTION_FUNCTIONS:
         AttentionInterface.register(IMPLEMENTATION, _dispatch)
         # eager's additive float mask [B, 1, T, T]: what eager needs; SDPA takes it as well
         ALL_MASK_ATTENTION_FUNCTIONS.register(IMPLEMENTATION, eager_mask)
@@ -246,7 +247,7 @@ def explain_prediction(adapter: ModelAdapter, classifier: SAVClassifier,
             layer=head.layer, head=head.head, vote=voted,
             cosines=dict(zip(classifier.labels, cos)),
             attention=weights[head.layer][0, head.head].tolist(),  # [T]
-            tokens=tokens, patches=patches))
+            tokens=list(tokens), patches=list(patches)))
     return prediction, out
 
 
