@@ -102,7 +102,8 @@ def attention_modules(adapter: ModelAdapter) -> list[nn.Module]:
 
 
 @contextmanager
-def eager_attention(adapter: ModelAdapter, layers: Sequence[int]) -> Iterator[dict[int, torch.Tensor]]:
+def eager_attention(adapter: ModelAdapter,
+                    layers: Sequence[int]) -> Iterator[dict[int, torch.Tensor]]:
     """Within this block, forward passes of `adapter.model` in this thread run eager attention in
     `layers` and SDPA elsewhere, and fill the yielded dict {layer: [B, H, T]} with each selected
     layer's attention weights at the last position. The config is restored on exit."""
@@ -118,7 +119,8 @@ def eager_attention(adapter: ModelAdapter, layers: Sequence[int]) -> Iterator[di
         for key, config in configs.items():
             if _USERS[key] == 0:
                 _ORIGINAL[key] = config._attn_implementation
-                config._attn_implementation_internal = IMPLEMENTATION  # not the setter: no recursion
+                # the internal field, not the setter (which would recurse into sub-configs)
+                config._attn_implementation_internal = IMPLEMENTATION
             _USERS[key] += 1
     capture = _Capture(selected, {})
     token = _CAPTURE.set(capture)
@@ -164,8 +166,7 @@ def image_grids(adapter: ModelAdapter, inputs: dict, total: int,
     model_type = getattr(config, "model_type", "")
     if model_type in _MERGED_GRID and "image_grid_thw" in inputs:
         merge = int(getattr(config.vision_config, "spatial_merge_size", 1))
-        grids = [(int(h) // merge, int(w) // merge)
-                 for t, h, w in inputs["image_grid_thw"].tolist() for _ in range(int(t))]
+        grids = [(h // merge, w // merge) for _, h, w in inputs["image_grid_thw"].tolist()]
     elif model_type in _SQUARE_GRID and num_images and total % num_images == 0:
         side = isqrt(total // num_images)
         grids = [(side, side)] * num_images
@@ -179,8 +180,8 @@ def image_grids(adapter: ModelAdapter, inputs: dict, total: int,
 def position_labels(adapter: ModelAdapter, inputs: dict,
                     num_images: int) -> tuple[list[str], list[tuple[int, int, int] | None]]:
     """For one encoded example (batch of 1, no padding): each position's text (the decoded
-    token; "<image i patch r,c>" for an image token, or "<image>" when its patch is not known) and its (image, row, column)
-    patch, None for text tokens and for image tokens whose patch is not known."""
+    token; "<image i patch r,c>" for an image token, "<image>" when its patch is not known) and
+    its (image, row, column), None for text tokens and for image tokens of unknown patch."""
     ids = inputs["input_ids"][0].tolist()
     tokens = [adapter.tokenizer.decode([t]) for t in ids]
     patches: list[tuple[int, int, int] | None] = [None] * len(ids)
@@ -199,7 +200,6 @@ def position_labels(adapter: ModelAdapter, inputs: dict,
             tokens[p] = f"<image {image} patch {row},{col}>"
             patches[p] = (image, row, col)
     return tokens, patches
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,7 +262,8 @@ def explain(adapter: ModelAdapter, classifier: SAVClassifier,
 # Head inspector
 
 
-def head_class_accuracy(acts: torch.Tensor, labels: Sequence[str], head: HeadIndex | tuple[int, int],
+def head_class_accuracy(acts: torch.Tensor, labels: Sequence[str],
+                        head: HeadIndex | tuple[int, int],
                         scoring: Scoring = "loo") -> dict[str, float]:
     """One head's accuracy per class on training activations [N, L, H, d]: the share of each
     class's examples whose nearest class mean (cosine, `scoring` as in fitting) is their own.

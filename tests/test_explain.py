@@ -160,7 +160,8 @@ def test_image_positions_name_their_image_and_patch(name):
         [(i, r, c) for i in range(2) for r in range(rows) for c in range(cols)]
     assert e.tokens[image_positions[cols + 1]] == "<image 0 patch 1,1>"
     assert all(e.patches[p] is None for p in range(len(ids)) if p not in image_positions)
-    assert "right" in "".join(e.tokens[image_positions[rows * cols - 1]:image_positions[rows * cols]])
+    between = e.tokens[image_positions[rows * cols - 1]:image_positions[rows * cols]]
+    assert "right" in "".join(between)  # the text between the two images
 
 
 @pytest.mark.parametrize("name", sorted(UNMAPPED))
