@@ -71,6 +71,11 @@ def _dispatch(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: 
     layer = capture.layers.get(id(module)) if capture is not None else None
     if layer is None and _ORIGINAL.get(id(module.config)) != "eager":
         return ALL_ATTENTION_FUNCTIONS["sdpa"](module, query, key, value, attention_mask, **kwargs)
+    if attention_mask is not None and attention_mask.dtype == torch.bool:
+        # a mask built for SDPA (a model that makes it from another config): eager adds its mask
+        # to the scores, so True / False must become 0 / -inf first, as eager's own mask is
+        blocked = torch.finfo(query.dtype).min
+        attention_mask = torch.where(attention_mask, 0.0, blocked).to(query.dtype)
     output, weights = model_eager_function(module)(module, query, key, value, attention_mask,
                                                    **kwargs)
     if layer is not None:

@@ -206,3 +206,29 @@ def test_an_attention_without_an_eager_function_is_refused(monkeypatch):
     with pytest.raises(ModelError, match="eager"):
         savs.explain(adapter_for("llava"), clf, query)
     assert adapter_for("llava").model.config.get_text_config()._attn_implementation == "sdpa"
+
+
+def test_a_boolean_sdpa_mask_is_turned_into_eager_s_additive_mask():
+    """A selected layer handed SDPA's boolean mask (True = may attend) gives the same output
+    and weights as with eager's float mask (0 / -inf): eager adds the mask to its scores."""
+    from savs.explanation import _Capture, _CAPTURE, _dispatch
+
+    adapter = adapter_for("llama_lm")
+    attn = attention_modules(adapter)[0]
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(1, 4, 5, 16, generator=gen)
+    k, v = torch.randn(2, 1, 2, 5, 16, generator=gen)
+    allowed = torch.tril(torch.ones(5, 5, dtype=torch.bool))[None, None]  # [1, 1, T, T]
+    additive = torch.where(allowed, 0.0, torch.finfo(torch.float32).min)
+    outputs = []
+    for mask in (allowed, additive):
+        capture = _Capture({id(attn): 0}, {})
+        token = _CAPTURE.set(capture)
+        try:
+            out, _ = _dispatch(attn, q, k, v, mask, scaling=0.25)
+        finally:
+            _CAPTURE.reset(token)
+        outputs.append((out, capture.weights[0]))
+    torch.testing.assert_close(outputs[0][0], outputs[1][0])
+    torch.testing.assert_close(outputs[0][1], outputs[1][1])
+    assert outputs[0][1][0].sum(-1).allclose(torch.ones(4))  # [B, H, T] last rows
