@@ -17,6 +17,9 @@ What is compared (see benchmarks/RESULTS.md for the figures and what they mean):
 - predict_overhead_vs_forward: one `savs.predict` call on one example / one plain forward of it;
   at full depth (early exit off), and with early exit for a classifier whose deepest head sits
   at half depth.
+- explain_overhead_vs_predict: one `savs.explain` call on one example / one `savs.predict` call
+  on it, same classifier (k heads, early exit at its deepest head). Explain runs eager attention
+  in the selected layers (SDPA elsewhere), keeps their last weight rows and labels the tokens.
 - refit_ms: `savs.fit_activations` with another k from cached activations [1000, 28, 28, 128]
   (a 7B-sized model: 784 heads x 128 dims), head scores reused; and the full rescoring for info.
 - k_curve_ms: `savs.classifier.k_curve` (training accuracy for every k) on synthetic activations
@@ -58,7 +61,7 @@ from savs.models import adapter as adapter_module
 from .reference import reference_fit
 
 KEYS = ("fit_speedup_vs_reference", "fit_overhead_vs_forward", "predict_overhead_vs_forward",
-        "refit_ms", "k_curve_ms", "bytes_per_example", "peak_rss_mb")
+        "explain_overhead_vs_predict", "refit_ms", "k_curve_ms", "bytes_per_example", "peak_rss_mb")
 QUESTION = "Which class is this?"
 COLOURS = {"red": (210, 40, 40), "green": (40, 190, 60), "blue": (40, 60, 210), "yellow": (220, 210, 40)}
 TOPICS = {
@@ -235,16 +238,20 @@ def bench_model(adapter: ModelAdapter, per_class: int, repeats: int, batch_size:
         "predict_full": lambda ex: savs.predict(adapter, clf, [ex], batch_size=1, early_exit=False),
         "predict_half": lambda ex: savs.predict(adapter, half, [ex], batch_size=1, early_exit=True),
         "forward": lambda ex: plain_forward(adapter, [ex], prompt, 1),
+        "predict": lambda ex: savs.predict(adapter, clf, [ex], batch_size=1),
+        "explain": lambda ex: savs.explain(adapter, clf, ex),
     }
     samples = examples * max(1, -(-single_per_repeat * repeats // n))
-    queue = list(samples)  # each round runs all three on queue[0], then "_next" rotates it
+    queue = list(samples)  # each round runs every one on queue[0], then "_next" rotates it
     one = median_times({name: (lambda fn=fn: fn(queue[0])) for name, fn in runs.items()}
                        | {"_next": lambda: queue.append(queue.pop(0))}, len(samples))
     del one["_next"]
     for clock in ("wall", "cpu"):
         log(f"  one example, ms ({clock}, median): "
             + ", ".join(f"{k_}={v[clock] * 1000:.1f}" for k_, v in one.items()))
-    log(f"  half-depth classifier: deepest layer {half.deepest_layer} of {adapter.num_layers}")
+    log(f"  half-depth classifier: deepest layer {half.deepest_layer} of {adapter.num_layers}; "
+        f"fitted classifier: deepest layer {clf.deepest_layer}, "
+        f"{len({h.layer for h in clf.heads})} layers with selected heads")
 
     ours_stats: dict = {}
     ref_stats: dict = {}
@@ -265,6 +272,8 @@ def bench_model(adapter: ModelAdapter, per_class: int, repeats: int, batch_size:
             "predict_overhead_vs_forward": {
                 "full_depth": single["predict_full"] / single["forward"],
                 "early_exit_half_depth": single["predict_half"] / single["forward"]},
+            "explain_overhead_vs_predict": {
+                "explain_over_predict": single["explain"] / single["predict"]},
         }
 
     cpu = figures("cpu")

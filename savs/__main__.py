@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--image", action="append", default=[], help="an image (repeat for several)")
     pr.add_argument("--text", default="", help="the text / question for this input")
     pr.add_argument("--model", help="override the model recorded in the classifier")
+    pr.add_argument("--explain", action="store_true",
+                    help="also show where each selected head looked: its attention weights at "
+                         "the last prompt token over the input tokens and image patches")
     pr.add_argument("--json", action="store_true")
     _add_model_options(pr)
 
@@ -295,8 +298,12 @@ def cmd_predict(args: argparse.Namespace) -> dict:
     example: Example = parse_record(record, "command line", base_dir=Path("."),
                                     require_label=False)
     clf, adapter = _classifier_and_model(args)
-    prediction = predict(adapter, clf, [example])[0]
-    return prediction.to_json()
+    if not args.explain:
+        return predict(adapter, clf, [example])[0].to_json()
+    from .explanation import explain_prediction
+
+    prediction, explanations = explain_prediction(adapter, clf, example)  # one forward pass
+    return {**prediction.to_json(), "explanations": [e.to_json() for e in explanations]}
 
 
 def _print_human(command: str, result: dict) -> None:
@@ -330,6 +337,10 @@ def _print_human(command: str, result: dict) -> None:
         shares = ", ".join(f"{k} {v:.2f}" for k, v in sorted(result["probabilities"].items(),
                                                              key=lambda kv: -kv[1]))
         print(f"{result['label']}  ({shares})")
+        for e in result.get("explanations", []):
+            top = sorted(zip(e["attention"], e["tokens"]), reverse=True)[:3]
+            looks = ", ".join(f"{token!r} {weight:.2f}" for weight, token in top)
+            print(f"  head ({e['layer']},{e['head']}) votes {e['vote']}; looks at {looks}")
 
 
 def _print_baselines(result: dict, savs_accuracy: float | None) -> None:

@@ -78,6 +78,26 @@ def class_cosines(acts: torch.Tensor, y: torch.Tensor, num_classes: int,
     return cos
 
 
+def example_margins(acts: torch.Tensor, y: torch.Tensor, num_classes: int,
+                    scoring: Scoring = "loo") -> torch.Tensor:
+    """Per example and head, its own class's cosine minus the best other class's: [N, M] from
+    acts [N, M, d]. See `counts_as_correct`."""
+    return margins_from_cosines(class_cosines(acts, y, num_classes, scoring), y)  # [N, M]
+
+
+def margins_from_cosines(cos: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Own-class cosine minus the best other class's, [N, M], from cosines [N, M, C]."""
+    own = cos.gather(2, y[:, None, None].expand(-1, cos.shape[1], 1)).squeeze(2)  # [N, M]
+    others = cos.scatter(2, y[:, None, None].expand(-1, cos.shape[1], 1), float("-inf"))
+    return own - others.amax(dim=2)  # [N, M]
+
+
+def counts_as_correct(margin: torch.Tensor) -> torch.Tensor:
+    """Where a head gets an example right: its own class mean strictly nearest, by more than
+    float noise (bool, same shape as `margin`). A head's score is the mean over examples."""
+    return margin > _TIE_TOL
+
+
 def score_heads(acts: torch.Tensor, y: torch.Tensor, num_classes: int,
                 scoring: Scoring = "loo") -> tuple[torch.Tensor, torch.Tensor]:
     """Score every head: the fraction of examples whose nearest class mean (cosine) is their own
@@ -95,10 +115,8 @@ def score_heads(acts: torch.Tensor, y: torch.Tensor, num_classes: int,
 
 def _scores_from_cosines(cos: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """`score_heads` from the cosines [N, M, C] it computed: (score [M], mean margin [M])."""
-    own = cos.gather(2, y[:, None, None].expand(-1, cos.shape[1], 1)).squeeze(2)  # [N, M]
-    others = cos.scatter(2, y[:, None, None].expand(-1, cos.shape[1], 1), float("-inf"))
-    margin = own - others.amax(dim=2)  # [N, M]
-    correct = (margin > _TIE_TOL).float()  # [N, M]: own class strictly nearest
+    margin = margins_from_cosines(cos, y)  # [N, M]
+    correct = counts_as_correct(margin).float()  # [N, M]: own class strictly nearest
     # a head with NaN / inf outputs (fp16 overflow) ranks last, not at a random place in the sort
     mean_margin = margin.mean(0).nan_to_num(nan=float("-inf"))
     return correct.mean(0), mean_margin
@@ -139,6 +157,14 @@ class Prediction:
                 "head_votes": [[h.layer, h.head, lab] for h, lab in self.head_votes]}
 
 
+def head_cosines(selected: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+    """Cosine of each selected head's activation with each of its class means: [N, K, C] from
+    selected [N, K, d] and means [K, C, d]. A head votes for its largest."""
+    selected = selected.float()
+    cos = torch.einsum("nkd,kcd->nkc", selected, means)  # [N, K, C]
+    return cos / (selected.norm(dim=-1)[..., None] * means.norm(dim=-1)[None]).clamp_min(_EPS)
+
+
 def vote(selected: torch.Tensor, means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Majority vote of the selected heads.
 
@@ -146,9 +172,7 @@ def vote(selected: torch.Tensor, means: torch.Tensor) -> tuple[torch.Tensor, tor
     Returns (winner [N], head_votes [N, K], votes per class [N, C]). A vote tie goes to the class
     with the larger summed cosine over all K heads, then to the lower class index.
     """
-    selected = selected.float()
-    cos = torch.einsum("nkd,kcd->nkc", selected, means)  # [N, K, C]
-    cos = cos / (selected.norm(dim=-1)[..., None] * means.norm(dim=-1)[None]).clamp_min(_EPS)
+    cos = head_cosines(selected, means)  # [N, K, C]
     head_votes = cos.argmax(dim=2)  # [N, K]
     num_classes = means.shape[1]
     counts = torch.nn.functional.one_hot(head_votes, num_classes).sum(1)  # [N, C]
@@ -533,4 +557,5 @@ def fit_activations(acts: torch.Tensor, labels: Sequence[str], k: HeadCount = 20
 
 
 __all__ = ["Scoring", "SCORINGS", "HeadCount", "SAVClassifier", "Prediction", "class_cosines",
-           "score_heads", "select_heads", "vote", "k_curve", "auto_k", "fit_activations"]
+           "score_heads", "select_heads", "vote", "k_curve", "auto_k", "fit_activations",
+           "head_cosines", "example_margins", "counts_as_correct"]

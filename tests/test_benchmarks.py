@@ -46,6 +46,7 @@ def test_quick_json_has_exactly_the_figures(llava_folder, capsys):
     assert set(out["fit_speedup_vs_reference"][llava_folder]) == {"unbatched", "batched"}
     assert set(out["predict_overhead_vs_forward"][llava_folder]) == {"full_depth",
                                                                      "early_exit_half_depth"}
+    assert set(out["explain_overhead_vs_predict"][llava_folder]) == {"explain_over_predict"}
     for value in _numbers(out):
         assert isinstance(value, (int, float)) and math.isfinite(value) and value > 0, out
     # 3 layers x 4 heads x 16 dims, fp32: what the last token's heads take, nothing more

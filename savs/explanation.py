@@ -1,0 +1,289 @@
+"""Where a selected head looks: its attention weights at the final prompt token.
+
+A SAVs head votes with its output at the last prompt token, and that output is a weighted sum of
+the value vectors of every input position. The weights (the softmax row of that layer and head at
+the last position) say which tokens, or which image patches, the vote was read from.
+
+Only eager attention returns those weights, and eager attention is slower than SDPA. So the
+selected layers alone run eager: a custom attention function, registered once with transformers'
+`AttentionInterface`, runs the model's own eager function for the modules of the selected layers
+(keeping their last weight row) and SDPA for every other layer. It is switched on for the text
+decoder's config only inside `eager_attention`, which restores the config in `finally`. Which
+modules are selected is a context variable, so a plain prediction running at the same time in
+another thread (an app session) goes through SDPA and captures nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import Counter
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from math import isqrt
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from .classifier import (Prediction, SAVClassifier, Scoring, counts_as_correct, example_margins,
+                         head_cosines)
+from .data import Example
+from .errors import DataError, ModelError
+from .heads import HeadIndex
+from .models.adapter import ModelAdapter
+from .pipeline import check_compatible
+
+IMPLEMENTATION = "savs_explain"  # the name registered with transformers' AttentionInterface
+_SWITCH_LOCK = threading.Lock()
+_USERS: Counter = Counter()  # id(config) -> explain calls that have it switched right now
+_ORIGINAL: dict[int, str | None] = {}  # id(config) -> its implementation before the switch
+
+
+@dataclass
+class _Capture:
+    layers: dict[int, int]  # id(attention module) -> its layer
+    weights: dict[int, torch.Tensor]  # layer -> last-position weights [B, H, T] (fp32, CPU)
+
+
+_CAPTURE: ContextVar[_Capture | None] = ContextVar("savs_explain_capture", default=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Eager attention in the selected layers only
+
+
+def model_eager_function(module: nn.Module) -> Callable | None:
+    """The eager attention of the module's own modeling file (`eager_attention_forward`): the
+    function transformers runs under attn_implementation="eager", softcapping and all."""
+    return getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
+
+
+def _dispatch(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+              attention_mask: torch.Tensor | None, **kwargs):
+    """The registered attention function: eager (weights kept) for a selected layer's module in
+    an `eager_attention` context of this thread; otherwise SDPA (eager when the model was eager
+    already). Flash and flex kernels are not used here: the mask is eager's 4D float mask."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    capture = _CAPTURE.get()
+    layer = capture.layers.get(id(module)) if capture is not None else None
+    if layer is None and _ORIGINAL.get(id(module.config)) != "eager":
+        return ALL_ATTENTION_FUNCTIONS["sdpa"](module, query, key, value, attention_mask, **kwargs)
+    if attention_mask is not None and attention_mask.dtype == torch.bool:
+        # a mask built for SDPA (a model that makes it from another config): eager adds its mask
+        # to the scores, so True / False must become 0 / -inf first, as eager's own mask is
+        blocked = torch.finfo(query.dtype).min
+        attention_mask = torch.where(attention_mask, 0.0, blocked).to(query.dtype)
+    output, weights = model_eager_function(module)(module, query, key, value, attention_mask,
+                                                   **kwargs)
+    if layer is not None:
+        capture.weights[layer] = weights[:, :, -1, :].float().cpu()  # [B, H, T]
+    return output, weights
+
+
+def _register() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    if IMPLEMENTATION not in ALL_ATTENTION_FUNCTIONS:
+        AttentionInterface.register(IMPLEMENTATION, _dispatch)
+        # eager's additive float mask [B, 1, T, T]: what eager needs; SDPA takes it as well
+        ALL_MASK_ATTENTION_FUNCTIONS.register(IMPLEMENTATION, eager_mask)
+
+
+def attention_modules(adapter: ModelAdapter) -> list[nn.Module]:
+    """Each decoder layer's attention module: the parent of the o_proj the adapter hooks."""
+    parent_of = {id(child): module for module in adapter.model.modules()
+                 for child in module.children()}
+    out = []
+    for o_proj in adapter.o_projs:
+        parent = parent_of.get(id(o_proj))
+        if parent is None:  # cannot happen for a layer find_attention_outputs accepted
+            raise ModelError(f"{adapter.name}: no attention module holds a layer's o_proj.")
+        out.append(parent)
+    return out
+
+
+@contextmanager
+def eager_attention(adapter: ModelAdapter,
+                    layers: Sequence[int]) -> Iterator[dict[int, torch.Tensor]]:
+    """Within this block, forward passes of `adapter.model` in this thread run eager attention in
+    `layers` and SDPA elsewhere, and fill the yielded dict {layer: [B, H, T]} with each selected
+    layer's attention weights at the last position. The config is restored on exit."""
+    modules = attention_modules(adapter)
+    selected = {id(modules[i]): i for i in sorted(set(layers))}
+    for i in sorted(set(layers)):
+        if model_eager_function(modules[i]) is None:
+            raise ModelError(f"{adapter.name}: {type(modules[i]).__name__} has no eager attention "
+                             "function in transformers, so its attention weights cannot be read.")
+    configs = {id(m.config): m.config for m in modules if hasattr(m, "config")}
+    _register()
+    with _SWITCH_LOCK:
+        for key, config in configs.items():
+            if _USERS[key] == 0:
+                _ORIGINAL[key] = config._attn_implementation
+                # the internal field, not the setter (which would recurse into sub-configs)
+                config._attn_implementation_internal = IMPLEMENTATION
+            _USERS[key] += 1
+    capture = _Capture(selected, {})
+    token = _CAPTURE.set(capture)
+    try:
+        yield capture.weights
+    finally:
+        _CAPTURE.reset(token)
+        with _SWITCH_LOCK:
+            for key, config in configs.items():
+                _USERS[key] -= 1
+                if _USERS[key] == 0:
+                    config._attn_implementation_internal = _ORIGINAL.pop(key)
+                    del _USERS[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# What each input position is: a token's text, or an image patch
+
+
+# model types whose image tokens are one fixed grid per image, row by row (no tiles, no newline
+# tokens, no pixel shuffle), so (row, column) follows from the token's place within its image
+_SQUARE_GRID = ("llava", "paligemma", "gemma3")
+_MERGED_GRID = ("qwen2_vl", "qwen2_5_vl")  # a grid per image in `image_grid_thw`, merged 2x2
+
+
+def image_token_id(adapter: ModelAdapter) -> int | None:
+    """The placeholder token the processor repeats once per image feature."""
+    config = adapter.model.config
+    for name in ("image_token_id", "image_token_index"):
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    value = getattr(adapter.processor, "image_token_id", None)
+    return value if isinstance(value, int) else None
+
+
+def image_grids(adapter: ModelAdapter, inputs: dict, total: int,
+                num_images: int) -> list[tuple[int, int]] | None:
+    """(rows, columns) of each image's token grid, given `total` image tokens for `num_images`
+    images; None where the architecture's image tokens are not one grid per image (tiles,
+    newline tokens, pixel shuffle: LLaVA-OneVision, Idefics3, SmolVLM ...) or do not add up."""
+    config = adapter.model.config
+    model_type = getattr(config, "model_type", "")
+    if model_type in _MERGED_GRID and "image_grid_thw" in inputs:
+        merge = int(getattr(config.vision_config, "spatial_merge_size", 1))
+        grids = [(h // merge, w // merge) for _, h, w in inputs["image_grid_thw"].tolist()]
+    elif model_type in _SQUARE_GRID and num_images and total % num_images == 0:
+        side = isqrt(total // num_images)
+        grids = [(side, side)] * num_images
+    else:
+        return None
+    if len(grids) != num_images or sum(r * c for r, c in grids) != total:
+        return None
+    return grids
+
+
+def position_labels(adapter: ModelAdapter, inputs: dict,
+                    num_images: int) -> tuple[list[str], list[tuple[int, int, int] | None]]:
+    """For one encoded example (batch of 1, no padding): each position's text (the decoded
+    token; "<image i patch r,c>" for an image token, "<image>" when its patch is not known) and
+    its (image, row, column), None for text tokens and for image tokens of unknown patch."""
+    ids = inputs["input_ids"][0].tolist()
+    tokens = [adapter.tokenizer.decode([t]) for t in ids]
+    patches: list[tuple[int, int, int] | None] = [None] * len(ids)
+    image_id = image_token_id(adapter) if num_images else None
+    positions = [p for p, t in enumerate(ids) if image_id is not None and t == image_id]
+    grids = image_grids(adapter, inputs, len(positions), num_images) if positions else None
+    if grids is None:  # image tokens whose image and patch cannot be told
+        for p in positions:
+            tokens[p] = "<image>"
+        return tokens, patches
+    rank = 0
+    for image, (rows, cols) in enumerate(grids):
+        for offset in range(rows * cols):
+            p, rank = positions[rank], rank + 1
+            row, col = divmod(offset, cols)
+            tokens[p] = f"<image {image} patch {row},{col}>"
+            patches[p] = (image, row, col)
+    return tokens, patches
+
+
+# ---------------------------------------------------------------------------------------------
+# Explaining a prediction
+
+
+@dataclass
+class HeadExplanation:
+    """One selected head on one input: its vote, its cosine with each class mean, and its
+    attention weights at the last position over every input position (they sum to 1)."""
+
+    layer: int
+    head: int
+    vote: str
+    cosines: dict[str, float]  # label -> cosine of the head's output with that class mean
+    attention: list[float]  # one weight per input position
+    tokens: list[str]  # each position's token text, or an image patch marker
+    patches: list[tuple[int, int, int] | None]  # (image, row, column) per image position
+
+    def to_json(self) -> dict:
+        return {"layer": self.layer, "head": self.head, "vote": self.vote, "cosines": self.cosines,
+                "attention": self.attention, "tokens": self.tokens,
+                "patches": [list(p) if p is not None else None for p in self.patches]}
+
+
+def explain_prediction(adapter: ModelAdapter, classifier: SAVClassifier,
+                       example: Example) -> tuple[Prediction, list[HeadExplanation]]:
+    """Classify one example and explain every selected head, from a single forward pass that
+    stops after the deepest selected layer. The prediction is the one `savs.predict` gives."""
+    check_compatible(classifier, adapter)
+    inputs = adapter.encode([example], classifier.config.get("prompt") or None)
+    layers = sorted({h.layer for h in classifier.heads})
+    with eager_attention(adapter, layers) as weights:
+        acts = adapter.read_heads(inputs, layers)  # [1, L', H, d]
+    missing = [layer for layer in layers if layer not in weights]
+    if missing:
+        raise ModelError(f"{adapter.name}: layer {missing[0]} did not go through transformers' "
+                         "attention interface, so its attention weights cannot be read.")
+    [prediction] = classifier.predict_activations(acts)
+    cosines = head_cosines(classifier.select(acts), classifier.means)[0].tolist()  # [K, C]
+    tokens, patches = position_labels(adapter, inputs, len(example.images))
+    out = []
+    for (head, voted), cos in zip(prediction.head_votes, cosines):
+        out.append(HeadExplanation(
+            layer=head.layer, head=head.head, vote=voted,
+            cosines=dict(zip(classifier.labels, cos)),
+            attention=weights[head.layer][0, head.head].tolist(),  # [T]
+            tokens=list(tokens), patches=list(patches)))
+    return prediction, out
+
+
+def explain(adapter: ModelAdapter, classifier: SAVClassifier,
+            example: Example) -> list[HeadExplanation]:
+    """Per selected head (in the classifier's order): where it looked at the final prompt token
+    (`attention` over `tokens`, with image `patches`), how it voted, and its class cosines."""
+    return explain_prediction(adapter, classifier, example)[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Head inspector
+
+
+def head_class_accuracy(acts: torch.Tensor, labels: Sequence[str],
+                        head: HeadIndex | tuple[int, int],
+                        scoring: Scoring = "loo") -> dict[str, float]:
+    """One head's accuracy per class on training activations [N, L, H, d]: the share of each
+    class's examples whose nearest class mean (cosine, `scoring` as in fitting) is their own.
+    Its mean weighted by class size is the head's score in `score_heads`."""
+    if acts.ndim != 4 or acts.shape[0] != len(labels):
+        raise DataError(f"need activations [N, L, H, d] with N = {len(labels)} labels, got "
+                        f"{list(acts.shape)}.")
+    layer, index = int(head[0]), int(head[1])
+    if not (0 <= layer < acts.shape[1] and 0 <= index < acts.shape[2]):
+        raise DataError(f"head ({layer}, {index}) is outside the {acts.shape[1]} layers x "
+                        f"{acts.shape[2]} heads.")
+    classes = list(dict.fromkeys(labels))
+    index_of = {c: i for i, c in enumerate(classes)}
+    y = torch.tensor([index_of[label] for label in labels])  # [N]
+    one = acts[:, layer, index, None, :].float()  # [N, 1, d]
+    correct = counts_as_correct(example_margins(one, y, len(classes), scoring))[:, 0]  # [N]
+    return {c: float(correct[y == i].float().mean()) for i, c in enumerate(classes)}
