@@ -251,7 +251,7 @@ def _wire(demo: gr.Blocks, studio: gr.State, model_box: Any, load_model_btn: Any
     then(c["record"].click(record_cb, [studio, c["cam_class"], c["cam_frames"]],
                            [studio, c["summary"]], **private))
     c["cam"].stream(record_frame_cb, [studio, c["cam"]], [c["summary"], c["key"]],
-                    stream_every=0.25, time_limit=600, trigger_mode="always_last", **private)
+                    stream_every=0.25, time_limit=600, **private)
     public(t["extract"].click, extract_cb, [studio, c["prompt"], t["k"], t["scoring"]],
            [studio, *fit, c["summary"]], "extract", **model_bound)
     public(t["k"].release, refit_cb, [studio, t["k"], t["scoring"]], [studio, *fit, c["summary"]],
@@ -265,7 +265,8 @@ def _wire(demo: gr.Blocks, studio: gr.State, model_box: Any, load_model_btn: Any
     y["live_cam"].stream(classify_frame_cb, [studio, y["live_cam"], y["text"]],
                          [y["live_label"], y["live_bars"], y["live_timing"]],
                          api_name="classify_frame", stream_every=0.2, time_limit=900,
-                         trigger_mode="always_last", **model_bound)
+                         **model_bound)  # (trigger_mode="always_last" stops a stream after
+    # one frame in gradio 6.31: measured; the webcam sends the next frame after each answer)
     evaluated = [studio, y["eval_line"], y["per_class"], y["confusion"], y["mistakes"]]
     public(y["eval"].click, evaluate_cb, [studio, y["test_in"], y["zero_shot"]], evaluated,
            "evaluate", **model_bound)

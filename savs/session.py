@@ -90,6 +90,7 @@ class Session:
     # before a rename (their buttons still say the old name)
     recording: str = ""  # the class webcam frames go into while recording
     record_left: int = 0  # frames still to record
+    live_frames: int = 0  # webcam frames classified live (the page counts them)
 
     # --- staleness ---------------------------------------------------------------------------
 

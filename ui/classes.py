@@ -164,7 +164,7 @@ def _card(i: int, name: str, examples: list, is_vlm: bool, studio_state: gr.Stat
             gallery = gr.Gallery(_tiles(examples), columns=TILES_PER_ROW, rows=rows,
                                  height=8 + 52 * rows, allow_preview=False, show_label=False,
                                  container=False, object_fit="cover", elem_classes="tiles",
-                                 fit_columns=False)
+                                 fit_columns=False, buttons=[])
             gallery.select(_selected_index, None, chosen, **private)
         with gr.Row():
             files = gr.UploadButton("Upload images", file_count="multiple", file_types=["image"],

@@ -46,5 +46,6 @@ def classify_frame_cb(studio: Studio, frame: Image.Image | None, text: str) -> t
         from savs.markup import plain
 
         return gr.skip(), gr.skip(), plain(str(exc))[:200]
+    studio.live_frames += 1
     label, bars, timing = prediction_views(studio)
-    return label, bars, timing
+    return label, bars, f"{timing} · frame {studio.live_frames}"

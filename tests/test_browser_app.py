@@ -1,0 +1,215 @@
+"""The app in headless Chromium, as a person uses it (issue 14): any number of classes, one
+sample deleted from its thumbnail, k typed + Enter refits, a text-only model hides the image
+inputs, the live webcam (Chromium's fake camera playing a known clip) gives successive
+predictions, and on a 1366 x 768 laptop screen each step's main action is visible at once."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import fake_camera as fc
+import pytest
+import studio_fixtures as sf
+import tiny_models
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+torch.set_num_threads(1)
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--use-fake-ui-for-media-stream"]
+TEN = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220),
+       "yellow": (230, 220, 40), "cyan": (40, 210, 220), "magenta": (210, 40, 200),
+       "white": (240, 240, 240), "black": (20, 20, 20), "orange": (240, 140, 20),
+       "purple": (120, 40, 160)}
+
+
+def make_ten_class_task(root: Path) -> None:
+    folder = root / "ten"
+    (folder / "images").mkdir(parents=True)
+    rows = []
+    for label, rgb in TEN.items():
+        for i in range(2):
+            rel = f"images/{label}_{i}.png"
+            sf.colour_image(rgb, i).save(folder / rel)
+            rows.append({"image": rel, "question": sf.TASK_QUESTION, "label": label})
+    (folder / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """(url, text-model folder): the app on the tiny random LLaVA, with the colour task and a
+    ten-class task; the tiny text LM is listed as an operator model."""
+    root = tmp_path_factory.mktemp("browser-app")
+    text_dir = root / "tiny-text"
+    model, tokenizer = tiny_models.qwen2_lm()
+    model.save_pretrained(text_dir)
+    tokenizer.save_pretrained(text_dir)
+    mp = pytest.MonkeyPatch()
+    with sf.app_on_tiny_model(root) as app:
+        make_ten_class_task(root / "examples")
+        mp.setenv("SAVS_ALLOWED_MODELS", f"{app.START['model']},{text_dir}")
+        demo = app.build_demo()
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                                **app.launch_kwargs())
+        try:
+            yield url, str(text_dir)
+        finally:
+            demo.close()
+            mp.undo()
+
+
+def open_page(p, url: str, clip: Path | None = None, size=(1366, 768)):
+    args = CHROMIUM_ARGS + (fc.chromium_camera_args(clip) if clip else [])
+    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    page.goto(url)
+    return browser, page
+
+
+def load_task(page, task: str, summary: str) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_label("Example task").click()
+    page.get_by_role("option", name=task).click()
+    page.get_by_role("button", name="Load example task").click()
+    expect(page.get_by_text(summary)).to_be_visible(timeout=60_000)
+
+
+def extract(page) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="Extract", exact=True).click()
+    expect(page.locator("#fit-line")).to_contain_text("fit accuracy", timeout=120_000)
+
+
+def test_every_class_of_a_ten_class_task_is_editable_and_one_sample_can_go(served):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = served
+    with sync_playwright() as p:
+        browser, page = open_page(p, url, size=(1440, 1000))
+        try:
+            load_task(page, "ten", "10 classes, 20 examples")
+            last = page.locator("#class-card-9").first
+            expect(last).to_be_visible(timeout=30_000)
+            name = last.get_by_placeholder("class name")
+            expect(name).to_have_value("purple")
+            name.fill("violet")
+            name.press("Enter")
+            expect(page.locator("#class-card-9").first.get_by_placeholder("class name")
+                   ).to_have_value("violet", timeout=30_000)
+            page.wait_for_timeout(2000)  # the cards are drawn again after the rename
+            expect(page.get_by_text("violet")).to_have_count(0)  # (the name is in a textbox)
+            # one sample of the first class: click its thumbnail, delete it
+            first = page.locator("#class-card-0").first
+            first.get_by_role("button", name="Thumbnail 1 of 2").click()
+            first.get_by_role("button", name="Delete selected sample").click()
+            expect(page.locator("#class-card-0").first.get_by_text("1 example", exact=True)
+                   ).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("10 classes, 19 examples")).to_be_visible()
+            # and it can be undone
+            page.locator("#undo").click()
+            expect(page.get_by_text("10 classes, 20 examples")).to_be_visible(timeout=30_000)
+        finally:
+            browser.close()
+
+
+def test_typing_k_and_enter_refits(served):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = served
+    with sync_playwright() as p:
+        browser, page = open_page(p, url, size=(1440, 1000))
+        try:
+            load_task(page, "colours", "3 classes, 12 examples")
+            extract(page)
+            expect(page.locator("#fit-line")).to_contain_text("12 heads")
+            box = page.get_by_label("number input for Heads that vote (k)")
+            box.fill("3")
+            box.press("Enter")
+            expect(page.locator("#fit-line")).to_contain_text("3 heads", timeout=30_000)
+            box.press("ArrowUp")
+            expect(page.locator("#fit-line")).to_contain_text("4 heads", timeout=30_000)
+        finally:
+            browser.close()
+
+
+def test_a_text_only_model_hides_the_image_inputs(served):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, text_dir = served
+    with sync_playwright() as p:
+        browser, page = open_page(p, url, size=(1440, 1000))
+        try:
+            expect(page.locator("#query-image")).to_be_visible(timeout=30_000)
+            model = page.get_by_label("Model")
+            model.fill(text_dir)
+            model.press("Enter")
+            page.get_by_role("button", name="Load model").click()
+            expect(page.locator("#model-status")).to_contain_text("text-only", timeout=60_000)
+            expect(page.locator("#query-image")).to_be_hidden(timeout=30_000)
+            page.get_by_role("button", name="+ Add a class").click()
+            card = page.locator("#class-card-0").first
+            expect(card).to_be_visible(timeout=30_000)
+            expect(card.get_by_role("button", name="Upload images")).to_be_hidden()
+        finally:
+            browser.close()
+
+
+def test_the_live_webcam_gives_successive_predictions(served, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = served
+    red, blue = sf.TASK_COLOURS["red"], sf.TASK_COLOURS["blue"]
+    clip = fc.write_y4m(tmp_path / "red-blue.y4m", fc.solid_frames([red, blue], frames_each=15))
+    with sync_playwright() as p:
+        browser, page = open_page(p, url, clip=clip, size=(1440, 1000))
+        try:
+            load_task(page, "colours", "3 classes, 12 examples")
+            extract(page)
+            page.get_by_role("tab", name="Live webcam").click()
+            live = page.locator("#live-cam")
+            live.get_by_text("Click to Access Webcam").click()
+            live.get_by_role("button", name="capture photo").click()
+            timing = page.locator("#live-timing")
+            expect(timing).to_contain_text("frame", timeout=60_000)
+            labels, frames = set(), set()
+            for _ in range(60):  # the clip alternates red and blue every 1.5 s
+                text = timing.inner_text()
+                match = re.search(r"^(\w+) .* frame (\d+)", text)
+                if match:
+                    labels.add(match.group(1))
+                    frames.add(int(match.group(2)))
+                if labels >= {"red", "blue"} and len(frames) >= 5:
+                    break
+                page.wait_for_timeout(200)
+            assert labels >= {"red", "blue"}, (labels, sorted(frames))
+            assert len(frames) >= 5, frames
+        finally:
+            browser.close()
+
+
+def test_on_a_laptop_screen_each_steps_main_action_is_visible(served):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = served
+    with sync_playwright() as p:
+        browser, page = open_page(p, url)  # 1366 x 768
+        try:
+            load_task(page, "colours", "3 classes, 12 examples")
+            extract(page)
+            height = page.evaluate("document.documentElement.scrollHeight")
+            print(f"\npage height at 1366x768 after loading a task and extracting: {height} px")
+            for name in ("Load example task", "Extract", "Classify"):
+                box = page.get_by_role("button", name=name, exact=True).bounding_box()
+                assert box is not None and box["y"] + box["height"] <= 768, (name, box)
+        finally:
+            browser.close()
