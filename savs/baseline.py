@@ -17,7 +17,8 @@ with it), which is exactly the token sequence the model would generate for that 
 
 from __future__ import annotations
 
-import inspect
+import copy
+import weakref
 from typing import Sequence
 
 import torch
@@ -60,9 +61,10 @@ def _append_answer(inputs: dict, answer: torch.Tensor) -> dict:
 
 
 def _answer_logits(adapter: ModelAdapter, inputs: dict, answer_length: int) -> torch.Tensor:
-    """Logits that predict the answer tokens: [B, m, vocab] (fp32)."""
-    kwargs: dict = {"use_cache": False, "return_dict": True}
-    if "logits_to_keep" in inspect.signature(adapter.model.forward).parameters:
+    """Logits that predict the answer tokens, from one pass over prompt + answer: [B, m, vocab]
+    (fp32). The fallback for models that return no KV cache."""
+    kwargs = adapter.forward_kwargs()
+    if "logits_to_keep" in kwargs:
         kwargs["logits_to_keep"] = answer_length + 1  # the answer's positions, plus the last one
     logits = adapter.model(**inputs, **kwargs).logits  # [B, T', vocab]
     # position t predicts token t+1: the m answer tokens are predicted by the m positions before
@@ -70,26 +72,100 @@ def _answer_logits(adapter: ModelAdapter, inputs: dict, answer_length: int) -> t
     return logits[:, -answer_length - 1:-1].float()
 
 
+# models whose forward cannot continue from a KV cache without generate(): scored the plain way
+_NO_CONTINUATION: "weakref.WeakSet[torch.nn.Module]" = weakref.WeakSet()
+CONTINUATION_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
+
+
+def _full_pass_scores(adapter: ModelAdapter, inputs: dict, answer: torch.Tensor) -> torch.Tensor:
+    """Per-token log-probabilities [B, m] of `answer` after the prompt, one full pass."""
+    logits = _answer_logits(adapter, _append_answer(inputs, answer), len(answer))
+    log_probs = torch.log_softmax(logits, dim=-1)  # [B, m, vocab]
+    target = answer.to(log_probs.device).unsqueeze(0).expand(log_probs.shape[0], -1)  # [B, m]
+    return log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # [B, m]
+
+
+def _prompt_pass(adapter: ModelAdapter, inputs: dict) -> tuple[torch.Tensor, object]:
+    """Run the prompt once: next-token log-probabilities at its last position [B, vocab] (fp32)
+    and its KV cache (None when the model keeps none)."""
+    out = adapter.model(**inputs, **adapter.forward_kwargs(use_cache=True))
+    cache = out.get("cache")
+    if cache is None:  # transformers before the `cache` rename
+        cache = out.get("past_key_values")
+    return torch.log_softmax(out.logits[:, -1].float(), dim=-1), cache
+
+
+def _cached_scores(adapter: ModelAdapter, inputs: dict, first: torch.Tensor, cache,
+                   answer: torch.Tensor) -> torch.Tensor:
+    """Per-token log-probabilities [B, m] of `answer`: its first token from the prompt's last
+    position (`first`, [B, vocab]); the rest from one pass over answer[:-1] on the prompt's KV
+    cache (which that pass extends: give each answer its own copy)."""
+    answer = answer.to(first.device)
+    batch = first.shape[0]
+    token_lp = [first[:, answer[0]]]  # [B]
+    if len(answer) > 1:
+        ids = answer[:-1].unsqueeze(0).expand(batch, -1)  # [B, m-1]
+        step: dict = {"input_ids": ids, adapter.cache_argument: cache}
+        if "attention_mask" in inputs:
+            step["attention_mask"] = torch.cat([inputs["attention_mask"], torch.ones_like(ids)], 1)
+        kwargs = adapter.forward_kwargs(use_cache=True)
+        kwargs.pop("logits_to_keep", None)  # every one of the m-1 positions predicts a token
+        logits = adapter.model(**step, **kwargs).logits.float()  # [B, m-1, vocab]
+        target = answer[1:].expand(batch, -1).unsqueeze(-1)  # [B, m-1, 1]
+        rest = torch.log_softmax(logits, dim=-1).gather(-1, target).squeeze(-1)  # [B, m-1]
+        token_lp.extend(rest.unbind(1))
+    return torch.stack(token_lp, dim=1)  # [B, m]
+
+
+def _batch_scores(adapter: ModelAdapter, inputs: dict, answers: Sequence[torch.Tensor],
+                  normalise: bool) -> torch.Tensor:
+    """Scores [B, C] of every answer for one encoded batch: the prompt runs once and each answer
+    continues from a copy of its KV cache (one-token answers need no further pass)."""
+    if adapter.model not in _NO_CONTINUATION:
+        first, cache = _prompt_pass(adapter, inputs)
+        if cache is not None:
+            try:
+                return _reduce(_continuations(adapter, inputs, first, cache, answers), normalise)
+            except CONTINUATION_ERRORS:
+                # e.g. Qwen2-VL: its M-RoPE positions for tokens after a cache need generate()'s
+                # bookkeeping. Score this model the plain way from now on.
+                _NO_CONTINUATION.add(adapter.model)
+    return _reduce([_full_pass_scores(adapter, inputs, answer) for answer in answers], normalise)
+
+
+def _continuations(adapter: ModelAdapter, inputs: dict, first: torch.Tensor, cache,
+                   answers: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Per-token log-probabilities [B, m_c] of each answer from the prompt's cache; every answer
+    but the last multi-token one continues from its own copy (a continuation extends it)."""
+    out = []
+    for c, answer in enumerate(answers):
+        later = any(len(a) > 1 for a in answers[c + 1:])
+        own = copy.deepcopy(cache) if later and len(answer) > 1 else cache
+        out.append(_cached_scores(adapter, inputs, first, own, answer))
+    return out
+
+
+def _reduce(token_lps: Sequence[torch.Tensor], normalise: bool) -> torch.Tensor:
+    """[B, m_c] per answer -> [B, C] scores: the mean per token when `normalise`, else the sum."""
+    return torch.stack([lp.mean(-1) if normalise else lp.sum(-1) for lp in token_lps], 1).cpu()
+
+
 @torch.inference_mode()
 def label_log_likelihoods(adapter: ModelAdapter, examples: Sequence[Example], labels: Sequence[str],
                           prompt: str | None = None, batch_size: int = 8, normalise: bool = True,
                           progress: ProgressFn | None = None) -> torch.Tensor:
     """Score every label as the model's answer to every example: [N, C] log-likelihoods
-    (mean per token when `normalise`, else the sum). Works for text LMs and VLMs."""
+    (mean per token when `normalise`, else the sum). Works for text LMs and VLMs. Each batch's
+    prompts run once; the labels are scored from their KV cache."""
     if not labels:
         raise DataError("zero-shot scoring needs at least one label.")
     answers = [torch.tensor(label_token_ids(adapter, label)) for label in labels]
     scores = torch.zeros(len(examples), len(labels))
-    for start in range(0, len(examples), max(1, batch_size)):
+    batch_size = max(1, batch_size)
+    for start in range(0, len(examples), batch_size):
         batch = examples[start:start + batch_size]
         inputs = adapter.encode(batch, prompt)  # left-padded [B, T]
-        for c, answer in enumerate(answers):
-            logits = _answer_logits(adapter, _append_answer(inputs, answer), len(answer))
-            log_probs = torch.log_softmax(logits, dim=-1)  # [B, m, vocab]
-            target = answer.to(log_probs.device).unsqueeze(0).expand(len(batch), -1)  # [B, m]
-            token_lp = log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # [B, m]
-            per_example = token_lp.mean(-1) if normalise else token_lp.sum(-1)  # [B]
-            scores[start:start + len(batch), c] = per_example.cpu()
+        scores[start:start + len(batch)] = _batch_scores(adapter, inputs, answers, normalise)
         if progress:
             progress(min(start + len(batch), len(examples)), len(examples))
     return scores

