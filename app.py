@@ -337,7 +337,10 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber", radius_size=
 
 
 def model_choices() -> list[str]:
-    return list(BUNDLED) + [m for m in HUB_SUGGESTIONS if m not in BUNDLED]
+    """Only models that can load here (bundled files present; hub models when reachable)."""
+    from savs.models.registry import available_models
+
+    return available_models()
 
 
 def build_demo() -> gr.Blocks:
