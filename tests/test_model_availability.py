@@ -196,8 +196,11 @@ def test_two_racing_conversions_end_with_one_good_folder(fake_gguf, conversions,
 
     monkeypatch.setattr(gguf_cache, "_write_conversion", slow)
     results: list[Path] = []
-    threads = [threading.Thread(target=lambda: results.append(gguf_cache.ensure_converted(fake_gguf)))
-               for _ in range(2)]
+
+    def convert() -> None:
+        results.append(gguf_cache.ensure_converted(fake_gguf))
+
+    threads = [threading.Thread(target=convert) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
