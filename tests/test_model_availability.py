@@ -20,13 +20,19 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture
 def no_sockets(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"a test tried to open a socket: {args}")
+    """Fails the test if anything tries to connect (the probe runs in a thread, so a raise there
+    would not reach the test: attempts are recorded and checked afterwards)."""
+    attempts = []
+
+    def refuse(address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError("no sockets in tests")
 
     monkeypatch.setattr(socket, "create_connection", refuse)
     registry._can_connect.cache_clear()
-    yield
+    yield attempts
     registry._can_connect.cache_clear()
+    assert attempts == [], f"a test tried to connect to {attempts}"
 
 
 @pytest.fixture
@@ -63,6 +69,23 @@ def test_offline_env_means_unreachable_without_a_socket(monkeypatch, no_sockets,
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv(var, "1")
     assert registry.hub_reachable() is False
+
+
+def test_probe_connects_in_a_thread_and_reports_failure(monkeypatch):
+    tried = []
+
+    def refuse(address, timeout=None):
+        tried.append((address, timeout))
+        raise OSError("unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    registry._can_connect.cache_clear()
+    try:
+        assert registry._can_connect("hub.invalid", 443) is False
+        assert registry._can_connect("hub.invalid", 443) is False  # asked once per process
+    finally:
+        registry._can_connect.cache_clear()
+    assert tried == [(("hub.invalid", 443), registry.HUB_PROBE_TIMEOUT_S)]
 
 
 def test_probe_asks_the_configured_endpoint_once(monkeypatch):

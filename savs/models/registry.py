@@ -12,6 +12,7 @@ import functools
 import importlib.util
 import os
 import socket
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,12 +167,21 @@ def hub_offline() -> bool:
 
 @functools.lru_cache(maxsize=8)
 def _can_connect(host: str, port: int) -> bool:
-    """One TCP connection attempt (asked once per process and host)."""
-    try:
-        with socket.create_connection((host, port), timeout=HUB_PROBE_TIMEOUT_S):
-            return True
-    except OSError:
-        return False
+    """One TCP connection attempt (asked once per process and host). It runs in a daemon thread
+    with a hard deadline: a name lookup can hang far longer than the connect timeout."""
+    answer: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=HUB_PROBE_TIMEOUT_S):
+                answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=attempt, name="savs-hub-probe", daemon=True)
+    thread.start()
+    thread.join(HUB_PROBE_TIMEOUT_S + 0.5)
+    return bool(answer and answer[0])
 
 
 def hub_reachable() -> bool:
