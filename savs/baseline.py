@@ -17,7 +17,6 @@ with it), which is exactly the token sequence the model would generate for that 
 
 from __future__ import annotations
 
-import copy
 import weakref
 from typing import Sequence
 
@@ -74,7 +73,7 @@ def _answer_logits(adapter: ModelAdapter, inputs: dict, answer_length: int) -> t
 
 # models whose forward cannot continue from a KV cache without generate(): scored the plain way
 _NO_CONTINUATION: "weakref.WeakSet[torch.nn.Module]" = weakref.WeakSet()
-CONTINUATION_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
+CONTINUATION_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, AttributeError)
 
 
 def _full_pass_scores(adapter: ModelAdapter, inputs: dict, answer: torch.Tensor) -> torch.Tensor:
@@ -95,32 +94,10 @@ def _prompt_pass(adapter: ModelAdapter, inputs: dict) -> tuple[torch.Tensor, obj
     return torch.log_softmax(out.logits[:, -1].float(), dim=-1), cache
 
 
-def _cached_scores(adapter: ModelAdapter, inputs: dict, first: torch.Tensor, cache,
-                   answer: torch.Tensor) -> torch.Tensor:
-    """Per-token log-probabilities [B, m] of `answer`: its first token from the prompt's last
-    position (`first`, [B, vocab]); the rest from one pass over answer[:-1] on the prompt's KV
-    cache (which that pass extends: give each answer its own copy)."""
-    answer = answer.to(first.device)
-    batch = first.shape[0]
-    token_lp = [first[:, answer[0]]]  # [B]
-    if len(answer) > 1:
-        ids = answer[:-1].unsqueeze(0).expand(batch, -1)  # [B, m-1]
-        step: dict = {"input_ids": ids, adapter.cache_argument: cache}
-        if "attention_mask" in inputs:
-            step["attention_mask"] = torch.cat([inputs["attention_mask"], torch.ones_like(ids)], 1)
-        kwargs = adapter.forward_kwargs(use_cache=True)
-        kwargs.pop("logits_to_keep", None)  # every one of the m-1 positions predicts a token
-        logits = adapter.model(**step, **kwargs).logits.float()  # [B, m-1, vocab]
-        target = answer[1:].expand(batch, -1).unsqueeze(-1)  # [B, m-1, 1]
-        rest = torch.log_softmax(logits, dim=-1).gather(-1, target).squeeze(-1)  # [B, m-1]
-        token_lp.extend(rest.unbind(1))
-    return torch.stack(token_lp, dim=1)  # [B, m]
-
-
 def _batch_scores(adapter: ModelAdapter, inputs: dict, answers: Sequence[torch.Tensor],
                   normalise: bool) -> torch.Tensor:
-    """Scores [B, C] of every answer for one encoded batch: the prompt runs once and each answer
-    continues from a copy of its KV cache (one-token answers need no further pass)."""
+    """Scores [B, C] of every answer for one encoded batch: the prompt runs once, and one more
+    pass scores the rest of every multi-token answer from its KV cache."""
     if adapter.model not in _NO_CONTINUATION:
         first, cache = _prompt_pass(adapter, inputs)
         if cache is not None:
@@ -135,13 +112,39 @@ def _batch_scores(adapter: ModelAdapter, inputs: dict, answers: Sequence[torch.T
 
 def _continuations(adapter: ModelAdapter, inputs: dict, first: torch.Tensor, cache,
                    answers: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Per-token log-probabilities [B, m_c] of each answer from the prompt's cache; every answer
-    but the last multi-token one continues from its own copy (a continuation extends it)."""
-    out = []
-    for c, answer in enumerate(answers):
-        later = any(len(a) > 1 for a in answers[c + 1:])
-        own = copy.deepcopy(cache) if later and len(answer) > 1 else cache
-        out.append(_cached_scores(adapter, inputs, first, own, answer))
+    """Per-token log-probabilities [B, m_c] of each answer: its first token from the prompt's
+    last position (`first`, [B, vocab]); the rest of every multi-token answer from ONE pass over
+    all of them at once on the prompt's KV cache, repeated per answer (the cache is consumed).
+
+    Rows are example-major (b * n + j for answer j of n): `batch_repeat_interleave`'s order.
+    Shorter answers are right-padded; padding comes after their tokens, so it changes nothing
+    that they see (causal attention)."""
+    batch, device = first.shape[0], first.device
+    firsts = [first[:, a[0]].unsqueeze(1) for a in answers]  # [B, 1] each
+    longer = [c for c, a in enumerate(answers) if len(a) > 1]
+    if not longer:
+        return firsts
+    n, width = len(longer), max(len(answers[c]) for c in longer) - 1
+    ids = torch.zeros(n, width, dtype=torch.long, device=device)
+    for j, c in enumerate(longer):
+        ids[j, :len(answers[c]) - 1] = answers[c][:-1]
+    ids = ids.repeat(batch, 1)  # [B * n, width]
+    step: dict = {"input_ids": ids, adapter.cache_argument: cache}
+    if "attention_mask" in inputs:
+        prompt_mask = inputs["attention_mask"].repeat_interleave(n, dim=0)  # [B * n, T]
+        step["attention_mask"] = torch.cat([prompt_mask, torch.ones_like(ids)], dim=1)
+    if n > 1:
+        cache.batch_repeat_interleave(n)
+    kwargs = adapter.forward_kwargs(use_cache=True)
+    kwargs.pop("logits_to_keep", None)  # every position predicts an answer token
+    logits = adapter.model(**step, **kwargs).logits.float()  # [B * n, width, vocab]
+    log_probs = torch.log_softmax(logits, dim=-1).view(batch, n, width, -1)
+    out = list(firsts)
+    for j, c in enumerate(longer):
+        rest = answers[c][1:].to(device)  # [m-1]
+        target = rest.expand(batch, -1).unsqueeze(-1)  # [B, m-1, 1]
+        lp = log_probs[:, j, :len(rest)].gather(-1, target).squeeze(-1)  # [B, m-1]
+        out[c] = torch.cat([firsts[c], lp], dim=1)  # [B, m]
     return out
 
 
