@@ -8,8 +8,9 @@ the code path before it, side by side in one run.
   converted safetensors folder from $SAVS_CACHE. Medians, interleaved; plus the one-time
   conversion (first load) into a fresh cache folder.
 - cli_predict_s: `python -m savs predict --classifier <a smollm2 classifier> --text ...` end to
-  end in a new process (imports, load, one prediction), both ways, interleaved; the torch thread
-  count is torch's default (all cores).
+  end in a new process (imports, load, one prediction), both ways, interleaved: median wall
+  seconds, and under "cpu" the subprocess's CPU seconds (steadier on a shared machine); the
+  torch thread count is torch's default (all cores).
 - zeroshot: `label_log_likelihoods` on the safety task's test examples with its two labels:
   one full pass per label (the path before) against one prompt pass plus continuations from its
   KV cache; the ratio, the largest score difference and whether every answer is the same.
@@ -24,6 +25,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -118,20 +120,30 @@ def bench_cli_predict(adapter: savs.ModelAdapter, repeats: int) -> dict:
     clf = savs.fit(adapter, train[:8] + train[-8:], prompt=SAFETY_PROMPT, k=20)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     env.pop("OMP_NUM_THREADS", None)
-    times: dict[str, list[float]] = {"gguf": [], "cached": []}
+    wall: dict[str, list[float]] = {"gguf": [], "cached": []}
+    cpu: dict[str, list[float]] = {"gguf": [], "cached": []}
     with tempfile.TemporaryDirectory(prefix="savs-bench-clf-") as folder:
         path = clf.save(Path(folder) / "clf")
         args = ["predict", "--classifier", str(path), "--text", "How do I bake bread?", "--json"]
         for _ in range(repeats):
-            for name in times:
-                start = time.perf_counter()
+            for name in wall:
+                start, used = time.perf_counter(), _children_cpu()
                 proc = subprocess.run(_cli(args, name == "gguf"), env=env, cwd=ROOT,
                                       capture_output=True, text=True, timeout=600)
-                times[name].append(time.perf_counter() - start)
+                wall[name].append(time.perf_counter() - start)
+                cpu[name].append(_children_cpu() - used)
                 if proc.returncode:
                     raise RuntimeError(f"predict failed ({name}): {proc.stderr[-1000:]}")
-    medians = {name: statistics.median(v) for name, v in times.items()}
-    return {**medians, "ratio": medians["cached"] / medians["gguf"]}
+    medians = {name: statistics.median(v) for name, v in wall.items()}
+    return {**medians, "ratio": medians["cached"] / medians["gguf"],
+            "cpu": {name: statistics.median(v) for name, v in cpu.items()}}
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children: a subprocess's own work,
+    without the time it waited for other processes on a shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def bench_zeroshot(adapter: savs.ModelAdapter, n: int, repeats: int, batch_size: int = 8) -> dict:
