@@ -5,6 +5,12 @@ generated example task in the bundled layout (<root>/<task>/{train,test}.jsonl +
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -65,3 +71,66 @@ def app_on_tiny_model(root: Path) -> Iterator:
         yield app
     finally:
         mp.undo()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def app_server(root: Path, start_timeout: float = 90, **env_extra: str) -> Iterator[tuple]:
+    """`python app.py` on the tiny random LLaVA as its own process on 127.0.0.1 (so its memory
+    can be read from /proc without the test's own); yields (url, pid), stops it afterwards."""
+    model_dir = save_tiny_llava(root / "tiny-llava")
+    port = free_port()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
+               SAVS_EXAMPLES=str(root / "no-examples"), OMP_NUM_THREADS="1",
+               # a fixed mmap threshold returns freed image buffers to the OS, so RSS shows what
+               # is still held, not glibc's dynamic threshold keeping freed blocks in its arenas
+               MALLOC_MMAP_THRESHOLD_="131072",
+               # Gradio frees a closed session's state after 1 s instead of an hour
+               GRADIO_IS_E2E_TEST="1", **env_extra)
+    with open(root / "app.log", "w+") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", str(model_dir),
+                                 "--host", "127.0.0.1", "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_answering(f"http://127.0.0.1:{port}/", proc, log, start_timeout)
+            yield f"http://127.0.0.1:{port}/", proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+
+
+def _wait_until_answering(url: str, proc: subprocess.Popen, log, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise AssertionError(f"app exited with {proc.returncode}:\n{log.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"app did not answer on {url} in {timeout} s")
+        time.sleep(0.5)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process, from /proc (no psutil needed)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS in /proc/{pid}/status")

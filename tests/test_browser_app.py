@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import fake_camera as fc
@@ -211,5 +212,27 @@ def test_on_a_laptop_screen_each_steps_main_action_is_visible(served):
             for name in ("Load example task", "Extract", "Classify"):
                 box = page.get_by_role("button", name=name, exact=True).bounding_box()
                 assert box is not None and box["y"] + box["height"] <= 768, (name, box)
+        finally:
+            browser.close()
+
+
+def test_closing_the_page_frees_the_session(served):
+    from playwright.sync_api import sync_playwright
+
+    import ui.server
+
+    url, _ = served
+    with sync_playwright() as p:
+        browser, page = open_page(p, url, size=(1440, 1000))
+        try:
+            load_task(page, "colours", "3 classes, 12 examples")
+            held = [s for s in ui.server.SESSIONS.values() if len(s.classes) == 3]
+            assert held, "the page's session is registered"
+            page.close()
+            deadline = time.monotonic() + 30
+            while held[0].classes and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert held[0].classes == {} and held[0].activations is None
+            assert all(s is not held[0] for s in ui.server.SESSIONS.values())
         finally:
             browser.close()

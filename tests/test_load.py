@@ -16,13 +16,9 @@ fresh activations dropped (bounded cache) before extraction reads them back.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -72,64 +68,12 @@ def image(colour: str, shade: int):
     return sf.colour_image(PALETTE[colour], shade, size=IMAGE_SIDE)
 
 
-def rss_mb(pid: int) -> float:
-    """Resident set size of a process, from /proc (no psutil needed)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The app as a subprocess on loopback; yields (url, pid)."""
     root = tmp_path_factory.mktemp("load")
-    model_dir = sf.save_tiny_llava(root / "tiny-llava")
-    port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
-               SAVS_EXAMPLES=str(root / "no-examples"), OMP_NUM_THREADS="1",
-               # a fixed mmap threshold returns freed image buffers to the OS, so RSS shows what
-               # is still held, not glibc's dynamic threshold keeping freed blocks in its arenas
-               MALLOC_MMAP_THRESHOLD_="131072",
-               # Gradio frees a closed session's state after 1 s instead of an hour
-               GRADIO_IS_E2E_TEST="1")
-    with open(root / "app.log", "w+") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", str(model_dir),
-                                 "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_until_answering(f"http://127.0.0.1:{port}/", proc, log)
-            yield f"http://127.0.0.1:{port}/", proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
-
-
-def wait_until_answering(url: str, proc: subprocess.Popen, log) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise AssertionError(f"app exited with {proc.returncode}:\n{log.read()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"app did not answer on {url} in {START_TIMEOUT} s")
-        time.sleep(0.5)
+    with sf.app_server(root, START_TIMEOUT) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -275,12 +219,12 @@ def test_eight_concurrent_sessions_keep_their_own_data(server, inputs):
     url, pid = server
     assert url.startswith("http://127.0.0.1:")  # loopback only
     began = time.monotonic()
-    rss = [rss_mb(pid)]
+    rss = [sf.rss_mb(pid)]
     seconds = []
     for _ in range(ROUNDS):
         seconds.append(run_round(url, inputs))
         time.sleep(3)  # closed sessions' state is freed after 1 s (GRADIO_IS_E2E_TEST)
-        rss.append(rss_mb(pid))
+        rss.append(sf.rss_mb(pid))
     elapsed = time.monotonic() - began
     report = (f"{ROUNDS} rounds x {SESSIONS} sessions in {elapsed:.1f} s; slowest session per "
               f"round {[round(max(s), 1) for s in seconds]} s; RSS MB "

@@ -1,0 +1,97 @@
+"""The slowest call a visitor can make within the hosted limits, timed (SECURITY.md's table).
+
+    HF_HUB_OFFLINE=1 python scripts/worst_case.py [--model tiny] [--json]
+
+Each row runs the same Studio action an app callback runs, on the bundled model, at the limit
+that bounds it: the largest upload import (1,000 examples whose images fill the 100 M pixel
+budget), an extraction of 1,000 examples, an evaluation of the 500-example cap, and a classify
+of a 20,000-character text. A call holds its model's lock for about this long; sessions on
+other models are not held up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from savs.activations import ActivationCache  # noqa: E402
+from savs.limits import HOSTED, HOSTED_EVALUATE, MAX_TEXT_CHARS  # noqa: E402
+from savs.models.registry import load_model  # noqa: E402
+from savs.studio import Studio  # noqa: E402
+
+
+def _zip_dataset(folder: Path, n: int, side: int, name: str) -> Path:
+    """n examples in two classes, each its own side x side image (distinct pixels)."""
+    archive = folder / name
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        rows = []
+        for i in range(n):
+            label = "a" if i % 2 else "b"
+            img = Image.new("RGB", (side, side), (i % 256, (i // 256) % 256, 200 if i % 2 else 40))
+            path = folder / f"{i}.png"
+            img.save(path)
+            zf.write(path, f"images/{i}.png")
+            rows.append(json.dumps({"image": f"images/{i}.png", "question": "q", "label": label}))
+        zf.writestr("data.jsonl", "\n".join(rows))
+    return archive
+
+
+def _time(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run(model: str) -> list[dict]:
+    torch.set_num_threads(1)  # the app gives each of its 2 resident models one core of two
+    adapter = load_model(model)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        n = HOSTED.max_examples
+        side = int((HOSTED.max_pixels // n) ** 0.5)  # the pixel budget, filled
+        train = _zip_dataset(folder, n, side, "train.zip")
+        studio = Studio(prompt="What colour is the shape?")
+        rows.append({"call": f"import_dataset ({n} examples, {side}x{side} images)",
+                     "seconds": _time(lambda: studio.import_dataset(train, confine=True))})
+        rows.append({"call": f"extract ({n} examples, nothing cached)",
+                     "seconds": _time(lambda: studio.extract_and_fit(adapter, ActivationCache()))})
+        m = HOSTED_EVALUATE.max_examples
+        test = _zip_dataset(folder, m, side, "test.zip")
+        rows.append({"call": f"evaluate ({m} examples)",
+                     "seconds": _time(lambda: studio.evaluate(adapter, test, confine=True))})
+        text = ("word " * (MAX_TEXT_CHARS // 5))[:MAX_TEXT_CHARS]
+        image = folder / "0.png"
+        rows.append({"call": f"classify (image + {MAX_TEXT_CHARS:,}-character text)",
+                     "seconds": _time(lambda: studio.classify(adapter, image, text))})
+    for row in rows:
+        row["seconds"] = round(row["seconds"], 1)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="tiny")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    rows = run(args.model)
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for row in rows:
+            print(f"| {row['call']} | {row['seconds']} s |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
