@@ -43,7 +43,7 @@ def _query_image(folder: Path) -> Path:
     from savs.tiny.tasks import task_scene
 
     path = folder / "query.png"
-    task_scene("colour", QUERY_LABEL, 987_654).save(path)
+    task_scene("colour", QUERY_LABEL, 987_654).image.save(path)
     return path
 
 

@@ -1,0 +1,86 @@
+"""The README's screenshots of the real app, taken with the browser the tests use.
+
+    HF_HUB_OFFLINE=1 python scripts/screenshots.py [--out assets/readme]
+
+Launches app.py in this process on the bundled `tiny` model, drives Debian's Chromium through
+Playwright (never a downloaded browser) at a laptop's 1366 x 768, and saves:
+- app.png: the colour task loaded, extracted and one scene classified;
+- live.png: the live webcam tab classifying Chromium's fake camera, which plays scenes of the
+  colour task (tests/fake_camera.py writes the clip).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--use-fake-ui-for-media-stream"]
+
+
+def shoot(out: Path) -> list[Path]:
+    import fake_camera as fc
+    from playwright.sync_api import expect, sync_playwright
+
+    import app
+    from savs.tiny.tasks import task_scene
+
+    app.start("tiny")
+    demo = app.build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                            **app.launch_kwargs())
+    saved = []
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        query = Path(tmp) / "query.png"
+        task_scene("colour", "purple", 424_242).image.resize((256, 256)).save(query)
+        clip = fc.write_y4m(Path(tmp) / "scenes.y4m",
+                            [im for _, im in fc.scene_frames("colour", ["orange"], 10, size=128)])
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                    args=CHROMIUM_ARGS + fc.chromium_camera_args(clip))
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(url)
+            page.get_by_label("Example task").click()
+            page.get_by_role("option", name="colour", exact=True).click()
+            page.get_by_role("button", name="Load example task").click()
+            expect(page.get_by_text("10 classes, 100 examples")).to_be_visible(timeout=60_000)
+            page.get_by_role("button", name="Extract", exact=True).click()
+            expect(page.locator("#fit-line")).to_contain_text("fit accuracy", timeout=300_000)
+            page.locator("#query-image input[type=file]").set_input_files(str(query))
+            page.get_by_role("button", name="Classify", exact=True).click()
+            expect(page.locator("#timing")).to_contain_text("ms", timeout=60_000)
+            page.wait_for_timeout(3000)  # toasts fade
+            saved.append(out / "app.png")
+            page.screenshot(path=str(saved[-1]), full_page=True)
+            page.get_by_role("tab", name="Live webcam").click()
+            live = page.locator("#live-cam")
+            live.get_by_text("Click to Access Webcam").click()
+            live.get_by_role("button", name="capture photo").click()
+            expect(page.locator("#live-timing")).to_contain_text("frame 10", timeout=60_000)
+            saved.append(out / "live.png")
+            page.screenshot(path=str(saved[-1]))
+        finally:
+            browser.close()
+            demo.close()
+    return saved
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=ROOT / "assets" / "readme")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path in shoot(args.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
