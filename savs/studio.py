@@ -22,7 +22,7 @@ from PIL import Image
 
 from .activations import ActivationCache, ProgressFn, extract
 from .baseline import zero_shot_accuracy
-from .classifier import SCORINGS, HeadCount, SAVClassifier, fit_activations, head_cosines, k_curve
+from .classifier import SCORINGS, HeadCount, SAVClassifier, fit_activations, k_curve
 from .compare import compare_baselines
 from .data import (Example, dataset_root, join_prompt, load_examples, open_image,
                    read_studio_meta, split_prompt, write_jsonl, zip_folder)

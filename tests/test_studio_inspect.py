@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import studio_fixtures as sf
-
 from savs import ActivationCache, Example, load_examples
 from savs.activations import extract
 from savs.classifier import auto_k, k_curve
@@ -18,6 +16,8 @@ from savs.errors import ModelError
 from savs.explanation import explain_prediction, head_class_accuracy
 from savs.pipeline import predict
 from savs.studio import Studio
+
+import studio_fixtures as sf
 
 pytestmark = pytest.mark.integration
 
