@@ -299,12 +299,7 @@ def _wire(demo: gr.Blocks, studio: gr.State, model_box: Any, load_model_btn: Any
                          [y["live_label"], y["live_bars"], y["live_timing"]],
                          api_name="classify_frame", stream_every=0.2, time_limit=900,
                          trigger_mode="always_last", **model_bound)
-    inspected = [studio, y["picker"], y["overlay"], y["tokens"], y["inspector"],
-                 y["per_class_head"]]
-    public(y["picker"].input, inspect_head_cb, [studio, y["picker"]], inspected, "inspect_head")
-    then(t["top_heads"].select(select_head_cb, studio, studio, **private))
-    public(t["auto"].input, auto_k_cb, [studio, t["auto"]],
-           [studio, t["k"], t["k_curve"], *fit], "auto_k")
+    _wire_inspect(studio, t, y, then, public)
     evaluated = [studio, y["eval_line"], y["per_class"], y["confusion"], y["mistakes"]]
     public(y["eval"].click, evaluate_cb, [studio, y["test_in"], y["zero_shot"]], evaluated,
            "evaluate", **model_bound)
@@ -316,6 +311,17 @@ def _wire(demo: gr.Blocks, studio: gr.State, model_box: Any, load_model_btn: Any
            [studio, t["k"], t["scoring"], *fit, c["summary"]], "import_classifier",
            **model_bound)
     return then
+
+
+def _wire_inspect(studio: gr.State, t: dict, y: dict, then: Callable, public: Callable) -> None:
+    """Why these heads: the head picker (/inspect_head), a click on a top-heads row, and the
+    "auto" k box (/auto_k). Each is followed by the page redraw, like every event."""
+    inspected = [studio, y["picker"], y["overlay"], y["tokens"], y["inspector"],
+                 y["per_class_head"]]
+    public(y["picker"].input, inspect_head_cb, [studio, y["picker"]], inspected, "inspect_head")
+    then(t["top_heads"].select(select_head_cb, studio, studio, api_visibility="private"))
+    public(t["auto"].input, auto_k_cb, [studio, t["auto"]],
+           [studio, t["k"], t["k_curve"], t["heatmap"], t["top_heads"], t["fit_line"]], "auto_k")
 
 
 def redraw_all(studio: Studio) -> tuple:

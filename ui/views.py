@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
+from PIL import Image
 
 from savs import plots
 from savs.compare import DISPLAY_NAMES
@@ -173,12 +174,20 @@ def attention_views(studio: Studio) -> tuple:
     overlay = None
     if expl is not None and last.image is not None:
         try:
-            overlay = plots.attention_overlay(last.image, expl)
+            overlay = _shown_large(plots.attention_overlay(last.image, expl))
         except ValueError:  # this model's image tokens do not map to patches
             overlay = None
     tokens = ([(t, round(w, 3)) for t, w in plots.attention_highlights(expl)]
               if expl is not None else [])
     return overlay, tokens, inspector_line(studio, report), inspector_rows(report)
+
+
+def _shown_large(image: Image.Image, side: int = 256) -> Image.Image:
+    """A small picture scaled up by a whole factor (nearest: patches stay sharp blocks), so a
+    webcam thumbnail's heat overlay is not drawn as a few pixels."""
+    factor = side // max(image.size)
+    return image.resize((image.width * factor, image.height * factor),
+                        Image.Resampling.NEAREST) if factor > 1 else image
 
 
 def inspector_line(studio: Studio, report: dict) -> str:
