@@ -318,7 +318,7 @@ class Studio(Session):
     def close(self) -> None:
         """The session ended: drop everything it holds (pixels, activations, downloads)."""
         self.close_files()
-        self.classes, self.activations, self.classifier = {}, None, None
+        self.classes, self.activations, self.classifier, self.curve = {}, None, None, None
         self.last_classification = self.last_evaluation = self.last_removal = None
 
     def close_files(self) -> None:

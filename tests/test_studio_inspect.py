@@ -94,8 +94,7 @@ def test_k_curve_is_cached_and_auto_picks_its_k(fitted, monkeypatch):
     assert fitted.k == "auto" and clf.k == auto_k(curve) and fitted.shown_k == clf.k
     fitted.refit(k=4)
     assert fitted.k == 4 and fitted.shown_k == 4
-    fitted.classes["red"].append(fitted.classes["red"][0])
-    fitted._edited("an example was added")
+    fitted.add_examples("red", [sf.colour_image(sf.TASK_COLOURS["red"], 4)])
     assert fitted.k_curve() is None  # out of date: the kept activations no longer match
 
 
@@ -132,3 +131,9 @@ def test_imported_classifier_has_no_curve_and_no_baselines(fitted, llava_adapter
     assert other.head_report(head.layer, head.head)["class_accuracy"] is None
     ev = other.evaluate(llava_adapter, task_root / "colours" / "test.jsonl", baselines=True)
     assert ev.baselines is None and len(ev.predictions) == 6
+
+
+def test_closing_a_session_drops_the_curve(fitted):
+    assert fitted.k_curve() is not None
+    fitted.close()
+    assert fitted.curve is None and fitted.k_curve() is None
