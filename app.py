@@ -35,6 +35,7 @@ from ui.classes import (add_class_cb, add_example_cb, add_files_cb, class_cards,
                         undo_cb)
 from ui.classify import classify_cb, classify_frame_cb
 from ui.evaluate import evaluate_cb, evaluate_task_cb
+from ui.inspect import auto_k_cb, inspect_head_cb, select_head_cb
 from ui.server import (CACHE, MODEL_ENV, MODEL_QUEUE, MODEL_WORKERS, POOL, START, close_session,
                        start, start_session)
 from ui.share import export_classifier_cb, export_dataset_cb, import_classifier_cb
@@ -47,7 +48,7 @@ __all__ = ["build_demo", "main", "start", "POOL", "CACHE", "START", "add_class_c
            "set_prompt_cb", "undo_cb", "classify_cb", "classify_frame_cb", "evaluate_cb",
            "evaluate_task_cb", "export_classifier_cb", "export_dataset_cb",
            "import_classifier_cb", "extract_cb", "load_model_cb", "refit_cb", "record_cb",
-           "snap_cb", "record_frame_cb"]
+           "snap_cb", "record_frame_cb", "inspect_head_cb", "select_head_cb", "auto_k_cb"]
 
 CSS = """
 .card {border: 1px solid var(--border-color-primary); border-radius: 12px; padding: 6px;}
@@ -128,13 +129,37 @@ def _step_train() -> dict[str, Any]:
     _hint("train")
     t["extract"] = gr.Button("Extract", variant="primary")
     with gr.Row():
-        t["k"] = gr.Slider(1, 64, value=20, step=1, label="Heads that vote (k)")
-        t["scoring"] = gr.Radio(["loo", "reference"], value="loo", label="Scoring")
+        t["k"] = gr.Slider(1, 64, value=20, step=1, label="Heads that vote (k)", scale=3)
+        t["auto"] = gr.Checkbox(label="auto", scale=1, min_width=80, elem_id="auto-k",
+                                info="fewest heads within 1 point of the best")
+        t["scoring"] = gr.Radio(["loo", "reference"], value="loo", label="Scoring", scale=2)
     t["fit_line"] = gr.Markdown("No classifier yet.", elem_id="fit-line")
     t["heatmap"] = gr.Plot(show_label=False, elem_id="head-heatmap")
-    t["top_heads"] = gr.Dataframe(headers=["rank", "layer", "head", "score"], label="Top heads",
-                                  interactive=False, max_height=200)
+    t["top_heads"] = gr.Dataframe(headers=["rank", "layer", "head", "score"], label="Top heads "
+                                  "(click a row to inspect that head)", interactive=False,
+                                  max_height=200, elem_id="top-heads")
+    t["k_curve"] = gr.Plot(show_label=False, elem_id="k-curve")
     return t
+
+
+def _attention_view() -> dict[str, Any]:
+    """In the Classify tab: where the chosen head looked, and the head inspector."""
+    a: dict[str, Any] = {}
+    with gr.Accordion("Why: where the heads looked", open=True):
+        # custom values: choices are redrawn per session, and the callback checks the head
+        a["picker"] = gr.Dropdown([], label="Head", elem_id="head-picker",
+                                  allow_custom_value=True,
+                                  info="a selected head; or click a row of 'Top heads'")
+        a["overlay"] = gr.Image(label="Attention on the picture", type="pil", height=220,
+                                interactive=False, elem_id="attention-overlay")
+        a["tokens"] = gr.HighlightedText(label="Attention on the prompt's tokens",
+                                         elem_id="attention-tokens", combine_adjacent=False)
+        a["inspector"] = gr.Markdown(elem_id="head-inspector")
+        a["per_class_head"] = gr.Dataframe(
+            headers=["class", "training accuracy", "cosine (this input)", "vote"],
+            label="This head, class by class", interactive=False, max_height=200,
+            elem_id="head-classes")
+    return a
 
 
 def _step_try() -> dict[str, Any]:
@@ -152,6 +177,7 @@ def _step_try() -> dict[str, Any]:
                                       elem_id="predicted-label")
             y["timing"] = gr.Markdown(elem_id="timing")
             y["bars"] = gr.Plot(show_label=False, elem_id="vote-bars")
+            y.update(_attention_view())
         with gr.Tab("Live webcam") as live_tab:
             y["live_cam"] = gr.Image(sources=["webcam"], streaming=True, type="pil", height=200,
                                      show_label=False, elem_id="live-cam")
@@ -167,11 +193,16 @@ def _step_try() -> dict[str, Any]:
             with gr.Row():
                 y["eval"] = gr.Button("Evaluate upload", variant="primary", size="sm")
                 y["eval_task"] = gr.Button("Evaluate example task", size="sm")
-            y["zero_shot"] = gr.Checkbox(label="Compare with zero-shot (slower)",
-                                         info="the model answering with a label itself")
+            y["zero_shot"] = gr.Checkbox(
+                label="Compare with baselines (slower)", elem_id="compare-baselines",
+                info="zero-shot (the model answering with a label itself); all heads voting, "
+                     "nearest class mean, 1-nearest neighbour and a linear probe on the "
+                     "selected heads' activations")
             y["eval_line"] = gr.Markdown(elem_id="eval-line")
             y["per_class"] = gr.Dataframe(headers=["class", "precision", "recall", "support"],
                                           label="Per class", interactive=False, max_height=200)
+            y["baselines"] = gr.Dataframe(headers=["method", "accuracy"], label="Baselines",
+                                          interactive=False, elem_id="baselines")
             y["confusion"] = gr.Plot(show_label=False)
             y["mistakes"] = gr.Gallery(label="Mistakes", columns=4, height="auto",
                                        object_fit="contain", interactive=False)
@@ -223,7 +254,9 @@ def _wire(demo: gr.Blocks, studio: gr.State, model_box: Any, load_model_btn: Any
     model_bound = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=MODEL_WORKERS)
     PAGE = [status, t["k"], t["scoring"], c["summary"], c["undo"], c["key"], y["image"],
             c["cam_box"], t["heatmap"], t["top_heads"], t["fit_line"], y["predicted"], y["bars"],
-            y["timing"], y["eval_line"], y["per_class"], y["confusion"], y["mistakes"]]
+            y["timing"], y["eval_line"], y["per_class"], y["confusion"], y["mistakes"],
+            t["auto"], t["k_curve"], y["baselines"], y["picker"], y["overlay"], y["tokens"],
+            y["inspector"], y["per_class_head"]]
     PAGE.append(c["cam_class"])
     fit = [t["heatmap"], t["top_heads"], t["fit_line"]]
 
@@ -268,6 +301,7 @@ def _wire(demo: gr.Blocks, studio: gr.State, model_box: Any, load_model_btn: Any
                          api_name="classify_frame", stream_every=0.2, time_limit=900,
                          **model_bound)  # (trigger_mode="always_last" stops a stream after
     # one frame in gradio 6.31: measured; the webcam sends the next frame after each answer)
+    _wire_inspect(studio, t, y, then, public)
     evaluated = [studio, y["eval_line"], y["per_class"], y["confusion"], y["mistakes"]]
     public(y["eval"].click, evaluate_cb, [studio, y["test_in"], y["zero_shot"]], evaluated,
            "evaluate", **model_bound)
@@ -279,6 +313,17 @@ def _wire(demo: gr.Blocks, studio: gr.State, model_box: Any, load_model_btn: Any
            [studio, t["k"], t["scoring"], *fit, c["summary"]], "import_classifier",
            **model_bound)
     return then
+
+
+def _wire_inspect(studio: gr.State, t: dict, y: dict, then: Callable, public: Callable) -> None:
+    """Why these heads: the head picker (/inspect_head), a click on a top-heads row, and the
+    "auto" k box (/auto_k). Each is followed by the page redraw, like every event."""
+    inspected = [studio, y["picker"], y["overlay"], y["tokens"], y["inspector"],
+                 y["per_class_head"]]
+    public(y["picker"].input, inspect_head_cb, [studio, y["picker"]], inspected, "inspect_head")
+    then(t["top_heads"].select(select_head_cb, studio, studio, api_visibility="private"))
+    public(t["auto"].input, auto_k_cb, [studio, t["auto"]],
+           [studio, t["k"], t["k_curve"], t["heatmap"], t["top_heads"], t["fit_line"]], "auto_k")
 
 
 def redraw_all(studio: Studio) -> tuple:

@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 from PIL import Image
 
-from .classifier import Prediction, SAVClassifier
+from .classifier import HeadCount, Prediction, SAVClassifier
 from .data import Example, open_image
 from .limits import MAX_LABEL_CHARS, MAX_TEXT_CHARS
 from .errors import DataError
@@ -35,6 +35,11 @@ STORED_SIDE = 1024  # images are kept (and exported) at most this large; process
 class Classification:
     prediction: Prediction
     seconds: float
+    # from the same forward pass (`Studio.classify(..., explain=True)`): where each selected head
+    # looked, in the classifier's order; None when not asked for or the model cannot say why
+    explanations: list | None = None  # [savs.explanation.HeadExplanation]
+    image: Image.Image | None = None  # the input picture, for the attention overlay
+    explain_error: str = ""  # why there are no explanations, when they were asked for
 
 
 @dataclass
@@ -44,6 +49,9 @@ class Evaluation:
     examples: list[Example]
     seconds: float
     zero_shot_accuracy: float | None = None  # the model answering with a label itself
+    # savs.compare baselines on the same test activations: name -> accuracy (None: not asked,
+    # or no training activations, as with an imported classifier)
+    baselines: dict[str, float] | None = None
 
     def mistakes(self) -> list[tuple[Example, str, str]]:
         """(example, true label, predicted label) of every wrong prediction."""
@@ -70,7 +78,7 @@ class Session:
 
     classes: dict[str, list[Example]] = field(default_factory=dict)
     prompt: str = ""
-    k: int = 20
+    k: HeadCount = 20  # or "auto": the fewest heads within one point of the best (k curve)
     scoring: str = "loo"
     model: str = ""  # the model this session extracts with (its own choice)
     model_info: ModelInfo | None = None
@@ -88,6 +96,10 @@ class Session:
     task: str = ""  # bundled example task loaded last, if any (its test set can be evaluated)
     renamed: dict[str, str] = field(default_factory=dict)  # old name -> new, for pages drawn
     # before a rename (their buttons still say the old name)
+    inspected: tuple[int, int] | None = None  # (layer, head) the head inspector shows
+    # the k curve of `activations` under `curve_scoring`: computed once per fit, not per redraw
+    curve: list[tuple[int, float]] | None = None
+    curve_scoring: str = ""
     recording: str = ""  # the class webcam frames go into while recording
     record_left: int = 0  # frames still to record
     live_frames: int = 0  # webcam frames classified live (the page counts them)
@@ -98,6 +110,14 @@ class Session:
     def stale(self) -> bool:
         """Is there a classifier that no longer matches the classes, examples or prompt?"""
         return self.classifier is not None and self.fitted_revision != self.revision
+
+    @property
+    def shown_k(self) -> int:
+        """The number of heads as a number (the slider's value): with k "auto", the fitted
+        classifier's k (20 before any fit)."""
+        if self.k == "auto":
+            return self.classifier.k if self.classifier is not None else 20
+        return int(self.k)
 
     def stale_message(self) -> str:
         if not self.stale:

@@ -20,13 +20,16 @@ from pathlib import Path
 
 from PIL import Image
 
-from .activations import ActivationCache, ProgressFn
+from .activations import ActivationCache, ProgressFn, extract
 from .baseline import zero_shot_accuracy
-from .classifier import SCORINGS, SAVClassifier, fit_activations
+from .classifier import SCORINGS, HeadCount, SAVClassifier, fit_activations, k_curve
+from .compare import compare_baselines
 from .data import (Example, dataset_root, join_prompt, load_examples, open_image,
                    read_studio_meta, split_prompt, write_jsonl, zip_folder)
 from .limits import HOSTED, HOSTED_EVALUATE, Limits
-from .errors import ClassifierError, DataError
+from .errors import ClassifierError, DataError, ModelError
+from .explanation import explain_prediction, head_class_accuracy
+from .metrics import evaluation_report
 from .models.adapter import ModelAdapter
 from .models.registry import ASSETS
 from .pipeline import check_compatible, classifier_config, evaluate, predict, training_activations
@@ -129,17 +132,18 @@ class Studio(Session):
         examples = self._checked_training_set()
         acts = training_activations(adapter, examples, self.prompt or None, self.scoring,
                                     batch_size, cache, progress)  # [N, L, H, d]
-        self.activations = acts
+        self.activations, self.curve = acts, None
         self.fit_config = classifier_config(adapter, self.prompt or None)
         self.fitted_revision = None  # fitted below; until then nothing is current
         return self._fit(examples)
 
-    def refit(self, k: int | None = None, scoring: str | None = None) -> SAVClassifier:
-        """Refit with another k / scoring from the kept activations, without the model."""
+    def refit(self, k: HeadCount | None = None, scoring: str | None = None) -> SAVClassifier:
+        """Refit with another k ("auto": the fewest heads within one point of the best on the
+        k curve) / scoring from the kept activations, without the model."""
         if scoring is not None and scoring not in SCORINGS:
             raise DataError(f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}.")
         if k is not None:
-            self.k = max(1, int(k))
+            self.k = "auto" if k == "auto" else max(1, int(k))
         if scoring is not None:
             self.scoring = scoring
         if self.activations is None or self.classifier is None:
@@ -156,10 +160,47 @@ class Studio(Session):
 
     def _fit(self, examples: list[Example]) -> SAVClassifier:
         num_heads = self.activations.shape[1] * self.activations.shape[2]
-        k = min(self.k, num_heads)
+        k = "auto" if self.k == "auto" else min(int(self.k), num_heads)
         self._fitted(fit_activations(self.activations, [ex.label for ex in examples], k,
                                      self.scoring, self.fit_config))
         return self.classifier
+
+    def k_curve(self) -> list[tuple[int, float]] | None:
+        """Training accuracy (leave-one-out with "loo") for every k from 1 to L * H, from the
+        kept activations: computed once per fit and scoring, then cached. None when there are
+        no current activations (nothing extracted, an imported classifier, or out of date)."""
+        if self.activations is None or self.classifier is None or self.stale:
+            return None
+        if self.curve is None or self.curve_scoring != self.scoring:
+            labels = [ex.label for ex in self.training_examples()]
+            self.curve = k_curve(self.activations, labels, self.scoring)
+            self.curve_scoring = self.scoring
+        return self.curve
+
+    def head_report(self, layer: int, head: int) -> dict:
+        """What the head inspector shows for one head: its accuracy per class on the training
+        set (None without current training activations), and for the last input, when it was
+        explained and the head is selected, its cosine with each class mean and its vote."""
+        clf = self.classifier
+        if clf is None:
+            raise ClassifierError("no classifier yet: click 'Extract' first.")
+        layer, head = int(layer), int(head)
+        accuracy = None
+        if self.activations is not None and not self.stale:
+            accuracy = head_class_accuracy(self.activations,
+                                           [ex.label for ex in self.training_examples()],
+                                           (layer, head), clf.config.get("scoring", self.scoring))
+        expl = next((e for e in self.explanations() if (e.layer, e.head) == (layer, head)), None)
+        rank = next((i for i, h in enumerate(clf.heads, 1) if (h.layer, h.head) == (layer, head)),
+                    None)
+        return {"layer": layer, "head": head, "rank": rank,
+                "score": float(clf.head_scores[layer, head]), "class_accuracy": accuracy,
+                "cosines": expl.cosines if expl else None, "vote": expl.vote if expl else None}
+
+    def explanations(self) -> list:
+        """The last classification's head explanations ([] when there are none)."""
+        last = self.last_classification
+        return list(last.explanations or []) if last is not None else []
 
     # --- using the classifier --------------------------------------------------------------
 
@@ -191,22 +232,37 @@ class Studio(Session):
         return text
 
     def classify(self, adapter: ModelAdapter, image: str | Path | Image.Image | None = None,
-                 text: str = "") -> Classification:
-        """Classify one input (an image and/or text) with the current classifier."""
+                 text: str = "", explain: bool = False) -> Classification:
+        """Classify one input (an image and/or text) with the current classifier. With
+        `explain`, the same single forward pass also gives each selected head's attention
+        (`savs.explanation.explain_prediction`); a model whose attention cannot be read is
+        classified all the same, and `explain_error` says why there is no explanation."""
         text = self.check_input(image, text)
         clf = self._ready(adapter)
         name = "image" if isinstance(image, Image.Image) or image is None else Path(image).name
         images = (open_image(image, name),) if image is not None else ()
+        example = Example(text=text, images=images, source="input")
         start = time.perf_counter()
-        prediction = predict(adapter, clf, [Example(text=text, images=images, source="input")])[0]
-        self.last_classification = Classification(prediction, time.perf_counter() - start)
+        explanations, why = None, ""
+        if explain:
+            try:
+                prediction, explanations = explain_prediction(adapter, clf, example)
+            except ModelError as exc:
+                why = str(exc)
+        if explanations is None:
+            prediction = predict(adapter, clf, [example])[0]
+        self.last_classification = Classification(
+            prediction, time.perf_counter() - start, explanations,
+            stored_image(images[0], name) if images and explain else None, why)
         return self.last_classification
 
     def evaluate(self, adapter: ModelAdapter, path: str | Path,
                  progress: ProgressFn | None = None, zero_shot: bool = False,
-                 confine: bool = False) -> Evaluation:
+                 confine: bool = False, baselines: bool = False) -> Evaluation:
         """Classify a labeled test set (JSONL, class folders or .zip of either) and compare.
-        With `zero_shot`, also score the zero-shot baseline (label log-likelihood) on it.
+        With `zero_shot`, also score the zero-shot baseline (label log-likelihood) on it. With
+        `baselines` and the training activations at hand, every head of the test set is read
+        in one pass; the SAVs predictions and the `savs.compare` baselines all come from it.
         Its files live only during the call; the mistakes keep small copies of their images."""
         clf = self._ready(adapter)
         prompt = clf.config.get("prompt") or ""
@@ -217,7 +273,12 @@ class Studio(Session):
             examples = [Example(text=split_prompt(ex.text, prompt), label=ex.label,
                                 images=ex.images, source=ex.source) for ex in loaded]
             start = time.perf_counter()
-            report, predictions = evaluate(adapter, clf, examples, progress=progress)
+            if baselines and self.activations is not None:
+                report, predictions, compared = self._evaluate_with_baselines(
+                    adapter, examples, progress)
+            else:
+                (report, predictions), compared = evaluate(adapter, clf, examples,
+                                                           progress=progress), None
             seconds = time.perf_counter() - start
             baseline = (zero_shot_accuracy(adapter, examples, clf.labels, prompt or None,
                                            progress=progress) if zero_shot else None)
@@ -226,8 +287,25 @@ class Studio(Session):
                     enumerate(examples)]
         kept = [ex if i in wrong else Example(ex.text, ex.label, (), ex.source)
                 for i, ex in enumerate(kept)]
-        self.last_evaluation = Evaluation(report, predictions, kept, seconds, baseline)
+        self.last_evaluation = Evaluation(report, predictions, kept, seconds, baseline, compared)
         return self.last_evaluation
+
+    def _evaluate_with_baselines(self, adapter: ModelAdapter, examples: list[Example],
+                                 progress: ProgressFn | None) -> tuple:
+        """(report, predictions, baselines) from one extraction of every head of the test set."""
+        clf = self.classifier
+        unlabeled = [ex.describe() for ex in examples if ex.label is None]
+        if unlabeled:
+            raise DataError(f"{unlabeled[0]}: test example without a label.")
+        test_acts = extract(adapter, examples, clf.config.get("prompt") or None,
+                            progress=progress)  # [N', L, H, d]
+        predictions = clf.predict_activations(test_acts)
+        labels = [ex.label for ex in examples]
+        report = evaluation_report(labels, [p.label for p in predictions], clf.labels)
+        compared = compare_baselines(self.activations,
+                                     [ex.label for ex in self.training_examples()], test_acts,
+                                     labels, clf.heads)
+        return report, predictions, compared
 
     # --- keeping and sharing ---------------------------------------------------------------
 
@@ -240,7 +318,7 @@ class Studio(Session):
     def close(self) -> None:
         """The session ended: drop everything it holds (pixels, activations, downloads)."""
         self.close_files()
-        self.classes, self.activations, self.classifier = {}, None, None
+        self.classes, self.activations, self.classifier, self.curve = {}, None, None, None
         self.last_classification = self.last_evaluation = self.last_removal = None
 
     def close_files(self) -> None:
@@ -265,7 +343,7 @@ class Studio(Session):
         if adapter is not None:
             check_compatible(clf, adapter)
         self._fitted(clf)
-        self.activations = None  # it came without training activations: k cannot be refit
+        self.activations, self.curve = None, None  # it came without training activations
         self.k = clf.k
         if clf.config.get("scoring") in SCORINGS:
             self.scoring = clf.config["scoring"]
@@ -282,7 +360,7 @@ class Studio(Session):
         with tempfile.TemporaryDirectory(prefix="savs-export-") as tmp:
             write_jsonl(full, tmp, DATASET_FILE)
             meta = {"format": "savs-studio", "prompt": self.prompt, "classes": list(self.classes),
-                    "k": self.k, "scoring": self.scoring}
+                    "k": self.shown_k, "scoring": self.scoring}
             Path(tmp, STUDIO_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False),
                                               encoding="utf-8")
             return zip_folder(tmp, archive)

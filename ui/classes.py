@@ -221,4 +221,4 @@ def import_dataset_cb(studio: Studio, file: str | None) -> tuple:
     finally:
         discard_upload(file)
     gr.Info(f"Imported {n} examples in {plural(len(studio.classes), 'class')}.")
-    return (studio, studio.prompt, studio.k, studio.scoring, session_summary(studio))
+    return (studio, studio.prompt, studio.shown_k, studio.scoring, session_summary(studio))

@@ -16,16 +16,16 @@ from .views import fit_views, prediction_views
 
 
 @gpu
-def _classify_on_device(studio: Studio, image: Any, text: str) -> Studio:
+def _classify_on_device(studio: Studio, image: Any, text: str, explain: bool = False) -> Studio:
     with POOL.use(studio.classifier_model or studio.model) as adapter:
-        studio.classify(adapter, image, text)
+        studio.classify(adapter, image, text, explain=explain)
     return studio
 
 
 @user_errors
 def classify_cb(studio: Studio, image: str | None, text: str) -> tuple:
     studio.check_input(image, text)  # before any model is lent or loaded
-    studio = _classify_on_device(studio, image, text)
+    studio = _classify_on_device(studio, image, text, explain=True)  # + where the heads looked
     label, bars, timing = prediction_views(studio)
     return studio, label, bars, fit_views(studio)[0], timing
 

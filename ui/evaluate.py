@@ -17,8 +17,9 @@ from .views import evaluation_views
 def _evaluate_on_device(studio: Studio, path: str, zero_shot: bool, confine: bool,
                         progress: Any) -> Studio:
     with POOL.use(studio.classifier_model, notice(progress)) as adapter:
+        # the one "compare" box: zero-shot, and the baselines on the same test activations
         studio.evaluate(adapter, path, progress_fn(progress, "Classifying"),
-                        zero_shot=zero_shot, confine=confine)
+                        zero_shot=zero_shot, confine=confine, baselines=zero_shot)
     return studio
 
 

@@ -45,4 +45,4 @@ def import_classifier_cb(studio: Studio, file: str | None, progress: Any = gr.Pr
         studio.import_classifier_object(clf, adapter)
     gr.Info(f"Classifier imported: {plural(len(clf.labels), 'class')}, "
             f"{plural(clf.k, 'head')}, on {plain(model)}.")
-    return (studio, studio.k, studio.scoring, *fit_views(studio), session_summary(studio))
+    return (studio, studio.shown_k, studio.scoring, *fit_views(studio), session_summary(studio))

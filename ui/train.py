@@ -19,7 +19,8 @@ def load_model_cb(studio: Studio, name: str, progress: Any = gr.Progress()) -> t
     progress(0.1, desc=f"Loading {name} ...")
     studio.model_info = POOL.load(name, notice(progress))
     studio.model = name
-    studio.k = min(studio.k, studio.model_info.num_all_heads)
+    if studio.k != "auto":
+        studio.k = min(studio.k, studio.model_info.num_all_heads)
     return studio, status_line(studio), k_update(studio)
 
 
@@ -35,7 +36,7 @@ def _extract_on_device(studio: Studio, progress: Any) -> Studio:
 def extract_cb(studio: Studio, prompt: str, k: int, scoring: str,
                progress: Any = gr.Progress()) -> tuple:
     studio.set_prompt(prompt)
-    studio.k, studio.scoring = int(k), scoring
+    studio.k, studio.scoring = slider_k(studio, k), scoring
     studio = _extract_on_device(studio, progress)
     return (studio, *fit_views(studio), session_summary(studio))
 
@@ -43,8 +44,18 @@ def extract_cb(studio: Studio, prompt: str, k: int, scoring: str,
 @user_errors
 def refit_cb(studio: Studio, k: int, scoring: str) -> tuple:
     """k slider / scoring radio: refit from the kept activations (no model run)."""
+    k = slider_k(studio, k)
     if studio.activations is None or studio.stale:  # nothing to refit: remember the choice
-        studio.k, studio.scoring = max(1, int(k)), scoring
+        studio.k, studio.scoring = k if k == "auto" else max(1, int(k)), scoring
     else:
-        studio.refit(k=int(k), scoring=scoring)
+        studio.refit(k=k, scoring=scoring)
     return (studio, *fit_views(studio), session_summary(studio))
+
+
+def slider_k(studio: Studio, k: int) -> int | str:
+    """The k slider's value as the session's k: while k is "auto" the slider shows the k auto
+    chose, so that same value (a scoring change, Extract) keeps "auto"; another value is a
+    choice of k and ends it."""
+    if studio.k == "auto" and int(k) == studio.shown_k:
+        return "auto"
+    return int(k)

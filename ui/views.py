@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
+from PIL import Image
 
 from savs import plots
+from savs.compare import DISPLAY_NAMES
 from savs.markup import md
 from savs.studio import Studio
 from savs.text import plural
@@ -24,8 +26,9 @@ def status_line(studio: Studio) -> str:
 
 
 def k_update(studio: Studio) -> Any:
-    top = studio.model_info.num_all_heads if studio.model_info else max(studio.k, 64)
-    return gr.update(minimum=1, maximum=top, value=min(studio.k, top))
+    """The k slider: with k "auto", the k the fit resolved to."""
+    top = studio.model_info.num_all_heads if studio.model_info else max(studio.shown_k, 64)
+    return gr.update(minimum=1, maximum=top, value=min(studio.shown_k, top))
 
 
 def session_summary(studio: Studio) -> str:
@@ -50,7 +53,8 @@ def fit_views(studio: Studio) -> tuple:
     rows = [[rank, h.layer, h.head, round(float(clf.head_scores[h.layer, h.head]), 3)]
             for rank, h in enumerate(clf.heads, 1)]
     acc = clf.config.get("train_accuracy")
-    line = (f"**{plural(clf.k, 'head')}** selected ({md(clf.config.get('scoring', '?'))} "
+    auto = " (auto: the fewest within one point of the best)" if studio.k == "auto" else ""
+    line = (f"**{plural(clf.k, 'head')}** selected{auto} ({md(clf.config.get('scoring', '?'))} "
             f"scoring) on `{md(studio.classifier_model or '?')}`"
             + (f" · fit accuracy **{acc:.0%}**" if isinstance(acc, float) else ""))
     if studio.stale:
@@ -103,4 +107,109 @@ def page(studio: Studio) -> tuple:
     return (status_line(studio), k_update(studio), studio.scoring, session_summary(studio),
             undo_update(studio), cards_key(studio), gr.update(visible=is_vlm),
             gr.update(visible=is_vlm), *fit_views(studio), *prediction_views(studio),
-            *evaluation_views(studio))
+            *evaluation_views(studio), studio.k == "auto", curve_view(studio),
+            baselines_view(studio), head_picker(studio), *attention_views(studio))
+
+
+# --- why these heads: k curve, baselines, attention and the head inspector --------------------
+
+
+def curve_view(studio: Studio) -> Any:
+    """Training accuracy for every k, the classifier's k marked (from the kept activations)."""
+    curve = studio.k_curve()
+    if curve is None:
+        why = ("Click 'Extract' to see the accuracy for every k" if studio.classifier is None
+               or studio.stale else "No training activations (imported classifier): Extract")
+        return plots.empty_figure(why, height=220)
+    return plots.k_curve_figure(curve, studio.classifier.k, studio.scoring)
+
+
+def baselines_view(studio: Studio) -> list[list]:
+    """[method, accuracy] rows: SAVs, then each baseline of the last evaluation that has one."""
+    ev = studio.last_evaluation
+    if ev is None or (ev.baselines is None and ev.zero_shot_accuracy is None):
+        return []
+    k = studio.classifier.k if studio.classifier else "?"
+    rows = [[f"SAVs (top {k} heads vote)", round(ev.report.accuracy, 3)]]
+    if ev.zero_shot_accuracy is not None:
+        rows.append([DISPLAY_NAMES["zero_shot"], round(ev.zero_shot_accuracy, 3)])
+    for name, acc in (ev.baselines or {}).items():
+        rows.append([DISPLAY_NAMES.get(name, name), round(acc, 3)])
+    return rows
+
+
+def inspected_head(studio: Studio) -> tuple[int, int] | None:
+    """The head the inspector shows: the one chosen, if still selected, else the top head."""
+    clf = studio.classifier
+    if clf is None or not clf.heads:
+        return None
+    heads = [(h.layer, h.head) for h in clf.heads]
+    return studio.inspected if studio.inspected in heads else heads[0]
+
+
+def head_value(layer: int, head: int) -> str:
+    return f"{layer},{head}"
+
+
+def head_picker(studio: Studio) -> Any:
+    """The selected heads, "L3 H5 (votes red)" once an input was explained."""
+    chosen, clf = inspected_head(studio), studio.classifier
+    if chosen is None:
+        return gr.update(choices=[], value=None)
+    votes = {(e.layer, e.head): e.vote for e in studio.explanations()}
+    choices = [(f"L{h.layer} H{h.head}" + (f" (votes {votes[h.layer, h.head]})"
+                                          if (h.layer, h.head) in votes else f" (rank {rank})"),
+                head_value(h.layer, h.head)) for rank, h in enumerate(clf.heads, 1)]
+    return gr.update(choices=choices, value=head_value(*chosen))
+
+
+def attention_views(studio: Studio) -> tuple:
+    """(overlay image, highlighted tokens, inspector line, inspector rows) for the chosen head."""
+    chosen = inspected_head(studio)
+    if chosen is None:
+        return None, [], "Extract, then classify an input to see where its heads looked.", []
+    report = studio.head_report(*chosen)
+    expl = next((e for e in studio.explanations() if (e.layer, e.head) == chosen), None)
+    last = studio.last_classification
+    overlay = None
+    if expl is not None and last.image is not None:
+        try:
+            overlay = _shown_large(plots.attention_overlay(last.image, expl))
+        except ValueError:  # this model's image tokens do not map to patches
+            overlay = None
+    tokens = ([(t, round(w, 3)) for t, w in plots.attention_highlights(expl)]
+              if expl is not None else [])
+    return overlay, tokens, inspector_line(studio, report), inspector_rows(report)
+
+
+def _shown_large(image: Image.Image, side: int = 256) -> Image.Image:
+    """A small picture scaled up by a whole factor (nearest: patches stay sharp blocks), so a
+    webcam thumbnail's heat overlay is not drawn as a few pixels."""
+    factor = side // max(image.size)
+    return image.resize((image.width * factor, image.height * factor),
+                        Image.Resampling.NEAREST) if factor > 1 else image
+
+
+def inspector_line(studio: Studio, report: dict) -> str:
+    line = (f"**Layer {report['layer']}, head {report['head']}** · rank {report['rank']} of "
+            f"{studio.classifier.k} · score {report['score']:.3f}")
+    if report["vote"] is not None:
+        line += f" · votes **{md(report['vote'])}** for this input"
+    last = studio.last_classification
+    if last is not None and last.explain_error:
+        line += f"\n\nNo attention for this input: {md(last.explain_error, 300)}"
+    elif last is None:
+        line += "\n\nClassify an input to see where this head looked and how it voted."
+    if report["class_accuracy"] is None:
+        line += ("\n\nNo training accuracies: the classifier was imported or is out of date; "
+                 "click 'Extract'.")
+    return line
+
+
+def inspector_rows(report: dict) -> list[list]:
+    """[class, training accuracy, cosine with its mean for this input, vote mark] per class."""
+    accuracy, cosines = report["class_accuracy"] or {}, report["cosines"] or {}
+    classes = list(dict.fromkeys([*accuracy, *cosines]))
+    return [[c, round(accuracy[c], 3) if c in accuracy else "–",
+             round(cosines[c], 3) if c in cosines else "–",
+             "◀ vote" if c == report["vote"] else ""] for c in classes]
