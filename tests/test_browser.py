@@ -62,6 +62,7 @@ def test_build_extract_classify_in_the_browser(app_url, tmp_path):
             name.fill("yellow")
             name.press("Enter")
             expect(page.get_by_text("4 classes, 12 examples")).to_be_visible(timeout=30_000)
+            page.wait_for_timeout(3000)  # the cards are drawn again after the rename
             card.locator("input[type=file]").first.set_input_files([str(p) for p in yellow])
             expect(card.get_by_text("2 examples")).to_be_visible(timeout=30_000)
             expect(page.get_by_text("4 classes, 14 examples")).to_be_visible(timeout=30_000)

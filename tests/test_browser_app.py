@@ -107,8 +107,7 @@ def test_every_class_of_a_ten_class_task_is_editable_and_one_sample_can_go(serve
             name.press("Enter")
             expect(page.locator("#class-card-9").first.get_by_placeholder("class name")
                    ).to_have_value("violet", timeout=30_000)
-            page.wait_for_timeout(2000)  # the cards are drawn again after the rename
-            expect(page.get_by_text("violet")).to_have_count(0)  # (the name is in a textbox)
+            page.wait_for_timeout(3000)  # the cards are drawn again after the rename
             # one sample of the first class: click its thumbnail, delete it
             first = page.locator("#class-card-0").first
             first.get_by_role("button", name="Thumbnail 1 of 2").click()
