@@ -25,6 +25,7 @@ from typing import Any, Callable
 import gradio as gr
 import torch
 
+from savs.classifier import SCORINGS
 from savs.errors import SavsError
 from savs.models.registry import available_models
 from savs.pool import max_models_from_env
@@ -129,7 +130,7 @@ def _step_train() -> dict[str, Any]:
     t["extract"] = gr.Button("Extract", variant="primary")
     with gr.Row():
         t["k"] = gr.Slider(1, 64, value=20, step=1, label="Heads that vote (k)")
-        t["scoring"] = gr.Radio(["loo", "reference"], value="loo", label="Scoring")
+        t["scoring"] = gr.Radio(list(SCORINGS), value="loo", label="Scoring")
     t["fit_line"] = gr.Markdown("No classifier yet.", elem_id="fit-line")
     t["heatmap"] = gr.Plot(show_label=False, elem_id="head-heatmap")
     t["top_heads"] = gr.Dataframe(headers=["rank", "layer", "head", "score"], label="Top heads",
