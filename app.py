@@ -25,6 +25,7 @@ from typing import Any, Callable
 import gradio as gr
 import torch
 
+from savs.classifier import SCORINGS
 from savs.errors import SavsError
 from savs.models.registry import available_models
 from savs.pool import max_models_from_env
@@ -132,7 +133,7 @@ def _step_train() -> dict[str, Any]:
         t["k"] = gr.Slider(1, 64, value=20, step=1, label="Heads that vote (k)", scale=3)
         t["auto"] = gr.Checkbox(label="auto", scale=1, min_width=80, elem_id="auto-k",
                                 info="fewest heads within 1 point of the best")
-        t["scoring"] = gr.Radio(["loo", "reference"], value="loo", label="Scoring", scale=2)
+        t["scoring"] = gr.Radio(list(SCORINGS), value="loo", label="Scoring", scale=2)
     t["fit_line"] = gr.Markdown("No classifier yet.", elem_id="fit-line")
     t["heatmap"] = gr.Plot(show_label=False, elem_id="head-heatmap")
     t["top_heads"] = gr.Dataframe(headers=["rank", "layer", "head", "score"], label="Top heads "

@@ -14,9 +14,9 @@ import tempfile
 import time
 import unicodedata
 import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from . import distributed
 from .errors import DataError, SavsError
@@ -91,6 +91,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .classifier import SCORINGS
+
     parser = argparse.ArgumentParser(prog="python -m savs", description=(
         "Sparse Attention Vectors: few-shot classifiers from frozen generative models."))
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--heads", "-k", type=_head_count, default=20,
                      help="number of heads to keep, or 'auto': the fewest whose training "
                           "(leave-one-out) accuracy is within one point of the best k's")
-    fit.add_argument("--scoring", choices=["loo", "reference"], default="loo",
+    fit.add_argument("--scoring", choices=SCORINGS, default="loo",
                      help="loo: leave the scored example out of its class mean (default)")
     fit.add_argument("--prompt", help="instruction put before every example's text")
     fit.add_argument("--question", help="the text for folder datasets (and JSONL lines without "
@@ -322,8 +324,8 @@ def _print_human(command: str, result: dict) -> None:
             print(f"zero-shot accuracy ({result['zeroshot_on']}): "
                   f"{result['zeroshot_accuracy']:.3f} on {result['zeroshot_examples']}")
         _print_baselines(result, result.get("test_accuracy"))
-        print("top heads (layer, head): " + ", ".join(f"({a},{b})" for a, b in result["top_heads"][:10])
-              + (" ..." if result["k"] > 10 else ""))
+        top = ", ".join(f"({a},{b})" for a, b in result["top_heads"][:10])
+        print("top heads (layer, head): " + top + (" ..." if result["k"] > 10 else ""))
         if "out" in result:
             print(f"saved classifier to {result['out']}")
         print(f"{result['seconds']:.1f} s")

@@ -1,7 +1,8 @@
 """The SAVs classifier: score heads, keep the top k, vote.
 
 Everything here works on activation tensors, never on a model, so it is fast (refitting with
-another k or scoring takes milliseconds) and unit-testable on hand-made numbers.
+another k or scoring takes milliseconds) and unit-testable on hand-made numbers. Saving and
+loading a classifier (safetensors + JSON) is savs.artifact's job.
 
 Shapes: N examples, L layers, H heads per layer, d = head_dim, C classes, K selected heads,
 M = L * H heads in all.
@@ -9,29 +10,19 @@ M = L * H heads in all.
 
 from __future__ import annotations
 
-import json
-import os
-import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import torch
-from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import save as save_safetensors_bytes
 
-from .data import label_key
-from .errors import ClassifierError, DataError
+from .errors import DataError
 from .heads import HeadIndex
-from .limits import LOCAL, MAX_ARTIFACT_BYTES, MAX_CLASSIFIER_LABELS, Limits
-from .safezip import open_zip
+from .limits import Limits
 
 Scoring = Literal["loo", "reference"]
 SCORINGS: tuple[str, ...] = ("loo", "reference")
-FORMAT = "savs-classifier"
-FORMAT_VERSION = 1
-TENSORS_FILE = "classifier.safetensors"
-CONFIG_FILE = "classifier.json"
 _EPS = 1e-12
 # A head gets credit for an example only when the own class is nearer by more than float noise:
 # an uninformative head (same vector for every input) has all cosines equal up to rounding, and
@@ -43,7 +34,8 @@ _TIE_TOL = 1e-5
 # Head scoring
 
 
-def class_sums(acts: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def class_sums(acts: torch.Tensor, y: torch.Tensor,
+               num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-class sums [C, *acts.shape[1:]] and counts [C] (a mean's direction is its sum's)."""
     # one matrix product with the one-hot labels [C, N]: a single pass over the activations,
     # several times faster on a CPU than index_add_ (which scatters row by row)
@@ -165,7 +157,8 @@ def head_cosines(selected: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
     return cos / (selected.norm(dim=-1)[..., None] * means.norm(dim=-1)[None]).clamp_min(_EPS)
 
 
-def vote(selected: torch.Tensor, means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def vote(selected: torch.Tensor,
+         means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Majority vote of the selected heads.
 
     selected: [N, K, d] activations of the K heads; means: [K, C, d] class means.
@@ -274,13 +267,14 @@ class SAVClassifier:
     def deepest_layer(self) -> int:
         return max(h.layer for h in self.heads)
 
-    def select(self, acts: torch.Tensor) -> torch.Tensor:
-        """[N, L', H, d] activations (L' may stop after the deepest selected layer) -> [N, K, d]."""
+    def selected_activations(self, acts: torch.Tensor) -> torch.Tensor:
+        """The selected heads' activations: [N, L', H, d] (L' may stop after the deepest
+        selected layer) -> [N, K, d], in the order of `heads` and `means`."""
         return gather_heads(acts, self.heads)
 
     def predict_activations(self, acts: torch.Tensor) -> list[Prediction]:
         """Classify from activations [N, L', H, d]."""
-        winner, head_votes, counts = vote(self.select(acts), self.means)
+        winner, head_votes, counts = vote(self.selected_activations(acts), self.means)
         total = max(self.k, 1)
         out = []
         # plain lists: indexing a tensor per (example, class) took 45 s for 2,000 x 1,000 classes
@@ -295,208 +289,31 @@ class SAVClassifier:
             ))
         return out
 
-    # --- saving and loading: safetensors + JSON only, never pickle -------------------------
-
-    def _files(self) -> tuple[bytes, bytes]:
-        tensors = {
-            "means": self.means.float().contiguous(),
-            "heads": torch.tensor([[h.layer, h.head] for h in self.heads], dtype=torch.int64),
-            "head_scores": self.head_scores.float().contiguous(),
-        }
-        config = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.config,
-                  "labels": self.labels, "k": self.k}
-        return (save_safetensors_bytes(tensors),
-                json.dumps(config, indent=2, ensure_ascii=False).encode("utf-8"))
+    # --- saving and loading: savs.artifact (safetensors + JSON only, never pickle) ----------
+    # imported inside: savs.artifact builds SAVClassifier objects, so it imports this module
 
     def save(self, path: str | Path) -> Path:
-        """Save to a folder, or to a .zip when `path` ends in .zip."""
-        path = Path(path)
-        tensors, config = self._files()
-        if path.suffix.lower() == ".zip":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr(TENSORS_FILE, tensors)
-                zf.writestr(CONFIG_FILE, config)
-        else:
-            path.mkdir(parents=True, exist_ok=True)
-            (path / TENSORS_FILE).write_bytes(tensors)
-            (path / CONFIG_FILE).write_bytes(config)
-        return path
+        """Save to a folder, or to a .zip when `path` ends in .zip (`artifact.save_classifier`)."""
+        from .artifact import save_classifier
+
+        return save_classifier(self, path)
 
     @staticmethod
     def check_save_target(path: str | Path) -> Path:
-        """Refuse, before any work, a place `save` could not write: a missing or unwritable
-        folder, a folder where a .zip goes, a file where a folder goes. Returns the path."""
-        path = Path(path)
-        parent = path.parent
-        if not parent.is_dir():
-            problem = "is not a folder" if parent.exists() else "does not exist"
-            raise ClassifierError(f"cannot save the classifier to '{path}': folder '{parent}' "
-                                  f"{problem}. Create it first, or pick another --out.")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise ClassifierError(f"cannot save the classifier to '{path}': folder '{parent}' "
-                                  "is not writable.")
-        is_zip = path.suffix.lower() == ".zip"
-        if path.exists() and (path.is_dir() if is_zip else not path.is_dir()):
-            kind = "a folder" if path.is_dir() else "a file"
-            wanted = "a .zip file" if is_zip else "a folder"
-            raise ClassifierError(f"cannot save the classifier to '{path}': it is {kind}; a "
-                                  f"classifier is saved as {wanted} there.")
-        return path
+        """Refuse, before any work, a place `save` could not write (`artifact.check_save_target`).
+        Returns the path."""
+        from .artifact import check_save_target
+
+        return check_save_target(path)
 
     @classmethod
     def load(cls, path: str | Path, limits: Limits | None = None,
-             require_model: bool = False) -> "SAVClassifier":
-        """Load a folder or .zip written by `save`, validating every field and shape.
+             require_model: bool = False) -> SAVClassifier:
+        """Load a folder or .zip written by `save`, validating every field and shape
+        (`artifact.load_classifier`: what `limits` and `require_model` bound)."""
+        from .artifact import load_classifier
 
-        `limits` bounds the labels (count: max_classes, else MAX_CLASSIFIER_LABELS; length:
-        max_label_chars) and the prompt (max_text_chars); `require_model` refuses a classifier
-        that does not name its model (an upload must: it is checked against the model in use).
-        """
-        tensors_bytes, config_bytes = _read_artifact(Path(path))
-        name = Path(path).name
-        try:
-            config = json.loads(config_bytes.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise ClassifierError(f"{name}: {CONFIG_FILE} is not valid JSON "
-                                  f"({exc or 'nested too deeply'}).") from None
-        if not isinstance(config, dict) or config.get("format") != FORMAT:
-            raise ClassifierError(f"{name}: {CONFIG_FILE} is not a SAVs classifier "
-                                  f"(no \"format\": \"{FORMAT}\").")
-        if config.get("format_version") != FORMAT_VERSION:
-            version = json.dumps(config.get("format_version"))[:20]
-            raise ClassifierError(f"{name}: classifier format version {version}; this savs "
-                                  f"reads version {FORMAT_VERSION}.")
-        _check_config(config, name, limits or LOCAL, require_model)
-        try:
-            tensors = load_safetensors_bytes(tensors_bytes)
-        except Exception as exc:
-            raise ClassifierError(f"{name}: {TENSORS_FILE} is not a valid safetensors file "
-                                  f"({exc}).") from None
-        return cls._from_parts(tensors, config, name)
-
-    @classmethod
-    def _from_parts(cls, tensors: dict, config: dict, name: str) -> "SAVClassifier":
-        def fail(msg: str) -> ClassifierError:
-            return ClassifierError(f"{name}: {msg}")
-
-        missing = {"means", "heads", "head_scores"} - set(tensors)
-        if missing:
-            raise fail(f"tensors missing: {sorted(missing)}.")
-        labels = config["labels"]  # checked by _check_config
-        num_layers, num_heads, d = config["num_layers"], config["num_heads"], config["head_dim"]
-        means, heads, scores = tensors["means"], tensors["heads"], tensors["head_scores"]
-        k = heads.shape[0] if heads.ndim == 2 else -1
-        if heads.ndim != 2 or heads.shape[1] != 2 or k < 1 or heads.dtype != torch.int64:
-            raise fail(f"tensor 'heads' must be int64 [K, 2], got {heads.dtype} {list(heads.shape)}.")
-        if tuple(means.shape) != (k, len(labels), d):
-            raise fail(f"tensor 'means' has shape {list(means.shape)}, expected [{k}, "
-                       f"{len(labels)}, {d}] (heads, classes, head_dim).")
-        if tuple(scores.shape) != (num_layers, num_heads):
-            raise fail(f"tensor 'head_scores' has shape {list(scores.shape)}, expected "
-                       f"[{num_layers}, {num_heads}].")
-        if (heads[:, 0] < 0).any() or (heads[:, 0] >= num_layers).any() \
-                or (heads[:, 1] < 0).any() or (heads[:, 1] >= num_heads).any():
-            raise fail("a head index is out of range for the model's layers and heads.")
-        pairs = [(int(a), int(b)) for a, b in heads.tolist()]
-        if len(set(pairs)) != k:
-            repeated = next(p for i, p in enumerate(pairs) if p in pairs[:i])
-            raise fail(f"head (layer {repeated[0]}, head {repeated[1]}) is listed twice; each "
-                       "selected head votes once.")
-        if "k" in config and config["k"] != k:
-            raise fail(f"'k' is {config['k']} but {k} heads are stored.")
-        if not means.is_floating_point():
-            raise fail(f"tensor 'means' must hold floats, got {means.dtype}.")
-        if not torch.isfinite(means).all():
-            raise fail("tensor 'means' holds NaN or infinite values.")
-        # labels live in their own field: keep the config as it was before saving
-        config = {key: v for key, v in config.items()
-                  if key not in ("format", "format_version", "labels")}
-        return cls(labels=list(labels), heads=[HeadIndex(a, b) for a, b in pairs],
-                   means=means.float(), head_scores=scores.float(), config=config)
-
-
-def _positive_int(value: object) -> bool:
-    return type(value) is int and value > 0  # not bool: True is an int to isinstance
-
-
-def _check_config(config: dict, name: str, limits: Limits, require_model: bool) -> None:
-    """Every field of classifier.json that is used later, checked before the tensors are read:
-    a bad one fails here, naming the field, not in every later classify."""
-    def fail(msg: str) -> ClassifierError:
-        return ClassifierError(f"{name}: {msg}")
-
-    labels = config.get("labels")
-    max_labels = limits.max_classes or MAX_CLASSIFIER_LABELS
-    if (not isinstance(labels, list) or len(labels) < 2
-            or not all(isinstance(x, str) and x for x in labels)):
-        raise fail("'labels' must be a list of at least two non-empty strings.")
-    if len(labels) > max_labels:
-        raise fail(f"{len(labels):,} labels; the limit is {max_labels:,}.")
-    long = next((x for x in labels if len(x) > limits.max_label_chars), None)
-    if long is not None:
-        raise fail(f"label {long[:40]!r}... is {len(long):,} characters long; the limit is "
-                   f"{limits.max_label_chars}.")
-    if len(set(labels)) != len(labels):
-        raise fail("'labels' holds the same class name twice.")
-    keys: dict[str, str] = {}
-    for label in labels:
-        other = keys.setdefault(label_key(label), label)
-        if other != label:
-            raise fail(f"labels {other!r} and {label!r} differ only by case or Unicode form.")
-    for key in ("num_layers", "num_heads", "head_dim"):
-        if not _positive_int(config.get(key)):
-            raise fail(f"'{key}' must be a positive integer, got "
-                       f"{json.dumps(config.get(key))[:40]}.")
-    if "k" in config and not _positive_int(config["k"]):
-        raise fail(f"'k' must be a positive integer, got {json.dumps(config['k'])[:40]}.")
-    model = config.get("model")
-    if ("model" in config or require_model) and (not isinstance(model, str) or not model.strip()):
-        raise fail(f"'model' must name the model the classifier was made with, got "
-                   f"{json.dumps(model)[:60]}.")
-    prompt = config.get("prompt")
-    if prompt is not None:
-        if not isinstance(prompt, str):
-            raise fail(f"'prompt' must be a string, got {type(prompt).__name__}.")
-        if len(prompt) > limits.max_text_chars:
-            raise fail(f"'prompt' is {len(prompt):,} characters long; the limit is "
-                       f"{limits.max_text_chars:,}.")
-    if "scoring" in config and config["scoring"] not in SCORINGS:
-        raise fail(f"'scoring' must be one of {', '.join(SCORINGS)}, got "
-                   f"{json.dumps(config['scoring'])[:40]}.")
-
-
-def _read_artifact(path: Path) -> tuple[bytes, bytes]:
-    if path.is_dir():
-        files = {n: path / n for n in (TENSORS_FILE, CONFIG_FILE)}
-        for n, p in files.items():
-            if not p.is_file():
-                raise ClassifierError(f"{path.name}: {n} not found; a classifier folder holds "
-                                      f"{TENSORS_FILE} and {CONFIG_FILE}.")
-            if p.stat().st_size > MAX_ARTIFACT_BYTES:
-                raise ClassifierError(f"{path.name}: {n} is larger than a classifier can be.")
-        return files[TENSORS_FILE].read_bytes(), files[CONFIG_FILE].read_bytes()
-    if not path.is_file():
-        raise ClassifierError(f"{path}: classifier not found.")
-    with open_zip(path, ClassifierError, what="a classifier folder or .zip archive") as zf:
-        names = {Path(i.filename).name: i for i in zf.infolist() if not i.is_dir()}
-        for n in (TENSORS_FILE, CONFIG_FILE):
-            if n not in names:
-                raise ClassifierError(f"{path.name}: {n} not found in the archive; a "
-                                      f"classifier .zip holds {TENSORS_FILE} and {CONFIG_FILE}.")
-            if names[n].file_size > MAX_ARTIFACT_BYTES:
-                raise ClassifierError(f"{path.name}: {n} is larger than a classifier can be.")
-        return _read_member(zf, names[TENSORS_FILE]), _read_member(zf, names[CONFIG_FILE])
-
-
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    """An archive member, stopping at MAX_ARTIFACT_BYTES whatever its header claims."""
-    with zf.open(info) as f:
-        data = f.read(MAX_ARTIFACT_BYTES + 1)
-    if len(data) > MAX_ARTIFACT_BYTES:
-        raise ClassifierError(f"{Path(zf.filename or '').name}: {info.filename} is larger than a "
-                              "classifier can be.")
-    return data
+        return load_classifier(path, limits, require_model, cls=cls)
 
 
 def _class_indices(acts: torch.Tensor, labels: Sequence[str], scoring: Scoring,
@@ -542,7 +359,9 @@ def fit_activations(acts: torch.Tensor, labels: Sequence[str], k: HeadCount = 20
         accuracy, score, margin = _ranked_curve(acts, y, len(classes), scoring, scores)
         k = auto_k(list(enumerate(accuracy.tolist(), start=1)))
     else:
-        score, margin = scores if scores is not None else score_heads(acts, y, len(classes), scoring)
+        if scores is None:
+            scores = score_heads(acts, y, len(classes), scoring)
+        score, margin = scores
     heads = select_heads(score, margin, k)
     _, num_layers, num_heads, d = acts.shape
     selected = gather_heads(acts, heads).float()  # [N, K, d]
@@ -554,6 +373,19 @@ def fit_activations(acts: torch.Tensor, labels: Sequence[str], k: HeadCount = 20
     winner, _, _ = vote(selected, means)  # [N]; no Prediction objects: N can be thousands
     clf.config["train_accuracy"] = float((winner == y).float().mean())
     return clf
+
+
+_ARTIFACT_NAMES = ("FORMAT", "FORMAT_VERSION", "TENSORS_FILE", "CONFIG_FILE")
+
+
+def __getattr__(name: str) -> object:
+    """The artifact constants' old home (`from savs.classifier import CONFIG_FILE`) still
+    works: they live in savs.artifact, imported on first use (it imports this module)."""
+    if name in _ARTIFACT_NAMES:
+        from . import artifact
+
+        return getattr(artifact, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Scoring", "SCORINGS", "HeadCount", "SAVClassifier", "Prediction", "class_cosines",

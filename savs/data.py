@@ -6,7 +6,9 @@ examples as:
   {"image": path | [paths] | absent, "question": text, "label": text}, image paths relative to
   the JSONL file;
 - a folder with one subfolder of images per class (the class is the folder name);
-- a .zip of either (extracted with limits into a temporary folder).
+- a .zip of either (extracted with limits into a temporary folder: savs.archives).
+
+Images are opened and checked by savs.images.
 
 Every problem is reported as a `DataError` naming the file, line and field, and what to do.
 """
@@ -17,28 +19,35 @@ import codecs
 import hashlib
 import json
 import shutil
-import stat
 import tempfile
 import unicodedata
 import warnings
-import zipfile
 from collections import Counter
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence, Union
 
-from PIL import Image, ImageOps
+from PIL import Image
 
+# re-exported: images and archives had their home here (`from savs.data import open_image`)
+from .archives import _removed_on_failure, dataset_root, safe_extract_zip, zip_folder
 from .errors import DataError
-from .limits import (HOSTED, IMAGE_FORMATS, LOCAL, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE,
-                     MAX_IMAGES_PER_EXAMPLE, MAX_LABEL_CHARS, MAX_LINE_BYTES, MAX_TEXT_CHARS,
-                     MAX_ZIP_BYTES, MAX_ZIP_FILES, Limits)
-from .safezip import ZIP_ERRORS, open_zip, zip_reason
+from .images import IMAGE_SUFFIXES, ImageLike, image_digest, image_size, open_image
+from .limits import (
+    HOSTED,
+    IMAGE_FORMATS,
+    LOCAL,
+    MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE,
+    MAX_IMAGES_PER_EXAMPLE,
+    MAX_LABEL_CHARS,
+    MAX_LINE_BYTES,
+    MAX_TEXT_CHARS,
+    MAX_ZIP_BYTES,
+    MAX_ZIP_FILES,
+    Limits,
+)
 
-ImageLike = Union[str, Path, Image.Image]
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 IMAGE_MARKER = "<image>"  # in a question, marks where the next image goes (interleaving)
 MAX_META_BYTES = 1 << 20  # studio.json: a prompt, 50 class names, k, scoring
 
@@ -53,103 +62,6 @@ class Example:
 
     def describe(self) -> str:
         return self.source or (str(self.images[0]) if self.images else repr(self.text[:40]))
-
-# ---------------------------------------------------------------------------------------------
-# Images
-
-@contextmanager
-def _image_file(path: Path, name: str) -> Iterator[Image.Image]:
-    """An image file opened to its header only, with every check that needs no pixels: exists,
-    not empty, one of IMAGE_FORMATS (EPS would run Ghostscript), not a decompression bomb.
-    Failures inside the `with` block (decoding) become the same DataError."""
-    if not path.is_file():
-        raise DataError(f"{name}: image file not found. Check the path (relative paths are "
-                        "resolved from the JSONL file's folder).")
-    if path.stat().st_size == 0:
-        raise DataError(f"{name}: the image file is empty (0 bytes). Replace or remove it.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            # `with`: animated images keep their file open until closed
-            with Image.open(path, formats=IMAGE_FORMATS) as img:
-                if img.width * img.height > MAX_IMAGE_PIXELS:
-                    raise DataError(f"{name}: image is {img.width}x{img.height} pixels, over the "
-                                    f"limit of {MAX_IMAGE_PIXELS:,}. Resize it first.")
-                yield img
-    except DataError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DataError(f"{name}: image is too large to decode safely (decompression bomb "
-                        "check). Resize it first.") from None
-    except Exception as exc:  # PIL raises many types for corrupt files
-        raise DataError(f"{name}: not a readable image ({type(exc).__name__}: {exc}). "
-                        "Use a PNG, JPEG, GIF, BMP, WebP or TIFF file.") from None
-
-def image_size(image: str | Path, where: str = "") -> tuple[int, int]:
-    """(width, height) from the file's header, decoding no pixels: what budgets are checked on."""
-    with _image_file(Path(image), where or str(image)) as img:
-        return img.size
-
-def open_image(image: ImageLike, where: str = "") -> Image.Image:
-    """Open an image as 8-bit RGB, whatever it was (16-bit, CMYK, palette, alpha, animated).
-
-    Raises DataError (naming the file) for anything that is not a readable image of an allowed
-    format (IMAGE_FORMATS), and refuses decompression bombs before decoding their pixels.
-    """
-    name = where or (str(image) if not isinstance(image, Image.Image) else "image")
-    if where and not isinstance(image, Image.Image) and Path(image).name not in where:
-        name = f"{where}: image '{Path(image).name}'"  # which of the example's images
-    if not isinstance(image, Image.Image):
-        with _image_file(Path(image), name) as img:
-            img.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at low res
-            img.load()
-            return _to_rgb(img)  # a copy: usable after the file is closed
-    try:
-        return _to_rgb(image)
-    except Exception as exc:  # an in-memory image in a mode PIL cannot convert
-        raise DataError(f"{name}: cannot convert this image to RGB ({type(exc).__name__}: "
-                        f"{exc}).") from None
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    if getattr(img, "is_animated", False):
-        img.seek(0)  # first frame of a GIF / APNG / WebP animation
-    if max(img.size) > MAX_IMAGE_SIDE:
-        # shrink first: each conversion below copies the image, and the largest one allowed
-        # (40 M pixels RGBA = 160 MB) peaked at 750 MB when shrunk only at the end
-        try:
-            img = ImageOps.contain(img, (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
-        except ValueError:  # a mode PIL cannot resample: shrink at the end instead
-            pass
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # 16-bit or float greyscale: scale to 8 bits instead of clipping everything to white
-        import numpy as np
-
-        arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else arr * 0.0
-        img = Image.fromarray(arr.astype("uint8"), mode="L")
-    if img.mode == "P":
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA"):
-        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, img.convert("RGBA"))
-    img = img.convert("RGB")
-    if max(img.size) > MAX_IMAGE_SIDE:
-        img.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
-    return img
-
-def image_digest(image: ImageLike) -> str:
-    """Content hash of an image: file bytes for paths, pixels for PIL images."""
-    h = hashlib.sha256()
-    if isinstance(image, Image.Image):
-        h.update(f"{image.mode}{image.size}".encode())
-        h.update(image.tobytes())
-    else:
-        with open(image, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
 
 def example_digest(example: Example) -> str:
     """Content hash of an example's inputs (not its label): images, then text."""
@@ -409,7 +321,7 @@ def write_jsonl(examples: Sequence[Example], folder: str | Path,
     return out
 
 # ---------------------------------------------------------------------------------------------
-# Folders and archives
+# Class folders, and loading any source
 
 def load_folder(root: str | Path, question: str, *, limits: Limits | None = None,
                 reader: _Reader | None = None) -> list[Example]:
@@ -435,94 +347,6 @@ def load_folder(root: str | Path, question: str, *, limits: Limits | None = None
             reader.count_pixels(p, where)
             examples.append(Example(text=question, label=label, images=(str(p),), source=where))
     return examples
-
-@contextmanager
-def _removed_on_failure(folder: Path, remove_folder: bool = False) -> Iterator[None]:
-    """On any failure inside, remove what appeared in `folder` (the folder too, if it did not
-    exist or `remove_folder`): a refused upload leaves nothing on disk."""
-    existed = folder.is_dir() and not remove_folder
-    before = set(folder.iterdir()) if existed else set()
-    try:
-        yield
-    except BaseException:
-        if not existed:
-            shutil.rmtree(folder, ignore_errors=True)
-        elif folder.is_dir():
-            for p in set(folder.iterdir()) - before:
-                if p.is_dir() and not p.is_symlink():
-                    shutil.rmtree(p, ignore_errors=True)
-                else:
-                    p.unlink(missing_ok=True)
-        raise
-
-def _check_zip_entries(name: str, infos: list[zipfile.ZipInfo], root: Path,
-                       max_files: int, max_bytes: int) -> None:
-    """Refuse an archive from its directory alone, before anything is written."""
-    if len(infos) > max_files:
-        raise DataError(f"{name}: {len(infos)} entries; the limit is {max_files}.")
-    total = sum(i.file_size for i in infos)
-    if total > max_bytes:
-        raise DataError(f"{name}: {total / 2**20:.0f} MiB uncompressed; the limit is "
-                        f"{max_bytes / 2**20:.0f} MiB.")
-    for info in infos:
-        entry = info.filename
-        if stat.S_ISLNK(info.external_attr >> 16):
-            raise DataError(f"{name}: entry '{entry}' is a symbolic link; links are not allowed "
-                            "in archives.")
-        target = (root / entry).resolve()
-        if (entry.startswith(("/", "\\")) or ":" in entry.split("/")[0]
-                or ".." in Path(entry).parts or (target != root and root not in target.parents)):
-            raise DataError(f"{name}: entry '{entry}' points outside the archive folder; "
-                            "refusing to extract.")
-        if not info.is_dir() and Path(entry).suffix.lower() in {".zip", ".tar", ".gz", ".tgz",
-                                                                 ".7z", ".rar", ".bz2", ".xz"}:
-            raise DataError(f"{name}: entry '{entry}' is a nested archive; unpack it and zip its "
-                            "contents instead.")
-
-def safe_extract_zip(archive: str | Path, dest: str | Path, limits: Limits | None = None) -> Path:
-    """Extract a zip with limits: no paths outside dest, no links, no nested archives,
-    bounded file count and total size (the smaller of MAX_ZIP_* and `limits`). On any failure
-    nothing extracted is left behind in dest. Returns dest."""
-    archive, dest = Path(archive), Path(dest)
-    max_files = min(MAX_ZIP_FILES, (limits or LOCAL).max_zip_files)
-    max_bytes = min(MAX_ZIP_BYTES, (limits or LOCAL).max_zip_bytes)
-    with open_zip(archive, DataError) as zf, _removed_on_failure(dest):
-        infos = zf.infolist()
-        root = dest.resolve()
-        _check_zip_entries(archive.name, infos, root, max_files, max_bytes)
-        written = 0
-        for info in infos:
-            target = root / info.filename
-            try:
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "wb") as out:
-                    # count real bytes: the header's file_size can lie
-                    for chunk in iter(lambda: src.read(1 << 20), b""):
-                        written += len(chunk)
-                        if written > max_bytes:
-                            raise DataError(f"{archive.name}: more than "
-                                            f"{max_bytes / 2**20:.0f} MiB uncompressed; "
-                                            "refusing (zip bomb?).")
-                        out.write(chunk)
-            # corrupt data (bad CRC, zlib), encryption, unknown compression, a name that is
-            # both a file and a folder, a name the file system refuses
-            except ZIP_ERRORS as exc:
-                raise DataError(f"{archive.name}: entry '{info.filename}' cannot be extracted "
-                                f"({zip_reason(exc)}). Re-create the archive with a standard zip "
-                                "tool, without a password.") from None
-    return dest
-
-def dataset_root(folder: Path) -> Path:
-    """A zip often wraps everything in one top folder (and macOS adds __MACOSX): look inside."""
-    entries = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
-    if len(entries) == 1 and entries[0].is_dir() and not any(folder.glob("*.jsonl")):
-        inner = entries[0]
-        if any(inner.glob("*.jsonl")) or any(p.is_dir() for p in inner.iterdir()):
-            return inner
-    return folder
 
 def load_examples(source: str | Path, question: str | None = None,
                   require_label: bool = True, workdir: str | Path | None = None,
@@ -654,15 +478,6 @@ def check_training_set(examples: Sequence[Example], leave_one_out: bool) -> list
                             "'reference'.")
     return list(dict.fromkeys(ex.label for ex in examples))
 
-def zip_folder(folder: str | Path, archive: str | Path) -> Path:
-    """Zip a folder's files (relative names), for exports."""
-    folder, archive = Path(folder), Path(archive)
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        for p in sorted(folder.rglob("*")):
-            if p.is_file():
-                zf.write(p, p.relative_to(folder).as_posix())
-    return archive
-
 # ---------------------------------------------------------------------------------------------
 # The app's dataset sidecar
 
@@ -716,12 +531,15 @@ def read_studio_meta(path: str | Path, limits: Limits = HOSTED) -> dict:
     return out
 
 __all__ = [
-    "Example", "ImageLike", "open_image", "image_digest", "example_digest", "load_jsonl",
-    "write_jsonl", "load_folder", "safe_extract_zip", "load_examples", "check_training_set",
-    "class_counts", "zip_folder", "IMAGE_MARKER", "find_duplicates",
-    "DuplicateExampleWarning", "check_text", "normalize_label", "label_key", "image_size",
-    "read_studio_meta", "dataset_root", "Limits", "HOSTED", "LOCAL",
+    "Example", "example_digest", "load_jsonl", "write_jsonl", "load_folder", "load_examples",
+    "check_training_set", "class_counts", "IMAGE_MARKER", "find_duplicates",
+    "DuplicateExampleWarning", "check_text", "normalize_label", "label_key", "read_studio_meta",
+    "join_prompt", "split_prompt",
+    # re-exported: savs.images and savs.archives are their home
+    "ImageLike", "IMAGE_SUFFIXES", "open_image", "image_digest", "image_size",
+    "safe_extract_zip", "zip_folder", "dataset_root",
     # re-exported limits (savs.limits is their home)
-    "MAX_IMAGE_PIXELS", "MAX_IMAGE_SIDE", "MAX_IMAGES_PER_EXAMPLE", "MAX_LABEL_CHARS",
-    "MAX_TEXT_CHARS", "MAX_ZIP_BYTES", "MAX_ZIP_FILES",
+    "Limits", "HOSTED", "LOCAL", "IMAGE_FORMATS", "MAX_IMAGE_PIXELS", "MAX_IMAGE_SIDE",
+    "MAX_IMAGES_PER_EXAMPLE", "MAX_LABEL_CHARS", "MAX_TEXT_CHARS", "MAX_ZIP_BYTES",
+    "MAX_ZIP_FILES",
 ]

@@ -18,17 +18,23 @@ from __future__ import annotations
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from math import isqrt
-from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
-from .classifier import (Prediction, SAVClassifier, Scoring, counts_as_correct, example_margins,
-                         head_cosines)
+from .classifier import (
+    Prediction,
+    SAVClassifier,
+    Scoring,
+    counts_as_correct,
+    example_margins,
+    head_cosines,
+)
 from .data import Example
 from .errors import DataError, ModelError
 from .heads import HeadIndex
@@ -245,7 +251,8 @@ def explain_prediction(adapter: ModelAdapter, classifier: SAVClassifier,
         raise ModelError(f"{adapter.name}: layer {missing[0]} did not go through transformers' "
                          "attention interface, so its attention weights cannot be read.")
     [prediction] = classifier.predict_activations(acts)
-    cosines = head_cosines(classifier.select(acts), classifier.means)[0].tolist()  # [K, C]
+    selected = classifier.selected_activations(acts)  # [1, K, d]
+    cosines = head_cosines(selected, classifier.means)[0].tolist()  # [K, C]
     tokens, patches = position_labels(adapter, inputs, len(example.images))
     out = []
     for (head, voted), cos in zip(prediction.head_votes, cosines):

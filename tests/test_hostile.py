@@ -32,12 +32,21 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from savs import data
+from savs import archives, data
 from savs.__main__ import EXIT_USER_ERROR, main
 from savs.classifier import CONFIG_FILE, TENSORS_FILE, SAVClassifier, fit_activations
-from savs.data import (MAX_LABEL_CHARS, DuplicateExampleWarning, Example, check_training_set,
-                       find_duplicates, load_examples, load_jsonl, open_image, safe_extract_zip,
-                       write_jsonl)
+from savs.data import (
+    MAX_LABEL_CHARS,
+    DuplicateExampleWarning,
+    Example,
+    check_training_set,
+    find_duplicates,
+    load_examples,
+    load_jsonl,
+    open_image,
+    safe_extract_zip,
+    write_jsonl,
+)
 from savs.errors import ClassifierError, DataError, ModelError
 from savs.models import registry
 from savs.pipeline import check_compatible
@@ -306,7 +315,7 @@ def test_zip_symlink_entry(tmp_path):
 
 
 def test_zip_too_many_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "MAX_ZIP_FILES", 50)
+    monkeypatch.setattr(archives, "MAX_ZIP_FILES", 50)
     archive = make_zip(tmp_path / "many.zip", [(f"a/{i}.png", b"") for i in range(51)])
     with pytest.raises(DataError, match=r"many\.zip: 51 entries; the limit is 50"):
         safe_extract_zip(archive, tmp_path / "dest")
@@ -333,7 +342,7 @@ def test_zip_bomb_refused_from_its_declared_size(tmp_path):
 def test_zip_bomb_with_lying_header_stops(tmp_path, monkeypatch):
     """Headers that under-declare: extraction stops at the real byte count (or zipfile's own
     size / CRC check) and says so, instead of filling the disk."""
-    monkeypatch.setattr(data, "MAX_ZIP_BYTES", 3 << 20)
+    monkeypatch.setattr(archives, "MAX_ZIP_BYTES", 3 << 20)
     archive = make_zip(tmp_path / "liar.zip", [(f"a/{i}.png", b"\0" * (1 << 20)) for i in range(5)],
                        zipfile.ZIP_DEFLATED)
     raw = bytearray(archive.read_bytes())

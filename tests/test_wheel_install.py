@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+import savs
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +40,7 @@ def test_wheel_installed_offline_fits_tiny_from_its_own_assets(tmp_path):
                             "--no-build-isolation", "-w", str(tmp_path / "dist")], **run)
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("savs-*.whl"))
+    assert wheel.name.startswith(f"savs-{savs.__version__}-"), wheel.name  # savs/_version.py
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
                    check=True, **run)
