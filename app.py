@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gradio as gr
 import torch
@@ -30,26 +31,76 @@ from savs.errors import SavsError
 from savs.models.registry import available_models
 from savs.pool import max_models_from_env
 from savs.studio import Studio, list_example_tasks
-from ui.classes import (add_class_cb, add_example_cb, add_files_cb, class_cards, delete_class_cb,
-                        delete_example_cb, import_dataset_cb, load_task_cb, on_page_load,
-                        record_cb, record_frame_cb, rename_class_cb, set_prompt_cb, snap_cb,
-                        undo_cb)
+from ui.classes import (
+    add_class_cb,
+    add_example_cb,
+    add_files_cb,
+    class_cards,
+    delete_class_cb,
+    delete_example_cb,
+    import_dataset_cb,
+    load_task_cb,
+    on_page_load,
+    record_cb,
+    record_frame_cb,
+    rename_class_cb,
+    set_prompt_cb,
+    snap_cb,
+    undo_cb,
+)
 from ui.classify import classify_cb, classify_frame_cb
 from ui.evaluate import evaluate_cb, evaluate_task_cb
 from ui.inspect import auto_k_cb, inspect_head_cb, select_head_cb
-from ui.server import (CACHE, MODEL_ENV, MODEL_QUEUE, MODEL_WORKERS, POOL, START, close_session,
-                       start, start_session)
+from ui.server import (
+    CACHE,
+    MODEL_ENV,
+    MODEL_QUEUE,
+    MODEL_WORKERS,
+    POOL,
+    START,
+    close_session,
+    start,
+    start_session,
+)
 from ui.share import export_classifier_cb, export_dataset_cb, import_classifier_cb
 from ui.train import extract_cb, load_model_cb, refit_cb
 from ui.views import page
 
-__all__ = ["build_demo", "main", "start", "POOL", "CACHE", "START", "add_class_cb",
-           "add_example_cb", "add_files_cb", "delete_class_cb", "delete_example_cb",
-           "import_dataset_cb", "load_task_cb", "on_page_load", "rename_class_cb",
-           "set_prompt_cb", "undo_cb", "classify_cb", "classify_frame_cb", "evaluate_cb",
-           "evaluate_task_cb", "export_classifier_cb", "export_dataset_cb",
-           "import_classifier_cb", "extract_cb", "load_model_cb", "refit_cb", "record_cb",
-           "snap_cb", "record_frame_cb", "inspect_head_cb", "select_head_cb", "auto_k_cb"]
+__all__ = [
+    "build_demo",
+    "main",
+    "start",
+    "POOL",
+    "CACHE",
+    "START",
+    "add_class_cb",
+    "add_example_cb",
+    "add_files_cb",
+    "delete_class_cb",
+    "delete_example_cb",
+    "import_dataset_cb",
+    "load_task_cb",
+    "on_page_load",
+    "rename_class_cb",
+    "set_prompt_cb",
+    "undo_cb",
+    "classify_cb",
+    "classify_frame_cb",
+    "evaluate_cb",
+    "evaluate_task_cb",
+    "export_classifier_cb",
+    "export_dataset_cb",
+    "import_classifier_cb",
+    "extract_cb",
+    "load_model_cb",
+    "refit_cb",
+    "record_cb",
+    "snap_cb",
+    "record_frame_cb",
+    "inspect_head_cb",
+    "select_head_cb",
+    "auto_k_cb",
+]
 
 CSS = """
 .card {border: 1px solid var(--border-color-primary); border-radius: 12px; padding: 6px;}
@@ -63,14 +114,14 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber", radius_size=
 
 HINTS = {
     "classes": "Add a class per thing to tell apart and give each a few examples (images, "
-               "webcam frames or texts). The prompt is the question the model reads with every "
-               "example.",
+    "webcam frames or texts). The prompt is the question the model reads with every "
+    "example.",
     "train": "**Extract** runs the model once per example and scores every attention head by "
-             "how well its output alone sorts the examples. The **k** best heads vote. "
-             "**Scoring**: *loo* leaves each example out of its own class mean (honest); "
-             "*reference* keeps it in (as in the paper's code).",
+    "how well its output alone sorts the examples. The **k** best heads vote. "
+    "**Scoring**: *loo* leaves each example out of its own class mean (honest); "
+    "*reference* keeps it in (as in the paper's code).",
     "try": "Classify a picture or text, or turn on the live webcam: the bars move as you move "
-           "the object.",
+    "the object.",
 }
 
 
@@ -96,11 +147,18 @@ def _step_classes(studio: gr.State, wiring: dict) -> dict[str, Any]:
     gr.Markdown("### 1 · Classes", elem_classes="step-title")
     _hint("classes")
     with gr.Row():
-        c["task"] = gr.Dropdown(list_example_tasks(), label="Example task", scale=3, value=None,
-                                info="a ready-made task for the bundled models")
+        c["task"] = gr.Dropdown(
+            list_example_tasks(),
+            label="Example task",
+            scale=3,
+            value=None,
+            info="a ready-made task for the bundled models",
+        )
         c["load_task"] = gr.Button("Load example task", scale=1, min_width=120)
-    c["prompt"] = gr.Textbox(label="Instruction prompt (shared by every example)",
-                             placeholder="e.g. What colour is the shape?")
+    c["prompt"] = gr.Textbox(
+        label="Instruction prompt (shared by every example)",
+        placeholder="e.g. What colour is the shape?",
+    )
     c["key"] = gr.Textbox(visible=False, elem_id="cards-key")
     class_cards(studio, c["key"], lambda event: wiring["then"](event))
     with gr.Row():
@@ -108,8 +166,14 @@ def _step_classes(studio: gr.State, wiring: dict) -> dict[str, Any]:
         c["undo"] = gr.Button("Undo", visible=False, scale=2, elem_id="undo")
     c["summary"] = gr.Markdown(elem_id="session-summary")
     with gr.Accordion("Webcam: snap or record frames into a class", open=False) as cam_box:
-        c["cam"] = gr.Image(sources=["webcam"], streaming=True, type="pil", height=200,
-                            show_label=False, elem_id="capture-cam")
+        c["cam"] = gr.Image(
+            sources=["webcam"],
+            streaming=True,
+            type="pil",
+            height=200,
+            show_label=False,
+            elem_id="capture-cam",
+        )
         with gr.Row():
             c["cam_class"] = gr.Dropdown([], label="Into class", scale=2)
             c["cam_frames"] = gr.Slider(1, 100, value=10, step=1, label="Frames", scale=2)
@@ -118,8 +182,10 @@ def _step_classes(studio: gr.State, wiring: dict) -> dict[str, Any]:
             c["record"] = gr.Button("Record frames", size="sm", variant="primary")
     c["cam_box"] = cam_box
     with gr.Accordion("Import a labeled dataset", open=False):
-        c["dataset_in"] = gr.File(file_types=[".jsonl", ".zip"], label="JSONL (text only), or "
-                                  ".zip of JSONL + images, or .zip with one folder per class")
+        c["dataset_in"] = gr.File(
+            file_types=[".jsonl", ".zip"],
+            label="JSONL (text only), or .zip of JSONL + images, or .zip with one folder per class",
+        )
     return c
 
 
@@ -131,14 +197,23 @@ def _step_train() -> dict[str, Any]:
     t["extract"] = gr.Button("Extract", variant="primary")
     with gr.Row():
         t["k"] = gr.Slider(1, 64, value=20, step=1, label="Heads that vote (k)", scale=3)
-        t["auto"] = gr.Checkbox(label="auto", scale=1, min_width=80, elem_id="auto-k",
-                                info="fewest heads within 1 point of the best")
+        t["auto"] = gr.Checkbox(
+            label="auto",
+            scale=1,
+            min_width=80,
+            elem_id="auto-k",
+            info="fewest heads within 1 point of the best",
+        )
         t["scoring"] = gr.Radio(list(SCORINGS), value="loo", label="Scoring", scale=2)
     t["fit_line"] = gr.Markdown("No classifier yet.", elem_id="fit-line")
     t["heatmap"] = gr.Plot(show_label=False, elem_id="head-heatmap")
-    t["top_heads"] = gr.Dataframe(headers=["rank", "layer", "head", "score"], label="Top heads "
-                                  "(click a row to inspect that head)", interactive=False,
-                                  max_height=200, elem_id="top-heads")
+    t["top_heads"] = gr.Dataframe(
+        headers=["rank", "layer", "head", "score"],
+        label="Top heads (click a row to inspect that head)",
+        interactive=False,
+        max_height=200,
+        elem_id="top-heads",
+    )
     t["k_curve"] = gr.Plot(show_label=False, elem_id="k-curve")
     return t
 
@@ -148,18 +223,33 @@ def _attention_view() -> dict[str, Any]:
     a: dict[str, Any] = {}
     with gr.Accordion("Why: where the heads looked", open=True):
         # custom values: choices are redrawn per session, and the callback checks the head
-        a["picker"] = gr.Dropdown([], label="Head", elem_id="head-picker",
-                                  allow_custom_value=True,
-                                  info="a selected head; or click a row of 'Top heads'")
-        a["overlay"] = gr.Image(label="Attention on the picture", type="pil", height=220,
-                                interactive=False, elem_id="attention-overlay")
-        a["tokens"] = gr.HighlightedText(label="Attention on the prompt's tokens",
-                                         elem_id="attention-tokens", combine_adjacent=False)
+        a["picker"] = gr.Dropdown(
+            [],
+            label="Head",
+            elem_id="head-picker",
+            allow_custom_value=True,
+            info="a selected head; or click a row of 'Top heads'",
+        )
+        a["overlay"] = gr.Image(
+            label="Attention on the picture",
+            type="pil",
+            height=220,
+            interactive=False,
+            elem_id="attention-overlay",
+        )
+        a["tokens"] = gr.HighlightedText(
+            label="Attention on the prompt's tokens",
+            elem_id="attention-tokens",
+            combine_adjacent=False,
+        )
         a["inspector"] = gr.Markdown(elem_id="head-inspector")
         a["per_class_head"] = gr.Dataframe(
             headers=["class", "training accuracy", "cosine (this input)", "vote"],
-            label="This head, class by class", interactive=False, max_height=200,
-            elem_id="head-classes")
+            label="This head, class by class",
+            interactive=False,
+            max_height=200,
+            elem_id="head-classes",
+        )
     return a
 
 
@@ -170,43 +260,69 @@ def _step_try() -> dict[str, Any]:
     _hint("try")
     with gr.Tabs():
         with gr.Tab("Classify"):
-            y["image"] = gr.Image(sources=["upload", "webcam", "clipboard"], type="filepath",
-                                  label="Image", height=200, elem_id="query-image")
+            y["image"] = gr.Image(
+                sources=["upload", "webcam", "clipboard"],
+                type="filepath",
+                label="Image",
+                height=200,
+                elem_id="query-image",
+            )
             y["text"] = gr.Textbox(label="Text (optional)")
             y["classify"] = gr.Button("Classify", variant="primary")
-            y["predicted"] = gr.Label(label="Prediction", num_top_classes=3,
-                                      elem_id="predicted-label")
+            y["predicted"] = gr.Label(
+                label="Prediction", num_top_classes=3, elem_id="predicted-label"
+            )
             y["timing"] = gr.Markdown(elem_id="timing")
             y["bars"] = gr.Plot(show_label=False, elem_id="vote-bars")
             y.update(_attention_view())
         with gr.Tab("Live webcam") as live_tab:
-            y["live_cam"] = gr.Image(sources=["webcam"], streaming=True, type="pil", height=200,
-                                     show_label=False, elem_id="live-cam")
-            y["live_label"] = gr.Label(label="Live prediction", num_top_classes=3,
-                                       elem_id="live-label")
+            y["live_cam"] = gr.Image(
+                sources=["webcam"],
+                streaming=True,
+                type="pil",
+                height=200,
+                show_label=False,
+                elem_id="live-cam",
+            )
+            y["live_label"] = gr.Label(
+                label="Live prediction", num_top_classes=3, elem_id="live-label"
+            )
             y["live_timing"] = gr.Markdown(elem_id="live-timing")
             y["live_bars"] = gr.Plot(show_label=False, elem_id="live-bars")
         y["live_tab"] = live_tab
         with gr.Tab("Evaluate"):
-            y["test_in"] = gr.File(file_types=[".jsonl", ".zip"], height=100,
-                                   label="Labeled test set (.jsonl, .zip of JSONL + images, or "
-                                         "one folder per class)")
+            y["test_in"] = gr.File(
+                file_types=[".jsonl", ".zip"],
+                height=100,
+                label="Labeled test set (.jsonl, .zip of JSONL + images, or one folder per class)",
+            )
             with gr.Row():
                 y["eval"] = gr.Button("Evaluate upload", variant="primary", size="sm")
                 y["eval_task"] = gr.Button("Evaluate example task", size="sm")
             y["zero_shot"] = gr.Checkbox(
-                label="Compare with baselines (slower)", elem_id="compare-baselines",
+                label="Compare with baselines (slower)",
+                elem_id="compare-baselines",
                 info="zero-shot (the model answering with a label itself); all heads voting, "
-                     "nearest class mean, 1-nearest neighbour and a linear probe on the "
-                     "selected heads' activations")
+                "nearest class mean, 1-nearest neighbour and a linear probe on the "
+                "selected heads' activations",
+            )
             y["eval_line"] = gr.Markdown(elem_id="eval-line")
-            y["per_class"] = gr.Dataframe(headers=["class", "precision", "recall", "support"],
-                                          label="Per class", interactive=False, max_height=200)
-            y["baselines"] = gr.Dataframe(headers=["method", "accuracy"], label="Baselines",
-                                          interactive=False, elem_id="baselines")
+            y["per_class"] = gr.Dataframe(
+                headers=["class", "precision", "recall", "support"],
+                label="Per class",
+                interactive=False,
+                max_height=200,
+            )
+            y["baselines"] = gr.Dataframe(
+                headers=["method", "accuracy"],
+                label="Baselines",
+                interactive=False,
+                elem_id="baselines",
+            )
             y["confusion"] = gr.Plot(show_label=False)
-            y["mistakes"] = gr.Gallery(label="Mistakes", columns=4, height="auto",
-                                       object_fit="contain", interactive=False)
+            y["mistakes"] = gr.Gallery(
+                label="Mistakes", columns=4, height="auto", object_fit="contain", interactive=False
+            )
         with gr.Tab("Save & share"):
             gr.Markdown("**Classifier** (.zip: safetensors + JSON)")
             y["export_clf"] = gr.Button("Export classifier", size="sm")
@@ -224,13 +340,20 @@ def build_demo() -> gr.Blocks:
     one call at a time (the pool's per-model lock), so sessions on different models overlap."""
     with gr.Blocks(title="SAVs Studio", delete_cache=(300, 900)) as demo:
         studio = gr.State(Studio())
-        gr.Markdown("# SAVs Studio\nTeach a generative model new classes from a few examples, "
-                    "and see which of its attention heads do the work "
-                    "([Sparse Attention Vectors](https://arxiv.org/abs/2412.00142)).")
+        gr.Markdown(
+            "# SAVs Studio\nTeach a generative model new classes from a few examples, "
+            "and see which of its attention heads do the work "
+            "([Sparse Attention Vectors](https://arxiv.org/abs/2412.00142))."
+        )
         with gr.Row():
-            model_box = gr.Dropdown(model_choices(), value=START["model"], label="Model",
-                                    allow_custom_value=True, scale=3,
-                                    info="bundled, or a hub id (for this session only)")
+            model_box = gr.Dropdown(
+                model_choices(),
+                value=START["model"],
+                label="Model",
+                allow_custom_value=True,
+                scale=3,
+                info="bundled, or a hub id (for this session only)",
+            )
             with gr.Column(scale=2, min_width=200):
                 load_model_btn = gr.Button("Load model")
                 status = gr.Markdown(elem_id="model-status")
@@ -247,91 +370,206 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
-def _wire(demo: gr.Blocks, studio: gr.State, model_box: Any, load_model_btn: Any, status: Any,
-          c: dict, t: dict, y: dict) -> Callable[[Any], Any]:
+def _wire(
+    demo: gr.Blocks,
+    studio: gr.State,
+    model_box: Any,
+    load_model_btn: Any,
+    status: Any,
+    c: dict,
+    t: dict,
+    y: dict,
+) -> Callable[[Any], Any]:
     """Every event; each is followed by the page redrawn from the session (`then`, returned
     for the events the class cards define when they are drawn)."""
     private = dict(api_visibility="private")
     model_bound = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=MODEL_WORKERS)
-    PAGE = [status, t["k"], t["scoring"], c["summary"], c["undo"], c["key"], y["image"],
-            c["cam_box"], t["heatmap"], t["top_heads"], t["fit_line"], y["predicted"], y["bars"],
-            y["timing"], y["eval_line"], y["per_class"], y["confusion"], y["mistakes"],
-            t["auto"], t["k_curve"], y["baselines"], y["picker"], y["overlay"], y["tokens"],
-            y["inspector"], y["per_class_head"]]
+    PAGE = [
+        status,
+        t["k"],
+        t["scoring"],
+        c["summary"],
+        c["undo"],
+        c["key"],
+        y["image"],
+        c["cam_box"],
+        t["heatmap"],
+        t["top_heads"],
+        t["fit_line"],
+        y["predicted"],
+        y["bars"],
+        y["timing"],
+        y["eval_line"],
+        y["per_class"],
+        y["confusion"],
+        y["mistakes"],
+        t["auto"],
+        t["k_curve"],
+        y["baselines"],
+        y["picker"],
+        y["overlay"],
+        y["tokens"],
+        y["inspector"],
+        y["per_class_head"],
+    ]
     PAGE.append(c["cam_class"])
     fit = [t["heatmap"], t["top_heads"], t["fit_line"]]
 
     def then(event: Any) -> Any:
         return event.then(redraw_all, studio, PAGE, **private)
 
-    def public(event: Callable, fn: Callable, inputs: list, outputs: list, name: str,
-               **kwargs: Any) -> None:
+    def public(
+        event: Callable, fn: Callable, inputs: list, outputs: list, name: str, **kwargs: Any
+    ) -> None:
         """A named API endpoint (stable outputs for gradio_client users), then the redraw."""
         then(event(fn, inputs, outputs, api_name=name, **kwargs))
 
     then(demo.load(on_page_load, studio, [studio, c["prompt"]], **private))
     demo.unload(close_session)
-    public(load_model_btn.click, load_model_cb, [studio, model_box], [studio, status, t["k"]],
-           "load_model", **model_bound)
+    public(
+        load_model_btn.click,
+        load_model_cb,
+        [studio, model_box],
+        [studio, status, t["k"]],
+        "load_model",
+        **model_bound,
+    )
     public(c["add_class"].click, add_class_cb, studio, [studio, c["summary"]], "add_class")
     public(c["undo"].click, undo_cb, studio, [studio, c["summary"]], "undo")
     then(c["prompt"].blur(set_prompt_cb, [studio, c["prompt"]], studio, **private))
-    public(c["load_task"].click, load_task_cb, [studio, c["task"]],
-           [studio, c["prompt"], c["summary"], *fit], "load_example_task")
+    public(
+        c["load_task"].click,
+        load_task_cb,
+        [studio, c["task"]],
+        [studio, c["prompt"], c["summary"], *fit],
+        "load_example_task",
+    )
     imported = [studio, c["prompt"], t["k"], t["scoring"], c["summary"]]
-    public(c["dataset_in"].upload, import_dataset_cb, [studio, c["dataset_in"]], imported,
-           "import_dataset")
+    public(
+        c["dataset_in"].upload,
+        import_dataset_cb,
+        [studio, c["dataset_in"]],
+        imported,
+        "import_dataset",
+    )
     then(y["ds_in"].upload(import_dataset_cb, [studio, y["ds_in"]], imported, **private))
     then(c["snap"].click(snap_cb, [studio, c["cam_class"], c["cam"]], studio, **private))
-    then(c["record"].click(record_cb, [studio, c["cam_class"], c["cam_frames"]],
-                           [studio, c["summary"]], **private))
-    c["cam"].stream(record_frame_cb, [studio, c["cam"]], [c["summary"], c["key"]],
-                    stream_every=0.25, time_limit=600, **private)
-    public(t["extract"].click, extract_cb, [studio, c["prompt"], t["k"], t["scoring"]],
-           [studio, *fit, c["summary"]], "extract", **model_bound)
-    public(t["k"].release, refit_cb, [studio, t["k"], t["scoring"]], [studio, *fit, c["summary"]],
-           "refit")
+    then(
+        c["record"].click(
+            record_cb, [studio, c["cam_class"], c["cam_frames"]], [studio, c["summary"]], **private
+        )
+    )
+    c["cam"].stream(
+        record_frame_cb,
+        [studio, c["cam"]],
+        [c["summary"], c["key"]],
+        stream_every=0.25,
+        time_limit=600,
+        **private,
+    )
+    public(
+        t["extract"].click,
+        extract_cb,
+        [studio, c["prompt"], t["k"], t["scoring"]],
+        [studio, *fit, c["summary"]],
+        "extract",
+        **model_bound,
+    )
+    public(
+        t["k"].release,
+        refit_cb,
+        [studio, t["k"], t["scoring"]],
+        [studio, *fit, c["summary"]],
+        "refit",
+    )
     for event in (t["k"].input, t["scoring"].input):  # typing + Enter, arrow keys, the radio
-        then(event(refit_cb, [studio, t["k"], t["scoring"]], [studio, *fit, c["summary"]],
-                   trigger_mode="always_last", **private))
-    public(y["classify"].click, classify_cb, [studio, y["image"], y["text"]],
-           [studio, y["predicted"], y["bars"], t["heatmap"], y["timing"]], "classify",
-           **model_bound)
-    y["live_cam"].stream(classify_frame_cb, [studio, y["live_cam"], y["text"]],
-                         [y["live_label"], y["live_bars"], y["live_timing"]],
-                         api_name="classify_frame", stream_every=0.2, time_limit=900,
-                         **model_bound)  # (trigger_mode="always_last" stops a stream after
+        then(
+            event(
+                refit_cb,
+                [studio, t["k"], t["scoring"]],
+                [studio, *fit, c["summary"]],
+                trigger_mode="always_last",
+                **private,
+            )
+        )
+    public(
+        y["classify"].click,
+        classify_cb,
+        [studio, y["image"], y["text"]],
+        [studio, y["predicted"], y["bars"], t["heatmap"], y["timing"]],
+        "classify",
+        **model_bound,
+    )
+    y["live_cam"].stream(
+        classify_frame_cb,
+        [studio, y["live_cam"], y["text"]],
+        [y["live_label"], y["live_bars"], y["live_timing"]],
+        api_name="classify_frame",
+        stream_every=0.2,
+        time_limit=900,
+        **model_bound,
+    )  # (trigger_mode="always_last" stops a stream after
     # one frame in gradio 6.31: measured; the webcam sends the next frame after each answer)
     _wire_inspect(studio, t, y, then, public)
     evaluated = [studio, y["eval_line"], y["per_class"], y["confusion"], y["mistakes"]]
-    public(y["eval"].click, evaluate_cb, [studio, y["test_in"], y["zero_shot"]], evaluated,
-           "evaluate", **model_bound)
-    public(y["eval_task"].click, evaluate_task_cb, [studio, y["zero_shot"]], evaluated,
-           "evaluate_task", **model_bound)
+    public(
+        y["eval"].click,
+        evaluate_cb,
+        [studio, y["test_in"], y["zero_shot"]],
+        evaluated,
+        "evaluate",
+        **model_bound,
+    )
+    public(
+        y["eval_task"].click,
+        evaluate_task_cb,
+        [studio, y["zero_shot"]],
+        evaluated,
+        "evaluate_task",
+        **model_bound,
+    )
     y["export_clf"].click(export_classifier_cb, studio, y["clf_out"], api_name="export_classifier")
     y["export_ds"].click(export_dataset_cb, studio, y["ds_out"], api_name="export_dataset")
-    public(y["clf_in"].upload, import_classifier_cb, [studio, y["clf_in"]],
-           [studio, t["k"], t["scoring"], *fit, c["summary"]], "import_classifier",
-           **model_bound)
+    public(
+        y["clf_in"].upload,
+        import_classifier_cb,
+        [studio, y["clf_in"]],
+        [studio, t["k"], t["scoring"], *fit, c["summary"]],
+        "import_classifier",
+        **model_bound,
+    )
     return then
 
 
 def _wire_inspect(studio: gr.State, t: dict, y: dict, then: Callable, public: Callable) -> None:
     """Why these heads: the head picker (/inspect_head), a click on a top-heads row, and the
     "auto" k box (/auto_k). Each is followed by the page redraw, like every event."""
-    inspected = [studio, y["picker"], y["overlay"], y["tokens"], y["inspector"],
-                 y["per_class_head"]]
+    inspected = [
+        studio,
+        y["picker"],
+        y["overlay"],
+        y["tokens"],
+        y["inspector"],
+        y["per_class_head"],
+    ]
     public(y["picker"].input, inspect_head_cb, [studio, y["picker"]], inspected, "inspect_head")
     then(t["top_heads"].select(select_head_cb, studio, studio, api_visibility="private"))
-    public(t["auto"].input, auto_k_cb, [studio, t["auto"]],
-           [studio, t["k"], t["k_curve"], t["heatmap"], t["top_heads"], t["fit_line"]], "auto_k")
+    public(
+        t["auto"].input,
+        auto_k_cb,
+        [studio, t["auto"]],
+        [studio, t["k"], t["k_curve"], t["heatmap"], t["top_heads"], t["fit_line"]],
+        "auto_k",
+    )
 
 
 def redraw_all(studio: Studio) -> tuple:
     """`redraw` plus the webcam's class picker (its choices are the session's classes)."""
     names = list(studio.classes)
-    return (*redraw(studio), gr.update(choices=names,
-                                       value=studio.recording or (names[0] if names else None)))
+    return (
+        *redraw(studio),
+        gr.update(choices=names, value=studio.recording or (names[0] if names else None)),
+    )
 
 
 def launch_kwargs() -> dict:
@@ -341,8 +579,11 @@ def launch_kwargs() -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="SAVs Studio: the browser app.")
-    parser.add_argument("--model", default=os.environ.get(MODEL_ENV, "tiny"),
-                        help=f"model new sessions start on (default: ${MODEL_ENV} or 'tiny')")
+    parser.add_argument(
+        "--model",
+        default=os.environ.get(MODEL_ENV, "tiny"),
+        help=f"model new sessions start on (default: ${MODEL_ENV} or 'tiny')",
+    )
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = parser.parse_args(argv)

@@ -24,9 +24,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 InputBuilder = Callable[[int], Sequence[Any]]  # frame index -> the endpoint's inputs
 
@@ -54,9 +55,17 @@ def first_label(output: Any) -> str:
     return str(output)
 
 
-def measure_live(url: str, api_name: str, build_inputs: InputBuilder, n_frames: int = 50,
-                 warmup: int = 2, in_flight: int = 1, expected: Sequence[str] | None = None,
-                 label_of: Callable[[Any], str] = first_label, client: Any = None) -> LiveResult:
+def measure_live(
+    url: str,
+    api_name: str,
+    build_inputs: InputBuilder,
+    n_frames: int = 50,
+    warmup: int = 2,
+    in_flight: int = 1,
+    expected: Sequence[str] | None = None,
+    label_of: Callable[[Any], str] = first_label,
+    client: Any = None,
+) -> LiveResult:
     """Send `n_frames` frames (inputs from `build_inputs(i)`) to `api_name` of the app at `url`
     and time the answers. `expected[i]`, when given, is frame i's right label (for accuracy).
     Warm-up frames (connection, first-call caches) are sent first and not counted. A frame whose
@@ -92,16 +101,22 @@ def measure_live(url: str, api_name: str, build_inputs: InputBuilder, n_frames: 
     if expected is not None:
         accuracy = sum(a == e for a, e in zip(answers, expected)) / n_frames
     ms = sorted(1000 * t for t in latencies) or [float("nan")]
-    return LiveResult(frames=len(answered), seconds=seconds,
-                      frames_per_second=len(answered) / seconds if seconds > 0 else float("nan"),
-                      latency_ms_median=statistics.median(ms),
-                      latency_ms_p90=ms[min(len(ms) - 1, int(0.9 * len(ms)))],
-                      errors=len(failures), accuracy=accuracy,
-                      answers=[a or "" for a in answers], first_error=failures[0] if failures else "")
+    return LiveResult(
+        frames=len(answered),
+        seconds=seconds,
+        frames_per_second=len(answered) / seconds if seconds > 0 else float("nan"),
+        latency_ms_median=statistics.median(ms),
+        latency_ms_p90=ms[min(len(ms) - 1, int(0.9 * len(ms)))],
+        errors=len(failures),
+        accuracy=accuracy,
+        answers=[a or "" for a in answers],
+        first_error=failures[0] if failures else "",
+    )
 
 
-def scene_frame_files(folder: str | Path, task: str = "colour", labels: Sequence[str] = (),
-                      n: int = 10) -> list[tuple[str, Path]]:
+def scene_frame_files(
+    folder: str | Path, task: str = "colour", labels: Sequence[str] = (), n: int = 10
+) -> list[tuple[str, Path]]:
     """n (label, PNG path) frames of a bundled task's scenes, labels taken in turn, from a seed
     range of their own (9,000,000+, away from the task's and the tiny model's scenes)."""
     from savs.tiny.tasks import TASKS, task_scene
@@ -128,12 +143,16 @@ def file_inputs(paths: Sequence[Path], template: Sequence[Any]) -> InputBuilder:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.live",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.live", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--url", required=True, help="the running app, e.g. http://127.0.0.1:7860")
     parser.add_argument("--api-name", required=True, help="the endpoint, e.g. /classify_frame")
-    parser.add_argument("--inputs", default='["{frame}"]',
-                        help='JSON list of the endpoint\'s inputs; "{frame}" is the frame file')
+    parser.add_argument(
+        "--inputs",
+        default='["{frame}"]',
+        help='JSON list of the endpoint\'s inputs; "{frame}" is the frame file',
+    )
     parser.add_argument("--frames", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--in-flight", type=int, default=1)
@@ -143,10 +162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder:
         frames = scene_frame_files(folder, args.task, n=min(args.frames, 20))
         expected = [frames[i % len(frames)][0] for i in range(args.frames)]
-        result = measure_live(args.url, args.api_name,
-                              file_inputs([p for _, p in frames], json.loads(args.inputs)),
-                              n_frames=args.frames, warmup=args.warmup, in_flight=args.in_flight,
-                              expected=expected)
+        result = measure_live(
+            args.url,
+            args.api_name,
+            file_inputs([p for _, p in frames], json.loads(args.inputs)),
+            n_frames=args.frames,
+            warmup=args.warmup,
+            in_flight=args.in_flight,
+            expected=expected,
+        )
     out = {k: v for k, v in asdict(result).items() if k != "answers"}
     out.update(url=args.url, api_name=args.api_name, in_flight=args.in_flight)
     if args.json:

@@ -17,8 +17,8 @@ Only the speed and memory of this pipeline matter here: it is not used to classi
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import torch
 
@@ -56,24 +56,35 @@ def retained_bytes(traces: dict[int, dict[str, torch.Tensor]]) -> int:
 
 
 @torch.inference_mode()
-def last_token_heads(adapter: ModelAdapter, example: Example, prompt: str | None,
-                     stats: dict | None = None) -> torch.Tensor:
+def last_token_heads(
+    adapter: ModelAdapter, example: Example, prompt: str | None, stats: dict | None = None
+) -> torch.Tensor:
     """One unbatched full forward with every layer traced: [L, H, 1, d] at the last token."""
     inputs = adapter.encode([example], prompt)
     with trace_all_layers(adapter) as traces:
         adapter.model(**inputs)
     if stats is not None:
-        stats["max_retained_bytes"] = max(stats.get("max_retained_bytes", 0), retained_bytes(traces))
+        stats["max_retained_bytes"] = max(
+            stats.get("max_retained_bytes", 0), retained_bytes(traces)
+        )
     heads, dim = adapter.num_heads, adapter.head_dim
     # split by head, stack the layers, [L, H, T, d], keep the last token
-    stacked = torch.vstack([traces[layer]["input"].reshape(*traces[layer]["input"].shape[:-1], heads, dim)
-                            for layer in range(adapter.num_layers)]).permute(0, 2, 1, 3)
+    stacked = torch.vstack(
+        [
+            traces[layer]["input"].reshape(*traces[layer]["input"].shape[:-1], heads, dim)
+            for layer in range(adapter.num_layers)
+        ]
+    ).permute(0, 2, 1, 3)
     return stacked[:, :, -1, :].unsqueeze(2).float()
 
 
-def class_activations(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | None,
-                      heads: list[tuple[int, int]], stats: dict | None = None
-                      ) -> tuple[torch.Tensor, dict[str, int]]:
+def class_activations(
+    adapter: ModelAdapter,
+    examples: Sequence[Example],
+    prompt: str | None,
+    heads: list[tuple[int, int]],
+    stats: dict | None = None,
+) -> tuple[torch.Tensor, dict[str, int]]:
     """One model run per example; per-class mean of the given heads: ([C, K, d], label -> index)."""
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
@@ -91,11 +102,17 @@ def class_activations(adapter: ModelAdapter, examples: Sequence[Example], prompt
     return means, index
 
 
-def reference_fit(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | None = None,
-                  k: int = 20, stats: dict | None = None) -> tuple[list[tuple[int, int]], torch.Tensor]:
+def reference_fit(
+    adapter: ModelAdapter,
+    examples: Sequence[Example],
+    prompt: str | None = None,
+    k: int = 20,
+    stats: dict | None = None,
+) -> tuple[list[tuple[int, int]], torch.Tensor]:
     """Three passes over the training set, as published. Returns (top heads, their class means)."""
-    all_heads = [(layer, head) for layer in range(adapter.num_layers)
-                 for head in range(adapter.num_heads)]
+    all_heads = [
+        (layer, head) for layer in range(adapter.num_layers) for head in range(adapter.num_heads)
+    ]
     # pass 1: class means of every head
     means, index = class_activations(adapter, examples, prompt, all_heads, stats)
     # pass 2: run every example again and count, per head, how often its nearest mean is its class

@@ -25,8 +25,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY_LABEL = "red"
@@ -69,8 +69,9 @@ def run(classifies: int = 20, frames: int = 40, log: Callable[[str], None] = pri
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max_models_from_env()))  # as app.main
     app.start("tiny")
     demo = app.build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                            **app.launch_kwargs())
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
+    )
     resident: list[int] = []
     stop = threading.Event()
 
@@ -118,8 +119,13 @@ def run(classifies: int = 20, frames: int = 40, log: Callable[[str], None] = pri
             busy = _timed(classify, classifies)
             rss_two_models = _rss_mb()
             log("live loop: /classify_frame")
-            live = measure_live(url, "/classify_frame", file_inputs(
-                [str(query)] * frames, ['{frame}', ""]), n_frames=frames, client=a)
+            live = measure_live(
+                url,
+                "/classify_frame",
+                file_inputs([str(query)] * frames, ["{frame}", ""]),
+                n_frames=frames,
+                client=a,
+            )
             stop.set()
             worker.join(timeout=600)
     finally:

@@ -31,8 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -69,18 +69,22 @@ def gguf_every_time() -> Iterator[None]:
         registry.BUNDLED["smollm2"] = spec
 
 
-def full_pass_log_likelihoods(adapter: savs.ModelAdapter, examples: Sequence[savs.Example],
-                              labels: Sequence[str], prompt: str | None,
-                              batch_size: int = 8) -> torch.Tensor:
+def full_pass_log_likelihoods(
+    adapter: savs.ModelAdapter,
+    examples: Sequence[savs.Example],
+    labels: Sequence[str],
+    prompt: str | None,
+    batch_size: int = 8,
+) -> torch.Tensor:
     """The zero-shot scores as before: one pass over prompt + label per label and batch. [N, C]"""
     answers = [torch.tensor(baseline.label_token_ids(adapter, label)) for label in labels]
     scores = torch.zeros(len(examples), len(labels))
     with torch.inference_mode():
         for start in range(0, len(examples), batch_size):
-            inputs = adapter.encode(examples[start:start + batch_size], prompt)
+            inputs = adapter.encode(examples[start : start + batch_size], prompt)
             for c, answer in enumerate(answers):
                 token_lp = baseline._full_pass_scores(adapter, inputs, answer)  # [B, m]
-                scores[start:start + token_lp.shape[0], c] = token_lp.mean(-1).cpu()
+                scores[start : start + token_lp.shape[0], c] = token_lp.mean(-1).cpu()
     return scores
 
 
@@ -100,17 +104,24 @@ def bench_load(repeats: int) -> dict:
         with gguf_every_time():
             savs.load_model("smollm2", device="cpu")
 
-    times = median_times({"gguf": old, "cached": lambda: savs.load_model("smollm2", device="cpu")},
-                         repeats)
-    return {"gguf": times["gguf"]["wall"], "cached": times["cached"]["wall"],
-            "ratio": times["cached"]["wall"] / times["gguf"]["wall"], "first_conversion": first}
+    times = median_times(
+        {"gguf": old, "cached": lambda: savs.load_model("smollm2", device="cpu")}, repeats
+    )
+    return {
+        "gguf": times["gguf"]["wall"],
+        "cached": times["cached"]["wall"],
+        "ratio": times["cached"]["wall"] / times["gguf"]["wall"],
+        "first_conversion": first,
+    }
 
 
 def _cli(args: Sequence[str], old: bool) -> list[str]:
     if not old:
         return [sys.executable, "-m", "savs", *args]
-    code = ("import sys; from benchmarks.smollm2 import gguf_every_time; "
-            "from savs.__main__ import main\nwith gguf_every_time(): sys.exit(main(sys.argv[1:]))")
+    code = (
+        "import sys; from benchmarks.smollm2 import gguf_every_time; "
+        "from savs.__main__ import main\nwith gguf_every_time(): sys.exit(main(sys.argv[1:]))"
+    )
     return [sys.executable, "-c", code, *args]
 
 
@@ -128,15 +139,24 @@ def bench_cli_predict(adapter: savs.ModelAdapter, repeats: int) -> dict:
         for _ in range(repeats):
             for name in wall:
                 start, used = time.perf_counter(), _children_cpu()
-                proc = subprocess.run(_cli(args, name == "gguf"), env=env, cwd=ROOT,
-                                      capture_output=True, text=True, timeout=600)
+                proc = subprocess.run(
+                    _cli(args, name == "gguf"),
+                    env=env,
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                )
                 wall[name].append(time.perf_counter() - start)
                 cpu[name].append(_children_cpu() - used)
                 if proc.returncode:
                     raise RuntimeError(f"predict failed ({name}): {proc.stderr[-1000:]}")
     medians = {name: statistics.median(v) for name, v in wall.items()}
-    return {**medians, "ratio": medians["cached"] / medians["gguf"],
-            "cpu": {name: statistics.median(v) for name, v in cpu.items()}}
+    return {
+        **medians,
+        "ratio": medians["cached"] / medians["gguf"],
+        "cpu": {name: statistics.median(v) for name, v in cpu.items()},
+    }
 
 
 def _children_cpu() -> float:
@@ -152,18 +172,27 @@ def bench_zeroshot(adapter: savs.ModelAdapter, n: int, repeats: int, batch_size:
     labels = ["harmful", "harmless"]
     old = full_pass_log_likelihoods(adapter, examples, labels, SAFETY_PROMPT, batch_size)
     new = baseline.label_log_likelihoods(adapter, examples, labels, SAFETY_PROMPT, batch_size)
-    times = median_times({
-        "full_passes": lambda: full_pass_log_likelihoods(adapter, examples, labels, SAFETY_PROMPT,
-                                                         batch_size),
-        "kv_cache": lambda: baseline.label_log_likelihoods(adapter, examples, labels,
-                                                           SAFETY_PROMPT, batch_size)}, repeats)
-    return {"examples": len(examples), "label_tokens": {lab: len(baseline.label_token_ids(
-                adapter, lab)) for lab in labels},
-            "full_passes": times["full_passes"]["wall"], "kv_cache": times["kv_cache"]["wall"],
-            "ratio": times["kv_cache"]["wall"] / times["full_passes"]["wall"],
-            "ratio_cpu": times["kv_cache"]["cpu"] / times["full_passes"]["cpu"],
-            "max_abs_diff": float((new - old).abs().max()),
-            "same_answers": bool((new.argmax(1) == old.argmax(1)).all())}
+    times = median_times(
+        {
+            "full_passes": lambda: full_pass_log_likelihoods(
+                adapter, examples, labels, SAFETY_PROMPT, batch_size
+            ),
+            "kv_cache": lambda: baseline.label_log_likelihoods(
+                adapter, examples, labels, SAFETY_PROMPT, batch_size
+            ),
+        },
+        repeats,
+    )
+    return {
+        "examples": len(examples),
+        "label_tokens": {lab: len(baseline.label_token_ids(adapter, lab)) for lab in labels},
+        "full_passes": times["full_passes"]["wall"],
+        "kv_cache": times["kv_cache"]["wall"],
+        "ratio": times["kv_cache"]["wall"] / times["full_passes"]["wall"],
+        "ratio_cpu": times["kv_cache"]["cpu"] / times["full_passes"]["cpu"],
+        "max_abs_diff": float((new - old).abs().max()),
+        "same_answers": bool((new.argmax(1) == old.argmax(1)).all()),
+    }
 
 
 def run(repeats: int, examples: int, log: Callable[[str], None] = lambda s: None) -> dict:
@@ -181,8 +210,9 @@ def run(repeats: int, examples: int, log: Callable[[str], None] = lambda s: None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.smollm2",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.smollm2", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--examples", type=int, default=16, help="zero-shot examples")

@@ -16,17 +16,38 @@ from .activations import ActivationCache, extract
 from .baseline import zero_shot_accuracy, zero_shot_predict
 from .classifier import Prediction, SAVClassifier, fit_activations
 from .data import Example, load_examples
-from .explanation import HeadExplanation, explain, explain_prediction, head_class_accuracy
 from .errors import ClassifierError, DataError, ModelError, SavsError
+from .explanation import HeadExplanation, explain, explain_prediction, head_class_accuracy
 from .heads import HeadIndex, capture_heads
 from .metrics import EvalReport
 from .models import ModelAdapter, load_model
 from .pipeline import evaluate, fit, predict
 
 __all__ = [
-    "__version__", "ActivationCache", "extract", "Prediction", "SAVClassifier", "fit_activations",
-    "Example", "load_examples", "ClassifierError", "DataError", "ModelError", "SavsError",
-    "HeadIndex", "capture_heads", "EvalReport", "ModelAdapter", "load_model", "evaluate", "fit",
-    "predict", "zero_shot_accuracy", "zero_shot_predict", "explain", "explain_prediction",
-    "HeadExplanation", "head_class_accuracy",
+    "__version__",
+    "ActivationCache",
+    "extract",
+    "Prediction",
+    "SAVClassifier",
+    "fit_activations",
+    "Example",
+    "load_examples",
+    "ClassifierError",
+    "DataError",
+    "ModelError",
+    "SavsError",
+    "HeadIndex",
+    "capture_heads",
+    "EvalReport",
+    "ModelAdapter",
+    "load_model",
+    "evaluate",
+    "fit",
+    "predict",
+    "zero_shot_accuracy",
+    "zero_shot_predict",
+    "explain",
+    "explain_prediction",
+    "HeadExplanation",
+    "head_class_accuracy",
 ]

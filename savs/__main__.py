@@ -30,6 +30,7 @@ def printable(text: str, keep: str = "\n") -> str:
     """`text` safe for a terminal: control characters (escape codes), line / paragraph separators
     and bidi controls become visible escapes (\\x1b, \\u202e); characters in `keep` stay.
     Labels and paths come from data files: printed raw, they could rewrite the screen."""
+
     def hidden(c: str) -> bool:
         return c not in keep and (c in _BIDI or unicodedata.category(c) in ("Cc", "Zl", "Zp"))
 
@@ -47,8 +48,13 @@ def progress_bar(desc: str, enabled: bool = True) -> Iterator:
     def update(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, desc=desc, unit="ex", file=sys.stderr,
-                       disable=None if enabled else True)
+            bar = tqdm(
+                total=total,
+                desc=desc,
+                unit="ex",
+                file=sys.stderr,
+                disable=None if enabled else True,
+            )
         bar.update(done - bar.n)
 
     try:
@@ -82,43 +88,75 @@ def _head_count(text: str) -> int | str:
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument("--dtype", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
-                   help="weights dtype (default: fp32 on CPU, bf16/fp16 on CUDA)")
+    p.add_argument(
+        "--dtype",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        default="auto",
+        help="weights dtype (default: fp32 on CPU, bf16/fp16 on CUDA)",
+    )
     p.add_argument("--device-map", help="'auto' splits a model too large for one GPU")
-    p.add_argument("--trust-remote-code", action="store_true",
-                   help="allow the model repository's own Python code to run (off by default)")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow the model repository's own Python code to run (off by default)",
+    )
     p.add_argument("--batch-size", type=_positive_int, default=8)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .classifier import SCORINGS
 
-    parser = argparse.ArgumentParser(prog="python -m savs", description=(
-        "Sparse Attention Vectors: few-shot classifiers from frozen generative models."))
+    parser = argparse.ArgumentParser(
+        prog="python -m savs",
+        description=(
+            "Sparse Attention Vectors: few-shot classifiers from frozen generative models."
+        ),
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     fit = sub.add_parser("fit", help="select heads on labeled examples and save a classifier")
-    fit.add_argument("--model", required=True,
-                     help="a bundled name (see `python -m savs models`), a folder, or a hub id")
+    fit.add_argument(
+        "--model",
+        required=True,
+        help="a bundled name (see `python -m savs models`), a folder, or a hub id",
+    )
     fit.add_argument("--train", required=True, help="JSONL, folder of class folders, or .zip")
     fit.add_argument("--test", help="labeled examples to report test accuracy on")
-    fit.add_argument("--heads", "-k", type=_head_count, default=20,
-                     help="number of heads to keep, or 'auto': the fewest whose training "
-                          "(leave-one-out) accuracy is within one point of the best k's")
-    fit.add_argument("--scoring", choices=SCORINGS, default="loo",
-                     help="loo: leave the scored example out of its class mean (default)")
+    fit.add_argument(
+        "--heads",
+        "-k",
+        type=_head_count,
+        default=20,
+        help="number of heads to keep, or 'auto': the fewest whose training "
+        "(leave-one-out) accuracy is within one point of the best k's",
+    )
+    fit.add_argument(
+        "--scoring",
+        choices=SCORINGS,
+        default="loo",
+        help="loo: leave the scored example out of its class mean (default)",
+    )
     fit.add_argument("--prompt", help="instruction put before every example's text")
-    fit.add_argument("--question", help="the text for folder datasets (and JSONL lines without "
-                                         "a question)")
+    fit.add_argument(
+        "--question", help="the text for folder datasets (and JSONL lines without a question)"
+    )
     fit.add_argument("--out", help="folder (or .zip) to save the classifier to")
     fit.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    fit.add_argument("--baseline", choices=["zeroshot"], help="also report a baseline: zeroshot "
-                     "= the model's own answer, each label scored by its log-likelihood (on "
-                     "--test when given, else on --train)")
-    fit.add_argument("--baselines", action="store_true", help="also report, on --test, "
-                     "zero-shot and baselines on the same activations: all heads voting, "
-                     "nearest class mean, 1-nearest-neighbour and a linear probe on the "
-                     "selected heads")
+    fit.add_argument(
+        "--baseline",
+        choices=["zeroshot"],
+        help="also report a baseline: zeroshot "
+        "= the model's own answer, each label scored by its log-likelihood (on "
+        "--test when given, else on --train)",
+    )
+    fit.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also report, on --test, "
+        "zero-shot and baselines on the same activations: all heads voting, "
+        "nearest class mean, 1-nearest-neighbour and a linear probe on the "
+        "selected heads",
+    )
     _add_model_options(fit)
 
     ev = sub.add_parser("eval", help="accuracy, per-class precision/recall, confusion matrix")
@@ -127,10 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--question")
     ev.add_argument("--model", help="override the model recorded in the classifier")
     ev.add_argument("--json", action="store_true")
-    ev.add_argument("--baselines", action="store_true", help="also report zero-shot and the "
-                    "baselines of fit --baselines; needs --train")
-    ev.add_argument("--train", help="the examples the classifier was fit on: the baselines are "
-                    "fit on them (with --baselines)")
+    ev.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also report zero-shot and the baselines of fit --baselines; needs --train",
+    )
+    ev.add_argument(
+        "--train",
+        help="the examples the classifier was fit on: the baselines are "
+        "fit on them (with --baselines)",
+    )
     _add_model_options(ev)
 
     pr = sub.add_parser("predict", help="classify one input")
@@ -138,9 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--image", action="append", default=[], help="an image (repeat for several)")
     pr.add_argument("--text", default="", help="the text / question for this input")
     pr.add_argument("--model", help="override the model recorded in the classifier")
-    pr.add_argument("--explain", action="store_true",
-                    help="also show where each selected head looked: its attention weights at "
-                         "the last prompt token over the input tokens and image patches")
+    pr.add_argument(
+        "--explain",
+        action="store_true",
+        help="also show where each selected head looked: its attention weights at "
+        "the last prompt token over the input tokens and image patches",
+    )
     pr.add_argument("--json", action="store_true")
     _add_model_options(pr)
 
@@ -153,8 +200,13 @@ def _load(args: argparse.Namespace, name: str):
 
     dtype = None if args.dtype == "auto" else args.dtype
     device = args.device or distributed.device()  # under accelerate: this process's device
-    return load_model(name, device=device, dtype=dtype, device_map=args.device_map,
-                      trust_remote_code=args.trust_remote_code)
+    return load_model(
+        name,
+        device=device,
+        dtype=dtype,
+        device_map=args.device_map,
+        trust_remote_code=args.trust_remote_code,
+    )
 
 
 def cmd_fit(args: argparse.Namespace) -> dict:
@@ -168,29 +220,45 @@ def cmd_fit(args: argparse.Namespace) -> dict:
         SAVClassifier.check_save_target(args.out)
     start = time.perf_counter()
     if args.baselines and not args.test:
-        raise SavsError("fit --baselines needs --test: the baselines are measured on test "
-                        "examples (on the training set a nearest neighbour is always right).")
+        raise SavsError(
+            "fit --baselines needs --test: the baselines are measured on test "
+            "examples (on the training set a nearest neighbour is always right)."
+        )
     train = load_examples(args.train, question=args.question, workdir=args.workdir / "train")
-    test = (load_examples(args.test, question=args.question, workdir=args.workdir / "test")
-            if args.test else None)
+    test = (
+        load_examples(args.test, question=args.question, workdir=args.workdir / "test")
+        if args.test
+        else None
+    )
     check_training_set(train, leave_one_out=args.scoring == "loo")  # before a slow model load
     adapter = _load(args, args.model)
     with progress_bar("extracting", not args.json) as bar, warnings.catch_warnings():
         # `fit` checks the same set again: its duplicate warnings were printed just above
         warnings.simplefilter("ignore", DuplicateExampleWarning)
-        clf, acts = fit_with_activations(adapter, train, prompt=args.prompt, k=args.heads,
-                                         scoring=args.scoring, batch_size=args.batch_size,
-                                         progress=bar)  # acts: [N, L, H, d]
+        clf, acts = fit_with_activations(
+            adapter,
+            train,
+            prompt=args.prompt,
+            k=args.heads,
+            scoring=args.scoring,
+            batch_size=args.batch_size,
+            progress=bar,
+        )  # acts: [N, L, H, d]
     result = {
-        "model": adapter.name, "labels": clf.labels, "k": clf.k, "scoring": args.scoring,
+        "model": adapter.name,
+        "labels": clf.labels,
+        "k": clf.k,
+        "scoring": args.scoring,
         "k_auto": args.heads == "auto",
-        "train_examples": len(train), "train_accuracy": clf.config["train_accuracy"],
+        "train_examples": len(train),
+        "train_accuracy": clf.config["train_accuracy"],
         "top_heads": [[h.layer, h.head] for h in clf.heads],
-        "head_scores": clf.head_scores.tolist(), "num_layers": adapter.num_layers,
-        "num_heads": adapter.num_heads, "head_dim": adapter.head_dim,
+        "head_scores": clf.head_scores.tolist(),
+        "num_layers": adapter.num_layers,
+        "num_heads": adapter.num_heads,
+        "head_dim": adapter.head_dim,
         "processes": distributed.world_size(),
-        "k_curve": [[k, acc] for k, acc in k_curve(acts, [ex.label for ex in train],
-                                                   args.scoring)],
+        "k_curve": [[k, acc] for k, acc in k_curve(acts, [ex.label for ex in train], args.scoring)],
     }
     if test is not None:
         with progress_bar("testing", not args.json) as bar:
@@ -200,8 +268,9 @@ def cmd_fit(args: argparse.Namespace) -> dict:
     if args.baseline == "zeroshot":
         result.update(_zeroshot_baseline(args, adapter, clf.labels, test or train))
     if args.baselines:
-        result["baselines"] = _baselines(args, adapter, clf, train, acts, test, args.prompt,
-                                         result.get("zeroshot_accuracy"))
+        result["baselines"] = _baselines(
+            args, adapter, clf, train, acts, test, args.prompt, result.get("zeroshot_accuracy")
+        )
     if args.out and distributed.is_main_process():
         result["out"] = str(clf.save(args.out))
     result["seconds"] = round(time.perf_counter() - start, 3)
@@ -213,14 +282,26 @@ def _zeroshot_baseline(args: argparse.Namespace, adapter, labels: list[str], exa
     from .baseline import zero_shot_accuracy
 
     with progress_bar("zero-shot", not args.json) as bar:
-        accuracy = zero_shot_accuracy(adapter, examples, labels, args.prompt, args.batch_size,
-                                      progress=bar)
-    return {"zeroshot_accuracy": accuracy, "zeroshot_examples": len(examples),
-            "zeroshot_on": "test" if args.test else "train"}
+        accuracy = zero_shot_accuracy(
+            adapter, examples, labels, args.prompt, args.batch_size, progress=bar
+        )
+    return {
+        "zeroshot_accuracy": accuracy,
+        "zeroshot_examples": len(examples),
+        "zeroshot_on": "test" if args.test else "train",
+    }
 
 
-def _baselines(args: argparse.Namespace, adapter, clf, train, train_acts, test,
-               prompt: str | None, zero_shot: float | None = None) -> dict[str, float]:
+def _baselines(
+    args: argparse.Namespace,
+    adapter,
+    clf,
+    train,
+    train_acts,
+    test,
+    prompt: str | None,
+    zero_shot: float | None = None,
+) -> dict[str, float]:
     """`--baselines`: test accuracy of zero-shot (the model answering with a label) and of the
     `savs.compare` baselines, fit on the training activations [N, L, H, d]."""
     from .activations import extract
@@ -231,11 +312,15 @@ def _baselines(args: argparse.Namespace, adapter, clf, train, train_acts, test,
         test_acts = extract(adapter, test, prompt, args.batch_size, progress=bar)  # [N', L, H, d]
     if zero_shot is None:
         with progress_bar("zero-shot", not args.json) as bar:
-            zero_shot = zero_shot_accuracy(adapter, test, clf.labels, prompt, args.batch_size,
-                                           progress=bar)
-    return {"zero_shot": zero_shot,
-            **compare_baselines(train_acts, [ex.label for ex in train], test_acts,
-                                [ex.label for ex in test], clf.heads)}
+            zero_shot = zero_shot_accuracy(
+                adapter, test, clf.labels, prompt, args.batch_size, progress=bar
+            )
+    return {
+        "zero_shot": zero_shot,
+        **compare_baselines(
+            train_acts, [ex.label for ex in train], test_acts, [ex.label for ex in test], clf.heads
+        ),
+    }
 
 
 def _classifier_and_model(args: argparse.Namespace):
@@ -255,11 +340,16 @@ def cmd_eval(args: argparse.Namespace) -> dict:
     from .pipeline import evaluate
 
     if args.baselines and not args.train:
-        raise SavsError("eval --baselines needs --train, the examples the classifier was fit "
-                        "on: the baselines are fit on them.")
+        raise SavsError(
+            "eval --baselines needs --train, the examples the classifier was fit "
+            "on: the baselines are fit on them."
+        )
     test = load_examples(args.test, question=args.question, workdir=args.workdir / "test")
-    train = (load_examples(args.train, question=args.question, workdir=args.workdir / "train")
-             if args.baselines else None)
+    train = (
+        load_examples(args.train, question=args.question, workdir=args.workdir / "train")
+        if args.baselines
+        else None
+    )
     clf, adapter = _classifier_and_model(args)
     with progress_bar("evaluating", not args.json) as bar:
         report, _ = evaluate(adapter, clf, test, args.batch_size, progress=bar)
@@ -278,10 +368,15 @@ def _eval_baselines(args: argparse.Namespace, adapter, clf, train, test) -> dict
     unknown = sorted(seen - set(clf.labels))
     missing = [lab for lab in clf.labels if lab not in seen]
     if unknown or missing:
-        problem = (f"class {unknown[0]!r} is not one of the classifier's" if unknown
-                   else f"no example of the classifier's class {missing[0]!r}")
-        raise DataError(f"{Path(args.train).name}: {problem}; give --train the examples the "
-                        "classifier was fit on.")
+        problem = (
+            f"class {unknown[0]!r} is not one of the classifier's"
+            if unknown
+            else f"no example of the classifier's class {missing[0]!r}"
+        )
+        raise DataError(
+            f"{Path(args.train).name}: {problem}; give --train the examples the "
+            "classifier was fit on."
+        )
     prompt = clf.config.get("prompt") or None
     with progress_bar("extracting", not args.json) as bar:
         train_acts = extract(adapter, train, prompt, args.batch_size, progress=bar)
@@ -297,8 +392,7 @@ def cmd_predict(args: argparse.Namespace) -> dict:
     record = {"question": args.text}
     if args.image:
         record["image"] = args.image
-    example: Example = parse_record(record, "command line", base_dir=Path("."),
-                                    require_label=False)
+    example: Example = parse_record(record, "command line", base_dir=Path("."), require_label=False)
     clf, adapter = _classifier_and_model(args)
     if not args.explain:
         return predict(adapter, clf, [example])[0].to_json()
@@ -310,19 +404,25 @@ def cmd_predict(args: argparse.Namespace) -> dict:
 
 def _print_human(command: str, result: dict) -> None:
     if command == "fit":
-        print(f"{result['model']}: {result['num_layers']} layers x {result['num_heads']} heads; "
-              f"kept {result['k']} heads ({result['scoring']})")
+        print(
+            f"{result['model']}: {result['num_layers']} layers x {result['num_heads']} heads; "
+            f"kept {result['k']} heads ({result['scoring']})"
+        )
         print(f"classes: {', '.join(result['labels'])}")
         if result["k_auto"]:
             best_k, best = max(result["k_curve"], key=lambda kv: (kv[1], -kv[0]))
-            print(f"k = auto: the fewest heads within one point of the best training accuracy "
-                  f"({best:.3f} with {best_k} heads)")
+            print(
+                f"k = auto: the fewest heads within one point of the best training accuracy "
+                f"({best:.3f} with {best_k} heads)"
+            )
         print(f"train accuracy: {result['train_accuracy']:.3f}")
         if "test_accuracy" in result:
             print(f"test accuracy:  {result['test_accuracy']:.3f} on {result['test_examples']}")
         if "zeroshot_accuracy" in result:
-            print(f"zero-shot accuracy ({result['zeroshot_on']}): "
-                  f"{result['zeroshot_accuracy']:.3f} on {result['zeroshot_examples']}")
+            print(
+                f"zero-shot accuracy ({result['zeroshot_on']}): "
+                f"{result['zeroshot_accuracy']:.3f} on {result['zeroshot_examples']}"
+            )
         _print_baselines(result, result.get("test_accuracy"))
         top = ", ".join(f"({a},{b})" for a, b in result["top_heads"][:10])
         print("top heads (layer, head): " + top + (" ..." if result["k"] > 10 else ""))
@@ -332,12 +432,16 @@ def _print_human(command: str, result: dict) -> None:
     elif command == "eval":
         print(f"accuracy: {result['accuracy']:.3f} on {result['test_examples']} examples")
         for label, m in result["per_class"].items():
-            print(f"  {label:>20}: precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
-                  f"support {m['support']}")
+            print(
+                f"  {label:>20}: precision {m['precision']:.3f}  recall {m['recall']:.3f}  "
+                f"support {m['support']}"
+            )
         _print_baselines(result, result["accuracy"])
     elif command == "predict":
-        shares = ", ".join(f"{k} {v:.2f}" for k, v in sorted(result["probabilities"].items(),
-                                                             key=lambda kv: -kv[1]))
+        shares = ", ".join(
+            f"{k} {v:.2f}"
+            for k, v in sorted(result["probabilities"].items(), key=lambda kv: -kv[1])
+        )
         print(f"{result['label']}  ({shares})")
         for e in result.get("explanations", []):
             top = sorted(zip(e["attention"], e["tokens"]), reverse=True)[:3]
@@ -370,7 +474,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # library warnings (duplicate examples ...) read like errors: one line, no source location
     library_format, warnings.formatwarning = (
         warnings.formatwarning,
-        lambda message, *_args, **_kw: f"warning: {printable(str(message), keep='')}\n")
+        lambda message, *_args, **_kw: f"warning: {printable(str(message), keep='')}\n",
+    )
     try:
         # .zip datasets are extracted here, and removed when the command ends
         with tempfile.TemporaryDirectory(prefix="savs-cli-") as workdir:

@@ -76,11 +76,12 @@ def batches(indices: Sequence[int], batch_size: int) -> list[list[int]]:
     every model-running function uses. A batch size below 1 counts as 1 (0 once gave empty
     batches: no predictions, or an IndexError)."""
     step = max(1, int(batch_size))
-    return [list(indices[s:s + step]) for s in range(0, len(indices), step)]
+    return [list(indices[s : s + step]) for s in range(0, len(indices), step)]
 
 
-def batch_plan(examples: Sequence[Example], indices: Sequence[int],
-               batch_size: int) -> list[list[int]]:
+def batch_plan(
+    examples: Sequence[Example], indices: Sequence[int], batch_size: int
+) -> list[list[int]]:
     """How `extract` groups examples into model runs: similar lengths together (less padding per
     batch), then chunks of `batch_size`. Shared with the benchmarks, so their plain-forward
     baseline runs exactly the same batches."""
@@ -88,15 +89,23 @@ def batch_plan(examples: Sequence[Example], indices: Sequence[int],
     return batches(order, batch_size)
 
 
-def extract(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | None = None,
-            batch_size: int = 8, cache: ActivationCache | None = None,
-            progress: ProgressFn | None = None) -> torch.Tensor:
+def extract(
+    adapter: ModelAdapter,
+    examples: Sequence[Example],
+    prompt: str | None = None,
+    batch_size: int = 8,
+    cache: ActivationCache | None = None,
+    progress: ProgressFn | None = None,
+) -> torch.Tensor:
     """Head activations of every example at its final prompt token: [N, L, H, d] fp32 on CPU."""
     n = len(examples)
     out = torch.empty(n, adapter.num_layers, adapter.num_heads, adapter.head_dim)
     # `is not None`: an empty cache has len 0 and is falsy, yet must still be filled
-    keys = ([ActivationCache.key(adapter, prompt, ex) for ex in examples] if cache is not None
-            else [None] * n)
+    keys = (
+        [ActivationCache.key(adapter, prompt, ex) for ex in examples]
+        if cache is not None
+        else [None] * n
+    )
     todo = []
     for i, key in enumerate(keys):
         hit = cache.get(key) if cache is not None else None

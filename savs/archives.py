@@ -40,29 +40,48 @@ def _removed_on_failure(folder: Path, remove_folder: bool = False) -> Iterator[N
         raise
 
 
-def _check_zip_entries(name: str, infos: list[zipfile.ZipInfo], root: Path,
-                       max_files: int, max_bytes: int) -> None:
+def _check_zip_entries(
+    name: str, infos: list[zipfile.ZipInfo], root: Path, max_files: int, max_bytes: int
+) -> None:
     """Refuse an archive from its directory alone, before anything is written."""
     if len(infos) > max_files:
         raise DataError(f"{name}: {len(infos)} entries; the limit is {max_files}.")
     total = sum(i.file_size for i in infos)
     if total > max_bytes:
-        raise DataError(f"{name}: {total / 2**20:.0f} MiB uncompressed; the limit is "
-                        f"{max_bytes / 2**20:.0f} MiB.")
+        raise DataError(
+            f"{name}: {total / 2**20:.0f} MiB uncompressed; the limit is "
+            f"{max_bytes / 2**20:.0f} MiB."
+        )
     for info in infos:
         entry = info.filename
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise DataError(f"{name}: entry '{entry}' is a symbolic link; links are not allowed "
-                            "in archives.")
+            raise DataError(
+                f"{name}: entry '{entry}' is a symbolic link; links are not allowed in archives."
+            )
         target = (root / entry).resolve()
-        if (entry.startswith(("/", "\\")) or ":" in entry.split("/")[0]
-                or ".." in Path(entry).parts or (target != root and root not in target.parents)):
-            raise DataError(f"{name}: entry '{entry}' points outside the archive folder; "
-                            "refusing to extract.")
-        if not info.is_dir() and Path(entry).suffix.lower() in {".zip", ".tar", ".gz", ".tgz",
-                                                                 ".7z", ".rar", ".bz2", ".xz"}:
-            raise DataError(f"{name}: entry '{entry}' is a nested archive; unpack it and zip its "
-                            "contents instead.")
+        if (
+            entry.startswith(("/", "\\"))
+            or ":" in entry.split("/")[0]
+            or ".." in Path(entry).parts
+            or (target != root and root not in target.parents)
+        ):
+            raise DataError(
+                f"{name}: entry '{entry}' points outside the archive folder; refusing to extract."
+            )
+        if not info.is_dir() and Path(entry).suffix.lower() in {
+            ".zip",
+            ".tar",
+            ".gz",
+            ".tgz",
+            ".7z",
+            ".rar",
+            ".bz2",
+            ".xz",
+        }:
+            raise DataError(
+                f"{name}: entry '{entry}' is a nested archive; unpack it and zip its "
+                "contents instead."
+            )
 
 
 def safe_extract_zip(archive: str | Path, dest: str | Path, limits: Limits | None = None) -> Path:
@@ -89,16 +108,20 @@ def safe_extract_zip(archive: str | Path, dest: str | Path, limits: Limits | Non
                     for chunk in iter(lambda: src.read(1 << 20), b""):
                         written += len(chunk)
                         if written > max_bytes:
-                            raise DataError(f"{archive.name}: more than "
-                                            f"{max_bytes / 2**20:.0f} MiB uncompressed; "
-                                            "refusing (zip bomb?).")
+                            raise DataError(
+                                f"{archive.name}: more than "
+                                f"{max_bytes / 2**20:.0f} MiB uncompressed; "
+                                "refusing (zip bomb?)."
+                            )
                         out.write(chunk)
             # corrupt data (bad CRC, zlib), encryption, unknown compression, a name that is
             # both a file and a folder, a name the file system refuses
             except ZIP_ERRORS as exc:
-                raise DataError(f"{archive.name}: entry '{info.filename}' cannot be extracted "
-                                f"({zip_reason(exc)}). Re-create the archive with a standard zip "
-                                "tool, without a password.") from None
+                raise DataError(
+                    f"{archive.name}: entry '{info.filename}' cannot be extracted "
+                    f"({zip_reason(exc)}). Re-create the archive with a standard zip "
+                    "tool, without a password."
+                ) from None
     return dest
 
 

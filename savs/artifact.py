@@ -40,14 +40,22 @@ def artifact_files(classifier: SAVClassifier) -> tuple[bytes, bytes]:
     """The two files of a saved classifier: (safetensors bytes, JSON bytes)."""
     tensors = {
         "means": classifier.means.float().contiguous(),  # [K, C, d]
-        "heads": torch.tensor([[h.layer, h.head] for h in classifier.heads],
-                              dtype=torch.int64),  # [K, 2]
+        "heads": torch.tensor(
+            [[h.layer, h.head] for h in classifier.heads], dtype=torch.int64
+        ),  # [K, 2]
         "head_scores": classifier.head_scores.float().contiguous(),  # [L, H]
     }
-    config = {"format": FORMAT, "format_version": FORMAT_VERSION, **classifier.config,
-              "labels": classifier.labels, "k": classifier.k}
-    return (save_safetensors_bytes(tensors),
-            json.dumps(config, indent=2, ensure_ascii=False).encode("utf-8"))
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **classifier.config,
+        "labels": classifier.labels,
+        "k": classifier.k,
+    }
+    return (
+        save_safetensors_bytes(tensors),
+        json.dumps(config, indent=2, ensure_ascii=False).encode("utf-8"),
+    )
 
 
 def save_classifier(classifier: SAVClassifier, path: str | Path) -> Path:
@@ -73,17 +81,22 @@ def check_save_target(path: str | Path) -> Path:
     parent = path.parent
     if not parent.is_dir():
         problem = "is not a folder" if parent.exists() else "does not exist"
-        raise ClassifierError(f"cannot save the classifier to '{path}': folder '{parent}' "
-                              f"{problem}. Create it first, or pick another --out.")
+        raise ClassifierError(
+            f"cannot save the classifier to '{path}': folder '{parent}' "
+            f"{problem}. Create it first, or pick another --out."
+        )
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ClassifierError(f"cannot save the classifier to '{path}': folder '{parent}' "
-                              "is not writable.")
+        raise ClassifierError(
+            f"cannot save the classifier to '{path}': folder '{parent}' is not writable."
+        )
     is_zip = path.suffix.lower() == ".zip"
     if path.exists() and (path.is_dir() if is_zip else not path.is_dir()):
         kind = "a folder" if path.is_dir() else "a file"
         wanted = "a .zip file" if is_zip else "a folder"
-        raise ClassifierError(f"cannot save the classifier to '{path}': it is {kind}; a "
-                              f"classifier is saved as {wanted} there.")
+        raise ClassifierError(
+            f"cannot save the classifier to '{path}': it is {kind}; a "
+            f"classifier is saved as {wanted} there."
+        )
     return path
 
 
@@ -91,8 +104,13 @@ def check_save_target(path: str | Path) -> Path:
 # Reading
 
 
-def load_classifier(path: str | Path, limits: Limits | None = None, require_model: bool = False,
-                    *, cls: type[SAVClassifier] = SAVClassifier) -> SAVClassifier:
+def load_classifier(
+    path: str | Path,
+    limits: Limits | None = None,
+    require_model: bool = False,
+    *,
+    cls: type[SAVClassifier] = SAVClassifier,
+) -> SAVClassifier:
     """Load a folder or .zip written by `save_classifier`, validating every field and shape.
 
     `limits` bounds the labels (count: max_classes, else MAX_CLASSIFIER_LABELS; length:
@@ -105,27 +123,32 @@ def load_classifier(path: str | Path, limits: Limits | None = None, require_mode
     try:
         config = json.loads(config_bytes.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ClassifierError(f"{name}: {CONFIG_FILE} is not valid JSON "
-                              f"({exc or 'nested too deeply'}).") from None
+        raise ClassifierError(
+            f"{name}: {CONFIG_FILE} is not valid JSON ({exc or 'nested too deeply'})."
+        ) from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ClassifierError(f"{name}: {CONFIG_FILE} is not a SAVs classifier "
-                              f"(no \"format\": \"{FORMAT}\").")
+        raise ClassifierError(
+            f'{name}: {CONFIG_FILE} is not a SAVs classifier (no "format": "{FORMAT}").'
+        )
     if config.get("format_version") != FORMAT_VERSION:
         version = json.dumps(config.get("format_version"))[:20]
-        raise ClassifierError(f"{name}: classifier format version {version}; this savs "
-                              f"reads version {FORMAT_VERSION}.")
+        raise ClassifierError(
+            f"{name}: classifier format version {version}; this savs "
+            f"reads version {FORMAT_VERSION}."
+        )
     _check_config(config, name, limits or LOCAL, require_model)
     try:
         tensors = load_safetensors_bytes(tensors_bytes)
     except Exception as exc:
-        raise ClassifierError(f"{name}: {TENSORS_FILE} is not a valid safetensors file "
-                              f"({exc}).") from None
+        raise ClassifierError(
+            f"{name}: {TENSORS_FILE} is not a valid safetensors file ({exc})."
+        ) from None
     return _from_parts(cls, tensors, config, name)
 
 
-def _from_parts(cls: type[SAVClassifier], tensors: dict, config: dict,
-                name: str) -> SAVClassifier:
+def _from_parts(cls: type[SAVClassifier], tensors: dict, config: dict, name: str) -> SAVClassifier:
     """The classifier from its checked config and its tensors, each checked against the config."""
+
     def fail(msg: str) -> ClassifierError:
         return ClassifierError(f"{name}: {msg}")
 
@@ -139,19 +162,29 @@ def _from_parts(cls: type[SAVClassifier], tensors: dict, config: dict,
     if heads.ndim != 2 or heads.shape[1] != 2 or k < 1 or heads.dtype != torch.int64:
         raise fail(f"tensor 'heads' must be int64 [K, 2], got {heads.dtype} {list(heads.shape)}.")
     if tuple(means.shape) != (k, len(labels), d):
-        raise fail(f"tensor 'means' has shape {list(means.shape)}, expected [{k}, "
-                   f"{len(labels)}, {d}] (heads, classes, head_dim).")
+        raise fail(
+            f"tensor 'means' has shape {list(means.shape)}, expected [{k}, "
+            f"{len(labels)}, {d}] (heads, classes, head_dim)."
+        )
     if tuple(scores.shape) != (num_layers, num_heads):
-        raise fail(f"tensor 'head_scores' has shape {list(scores.shape)}, expected "
-                   f"[{num_layers}, {num_heads}].")
-    if (heads[:, 0] < 0).any() or (heads[:, 0] >= num_layers).any() \
-            or (heads[:, 1] < 0).any() or (heads[:, 1] >= num_heads).any():
+        raise fail(
+            f"tensor 'head_scores' has shape {list(scores.shape)}, expected "
+            f"[{num_layers}, {num_heads}]."
+        )
+    if (
+        (heads[:, 0] < 0).any()
+        or (heads[:, 0] >= num_layers).any()
+        or (heads[:, 1] < 0).any()
+        or (heads[:, 1] >= num_heads).any()
+    ):
         raise fail("a head index is out of range for the model's layers and heads.")
     pairs = [(int(a), int(b)) for a, b in heads.tolist()]
     if len(set(pairs)) != k:
         repeated = next(p for i, p in enumerate(pairs) if p in pairs[:i])
-        raise fail(f"head (layer {repeated[0]}, head {repeated[1]}) is listed twice; each "
-                   "selected head votes once.")
+        raise fail(
+            f"head (layer {repeated[0]}, head {repeated[1]}) is listed twice; each "
+            "selected head votes once."
+        )
     if "k" in config and config["k"] != k:
         raise fail(f"'k' is {config['k']} but {k} heads are stored.")
     if not means.is_floating_point():
@@ -159,10 +192,16 @@ def _from_parts(cls: type[SAVClassifier], tensors: dict, config: dict,
     if not torch.isfinite(means).all():
         raise fail("tensor 'means' holds NaN or infinite values.")
     # labels live in their own field: keep the config as it was before saving
-    config = {key: v for key, v in config.items()
-              if key not in ("format", "format_version", "labels")}
-    return cls(labels=list(labels), heads=[HeadIndex(a, b) for a, b in pairs],
-               means=means.float(), head_scores=scores.float(), config=config)
+    config = {
+        key: v for key, v in config.items() if key not in ("format", "format_version", "labels")
+    }
+    return cls(
+        labels=list(labels),
+        heads=[HeadIndex(a, b) for a, b in pairs],
+        means=means.float(),
+        head_scores=scores.float(),
+        config=config,
+    )
 
 
 def _positive_int(value: object) -> bool:
@@ -172,20 +211,26 @@ def _positive_int(value: object) -> bool:
 def _check_config(config: dict, name: str, limits: Limits, require_model: bool) -> None:
     """Every field of classifier.json that is used later, checked before the tensors are read:
     a bad one fails here, naming the field, not in every later classify."""
+
     def fail(msg: str) -> ClassifierError:
         return ClassifierError(f"{name}: {msg}")
 
     labels = config.get("labels")
     max_labels = limits.max_classes or MAX_CLASSIFIER_LABELS
-    if (not isinstance(labels, list) or len(labels) < 2
-            or not all(isinstance(x, str) and x for x in labels)):
+    if (
+        not isinstance(labels, list)
+        or len(labels) < 2
+        or not all(isinstance(x, str) and x for x in labels)
+    ):
         raise fail("'labels' must be a list of at least two non-empty strings.")
     if len(labels) > max_labels:
         raise fail(f"{len(labels):,} labels; the limit is {max_labels:,}.")
     long = next((x for x in labels if len(x) > limits.max_label_chars), None)
     if long is not None:
-        raise fail(f"label {long[:40]!r}... is {len(long):,} characters long; the limit is "
-                   f"{limits.max_label_chars}.")
+        raise fail(
+            f"label {long[:40]!r}... is {len(long):,} characters long; the limit is "
+            f"{limits.max_label_chars}."
+        )
     if len(set(labels)) != len(labels):
         raise fail("'labels' holds the same class name twice.")
     keys: dict[str, str] = {}
@@ -195,24 +240,31 @@ def _check_config(config: dict, name: str, limits: Limits, require_model: bool) 
             raise fail(f"labels {other!r} and {label!r} differ only by case or Unicode form.")
     for key in ("num_layers", "num_heads", "head_dim"):
         if not _positive_int(config.get(key)):
-            raise fail(f"'{key}' must be a positive integer, got "
-                       f"{json.dumps(config.get(key))[:40]}.")
+            raise fail(
+                f"'{key}' must be a positive integer, got {json.dumps(config.get(key))[:40]}."
+            )
     if "k" in config and not _positive_int(config["k"]):
         raise fail(f"'k' must be a positive integer, got {json.dumps(config['k'])[:40]}.")
     model = config.get("model")
     if ("model" in config or require_model) and (not isinstance(model, str) or not model.strip()):
-        raise fail(f"'model' must name the model the classifier was made with, got "
-                   f"{json.dumps(model)[:60]}.")
+        raise fail(
+            f"'model' must name the model the classifier was made with, got "
+            f"{json.dumps(model)[:60]}."
+        )
     prompt = config.get("prompt")
     if prompt is not None:
         if not isinstance(prompt, str):
             raise fail(f"'prompt' must be a string, got {type(prompt).__name__}.")
         if len(prompt) > limits.max_text_chars:
-            raise fail(f"'prompt' is {len(prompt):,} characters long; the limit is "
-                       f"{limits.max_text_chars:,}.")
+            raise fail(
+                f"'prompt' is {len(prompt):,} characters long; the limit is "
+                f"{limits.max_text_chars:,}."
+            )
     if "scoring" in config and config["scoring"] not in SCORINGS:
-        raise fail(f"'scoring' must be one of {', '.join(SCORINGS)}, got "
-                   f"{json.dumps(config['scoring'])[:40]}.")
+        raise fail(
+            f"'scoring' must be one of {', '.join(SCORINGS)}, got "
+            f"{json.dumps(config['scoring'])[:40]}."
+        )
 
 
 def _read_artifact(path: Path) -> tuple[bytes, bytes]:
@@ -221,8 +273,10 @@ def _read_artifact(path: Path) -> tuple[bytes, bytes]:
         files = {n: path / n for n in (TENSORS_FILE, CONFIG_FILE)}
         for n, p in files.items():
             if not p.is_file():
-                raise ClassifierError(f"{path.name}: {n} not found; a classifier folder holds "
-                                      f"{TENSORS_FILE} and {CONFIG_FILE}.")
+                raise ClassifierError(
+                    f"{path.name}: {n} not found; a classifier folder holds "
+                    f"{TENSORS_FILE} and {CONFIG_FILE}."
+                )
             if p.stat().st_size > MAX_ARTIFACT_BYTES:
                 raise ClassifierError(f"{path.name}: {n} is larger than a classifier can be.")
         return files[TENSORS_FILE].read_bytes(), files[CONFIG_FILE].read_bytes()
@@ -232,8 +286,10 @@ def _read_artifact(path: Path) -> tuple[bytes, bytes]:
         names = {Path(i.filename).name: i for i in zf.infolist() if not i.is_dir()}
         for n in (TENSORS_FILE, CONFIG_FILE):
             if n not in names:
-                raise ClassifierError(f"{path.name}: {n} not found in the archive; a "
-                                      f"classifier .zip holds {TENSORS_FILE} and {CONFIG_FILE}.")
+                raise ClassifierError(
+                    f"{path.name}: {n} not found in the archive; a "
+                    f"classifier .zip holds {TENSORS_FILE} and {CONFIG_FILE}."
+                )
             if names[n].file_size > MAX_ARTIFACT_BYTES:
                 raise ClassifierError(f"{path.name}: {n} is larger than a classifier can be.")
         return _read_member(zf, names[TENSORS_FILE]), _read_member(zf, names[CONFIG_FILE])
@@ -244,10 +300,19 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     with zf.open(info) as f:
         data = f.read(MAX_ARTIFACT_BYTES + 1)
     if len(data) > MAX_ARTIFACT_BYTES:
-        raise ClassifierError(f"{Path(zf.filename or '').name}: {info.filename} is larger than a "
-                              "classifier can be.")
+        raise ClassifierError(
+            f"{Path(zf.filename or '').name}: {info.filename} is larger than a classifier can be."
+        )
     return data
 
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "TENSORS_FILE", "CONFIG_FILE", "artifact_files",
-           "save_classifier", "check_save_target", "load_classifier"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "TENSORS_FILE",
+    "CONFIG_FILE",
+    "artifact_files",
+    "save_classifier",
+    "check_save_target",
+    "load_classifier",
+]

@@ -18,7 +18,7 @@ with it), which is exactly the token sequence the model would generate for that 
 from __future__ import annotations
 
 import weakref
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -47,7 +47,11 @@ def _append_answer(inputs: dict, answer: torch.Tensor) -> dict:
     extended = dict(inputs)
     tail = answer.to(input_ids.device).unsqueeze(0).expand(batch, -1)  # [B, m]
     for key, value in inputs.items():
-        if not isinstance(value, torch.Tensor) or value.shape[:2] != (batch, length) or value.dim() != 2:
+        if (
+            not isinstance(value, torch.Tensor)
+            or value.shape[:2] != (batch, length)
+            or value.dim() != 2
+        ):
             continue
         if key == "input_ids":
             extra = tail.to(value.dtype)
@@ -68,11 +72,11 @@ def _answer_logits(adapter: ModelAdapter, inputs: dict, answer_length: int) -> t
     logits = adapter.model(**inputs, **kwargs).logits  # [B, T', vocab]
     # position t predicts token t+1: the m answer tokens are predicted by the m positions before
     # the last one
-    return logits[:, -answer_length - 1:-1].float()
+    return logits[:, -answer_length - 1 : -1].float()
 
 
 # models whose forward cannot continue from a KV cache without generate(): scored the plain way
-_NO_CONTINUATION: "weakref.WeakSet[torch.nn.Module]" = weakref.WeakSet()
+_NO_CONTINUATION: weakref.WeakSet[torch.nn.Module] = weakref.WeakSet()
 CONTINUATION_ERRORS = (RuntimeError, ValueError, TypeError, IndexError, AttributeError)
 
 
@@ -94,8 +98,9 @@ def _prompt_pass(adapter: ModelAdapter, inputs: dict) -> tuple[torch.Tensor, obj
     return torch.log_softmax(out.logits[:, -1].float(), dim=-1), cache
 
 
-def _batch_scores(adapter: ModelAdapter, inputs: dict, answers: Sequence[torch.Tensor],
-                  normalise: bool) -> torch.Tensor:
+def _batch_scores(
+    adapter: ModelAdapter, inputs: dict, answers: Sequence[torch.Tensor], normalise: bool
+) -> torch.Tensor:
     """Scores [B, C] of every answer for one encoded batch: the prompt runs once, and one more
     pass scores the rest of every multi-token answer from its KV cache."""
     if adapter.model not in _NO_CONTINUATION:
@@ -110,8 +115,9 @@ def _batch_scores(adapter: ModelAdapter, inputs: dict, answers: Sequence[torch.T
     return _reduce([_full_pass_scores(adapter, inputs, answer) for answer in answers], normalise)
 
 
-def _continuations(adapter: ModelAdapter, inputs: dict, first: torch.Tensor, cache,
-                   answers: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+def _continuations(
+    adapter: ModelAdapter, inputs: dict, first: torch.Tensor, cache, answers: Sequence[torch.Tensor]
+) -> list[torch.Tensor]:
     """Per-token log-probabilities [B, m_c] of each answer: its first token from the prompt's
     last position (`first`, [B, vocab]); the rest of every multi-token answer from ONE pass over
     all of them at once on the prompt's KV cache, repeated per answer (the cache is consumed).
@@ -127,7 +133,7 @@ def _continuations(adapter: ModelAdapter, inputs: dict, first: torch.Tensor, cac
     n, width = len(longer), max(len(answers[c]) for c in longer) - 1
     ids = torch.zeros(n, width, dtype=torch.long, device=device)
     for j, c in enumerate(longer):
-        ids[j, :len(answers[c]) - 1] = answers[c][:-1]
+        ids[j, : len(answers[c]) - 1] = answers[c][:-1]
     ids = ids.repeat(batch, 1)  # [B * n, width]
     step: dict = {"input_ids": ids, adapter.cache_argument: cache}
     if "attention_mask" in inputs:
@@ -143,7 +149,7 @@ def _continuations(adapter: ModelAdapter, inputs: dict, first: torch.Tensor, cac
     for j, c in enumerate(longer):
         rest = answers[c][1:].to(device)  # [m-1]
         target = rest.expand(batch, -1).unsqueeze(-1)  # [B, m-1, 1]
-        lp = log_probs[:, j, :len(rest)].gather(-1, target).squeeze(-1)  # [B, m-1]
+        lp = log_probs[:, j, : len(rest)].gather(-1, target).squeeze(-1)  # [B, m-1]
         out[c] = torch.cat([firsts[c], lp], dim=1)  # [B, m]
     return out
 
@@ -154,9 +160,15 @@ def _reduce(token_lps: Sequence[torch.Tensor], normalise: bool) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def label_log_likelihoods(adapter: ModelAdapter, examples: Sequence[Example], labels: Sequence[str],
-                          prompt: str | None = None, batch_size: int = 8, normalise: bool = True,
-                          progress: ProgressFn | None = None) -> torch.Tensor:
+def label_log_likelihoods(
+    adapter: ModelAdapter,
+    examples: Sequence[Example],
+    labels: Sequence[str],
+    prompt: str | None = None,
+    batch_size: int = 8,
+    normalise: bool = True,
+    progress: ProgressFn | None = None,
+) -> torch.Tensor:
     """Score every label as the model's answer to every example: [N, C] log-likelihoods
     (mean per token when `normalise`, else the sum). Works for text LMs and VLMs. Each batch's
     prompts run once; the labels are scored from their KV cache."""
@@ -166,9 +178,9 @@ def label_log_likelihoods(adapter: ModelAdapter, examples: Sequence[Example], la
     scores = torch.zeros(len(examples), len(labels))
     batch_size = max(1, batch_size)
     for start in range(0, len(examples), batch_size):
-        batch = examples[start:start + batch_size]
+        batch = examples[start : start + batch_size]
         inputs = adapter.encode(batch, prompt)  # left-padded [B, T]
-        scores[start:start + len(batch)] = _batch_scores(adapter, inputs, answers, normalise)
+        scores[start : start + len(batch)] = _batch_scores(adapter, inputs, answers, normalise)
         if progress:
             progress(min(start + len(batch), len(examples)), len(examples))
     return scores
@@ -181,26 +193,40 @@ def _labels_of(examples: Sequence[Example]) -> list[str]:
     return labels
 
 
-def zero_shot_predict(adapter: ModelAdapter, examples: Sequence[Example], labels: Sequence[str],
-                      prompt: str | None = None, batch_size: int = 8, normalise: bool = True,
-                      progress: ProgressFn | None = None) -> list[str]:
+def zero_shot_predict(
+    adapter: ModelAdapter,
+    examples: Sequence[Example],
+    labels: Sequence[str],
+    prompt: str | None = None,
+    batch_size: int = 8,
+    normalise: bool = True,
+    progress: ProgressFn | None = None,
+) -> list[str]:
     """The label the model finds most likely as its answer, per example."""
-    scores = label_log_likelihoods(adapter, examples, labels, prompt, batch_size, normalise,
-                                   progress)  # [N, C]
+    scores = label_log_likelihoods(
+        adapter, examples, labels, prompt, batch_size, normalise, progress
+    )  # [N, C]
     return [labels[i] for i in scores.argmax(dim=1).tolist()]
 
 
-def zero_shot_accuracy(adapter: ModelAdapter, examples: Sequence[Example],
-                       labels: Sequence[str] | None = None, prompt: str | None = None,
-                       batch_size: int = 8, normalise: bool = True,
-                       progress: ProgressFn | None = None) -> float:
+def zero_shot_accuracy(
+    adapter: ModelAdapter,
+    examples: Sequence[Example],
+    labels: Sequence[str] | None = None,
+    prompt: str | None = None,
+    batch_size: int = 8,
+    normalise: bool = True,
+    progress: ProgressFn | None = None,
+) -> float:
     """Share of labeled examples whose zero-shot answer is their label. `labels` defaults to the
     examples' own classes."""
     unlabeled = [ex.describe() for ex in examples if ex.label is None]
     if unlabeled:
         raise DataError(f"{unlabeled[0]}: zero-shot accuracy needs labeled examples.")
     labels = list(labels) if labels is not None else _labels_of(examples)
-    predicted = zero_shot_predict(adapter, examples, labels, prompt, batch_size, normalise, progress)
+    predicted = zero_shot_predict(
+        adapter, examples, labels, prompt, batch_size, normalise, progress
+    )
     return sum(p == ex.label for p, ex in zip(predicted, examples)) / len(examples)
 
 

@@ -34,8 +34,9 @@ _TIE_TOL = 1e-5
 # Head scoring
 
 
-def class_sums(acts: torch.Tensor, y: torch.Tensor,
-               num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def class_sums(
+    acts: torch.Tensor, y: torch.Tensor, num_classes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-class sums [C, *acts.shape[1:]] and counts [C] (a mean's direction is its sum's)."""
     # one matrix product with the one-hot labels [C, N]: a single pass over the activations,
     # several times faster on a CPU than index_add_ (which scatters row by row)
@@ -45,8 +46,9 @@ def class_sums(acts: torch.Tensor, y: torch.Tensor,
     return sums, counts
 
 
-def class_cosines(acts: torch.Tensor, y: torch.Tensor, num_classes: int,
-                  scoring: Scoring = "loo") -> torch.Tensor:
+def class_cosines(
+    acts: torch.Tensor, y: torch.Tensor, num_classes: int, scoring: Scoring = "loo"
+) -> torch.Tensor:
     """Cosine of every example with every class mean, per head: [N, M, C] from acts [N, M, d].
 
     With "loo" the example's own class mean leaves the example out (computed from dot products,
@@ -70,8 +72,9 @@ def class_cosines(acts: torch.Tensor, y: torch.Tensor, num_classes: int,
     return cos
 
 
-def example_margins(acts: torch.Tensor, y: torch.Tensor, num_classes: int,
-                    scoring: Scoring = "loo") -> torch.Tensor:
+def example_margins(
+    acts: torch.Tensor, y: torch.Tensor, num_classes: int, scoring: Scoring = "loo"
+) -> torch.Tensor:
     """Per example and head, its own class's cosine minus the best other class's: [N, M] from
     acts [N, M, d]. See `counts_as_correct`."""
     return margins_from_cosines(class_cosines(acts, y, num_classes, scoring), y)  # [N, M]
@@ -90,8 +93,9 @@ def counts_as_correct(margin: torch.Tensor) -> torch.Tensor:
     return margin > _TIE_TOL
 
 
-def score_heads(acts: torch.Tensor, y: torch.Tensor, num_classes: int,
-                scoring: Scoring = "loo") -> tuple[torch.Tensor, torch.Tensor]:
+def score_heads(
+    acts: torch.Tensor, y: torch.Tensor, num_classes: int, scoring: Scoring = "loo"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Score every head: the fraction of examples whose nearest class mean (cosine) is their own
     class, and the mean margin (own cosine minus the best other), for tie-breaks. A tie (within
     float noise) counts as wrong, so a head that cannot tell the classes apart scores 0.
@@ -145,8 +149,12 @@ class Prediction:
     head_votes: list[tuple[HeadIndex, str]]
 
     def to_json(self) -> dict:
-        return {"label": self.label, "votes": self.votes, "probabilities": self.probabilities,
-                "head_votes": [[h.layer, h.head, lab] for h, lab in self.head_votes]}
+        return {
+            "label": self.label,
+            "votes": self.votes,
+            "probabilities": self.probabilities,
+            "head_votes": [[h.layer, h.head, lab] for h, lab in self.head_votes],
+        }
 
 
 def head_cosines(selected: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
@@ -157,8 +165,9 @@ def head_cosines(selected: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
     return cos / (selected.norm(dim=-1)[..., None] * means.norm(dim=-1)[None]).clamp_min(_EPS)
 
 
-def vote(selected: torch.Tensor,
-         means: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def vote(
+    selected: torch.Tensor, means: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Majority vote of the selected heads.
 
     selected: [N, K, d] activations of the K heads; means: [K, C, d] class means.
@@ -192,20 +201,24 @@ def _curve_from_cosines(cos: torch.Tensor, y: torch.Tensor, order: torch.Tensor)
     count_dtype = torch.int16 if m < 2**15 else torch.int32  # vote counts up to M
     step = max(1, _CURVE_CHUNK // max(1, m * c))
     for start in range(0, n, step):
-        ranked = cos[start:start + step].index_select(1, order)  # [n', M, C]
+        ranked = cos[start : start + step].index_select(1, order)  # [n', M, C]
         ballots = torch.zeros_like(ranked, dtype=count_dtype)
         ballots.scatter_(2, ranked.argmax(dim=2, keepdim=True), 1)  # [n', M, C] one vote a head
         counts = ballots.cumsum(dim=1, dtype=count_dtype)  # [n', M, C]: votes of the first k
         behind = counts < counts.amax(dim=2, keepdim=True)  # not among the most voted
         summed = ranked.cumsum(dim=1).masked_fill_(behind, float("-inf"))  # [n', M, C]
         winner = summed.argmax(dim=2)  # [n', M]
-        correct += (winner == y[start:start + step, None]).sum(0)
+        correct += (winner == y[start : start + step, None]).sum(0)
     return correct.float() / n  # float32, as the fit's train_accuracy
 
 
-def _ranked_curve(acts: torch.Tensor, y: torch.Tensor, num_classes: int, scoring: Scoring,
-                  scores: tuple[torch.Tensor, torch.Tensor] | None
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _ranked_curve(
+    acts: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    scoring: Scoring,
+    scores: tuple[torch.Tensor, torch.Tensor] | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(accuracy for k = 1 .. M [M], score [L, H], margin [L, H]); the cosines are computed once
     and serve both the head scores (unless given) and the curve."""
     n, num_layers, num_heads, d = acts.shape
@@ -220,8 +233,12 @@ def _ranked_curve(acts: torch.Tensor, y: torch.Tensor, num_classes: int, scoring
     return _curve_from_cosines(cos, y, order), score, margin
 
 
-def k_curve(acts: torch.Tensor, labels: Sequence[str], scoring: Scoring = "loo",
-            scores: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[tuple[int, float]]:
+def k_curve(
+    acts: torch.Tensor,
+    labels: Sequence[str],
+    scoring: Scoring = "loo",
+    scores: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> list[tuple[int, float]]:
     """Training accuracy of the classifier `fit_activations` would make with k heads, for every
     k from 1 to L * H: [(k, accuracy), ...]. With "loo" each example is classified by class means
     that leave it out (leave-one-out accuracy); with "reference" by the full means (the
@@ -281,12 +298,14 @@ class SAVClassifier:
         winner, head_votes, counts = winner.tolist(), head_votes.tolist(), counts.tolist()
         for i in range(acts.shape[0]):
             votes = dict(zip(self.labels, counts[i]))
-            out.append(Prediction(
-                label=self.labels[winner[i]],
-                votes=votes,
-                probabilities={lab: v / total for lab, v in votes.items()},
-                head_votes=[(h, self.labels[c]) for h, c in zip(self.heads, head_votes[i])],
-            ))
+            out.append(
+                Prediction(
+                    label=self.labels[winner[i]],
+                    votes=votes,
+                    probabilities={lab: v / total for lab, v in votes.items()},
+                    head_votes=[(h, self.labels[c]) for h, c in zip(self.heads, head_votes[i])],
+                )
+            )
         return out
 
     # --- saving and loading: savs.artifact (safetensors + JSON only, never pickle) ----------
@@ -307,8 +326,9 @@ class SAVClassifier:
         return check_save_target(path)
 
     @classmethod
-    def load(cls, path: str | Path, limits: Limits | None = None,
-             require_model: bool = False) -> SAVClassifier:
+    def load(
+        cls, path: str | Path, limits: Limits | None = None, require_model: bool = False
+    ) -> SAVClassifier:
         """Load a folder or .zip written by `save`, validating every field and shape
         (`artifact.load_classifier`: what `limits` and `require_model` bound)."""
         from .artifact import load_classifier
@@ -316,18 +336,23 @@ class SAVClassifier:
         return load_classifier(path, limits, require_model, cls=cls)
 
 
-def _class_indices(acts: torch.Tensor, labels: Sequence[str], scoring: Scoring,
-                   scores: tuple[torch.Tensor, torch.Tensor] | None = None
-                   ) -> tuple[list[str], torch.Tensor]:
+def _class_indices(
+    acts: torch.Tensor,
+    labels: Sequence[str],
+    scoring: Scoring,
+    scores: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[list[str], torch.Tensor]:
     """Classes in order of first appearance and each example's class index [N], after checking
     that the activations, labels and reused scores fit together and that the scoring can use
     them."""
     if acts.ndim != 4 or acts.shape[0] != len(labels):
-        raise ValueError(f"need activations [N, L, H, d] with N = {len(labels)} labels, got "
-                         f"{list(acts.shape)}")
+        raise ValueError(
+            f"need activations [N, L, H, d] with N = {len(labels)} labels, got {list(acts.shape)}"
+        )
     if scores is not None and tuple(scores[0].shape) != tuple(acts.shape[1:3]):
-        raise ValueError(f"scores have shape {list(scores[0].shape)}, expected [L, H] = "
-                         f"{list(acts.shape[1:3])}")
+        raise ValueError(
+            f"scores have shape {list(scores[0].shape)}, expected [L, H] = {list(acts.shape[1:3])}"
+        )
     classes = list(dict.fromkeys(labels))
     if len(classes) < 2:
         raise DataError("need at least two classes to train a classifier.")
@@ -335,14 +360,21 @@ def _class_indices(acts: torch.Tensor, labels: Sequence[str], scoring: Scoring,
     y = torch.tensor([index[lab] for lab in labels])
     if scoring == "loo" and int(torch.bincount(y).min()) < 2:
         single = classes[int(torch.bincount(y).argmin())]
-        raise DataError(f"class {single!r} has a single example; leave-one-out scoring needs at "
-                        "least two per class. Add an example, or use scoring 'reference'.")
+        raise DataError(
+            f"class {single!r} has a single example; leave-one-out scoring needs at "
+            "least two per class. Add an example, or use scoring 'reference'."
+        )
     return classes, y
 
 
-def fit_activations(acts: torch.Tensor, labels: Sequence[str], k: HeadCount = 20,
-                    scoring: Scoring = "loo", config: dict | None = None,
-                    scores: tuple[torch.Tensor, torch.Tensor] | None = None) -> SAVClassifier:
+def fit_activations(
+    acts: torch.Tensor,
+    labels: Sequence[str],
+    k: HeadCount = 20,
+    scoring: Scoring = "loo",
+    config: dict | None = None,
+    scores: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> SAVClassifier:
     """Fit from activations [N, L, H, d] and one label per example. No model is run.
 
     Head scores do not depend on k, and computing them reads every activation (a full pass over
@@ -367,8 +399,14 @@ def fit_activations(acts: torch.Tensor, labels: Sequence[str], k: HeadCount = 20
     selected = gather_heads(acts, heads).float()  # [N, K, d]
     sums, counts = class_sums(selected, y, len(classes))  # [C, K, d]
     means = (sums / counts[:, None, None]).transpose(0, 1).contiguous()  # [K, C, d]
-    config = {**(config or {}), "k": len(heads), "scoring": scoring, "num_layers": num_layers,
-              "num_heads": num_heads, "head_dim": d}
+    config = {
+        **(config or {}),
+        "k": len(heads),
+        "scoring": scoring,
+        "num_layers": num_layers,
+        "num_heads": num_heads,
+        "head_dim": d,
+    }
     clf = SAVClassifier(labels=classes, heads=heads, means=means, head_scores=score, config=config)
     winner, _, _ = vote(selected, means)  # [N]; no Prediction objects: N can be thousands
     clf.config["train_accuracy"] = float((winner == y).float().mean())
@@ -388,6 +426,20 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Scoring", "SCORINGS", "HeadCount", "SAVClassifier", "Prediction", "class_cosines",
-           "score_heads", "select_heads", "vote", "k_curve", "auto_k", "fit_activations",
-           "head_cosines", "example_margins", "counts_as_correct"]
+__all__ = [
+    "Scoring",
+    "SCORINGS",
+    "HeadCount",
+    "SAVClassifier",
+    "Prediction",
+    "class_cosines",
+    "score_heads",
+    "select_heads",
+    "vote",
+    "k_curve",
+    "auto_k",
+    "fit_activations",
+    "head_cosines",
+    "example_margins",
+    "counts_as_correct",
+]

@@ -15,7 +15,7 @@ activations: `savs.baseline.zero_shot_accuracy`. Pure tensor math here, no model
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -25,22 +25,30 @@ from .heads import HeadIndex
 
 BASELINES: tuple[str, ...] = ("all_heads", "nearest_mean", "nearest_neighbour", "linear_probe")
 # how the CLI and the app name them (zero_shot: savs.baseline, reported beside these)
-DISPLAY_NAMES = {"zero_shot": "zero-shot", "all_heads": "all heads vote",
-                 "nearest_mean": "nearest class mean", "nearest_neighbour": "1-nearest neighbour",
-                 "linear_probe": "linear probe"}
+DISPLAY_NAMES = {
+    "zero_shot": "zero-shot",
+    "all_heads": "all heads vote",
+    "nearest_mean": "nearest class mean",
+    "nearest_neighbour": "1-nearest neighbour",
+    "linear_probe": "linear probe",
+}
 _EPS = 1e-12
 
 
-def class_indices(train_labels: Sequence[str],
-                  test_labels: Sequence[str]) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+def class_indices(
+    train_labels: Sequence[str], test_labels: Sequence[str]
+) -> tuple[list[str], torch.Tensor, torch.Tensor]:
     """Classes (first-seen order in training), train indices [N] and test indices [N'] (-1 for
     a test label no training example has: every baseline gets it wrong, as SAVs would)."""
     classes = list(dict.fromkeys(train_labels))
     if len(classes) < 2:
         raise DataError("the baselines need training examples of at least two classes.")
     index = {c: i for i, c in enumerate(classes)}
-    return (classes, torch.tensor([index[lab] for lab in train_labels]),
-            torch.tensor([index.get(lab, -1) for lab in test_labels]))
+    return (
+        classes,
+        torch.tensor([index[lab] for lab in train_labels]),
+        torch.tensor([index.get(lab, -1) for lab in test_labels]),
+    )
 
 
 def _accuracy(predicted: torch.Tensor, y: torch.Tensor) -> float:
@@ -58,31 +66,40 @@ def _class_means(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Te
     return sums / counts.clamp_min(1).reshape(-1, *[1] * (x.ndim - 1))
 
 
-def all_heads_accuracy(train: torch.Tensor, y: torch.Tensor, test: torch.Tensor,
-                       y_test: torch.Tensor, num_classes: int) -> float:
+def all_heads_accuracy(
+    train: torch.Tensor, y: torch.Tensor, test: torch.Tensor, y_test: torch.Tensor, num_classes: int
+) -> float:
     """Every head votes with its nearest class mean (SAVs' vote without selection)."""
     means = _class_means(train.flatten(1, 2).float(), y, num_classes)  # [C, M, d]
     winner, _, _ = vote(test.flatten(1, 2).float(), means.transpose(0, 1))  # [N']
     return _accuracy(winner, y_test)
 
 
-def nearest_mean_accuracy(train: torch.Tensor, y: torch.Tensor, test: torch.Tensor,
-                          y_test: torch.Tensor, num_classes: int) -> float:
+def nearest_mean_accuracy(
+    train: torch.Tensor, y: torch.Tensor, test: torch.Tensor, y_test: torch.Tensor, num_classes: int
+) -> float:
     """Nearest class mean (cosine) on feature vectors [N, F] / [N', F]."""
     means = _unit(_class_means(train, y, num_classes))  # [C, F]
     return _accuracy((_unit(test) @ means.T).argmax(dim=1), y_test)
 
 
-def nearest_neighbour_accuracy(train: torch.Tensor, y: torch.Tensor, test: torch.Tensor,
-                               y_test: torch.Tensor) -> float:
+def nearest_neighbour_accuracy(
+    train: torch.Tensor, y: torch.Tensor, test: torch.Tensor, y_test: torch.Tensor
+) -> float:
     """1-nearest neighbour (cosine) on feature vectors [N, F] / [N', F]."""
     similarity = _unit(test) @ _unit(train).T  # [N', N]
     return _accuracy(y[similarity.argmax(dim=1)], y_test)
 
 
-def linear_probe_accuracy(train: torch.Tensor, y: torch.Tensor, test: torch.Tensor,
-                          y_test: torch.Tensor, num_classes: int, weight_decay: float = 1e-2,
-                          max_iter: int = 500) -> float:
+def linear_probe_accuracy(
+    train: torch.Tensor,
+    y: torch.Tensor,
+    test: torch.Tensor,
+    y_test: torch.Tensor,
+    num_classes: int,
+    weight_decay: float = 1e-2,
+    max_iter: int = 500,
+) -> float:
     """Multinomial logistic regression on standardised feature vectors [N, F] / [N', F]:
     mean cross-entropy + weight_decay * |W|^2, full-batch L-BFGS from zero weights in float64.
     No randomness: the same inputs give the same probe."""
@@ -91,13 +108,16 @@ def linear_probe_accuracy(train: torch.Tensor, y: torch.Tensor, test: torch.Tens
     x = (x - centre) / scale
     weight = torch.zeros(x.shape[1], num_classes, dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([weight, bias], max_iter=max_iter, history_size=20,
-                                  line_search_fn="strong_wolfe")
+    optimiser = torch.optim.LBFGS(
+        [weight, bias], max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe"
+    )
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
-        loss = (torch.nn.functional.cross_entropy(x @ weight + bias, y)
-                + weight_decay * weight.pow(2).sum())
+        loss = (
+            torch.nn.functional.cross_entropy(x @ weight + bias, y)
+            + weight_decay * weight.pow(2).sum()
+        )
         loss.backward()
         return loss
 
@@ -108,15 +128,21 @@ def linear_probe_accuracy(train: torch.Tensor, y: torch.Tensor, test: torch.Tens
     return _accuracy(logits.argmax(dim=1), y_test)
 
 
-def compare_baselines(train_acts: torch.Tensor, train_labels: Sequence[str],
-                      test_acts: torch.Tensor, test_labels: Sequence[str],
-                      heads: Sequence[HeadIndex]) -> dict[str, float]:
+def compare_baselines(
+    train_acts: torch.Tensor,
+    train_labels: Sequence[str],
+    test_acts: torch.Tensor,
+    test_labels: Sequence[str],
+    heads: Sequence[HeadIndex],
+) -> dict[str, float]:
     """Test accuracy of each baseline in BASELINES, fit on the training activations.
     train_acts: [N, L, H, d]; test_acts: [N', L, H, d]; `heads`: the SAVs classifier's heads,
     whose concatenated activations [N, K * d] the nearest-mean, 1-NN and probe baselines use."""
     if train_acts.ndim != 4 or test_acts.shape[1:] != train_acts.shape[1:]:
-        raise ValueError(f"need train and test activations [N, L, H, d] of one model, got "
-                         f"{list(train_acts.shape)} and {list(test_acts.shape)}")
+        raise ValueError(
+            f"need train and test activations [N, L, H, d] of one model, got "
+            f"{list(train_acts.shape)} and {list(test_acts.shape)}"
+        )
     if train_acts.shape[0] != len(train_labels) or test_acts.shape[0] != len(test_labels):
         raise ValueError("need one label per example")
     classes, y, y_test = class_indices(train_labels, test_labels)
@@ -131,6 +157,13 @@ def compare_baselines(train_acts: torch.Tensor, train_labels: Sequence[str],
     }
 
 
-__all__ = ["BASELINES", "DISPLAY_NAMES", "class_indices", "all_heads_accuracy",
-           "nearest_mean_accuracy", "nearest_neighbour_accuracy", "linear_probe_accuracy",
-           "compare_baselines"]
+__all__ = [
+    "BASELINES",
+    "DISPLAY_NAMES",
+    "class_indices",
+    "all_heads_accuracy",
+    "nearest_mean_accuracy",
+    "nearest_neighbour_accuracy",
+    "linear_probe_accuracy",
+    "compare_baselines",
+]

@@ -51,6 +51,7 @@ from .limits import (
 IMAGE_MARKER = "<image>"  # in a question, marks where the next image goes (interleaving)
 MAX_META_BYTES = 1 << 20  # studio.json: a prompt, 50 class names, k, scoring
 
+
 @dataclass(frozen=True)
 class Example:
     """One input to classify: images (paths or PIL images) and text, maybe with its label."""
@@ -63,6 +64,7 @@ class Example:
     def describe(self) -> str:
         return self.source or (str(self.images[0]) if self.images else repr(self.text[:40]))
 
+
 def example_digest(example: Example) -> str:
     """Content hash of an example's inputs (not its label): images, then text."""
     h = hashlib.sha256()
@@ -71,30 +73,40 @@ def example_digest(example: Example) -> str:
     h.update(b"\0text\0" + example.text.encode("utf-8"))
     return h.hexdigest()
 
+
 # ---------------------------------------------------------------------------------------------
 # Reading with limits
+
 
 def check_text(value: object, where: str, fieldname: str, limit: int = MAX_TEXT_CHARS) -> str:
     """`value` as a string of at most `limit` characters, or a DataError naming where / field.
     Use it on any text a visitor sends (a question, a classify input, a prompt)."""
     if not isinstance(value, str):
-        raise DataError(f"{where}: field '{fieldname}' must be a string, got "
-                        f"{type(value).__name__} ({json.dumps(value)[:60]}).")
+        raise DataError(
+            f"{where}: field '{fieldname}' must be a string, got "
+            f"{type(value).__name__} ({json.dumps(value)[:60]})."
+        )
     if len(value) > limit:
-        raise DataError(f"{where}: field '{fieldname}' is {len(value):,} characters long; the "
-                        f"limit is {limit:,}.")
+        raise DataError(
+            f"{where}: field '{fieldname}' is {len(value):,} characters long; the "
+            f"limit is {limit:,}."
+        )
     return value
 
+
 _check_text = check_text  # the old private name
+
 
 def normalize_label(label: str) -> str:
     """Labels are compared as typed, but in one Unicode form: NFC, so that a composed "é" and an
     "e" + combining accent (macOS file names, some editors) are the same class."""
     return unicodedata.normalize("NFC", label.strip())
 
+
 def label_key(label: str) -> str:
     """Two labels with the same key ("Red" / "red", NFC / NFD) are refused as two classes."""
     return normalize_label(label).casefold()
+
 
 @dataclass
 class _Reader:
@@ -123,8 +135,10 @@ class _Reader:
         """Call before reading the next example: refuses the limit + 1st."""
         limit = self.limits.max_examples
         if limit is not None and self.examples >= limit:
-            raise DataError(f"{where}: more than {limit:,} examples; the limit is {limit:,}. Use "
-                            "fewer examples.")
+            raise DataError(
+                f"{where}: more than {limit:,} examples; the limit is {limit:,}. Use "
+                "fewer examples."
+            )
         self.examples += 1
 
     def label(self, raw: str, where: str) -> str:
@@ -137,12 +151,16 @@ class _Reader:
         if seen is None:
             limit = self.limits.max_classes
             if limit is not None and len(self.labels) >= limit:
-                raise DataError(f"{where}: label {label!r} would be class number "
-                                f"{len(self.labels) + 1:,}; the limit is {limit:,} classes.")
+                raise DataError(
+                    f"{where}: label {label!r} would be class number "
+                    f"{len(self.labels) + 1:,}; the limit is {limit:,} classes."
+                )
             self.labels[key] = (label, where)
         elif seen[0] != label:
-            raise DataError(f"{where}: label {label!r} differs from {seen[0]!r} ({seen[1]}) only "
-                            "by case or Unicode form; use one spelling for one class.")
+            raise DataError(
+                f"{where}: label {label!r} differs from {seen[0]!r} ({seen[1]}) only "
+                "by case or Unicode form; use one spelling for one class."
+            )
         return label
 
     def image(self, p: str, base_dir: Path, where: str) -> str:
@@ -152,20 +170,27 @@ class _Reader:
         if any(unicodedata.category(c) == "Cc" for c in p):
             raise DataError(f"{where}: field 'image': the path holds a control character.")
         if not self.image_files:
-            raise DataError(f"{where}: field 'image': a .jsonl uploaded on its own cannot name "
-                            "image files; upload a .zip holding the JSONL and its images.")
+            raise DataError(
+                f"{where}: field 'image': a .jsonl uploaded on its own cannot name "
+                "image files; upload a .zip holding the JSONL and its images."
+            )
         path = Path(p) if Path(p).is_absolute() else base_dir / p
         shown_p = p if len(p) <= 120 else p[:117] + "..."  # a line may hold a 1 MiB path
-        if self.confine is not None and (Path(p).is_absolute() or not path.resolve()
-                                         .is_relative_to(self.confine.resolve())):
+        if self.confine is not None and (
+            Path(p).is_absolute() or not path.resolve().is_relative_to(self.confine.resolve())
+        ):
             # checked before existence, one message: the answer must not reveal which outside
             # files exist
-            raise DataError(f"{where}: field 'image': '{shown_p}' points outside the dataset "
-                            "folder; use paths relative to the JSONL file, inside the archive.")
+            raise DataError(
+                f"{where}: field 'image': '{shown_p}' points outside the dataset "
+                "folder; use paths relative to the JSONL file, inside the archive."
+            )
         if not path.is_file():
-            raise DataError(f"{where}: field 'image': file '{shown_p}' not found (looked in "
-                            f"{self.shown(path.parent)}). Image paths are relative to the JSONL "
-                            "file.")
+            raise DataError(
+                f"{where}: field 'image': file '{shown_p}' not found (looked in "
+                f"{self.shown(path.parent)}). Image paths are relative to the JSONL "
+                "file."
+            )
         self.count_pixels(path, where)
         return str(path)
 
@@ -178,20 +203,32 @@ class _Reader:
         width, height = image_size(path, name)
         self.pixels += width * height
         if self.pixels > budget:
-            raise DataError(f"{name}: the images so far hold {self.pixels:,} pixels; the limit "
-                            f"for one load is {budget:,}. Use smaller images (e.g. at most "
-                            "1024 x 1024) or fewer of them.")
+            raise DataError(
+                f"{name}: the images so far hold {self.pixels:,} pixels; the limit "
+                f"for one load is {budget:,}. Use smaller images (e.g. at most "
+                "1024 x 1024) or fewer of them."
+            )
+
 
 def _reader_for(confine_to: str | Path | None, limits: Limits | None) -> _Reader:
     confine = Path(confine_to) if confine_to is not None else None
     return _Reader(limits or LOCAL, confine, display_root=confine)
 
+
 # ---------------------------------------------------------------------------------------------
 # JSONL
 
-def parse_record(record: object, where: str, base_dir: Path, question: str | None = None,
-                 require_label: bool = True, confine_to: Path | None = None, *,
-                 reader: _Reader | None = None) -> Example:
+
+def parse_record(
+    record: object,
+    where: str,
+    base_dir: Path,
+    question: str | None = None,
+    require_label: bool = True,
+    confine_to: Path | None = None,
+    *,
+    reader: _Reader | None = None,
+) -> Example:
     """Turn one decoded JSONL object into an Example, or raise DataError naming `where`.
 
     With `confine_to`, image paths must stay inside that folder (uploaded data may not read
@@ -199,13 +236,17 @@ def parse_record(record: object, where: str, base_dir: Path, question: str | Non
     reader = reader or _reader_for(confine_to, None)
     limits = reader.limits
     if not isinstance(record, dict):
-        raise DataError(f"{where}: expected a JSON object like "
-                        '{"image": "a.png", "question": "...", "label": "..."}, got '
-                        f"{type(record).__name__}.")
+        raise DataError(
+            f"{where}: expected a JSON object like "
+            '{"image": "a.png", "question": "...", "label": "..."}, got '
+            f"{type(record).__name__}."
+        )
     unknown = set(record) - {"image", "question", "label", "id"}
     if unknown:
-        raise DataError(f"{where}: unknown field(s) {sorted(unknown)[:10]}; allowed: image, "
-                        "question, label (and id).")
+        raise DataError(
+            f"{where}: unknown field(s) {sorted(unknown)[:10]}; allowed: image, "
+            "question, label (and id)."
+        )
     if "question" in record:
         text = check_text(record["question"], where, "question", limits.max_text_chars)
     elif question is not None:
@@ -231,15 +272,19 @@ def parse_record(record: object, where: str, base_dir: Path, question: str | Non
     elif isinstance(raw, list) and all(isinstance(p, str) for p in raw):
         paths = list(raw)
     else:
-        raise DataError(f"{where}: field 'image' must be a path or a list of paths, got "
-                        f"{json.dumps(raw)[:60]}.")
+        raise DataError(
+            f"{where}: field 'image' must be a path or a list of paths, got {json.dumps(raw)[:60]}."
+        )
     if len(paths) > limits.max_images_per_example:
-        raise DataError(f"{where}: {len(paths)} images in one example; the limit is "
-                        f"{limits.max_images_per_example}.")
+        raise DataError(
+            f"{where}: {len(paths)} images in one example; the limit is "
+            f"{limits.max_images_per_example}."
+        )
     images = [reader.image(p, base_dir, where) for p in paths]
     if not text and not images:
         raise DataError(f"{where}: the example has neither text nor images.")
     return Example(text=text, label=label, images=tuple(images), source=where)
+
 
 def _jsonl_lines(path: Path, name: str) -> Iterator[tuple[int, str]]:
     """(line number, text) one line at a time: nothing past the line asked for is read, and no
@@ -251,21 +296,32 @@ def _jsonl_lines(path: Path, name: str) -> Iterator[tuple[int, str]]:
         while raw := f.readline(MAX_LINE_BYTES + 1):
             lineno += 1
             if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                raise DataError(f"{name}:{lineno}: the line is longer than {MAX_LINE_BYTES:,} "
-                                "bytes; one example a line, with a shorter text.")
+                raise DataError(
+                    f"{name}:{lineno}: the line is longer than {MAX_LINE_BYTES:,} "
+                    "bytes; one example a line, with a shorter text."
+                )
             if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw, offset = raw[3:], 3  # Windows editors often start the file with a BOM
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise DataError(f"{name}: not UTF-8 text ({exc.reason} at byte "
-                                f"{offset + exc.start}, line {lineno}).") from None
+                raise DataError(
+                    f"{name}: not UTF-8 text ({exc.reason} at byte "
+                    f"{offset + exc.start}, line {lineno})."
+                ) from None
             offset += len(raw)
             yield lineno, text
 
-def load_jsonl(path: str | Path, question: str | None = None, require_label: bool = True,
-               confine_to: Path | None = None, *, limits: Limits | None = None,
-               reader: _Reader | None = None) -> list[Example]:
+
+def load_jsonl(
+    path: str | Path,
+    question: str | None = None,
+    require_label: bool = True,
+    confine_to: Path | None = None,
+    *,
+    limits: Limits | None = None,
+    reader: _Reader | None = None,
+) -> list[Example]:
     """Read the published JSONL format. `question` fills in lines that have none. The file is
     read line by line and reading stops at the first line past `limits.max_examples`."""
     path = Path(path)
@@ -284,16 +340,18 @@ def load_jsonl(path: str | Path, question: str | None = None, require_label: boo
         except json.JSONDecodeError as exc:
             raise DataError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno}).") from None
         except RecursionError:
-            raise DataError(f"{where}: JSON nested too deeply; each line must be one flat "
-                            "object.") from None
-        examples.append(parse_record(record, where, path.parent, question, require_label,
-                                     reader=reader))
+            raise DataError(
+                f"{where}: JSON nested too deeply; each line must be one flat object."
+            ) from None
+        examples.append(
+            parse_record(record, where, path.parent, question, require_label, reader=reader)
+        )
     if not examples:
         raise DataError(f"{name}: no examples (the file is empty).")
     return examples
 
-def write_jsonl(examples: Sequence[Example], folder: str | Path,
-                name: str = "data.jsonl") -> Path:
+
+def write_jsonl(examples: Sequence[Example], folder: str | Path, name: str = "data.jsonl") -> Path:
     """Write examples as JSONL + copied images into `folder` (images/ beside the JSONL)."""
     folder = Path(folder)
     (folder / "images").mkdir(parents=True, exist_ok=True)
@@ -320,27 +378,38 @@ def write_jsonl(examples: Sequence[Example], folder: str | Path,
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
 
+
 # ---------------------------------------------------------------------------------------------
 # Class folders, and loading any source
 
-def load_folder(root: str | Path, question: str, *, limits: Limits | None = None,
-                reader: _Reader | None = None) -> list[Example]:
+
+def load_folder(
+    root: str | Path, question: str, *, limits: Limits | None = None, reader: _Reader | None = None
+) -> list[Example]:
     """One subfolder of images per class; the class is the subfolder's name (NFC)."""
     root = Path(root)
     reader = reader or _reader_for(None, limits)
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
     if not classes:
-        raise DataError(f"{reader.shown(root)}: no class folders found. Put each class's images "
-                        "in a subfolder named after the class, or provide a JSONL file.")
+        raise DataError(
+            f"{reader.shown(root)}: no class folders found. Put each class's images "
+            "in a subfolder named after the class, or provide a JSONL file."
+        )
     examples = []
     for cls in classes:
-        label = reader.label(check_text(cls.name, f"{cls.name[:60]}/", "class folder name",
-                                        reader.limits.max_label_chars), f"{cls.name}/")
+        label = reader.label(
+            check_text(
+                cls.name, f"{cls.name[:60]}/", "class folder name", reader.limits.max_label_chars
+            ),
+            f"{cls.name}/",
+        )
         files = sorted(p for p in cls.iterdir() if p.is_file() and not p.name.startswith("."))
         images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
         if not images:
-            raise DataError(f"{reader.shown(cls)}: class folder '{cls.name}' holds no images "
-                            f"({', '.join(sorted(IMAGE_SUFFIXES))}).")
+            raise DataError(
+                f"{reader.shown(cls)}: class folder '{cls.name}' holds no images "
+                f"({', '.join(sorted(IMAGE_SUFFIXES))})."
+            )
         for p in images:
             where = f"{cls.name}/{p.name}"
             reader.count_example(where)
@@ -348,10 +417,17 @@ def load_folder(root: str | Path, question: str, *, limits: Limits | None = None
             examples.append(Example(text=question, label=label, images=(str(p),), source=where))
     return examples
 
-def load_examples(source: str | Path, question: str | None = None,
-                  require_label: bool = True, workdir: str | Path | None = None,
-                  confine_to: str | Path | None = None, *, limits: Limits | None = None,
-                  upload: bool = False) -> list[Example]:
+
+def load_examples(
+    source: str | Path,
+    question: str | None = None,
+    require_label: bool = True,
+    workdir: str | Path | None = None,
+    confine_to: str | Path | None = None,
+    *,
+    limits: Limits | None = None,
+    upload: bool = False,
+) -> list[Example]:
     """Load examples from a .jsonl file, a folder of class folders, or a .zip of either.
 
     `question` is the text for folder datasets (and for JSONL lines without one). Zips are
@@ -378,50 +454,61 @@ def load_examples(source: str | Path, question: str | None = None,
             return _load(dataset_root(dest), question, require_label, reader)
     if upload:
         folder = source if source.is_dir() else source.parent
-        reader = _Reader(limits, confine=folder, image_files=source.is_dir(),
-                         display_root=folder)
+        reader = _Reader(limits, confine=folder, image_files=source.is_dir(), display_root=folder)
     else:
         reader = _reader_for(confine_to, limits)
     return _load(source, question, require_label, reader)
 
-def _load(source: Path, question: str | None, require_label: bool,
-          reader: _Reader) -> list[Example]:
+
+def _load(
+    source: Path, question: str | None, require_label: bool, reader: _Reader
+) -> list[Example]:
     """A .jsonl file, or a folder holding one .jsonl or class folders (no archives here)."""
     if source.is_file():
         if source.suffix.lower() not in {".jsonl", ".json", ".ndjson"}:
-            raise DataError(f"{source.name}: unsupported file type; use a .jsonl file, a folder "
-                            "with one subfolder per class, or a .zip of either.")
+            raise DataError(
+                f"{source.name}: unsupported file type; use a .jsonl file, a folder "
+                "with one subfolder per class, or a .zip of either."
+            )
         return load_jsonl(source, question, require_label, reader=reader)
     jsonls = sorted(source.glob("*.jsonl"))
     if len(jsonls) == 1:
         return load_jsonl(jsonls[0], question, require_label, reader=reader)
     if len(jsonls) > 1:
         names = ", ".join(p.name for p in jsonls[:10])
-        raise DataError(f"{reader.shown(source)}: several JSONL files ({names}); pass the one "
-                        "you mean.")
+        raise DataError(
+            f"{reader.shown(source)}: several JSONL files ({names}); pass the one you mean."
+        )
     if question is None:
-        raise DataError(f"{reader.shown(source)}: a folder of class folders needs a question "
-                        "for the model (CLI: --question).")
+        raise DataError(
+            f"{reader.shown(source)}: a folder of class folders needs a question "
+            "for the model (CLI: --question)."
+        )
     return load_folder(source, question, reader=reader)
+
 
 def join_prompt(prompt: str | None, text: str) -> str:
     """The text the model sees for one example: the shared prompt, then the example's own text.
     Its inverse is `split_prompt`."""
     return "\n".join(t for t in (prompt or "", text) if t)
 
+
 def split_prompt(text: str, prompt: str) -> str:
     """The per-example part of a question that starts with the shared prompt."""
     if prompt and text == prompt:
         return ""
     if prompt and text.startswith(prompt + "\n"):
-        return text[len(prompt) + 1:]
+        return text[len(prompt) + 1 :]
     return text
+
 
 def class_counts(examples: Iterable[Example]) -> Counter:
     return Counter(ex.label for ex in examples)
 
+
 class DuplicateExampleWarning(UserWarning):
     """The same input (images and text) appears more than once in a training set."""
+
 
 def find_duplicates(examples: Sequence[Example]) -> list[tuple[Example, Example]]:
     """(first occurrence, later copy) for every example whose inputs repeat an earlier one.
@@ -439,6 +526,7 @@ def find_duplicates(examples: Sequence[Example]) -> list[tuple[Example, Example]
             first[key] = ex
     return pairs
 
+
 def warn_duplicates(examples: Sequence[Example]) -> list[tuple[Example, Example]]:
     """Duplicates are allowed (oversampling can be deliberate) but never silent: same-label
     copies weigh their class mean, and a copy with another label is almost surely a mistake."""
@@ -446,16 +534,25 @@ def warn_duplicates(examples: Sequence[Example]) -> list[tuple[Example, Example]
     conflicts = [(a, b) for a, b in pairs if a.label != b.label]
     if conflicts:
         a, b = conflicts[0]
-        warnings.warn(f"{len(conflicts)} example(s) repeat an earlier input with another label, "
-                      f"e.g. {b.describe()} ({b.label!r}) = {a.describe()} ({a.label!r}); one of "
-                      "each pair is probably mislabeled.", DuplicateExampleWarning, stacklevel=3)
+        warnings.warn(
+            f"{len(conflicts)} example(s) repeat an earlier input with another label, "
+            f"e.g. {b.describe()} ({b.label!r}) = {a.describe()} ({a.label!r}); one of "
+            "each pair is probably mislabeled.",
+            DuplicateExampleWarning,
+            stacklevel=3,
+        )
     same = len(pairs) - len(conflicts)
     if same:
         a, b = next((a, b) for a, b in pairs if a.label == b.label)
-        warnings.warn(f"{same} duplicate example(s) (same images and text as an earlier one, "
-                      f"e.g. {b.describe()} = {a.describe()}); each copy counts again in its "
-                      "class mean.", DuplicateExampleWarning, stacklevel=3)
+        warnings.warn(
+            f"{same} duplicate example(s) (same images and text as an earlier one, "
+            f"e.g. {b.describe()} = {a.describe()}); each copy counts again in its "
+            "class mean.",
+            DuplicateExampleWarning,
+            stacklevel=3,
+        )
     return pairs
+
 
 def check_training_set(examples: Sequence[Example], leave_one_out: bool) -> list[str]:
     """Validate a training set (warning about duplicates); returns its labels in first-seen
@@ -467,21 +564,27 @@ def check_training_set(examples: Sequence[Example], leave_one_out: bool) -> list
     counts = class_counts(examples)
     if len(counts) < 2:
         only = next(iter(counts), None)
-        raise DataError(f"need at least two classes to train a classifier, got "
-                        f"{len(counts)}{f' ({only!r})' if only else ''}. Add examples of another "
-                        "class.")
+        raise DataError(
+            f"need at least two classes to train a classifier, got "
+            f"{len(counts)}{f' ({only!r})' if only else ''}. Add examples of another "
+            "class."
+        )
     if leave_one_out:
         single = [label for label, n in counts.items() if n < 2]
         if single:
-            raise DataError(f"class {single[0]!r} has a single example; leave-one-out scoring "
-                            "needs at least two per class. Add an example, or use scoring "
-                            "'reference'.")
+            raise DataError(
+                f"class {single[0]!r} has a single example; leave-one-out scoring "
+                "needs at least two per class. Add an example, or use scoring "
+                "'reference'."
+            )
     return list(dict.fromkeys(ex.label for ex in examples))
+
 
 # ---------------------------------------------------------------------------------------------
 # The app's dataset sidecar
 
 STUDIO_FORMAT = "savs-studio"
+
 
 def read_studio_meta(path: str | Path, limits: Limits = HOSTED) -> dict:
     """Read and validate the `studio.json` a Studio dataset export carries; {} when absent.
@@ -497,49 +600,88 @@ def read_studio_meta(path: str | Path, limits: Limits = HOSTED) -> dict:
     if not path.is_file():
         return {}
     if path.stat().st_size > MAX_META_BYTES:
-        raise DataError(f"{name}: larger than {MAX_META_BYTES // 1024} KiB; a {STUDIO_FORMAT} "
-                        "file holds a prompt, class names, k and scoring.")
+        raise DataError(
+            f"{name}: larger than {MAX_META_BYTES // 1024} KiB; a {STUDIO_FORMAT} "
+            "file holds a prompt, class names, k and scoring."
+        )
     try:
         meta = json.loads(path.read_bytes().decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise DataError(f"{name}: not valid JSON ({exc or 'nested too deeply'}).") from None
     if not isinstance(meta, dict) or meta.get("format") != STUDIO_FORMAT:
-        raise DataError(f"{name}: not a SAVs Studio file (no \"format\": \"{STUDIO_FORMAT}\").")
+        raise DataError(f'{name}: not a SAVs Studio file (no "format": "{STUDIO_FORMAT}").')
     out: dict = {}
     if "prompt" in meta:
         out["prompt"] = check_text(meta["prompt"], name, "prompt", limits.max_text_chars)
     if "classes" in meta:
         classes = meta["classes"]
         if not isinstance(classes, list):
-            raise DataError(f"{name}: field 'classes' must be a list of class names, got "
-                            f"{type(classes).__name__}.")
+            raise DataError(
+                f"{name}: field 'classes' must be a list of class names, got "
+                f"{type(classes).__name__}."
+            )
         reader = _Reader(limits)
-        out["classes"] = [reader.label(check_text(c, name, f"classes[{i}]",
-                                                  limits.max_label_chars), f"{name}: classes[{i}]")
-                          for i, c in enumerate(classes)]
+        out["classes"] = [
+            reader.label(
+                check_text(c, name, f"classes[{i}]", limits.max_label_chars),
+                f"{name}: classes[{i}]",
+            )
+            for i, c in enumerate(classes)
+        ]
     if "k" in meta:
         k = meta["k"]
         if type(k) is not int or k < 1:
-            raise DataError(f"{name}: field 'k' must be a positive whole number, got "
-                            f"{json.dumps(k)[:40]}.")
+            raise DataError(
+                f"{name}: field 'k' must be a positive whole number, got {json.dumps(k)[:40]}."
+            )
         out["k"] = k
     if "scoring" in meta:
         if meta["scoring"] not in SCORINGS:
-            raise DataError(f"{name}: field 'scoring' must be one of {', '.join(SCORINGS)}, got "
-                            f"{json.dumps(meta['scoring'])[:40]}.")
+            raise DataError(
+                f"{name}: field 'scoring' must be one of {', '.join(SCORINGS)}, got "
+                f"{json.dumps(meta['scoring'])[:40]}."
+            )
         out["scoring"] = meta["scoring"]
     return out
 
+
 __all__ = [
-    "Example", "example_digest", "load_jsonl", "write_jsonl", "load_folder", "load_examples",
-    "check_training_set", "class_counts", "IMAGE_MARKER", "find_duplicates",
-    "DuplicateExampleWarning", "check_text", "normalize_label", "label_key", "read_studio_meta",
-    "join_prompt", "split_prompt",
+    "Example",
+    "example_digest",
+    "load_jsonl",
+    "write_jsonl",
+    "load_folder",
+    "load_examples",
+    "check_training_set",
+    "class_counts",
+    "IMAGE_MARKER",
+    "find_duplicates",
+    "DuplicateExampleWarning",
+    "check_text",
+    "normalize_label",
+    "label_key",
+    "read_studio_meta",
+    "join_prompt",
+    "split_prompt",
     # re-exported: savs.images and savs.archives are their home
-    "ImageLike", "IMAGE_SUFFIXES", "open_image", "image_digest", "image_size",
-    "safe_extract_zip", "zip_folder", "dataset_root",
+    "ImageLike",
+    "IMAGE_SUFFIXES",
+    "open_image",
+    "image_digest",
+    "image_size",
+    "safe_extract_zip",
+    "zip_folder",
+    "dataset_root",
     # re-exported limits (savs.limits is their home)
-    "Limits", "HOSTED", "LOCAL", "IMAGE_FORMATS", "MAX_IMAGE_PIXELS", "MAX_IMAGE_SIDE",
-    "MAX_IMAGES_PER_EXAMPLE", "MAX_LABEL_CHARS", "MAX_TEXT_CHARS", "MAX_ZIP_BYTES",
+    "Limits",
+    "HOSTED",
+    "LOCAL",
+    "IMAGE_FORMATS",
+    "MAX_IMAGE_PIXELS",
+    "MAX_IMAGE_SIDE",
+    "MAX_IMAGES_PER_EXAMPLE",
+    "MAX_LABEL_CHARS",
+    "MAX_TEXT_CHARS",
+    "MAX_ZIP_BYTES",
     "MAX_ZIP_FILES",
 ]

@@ -10,7 +10,8 @@ company (same padding) and the fit gives the same heads, classifier and accuracy
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 T = TypeVar("T")
 

@@ -66,8 +66,14 @@ def model_eager_function(module: nn.Module) -> Callable | None:
     return getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
 
 
-def _dispatch(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-              attention_mask: torch.Tensor | None, **kwargs):
+def _dispatch(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    **kwargs,
+):
     """The registered attention function: eager (weights kept) for a selected layer's module in
     an `eager_attention` context of this thread; otherwise SDPA (eager when the model was eager
     already). Flash and flex kernels are not used here: the mask is eager's 4D float mask."""
@@ -82,8 +88,9 @@ def _dispatch(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: 
         # to the scores, so True / False must become 0 / -inf first, as eager's own mask is
         blocked = torch.finfo(query.dtype).min
         attention_mask = torch.where(attention_mask, 0.0, blocked).to(query.dtype)
-    output, weights = model_eager_function(module)(module, query, key, value, attention_mask,
-                                                   **kwargs)
+    output, weights = model_eager_function(module)(
+        module, query, key, value, attention_mask, **kwargs
+    )
     if layer is not None:
         capture.weights[layer] = weights[:, :, -1, :].float().cpu()  # [B, H, T]
     return output, weights
@@ -102,8 +109,9 @@ def _register() -> None:
 
 def attention_modules(adapter: ModelAdapter) -> list[nn.Module]:
     """Each decoder layer's attention module: the parent of the o_proj the adapter hooks."""
-    parent_of = {id(child): module for module in adapter.model.modules()
-                 for child in module.children()}
+    parent_of = {
+        id(child): module for module in adapter.model.modules() for child in module.children()
+    }
     out = []
     for o_proj in adapter.o_projs:
         parent = parent_of.get(id(o_proj))
@@ -114,8 +122,9 @@ def attention_modules(adapter: ModelAdapter) -> list[nn.Module]:
 
 
 @contextmanager
-def eager_attention(adapter: ModelAdapter,
-                    layers: Sequence[int]) -> Iterator[dict[int, torch.Tensor]]:
+def eager_attention(
+    adapter: ModelAdapter, layers: Sequence[int]
+) -> Iterator[dict[int, torch.Tensor]]:
     """Within this block, forward passes of `adapter.model` in this thread run eager attention in
     `layers` and SDPA elsewhere, and fill the yielded dict {layer: [B, H, T]} with each selected
     layer's attention weights at the last position. The config is restored on exit."""
@@ -123,8 +132,10 @@ def eager_attention(adapter: ModelAdapter,
     selected = {id(modules[i]): i for i in sorted(set(layers))}
     for i in sorted(set(layers)):
         if model_eager_function(modules[i]) is None:
-            raise ModelError(f"{adapter.name}: {type(modules[i]).__name__} has no eager attention "
-                             "function in transformers, so its attention weights cannot be read.")
+            raise ModelError(
+                f"{adapter.name}: {type(modules[i]).__name__} has no eager attention "
+                "function in transformers, so its attention weights cannot be read."
+            )
     configs = {id(m.config): m.config for m in modules if hasattr(m, "config")}
     _register()
     with _SWITCH_LOCK:
@@ -169,8 +180,9 @@ def image_token_id(adapter: ModelAdapter) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def image_grids(adapter: ModelAdapter, inputs: dict, total: int,
-                num_images: int) -> list[tuple[int, int]] | None:
+def image_grids(
+    adapter: ModelAdapter, inputs: dict, total: int, num_images: int
+) -> list[tuple[int, int]] | None:
     """(rows, columns) of each image's token grid, given `total` image tokens for `num_images`
     images; None where the architecture's image tokens are not one grid per image (tiles,
     newline tokens, pixel shuffle: LLaVA-OneVision, Idefics3, SmolVLM ...) or do not add up."""
@@ -189,8 +201,9 @@ def image_grids(adapter: ModelAdapter, inputs: dict, total: int,
     return grids
 
 
-def position_labels(adapter: ModelAdapter, inputs: dict,
-                    num_images: int) -> tuple[list[str], list[tuple[int, int, int] | None]]:
+def position_labels(
+    adapter: ModelAdapter, inputs: dict, num_images: int
+) -> tuple[list[str], list[tuple[int, int, int] | None]]:
     """For one encoded example (batch of 1, no padding): each position's text (the decoded
     token; "<image i patch r,c>" for an image token, "<image>" when its patch is not known) and
     its (image, row, column), None for text tokens and for image tokens of unknown patch."""
@@ -232,13 +245,20 @@ class HeadExplanation:
     patches: list[tuple[int, int, int] | None]  # (image, row, column) per image position
 
     def to_json(self) -> dict:
-        return {"layer": self.layer, "head": self.head, "vote": self.vote, "cosines": self.cosines,
-                "attention": self.attention, "tokens": self.tokens,
-                "patches": [list(p) if p is not None else None for p in self.patches]}
+        return {
+            "layer": self.layer,
+            "head": self.head,
+            "vote": self.vote,
+            "cosines": self.cosines,
+            "attention": self.attention,
+            "tokens": self.tokens,
+            "patches": [list(p) if p is not None else None for p in self.patches],
+        }
 
 
-def explain_prediction(adapter: ModelAdapter, classifier: SAVClassifier,
-                       example: Example) -> tuple[Prediction, list[HeadExplanation]]:
+def explain_prediction(
+    adapter: ModelAdapter, classifier: SAVClassifier, example: Example
+) -> tuple[Prediction, list[HeadExplanation]]:
     """Classify one example and explain every selected head, from a single forward pass that
     stops after the deepest selected layer. The prediction is the one `savs.predict` gives."""
     check_compatible(classifier, adapter)
@@ -248,24 +268,33 @@ def explain_prediction(adapter: ModelAdapter, classifier: SAVClassifier,
         acts = adapter.read_heads(inputs, layers)  # [1, L', H, d]
     missing = [layer for layer in layers if layer not in weights]
     if missing:
-        raise ModelError(f"{adapter.name}: layer {missing[0]} did not go through transformers' "
-                         "attention interface, so its attention weights cannot be read.")
+        raise ModelError(
+            f"{adapter.name}: layer {missing[0]} did not go through transformers' "
+            "attention interface, so its attention weights cannot be read."
+        )
     [prediction] = classifier.predict_activations(acts)
     selected = classifier.selected_activations(acts)  # [1, K, d]
     cosines = head_cosines(selected, classifier.means)[0].tolist()  # [K, C]
     tokens, patches = position_labels(adapter, inputs, len(example.images))
     out = []
     for (head, voted), cos in zip(prediction.head_votes, cosines):
-        out.append(HeadExplanation(
-            layer=head.layer, head=head.head, vote=voted,
-            cosines=dict(zip(classifier.labels, cos)),
-            attention=weights[head.layer][0, head.head].tolist(),  # [T]
-            tokens=list(tokens), patches=list(patches)))
+        out.append(
+            HeadExplanation(
+                layer=head.layer,
+                head=head.head,
+                vote=voted,
+                cosines=dict(zip(classifier.labels, cos)),
+                attention=weights[head.layer][0, head.head].tolist(),  # [T]
+                tokens=list(tokens),
+                patches=list(patches),
+            )
+        )
     return prediction, out
 
 
-def explain(adapter: ModelAdapter, classifier: SAVClassifier,
-            example: Example) -> list[HeadExplanation]:
+def explain(
+    adapter: ModelAdapter, classifier: SAVClassifier, example: Example
+) -> list[HeadExplanation]:
     """Per selected head (in the classifier's order): where it looked at the final prompt token
     (`attention` over `tokens`, with image `patches`), how it voted, and its class cosines."""
     return explain_prediction(adapter, classifier, example)[1]
@@ -275,19 +304,25 @@ def explain(adapter: ModelAdapter, classifier: SAVClassifier,
 # Head inspector
 
 
-def head_class_accuracy(acts: torch.Tensor, labels: Sequence[str],
-                        head: HeadIndex | tuple[int, int],
-                        scoring: Scoring = "loo") -> dict[str, float]:
+def head_class_accuracy(
+    acts: torch.Tensor,
+    labels: Sequence[str],
+    head: HeadIndex | tuple[int, int],
+    scoring: Scoring = "loo",
+) -> dict[str, float]:
     """One head's accuracy per class on training activations [N, L, H, d]: the share of each
     class's examples whose nearest class mean (cosine, `scoring` as in fitting) is their own.
     Its mean weighted by class size is the head's score in `score_heads`."""
     if acts.ndim != 4 or acts.shape[0] != len(labels):
-        raise DataError(f"need activations [N, L, H, d] with N = {len(labels)} labels, got "
-                        f"{list(acts.shape)}.")
+        raise DataError(
+            f"need activations [N, L, H, d] with N = {len(labels)} labels, got {list(acts.shape)}."
+        )
     layer, index = int(head[0]), int(head[1])
     if not (0 <= layer < acts.shape[1] and 0 <= index < acts.shape[2]):
-        raise DataError(f"head ({layer}, {index}) is outside the {acts.shape[1]} layers x "
-                        f"{acts.shape[2]} heads.")
+        raise DataError(
+            f"head ({layer}, {index}) is outside the {acts.shape[1]} layers x "
+            f"{acts.shape[2]} heads."
+        )
     classes = list(dict.fromkeys(labels))
     index_of = {c: i for i, c in enumerate(classes)}
     y = torch.tensor([index_of[label] for label in labels])  # [N]

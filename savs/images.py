@@ -30,8 +30,10 @@ def _image_file(path: Path, name: str) -> Iterator[Image.Image]:
     not empty, one of IMAGE_FORMATS (EPS would run Ghostscript), not a decompression bomb.
     Failures inside the `with` block (decoding) become the same DataError."""
     if not path.is_file():
-        raise DataError(f"{name}: image file not found. Check the path (relative paths are "
-                        "resolved from the JSONL file's folder).")
+        raise DataError(
+            f"{name}: image file not found. Check the path (relative paths are "
+            "resolved from the JSONL file's folder)."
+        )
     if path.stat().st_size == 0:
         raise DataError(f"{name}: the image file is empty (0 bytes). Replace or remove it.")
     try:
@@ -40,17 +42,23 @@ def _image_file(path: Path, name: str) -> Iterator[Image.Image]:
             # `with`: animated images keep their file open until closed
             with Image.open(path, formats=IMAGE_FORMATS) as img:
                 if img.width * img.height > MAX_IMAGE_PIXELS:
-                    raise DataError(f"{name}: image is {img.width}x{img.height} pixels, over the "
-                                    f"limit of {MAX_IMAGE_PIXELS:,}. Resize it first.")
+                    raise DataError(
+                        f"{name}: image is {img.width}x{img.height} pixels, over the "
+                        f"limit of {MAX_IMAGE_PIXELS:,}. Resize it first."
+                    )
                 yield img
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DataError(f"{name}: image is too large to decode safely (decompression bomb "
-                        "check). Resize it first.") from None
+        raise DataError(
+            f"{name}: image is too large to decode safely (decompression bomb "
+            "check). Resize it first."
+        ) from None
     except Exception as exc:  # PIL raises many types for corrupt files
-        raise DataError(f"{name}: not a readable image ({type(exc).__name__}: {exc}). "
-                        "Use a PNG, JPEG, GIF, BMP, WebP or TIFF file.") from None
+        raise DataError(
+            f"{name}: not a readable image ({type(exc).__name__}: {exc}). "
+            "Use a PNG, JPEG, GIF, BMP, WebP or TIFF file."
+        ) from None
 
 
 def image_size(image: str | Path, where: str = "") -> tuple[int, int]:
@@ -76,8 +84,9 @@ def open_image(image: ImageLike, where: str = "") -> Image.Image:
     try:
         return _to_rgb(image)
     except Exception as exc:  # an in-memory image in a mode PIL cannot convert
-        raise DataError(f"{name}: cannot convert this image to RGB ({type(exc).__name__}: "
-                        f"{exc}).") from None
+        raise DataError(
+            f"{name}: cannot convert this image to RGB ({type(exc).__name__}: {exc})."
+        ) from None
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -53,14 +53,37 @@ LOCAL = Limits()
 # A Space is open to anyone: one upload may hold at most 1,000 examples in 50 classes and
 # 100 M pixels (about 1,500 images of 256 x 256, or 8 phone photos of 12 M pixels; the app keeps
 # images at most 1024 x 1024, so a session's pixels stay under 300 MB of RGB).
-HOSTED = Limits(max_examples=1_000, max_pixels=100_000_000, max_classes=50,
-                max_zip_bytes=256 << 20, max_zip_files=5_000)
+HOSTED = Limits(
+    max_examples=1_000,
+    max_pixels=100_000_000,
+    max_classes=50,
+    max_zip_bytes=256 << 20,
+    max_zip_files=5_000,
+)
 # An evaluation runs the model once per example: fewer of them, so one visitor cannot hold the
 # shared model for minutes (the app's measured seconds per example are in SECURITY.md).
-HOSTED_EVALUATE = Limits(max_examples=500, max_pixels=100_000_000, max_classes=50,
-                         max_zip_bytes=256 << 20, max_zip_files=5_000)
+HOSTED_EVALUATE = Limits(
+    max_examples=500,
+    max_pixels=100_000_000,
+    max_classes=50,
+    max_zip_bytes=256 << 20,
+    max_zip_files=5_000,
+)
 
-__all__ = ["Limits", "LOCAL", "HOSTED", "HOSTED_EVALUATE", "IMAGE_FORMATS", "MAX_IMAGE_PIXELS",
-           "MAX_IMAGE_SIDE", "MAX_IMAGES_PER_EXAMPLE", "MAX_LABEL_CHARS", "MAX_TEXT_CHARS",
-           "MAX_LINE_BYTES", "MAX_ZIP_FILES", "MAX_ZIP_BYTES", "MAX_CLASSIFIER_LABELS",
-           "MAX_ARTIFACT_BYTES"]
+__all__ = [
+    "Limits",
+    "LOCAL",
+    "HOSTED",
+    "HOSTED_EVALUATE",
+    "IMAGE_FORMATS",
+    "MAX_IMAGE_PIXELS",
+    "MAX_IMAGE_SIDE",
+    "MAX_IMAGES_PER_EXAMPLE",
+    "MAX_LABEL_CHARS",
+    "MAX_TEXT_CHARS",
+    "MAX_LINE_BYTES",
+    "MAX_ZIP_FILES",
+    "MAX_ZIP_BYTES",
+    "MAX_CLASSIFIER_LABELS",
+    "MAX_ARTIFACT_BYTES",
+]

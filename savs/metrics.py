@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 
 @dataclass
@@ -15,12 +15,16 @@ class EvalReport:
     mistakes: list[int] = field(default_factory=list)  # indices of wrongly classified examples
 
     def to_json(self) -> dict:
-        return {"accuracy": self.accuracy, "per_class": self.per_class,
-                "confusion": {"labels": self.labels, "matrix": self.confusion}}
+        return {
+            "accuracy": self.accuracy,
+            "per_class": self.per_class,
+            "confusion": {"labels": self.labels, "matrix": self.confusion},
+        }
 
 
-def evaluation_report(truth: Sequence[str], predicted: Sequence[str],
-                      labels: Sequence[str] = ()) -> EvalReport:
+def evaluation_report(
+    truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str] = ()
+) -> EvalReport:
     """Compare true and predicted labels. `labels` fixes the order (others are appended)."""
     if len(truth) != len(predicted) or not truth:
         raise ValueError("need as many predictions as true labels, and at least one")
@@ -34,8 +38,16 @@ def evaluation_report(truth: Sequence[str], predicted: Sequence[str],
         tp = matrix[i][i]
         predicted_as = sum(row[i] for row in matrix)
         support = sum(matrix[i])
-        per_class[lab] = {"precision": tp / predicted_as if predicted_as else 0.0,
-                          "recall": tp / support if support else 0.0, "support": support}
+        per_class[lab] = {
+            "precision": tp / predicted_as if predicted_as else 0.0,
+            "recall": tp / support if support else 0.0,
+            "support": support,
+        }
     mistakes = [i for i, (t, p) in enumerate(zip(truth, predicted)) if t != p]
-    return EvalReport(accuracy=1 - len(mistakes) / len(truth), per_class=per_class,
-                      labels=order, confusion=matrix, mistakes=mistakes)
+    return EvalReport(
+        accuracy=1 - len(mistakes) / len(truth),
+        per_class=per_class,
+        labels=order,
+        confusion=matrix,
+        mistakes=mistakes,
+    )

@@ -17,44 +17,69 @@ from .metrics import EvalReport, evaluation_report
 from .models.adapter import ModelAdapter
 
 
-def training_activations(adapter: ModelAdapter, examples: Sequence[Example],
-                         prompt: str | None = None, scoring: Scoring = "loo", batch_size: int = 8,
-                         cache: ActivationCache | None = None,
-                         progress: ProgressFn | None = None) -> torch.Tensor:
+def training_activations(
+    adapter: ModelAdapter,
+    examples: Sequence[Example],
+    prompt: str | None = None,
+    scoring: Scoring = "loo",
+    batch_size: int = 8,
+    cache: ActivationCache | None = None,
+    progress: ProgressFn | None = None,
+) -> torch.Tensor:
     """Check a training set, then run the model once per example: [N, L, H, d]."""
     check_training_set(examples, leave_one_out=scoring == "loo")
     return extract(adapter, examples, prompt, batch_size, cache, progress)
 
 
-def fit(adapter: ModelAdapter, examples: Sequence[Example], prompt: str | None = None,
-        k: HeadCount = 20, scoring: Scoring = "loo", batch_size: int = 8,
-        cache: ActivationCache | None = None, progress: ProgressFn | None = None) -> SAVClassifier:
+def fit(
+    adapter: ModelAdapter,
+    examples: Sequence[Example],
+    prompt: str | None = None,
+    k: HeadCount = 20,
+    scoring: Scoring = "loo",
+    batch_size: int = 8,
+    cache: ActivationCache | None = None,
+    progress: ProgressFn | None = None,
+) -> SAVClassifier:
     """Run the model once per example, score every head, keep the top k (k="auto": the fewest
     heads within one point of the best training accuracy, see `classifier.k_curve`)."""
-    return fit_with_activations(adapter, examples, prompt, k, scoring, batch_size, cache,
-                                progress)[0]
+    return fit_with_activations(adapter, examples, prompt, k, scoring, batch_size, cache, progress)[
+        0
+    ]
 
 
-def fit_with_activations(adapter: ModelAdapter, examples: Sequence[Example],
-                         prompt: str | None = None, k: HeadCount = 20, scoring: Scoring = "loo",
-                         batch_size: int = 8, cache: ActivationCache | None = None,
-                         progress: ProgressFn | None = None
-                         ) -> tuple[SAVClassifier, torch.Tensor]:
+def fit_with_activations(
+    adapter: ModelAdapter,
+    examples: Sequence[Example],
+    prompt: str | None = None,
+    k: HeadCount = 20,
+    scoring: Scoring = "loo",
+    batch_size: int = 8,
+    cache: ActivationCache | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[SAVClassifier, torch.Tensor]:
     """`fit`, also returning the training activations [N, L, H, d] it read, for what else is
     computed from them without running the model again (the k curve, the baselines)."""
-    acts = training_activations(adapter, examples, prompt, scoring, batch_size, cache,
-                                progress)  # [N, L, H, d]
-    return fit_activations(acts, [ex.label for ex in examples], k, scoring,
-                           classifier_config(adapter, prompt)), acts
+    acts = training_activations(
+        adapter, examples, prompt, scoring, batch_size, cache, progress
+    )  # [N, L, H, d]
+    return fit_activations(
+        acts, [ex.label for ex in examples], k, scoring, classifier_config(adapter, prompt)
+    ), acts
 
 
 def classifier_config(adapter: ModelAdapter, prompt: str | None) -> dict:
     """What a saved classifier records about how it was made."""
     import transformers
 
-    return {"model": adapter.name, "model_class": type(adapter.model).__name__,
-            "prompt": prompt or "", "savs_version": __version__,
-            "torch_version": torch.__version__, "transformers_version": transformers.__version__}
+    return {
+        "model": adapter.name,
+        "model_class": type(adapter.model).__name__,
+        "prompt": prompt or "",
+        "savs_version": __version__,
+        "torch_version": torch.__version__,
+        "transformers_version": transformers.__version__,
+    }
 
 
 def check_compatible(classifier: SAVClassifier, adapter: ModelAdapter) -> None:
@@ -66,15 +91,23 @@ def check_compatible(classifier: SAVClassifier, adapter: ModelAdapter) -> None:
             f"the classifier was made with {cfg.get('model')!r} ({shape[0]} layers x {shape[1]} "
             f"heads x {shape[2]} dims), but the model in use is {adapter.name!r} "
             f"({adapter.num_layers} x {adapter.num_heads} x {adapter.head_dim}). Load "
-            f"{cfg.get('model')!r} first.")
+            f"{cfg.get('model')!r} first."
+        )
     if cfg.get("model") not in (None, adapter.name):
-        raise ClassifierError(f"the classifier was made with {cfg.get('model')!r}, but the model "
-                              f"in use is {adapter.name!r}. Load {cfg.get('model')!r} first.")
+        raise ClassifierError(
+            f"the classifier was made with {cfg.get('model')!r}, but the model "
+            f"in use is {adapter.name!r}. Load {cfg.get('model')!r} first."
+        )
 
 
-def predict(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence[Example],
-            batch_size: int = 8, early_exit: bool = True,
-            progress: ProgressFn | None = None) -> list[Prediction]:
+def predict(
+    adapter: ModelAdapter,
+    classifier: SAVClassifier,
+    examples: Sequence[Example],
+    batch_size: int = 8,
+    early_exit: bool = True,
+    progress: ProgressFn | None = None,
+) -> list[Prediction]:
     """Classify examples. The model runs only up to the deepest selected layer (early exit)."""
     check_compatible(classifier, adapter)
     layers = sorted({h.layer for h in classifier.heads})
@@ -84,8 +117,9 @@ def predict(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence
 
     def run(idx: Sequence[int]) -> list[Prediction]:
         nonlocal done
-        acts = adapter.read_heads(adapter.encode([examples[i] for i in idx], prompt), layers,
-                                  early_exit)  # [B, L', H, d]
+        acts = adapter.read_heads(
+            adapter.encode([examples[i] for i in idx], prompt), layers, early_exit
+        )  # [B, L', H, d]
         done += len(idx)
         if progress:
             progress(done, len(examples))
@@ -94,14 +128,19 @@ def predict(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence
     return [p for batch in map_batches(run, plan) for p in batch]
 
 
-def evaluate(adapter: ModelAdapter, classifier: SAVClassifier, examples: Sequence[Example],
-             batch_size: int = 8,
-             progress: ProgressFn | None = None) -> tuple[EvalReport, list[Prediction]]:
+def evaluate(
+    adapter: ModelAdapter,
+    classifier: SAVClassifier,
+    examples: Sequence[Example],
+    batch_size: int = 8,
+    progress: ProgressFn | None = None,
+) -> tuple[EvalReport, list[Prediction]]:
     """Predict labeled examples and compare: accuracy, per-class precision / recall, confusion."""
     unlabeled = [ex.describe() for ex in examples if ex.label is None]
     if unlabeled:
         raise DataError(f"{unlabeled[0]}: test example without a label.")
     predictions = predict(adapter, classifier, examples, batch_size, progress=progress)
-    report = evaluation_report([ex.label for ex in examples], [p.label for p in predictions],
-                               classifier.labels)
+    report = evaluation_report(
+        [ex.label for ex in examples], [p.label for p in predictions], classifier.labels
+    )
     return report, predictions

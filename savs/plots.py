@@ -6,7 +6,7 @@ Every figure sets its height: a zero-height autosize regression was reported for
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import plotly.graph_objects as go
 import torch
@@ -19,12 +19,34 @@ from .metrics import EvalReport
 from .text import plural
 
 # one colour per class (Okabe-Ito, colour-blind safe), cycled when there are more classes
-CLASS_COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
-                 "#000000"]
+CLASS_COLOURS = [
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+    "#000000",
+]
 # 15 marker shapes, one per class (odd against 8 colours, so shape and colour cycle apart)
-CLASS_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "triangle-down", "star", "cross",
-                 "x", "pentagon", "hexagon", "triangle-left", "triangle-right", "hourglass",
-                 "star-diamond", "bowtie"]
+CLASS_SYMBOLS = [
+    "circle",
+    "square",
+    "diamond",
+    "triangle-up",
+    "triangle-down",
+    "star",
+    "cross",
+    "x",
+    "pentagon",
+    "hexagon",
+    "triangle-left",
+    "triangle-right",
+    "hourglass",
+    "star-diamond",
+    "bowtie",
+]
 # the two outline colours every heatmap mark pairs: one of them contrasts >= 4.5:1 with any colour
 DARK, LIGHT = "#000000", "#FFFFFF"
 _MARGIN = dict(l=50, r=20, t=50, b=45)
@@ -34,10 +56,22 @@ LEGEND_WIDTH, LEGEND_ROW_PX, LEGEND_TITLE_PX = 520, 30, 50
 
 
 # classes named after a colour are drawn in it (a "blue" class in green is confusing)
-NAMED_COLOURS = {"red": "#D62728", "green": "#2CA02C", "blue": "#1F5FD6", "yellow": "#E6C619",
-                 "orange": "#FF7F0E", "purple": "#8E44AD", "pink": "#E377C2", "brown": "#8C564B",
-                 "black": "#222222", "white": "#D0D0D0", "grey": "#8C8C8C", "gray": "#8C8C8C",
-                 "cyan": "#17BECF", "magenta": "#D62AD0"}
+NAMED_COLOURS = {
+    "red": "#D62728",
+    "green": "#2CA02C",
+    "blue": "#1F5FD6",
+    "yellow": "#E6C619",
+    "orange": "#FF7F0E",
+    "purple": "#8E44AD",
+    "pink": "#E377C2",
+    "brown": "#8C564B",
+    "black": "#222222",
+    "white": "#D0D0D0",
+    "grey": "#8C8C8C",
+    "gray": "#8C8C8C",
+    "cyan": "#17BECF",
+    "magenta": "#D62AD0",
+}
 
 
 def class_colour(index: int, label: str = "") -> str:
@@ -50,9 +84,13 @@ def class_symbol(index: int) -> str:
     return CLASS_SYMBOLS[index % len(CLASS_SYMBOLS)]
 
 
-def head_heatmap(scores: torch.Tensor, selected: Sequence[HeadIndex] = (),
-                 prediction: Prediction | None = None, labels: Sequence[str] = (),
-                 title: str = "Head scores (layer x head)") -> go.Figure:
+def head_heatmap(
+    scores: torch.Tensor,
+    selected: Sequence[HeadIndex] = (),
+    prediction: Prediction | None = None,
+    labels: Sequence[str] = (),
+    title: str = "Head scores (layer x head)",
+) -> go.Figure:
     """Every head's score [L, H] as a heatmap (layers on y, heads on x); the selected top-k
     heads ringed; with a prediction, each selected head's vote drawn as a class marker.
 
@@ -61,10 +99,18 @@ def head_heatmap(scores: torch.Tensor, selected: Sequence[HeadIndex] = (),
     margin, which grows with its rows, so it never covers the title or the grid."""
     scores = scores.detach().float().cpu()  # [L, H]
     num_layers, num_heads = scores.shape
-    fig = go.Figure(go.Heatmap(
-        z=scores.tolist(), x=list(range(num_heads)), y=list(range(num_layers)),
-        colorscale="Viridis", zmin=0.0, zmax=1.0, colorbar=dict(title="score", thickness=12),
-        hovertemplate="layer %{y}, head %{x}<br>score %{z:.3f}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=scores.tolist(),
+            x=list(range(num_heads)),
+            y=list(range(num_layers)),
+            colorscale="Viridis",
+            zmin=0.0,
+            zmax=1.0,
+            colorbar=dict(title="score", thickness=12),
+            hovertemplate="layer %{y}, head %{x}<br>score %{z:.3f}<extra></extra>",
+        )
+    )
     size = _marker_size(num_layers, num_heads)
     if selected and prediction is None:
         fig.add_traces(_selection_traces(scores, selected, size))
@@ -73,43 +119,74 @@ def head_heatmap(scores: torch.Tensor, selected: Sequence[HeadIndex] = (),
     names = [t.name for t in fig.data[1:] if t.showlegend is not False]
     legend_height = _legend_height(names)
     fig.update_layout(
-        title=dict(text=title, x=0.01), height=_heatmap_height(num_layers) + legend_height,
-        margin={**_MARGIN, "b": _MARGIN["b"] + legend_height}, showlegend=bool(names),
+        title=dict(text=title, x=0.01),
+        height=_heatmap_height(num_layers) + legend_height,
+        margin={**_MARGIN, "b": _MARGIN["b"] + legend_height},
+        showlegend=bool(names),
         # fixed ranges: autorange pads for the markers and shows empty rows -1 and L
-        xaxis=dict(title="head", dtick=max(1, num_heads // 16), constrain="domain",
-                   range=[-0.5, num_heads - 0.5]),
+        xaxis=dict(
+            title="head",
+            dtick=max(1, num_heads // 16),
+            constrain="domain",
+            range=[-0.5, num_heads - 0.5],
+        ),
         yaxis=dict(title="layer", dtick=max(1, num_layers // 16), range=[num_layers - 0.5, -0.5]),
         # in the bottom margin, below the axis title, measured from the figure's bottom edge
-        legend=dict(orientation="h", xref="container", x=0.01, xanchor="left", yref="container",
-                    y=0.0, yanchor="bottom", itemsizing="constant", bgcolor="white",
-                    maxheight=max(legend_height, 1),  # pixels: never a scrolled, cut legend
-                    title=dict(text="votes" if prediction is not None else "")),
-        plot_bgcolor="white")
+        legend=dict(
+            orientation="h",
+            xref="container",
+            x=0.01,
+            xanchor="left",
+            yref="container",
+            y=0.0,
+            yanchor="bottom",
+            itemsizing="constant",
+            bgcolor="white",
+            maxheight=max(legend_height, 1),  # pixels: never a scrolled, cut legend
+            title=dict(text="votes" if prediction is not None else ""),
+        ),
+        plot_bgcolor="white",
+    )
     return fig
 
 
-def _selection_traces(scores: torch.Tensor, selected: Sequence[HeadIndex],
-                      size: float) -> list[go.Scatter]:
+def _selection_traces(
+    scores: torch.Tensor, selected: Sequence[HeadIndex], size: float
+) -> list[go.Scatter]:
     """A black ring with a white ring inside it on each selected head: one of the two always
     contrasts with the cell. The black ring carries the legend entry (visible on white)."""
     rank = {h: i + 1 for i, h in enumerate(selected)}
     x, y = [h.head for h in selected], [h.layer for h in selected]
     group = f"top {len(selected)}"
     outer = go.Scatter(
-        x=x, y=y, mode="markers", name=group, legendgroup=group,
+        x=x,
+        y=y,
+        mode="markers",
+        name=group,
+        legendgroup=group,
         marker=dict(symbol="square-open", size=size, color=DARK, line=dict(width=4, color=DARK)),
         customdata=[[rank[h], float(scores[h.layer, h.head])] for h in selected],
         hovertemplate="layer %{y}, head %{x}<br>score %{customdata[1]:.3f}"
-                      "<br>rank %{customdata[0]}<extra>selected</extra>")
+        "<br>rank %{customdata[0]}<extra>selected</extra>",
+    )
     inner = go.Scatter(
-        x=x, y=y, mode="markers", name=group, legendgroup=group, showlegend=False,
+        x=x,
+        y=y,
+        mode="markers",
+        name=group,
+        legendgroup=group,
+        showlegend=False,
         hoverinfo="skip",
-        marker=dict(symbol="square-open", size=size, color=LIGHT, line=dict(width=1.5, color=LIGHT)))
+        marker=dict(
+            symbol="square-open", size=size, color=LIGHT, line=dict(width=1.5, color=LIGHT)
+        ),
+    )
     return [outer, inner]
 
 
-def _vote_traces(scores: torch.Tensor, prediction: Prediction, labels: Sequence[str],
-                 size: float) -> list[go.Scatter]:
+def _vote_traces(
+    scores: torch.Tensor, prediction: Prediction, labels: Sequence[str], size: float
+) -> list[go.Scatter]:
     """Per voted class: a white halo under a shape of the class's own symbol and colour with a
     near-black outline (halo and outline together contrast with any cell)."""
     index = {lab: i for i, lab in enumerate(labels or prediction.probabilities)}
@@ -119,18 +196,44 @@ def _vote_traces(scores: torch.Tensor, prediction: Prediction, labels: Sequence[
     traces = []
     for lab, heads in by_class.items():
         i = index.get(lab, 0)
-        x, y, symbol, inner = [h.head for h in heads], [h.layer for h in heads], class_symbol(i), size * 0.7
-        traces.append(go.Scatter(
-            x=x, y=y, mode="markers", name=lab, legendgroup=lab, showlegend=False,
-            hoverinfo="skip", marker=dict(symbol=symbol, size=inner + 4, color=LIGHT,
-                                          line=dict(width=2, color=LIGHT))))
-        traces.append(go.Scatter(
-            x=x, y=y, mode="markers", name=lab, legendgroup=lab,
-            marker=dict(symbol=symbol, size=inner, color=class_colour(i, lab),
-                        line=dict(width=1.5, color=DARK)),
-            customdata=[[lab, float(scores[h.layer, h.head])] for h in heads],
-            hovertemplate="layer %{y}, head %{x}<br>score %{customdata[1]:.3f}"
-                          "<br>votes <b>%{customdata[0]}</b><extra></extra>"))
+        x, y, symbol, inner = (
+            [h.head for h in heads],
+            [h.layer for h in heads],
+            class_symbol(i),
+            size * 0.7,
+        )
+        traces.append(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="markers",
+                name=lab,
+                legendgroup=lab,
+                showlegend=False,
+                hoverinfo="skip",
+                marker=dict(
+                    symbol=symbol, size=inner + 4, color=LIGHT, line=dict(width=2, color=LIGHT)
+                ),
+            )
+        )
+        traces.append(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="markers",
+                name=lab,
+                legendgroup=lab,
+                marker=dict(
+                    symbol=symbol,
+                    size=inner,
+                    color=class_colour(i, lab),
+                    line=dict(width=1.5, color=DARK),
+                ),
+                customdata=[[lab, float(scores[h.layer, h.head])] for h in heads],
+                hovertemplate="layer %{y}, head %{x}<br>score %{customdata[1]:.3f}"
+                "<br>votes <b>%{customdata[0]}</b><extra></extra>",
+            )
+        )
     return traces
 
 
@@ -155,40 +258,73 @@ def _marker_size(num_layers: int, num_heads: int) -> float:
 
 
 def classifier_heatmap(clf: SAVClassifier, prediction: Prediction | None = None) -> go.Figure:
-    title = (f"Head scores, top {clf.k} marked" if prediction is None
-             else f"How the top {plural(clf.k, 'head')} voted: {prediction.label}")
+    title = (
+        f"Head scores, top {clf.k} marked"
+        if prediction is None
+        else f"How the top {plural(clf.k, 'head')} voted: {prediction.label}"
+    )
     return head_heatmap(clf.head_scores, clf.heads, prediction, clf.labels, title)
 
 
-def k_curve_figure(curve: Sequence[tuple[int, float]], chosen_k: int | None = None,
-                   scoring: str = "loo") -> go.Figure:
+def k_curve_figure(
+    curve: Sequence[tuple[int, float]], chosen_k: int | None = None, scoring: str = "loo"
+) -> go.Figure:
     """Training accuracy for every number of heads k (`classifier.k_curve`), the chosen k marked,
     so a user sees what fewer or more heads would cost before picking k."""
     ks, accuracy = [k for k, _ in curve], [acc for _, acc in curve]
     what = "leave-one-out" if scoring == "loo" else "training"
-    fig = go.Figure(go.Scatter(
-        x=ks, y=accuracy, mode="lines", name=f"{what} accuracy", line=dict(color="#0072B2"),
-        hovertemplate="k = %{x}<br>accuracy %{y:.3f}<extra></extra>"))
+    fig = go.Figure(
+        go.Scatter(
+            x=ks,
+            y=accuracy,
+            mode="lines",
+            name=f"{what} accuracy",
+            line=dict(color="#0072B2"),
+            hovertemplate="k = %{x}<br>accuracy %{y:.3f}<extra></extra>",
+        )
+    )
     if chosen_k is not None and 1 <= chosen_k <= len(accuracy):
-        fig.add_trace(go.Scatter(
-            x=[chosen_k], y=[accuracy[chosen_k - 1]], mode="markers", name=f"k = {chosen_k}",
-            marker=dict(size=11, color="#D55E00", symbol="diamond"),
-            hovertemplate="chosen k = %{x}<br>accuracy %{y:.3f}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[chosen_k],
+                y=[accuracy[chosen_k - 1]],
+                mode="markers",
+                name=f"k = {chosen_k}",
+                marker=dict(size=11, color="#D55E00", symbol="diamond"),
+                hovertemplate="chosen k = %{x}<br>accuracy %{y:.3f}<extra></extra>",
+            )
+        )
         fig.add_vline(x=chosen_k, line=dict(color="#D55E00", dash="dot", width=1))
-    fig.update_layout(title=f"How many heads: {what} accuracy for every k", height=320,
-                      margin=_MARGIN, showlegend=False,
-                      xaxis=dict(title="heads kept (k)", range=[0.5, max(ks, default=1) + 0.5]),
-                      yaxis=dict(title="accuracy", range=[0, 1.02]))
+    fig.update_layout(
+        title=f"How many heads: {what} accuracy for every k",
+        height=320,
+        margin=_MARGIN,
+        showlegend=False,
+        xaxis=dict(title="heads kept (k)", range=[0.5, max(ks, default=1) + 0.5]),
+        yaxis=dict(title="accuracy", range=[0, 1.02]),
+    )
     return fig
 
 
 def empty_figure(message: str, height: int = 320) -> go.Figure:
     """A blank figure with a hint, for plots that have nothing to show yet."""
     fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, font=dict(size=15, color="#666"),
-                       xref="paper", yref="paper", x=0.5, y=0.5)
-    fig.update_layout(height=height, margin=_MARGIN, xaxis=dict(visible=False),
-                      yaxis=dict(visible=False), plot_bgcolor="white")
+    fig.add_annotation(
+        text=message,
+        showarrow=False,
+        font=dict(size=15, color="#666"),
+        xref="paper",
+        yref="paper",
+        x=0.5,
+        y=0.5,
+    )
+    fig.update_layout(
+        height=height,
+        margin=_MARGIN,
+        xaxis=dict(visible=False),
+        yaxis=dict(visible=False),
+        plot_bgcolor="white",
+    )
     return fig
 
 
@@ -197,36 +333,60 @@ def probability_bars(prediction: Prediction, labels: Sequence[str] = ()) -> go.F
     labels = list(labels or prediction.probabilities)
     position = {lab: i for i, lab in enumerate(labels)}  # list.index per bar was quadratic
     order = sorted(labels, key=lambda lab: -prediction.probabilities.get(lab, 0.0))
-    fig = go.Figure(go.Bar(
-        x=[prediction.probabilities.get(lab, 0.0) for lab in order], y=order, orientation="h",
-        marker_color=[class_colour(position[lab], lab) for lab in order],
-        text=[f"{prediction.probabilities.get(lab, 0.0):.0%} ({prediction.votes.get(lab, 0)})"
-              for lab in order], textposition="auto",
-        hovertemplate="%{y}: %{x:.1%} of the votes<extra></extra>"))
-    fig.update_layout(title=dict(text="Vote share per class", x=0.01), margin=_MARGIN,
-                      height=int(min(520, 110 + 36 * len(order))),
-                      xaxis=dict(range=[0, 1], tickformat=".0%"),
-                      yaxis=dict(autorange="reversed"), plot_bgcolor="white")
+    fig = go.Figure(
+        go.Bar(
+            x=[prediction.probabilities.get(lab, 0.0) for lab in order],
+            y=order,
+            orientation="h",
+            marker_color=[class_colour(position[lab], lab) for lab in order],
+            text=[
+                f"{prediction.probabilities.get(lab, 0.0):.0%} ({prediction.votes.get(lab, 0)})"
+                for lab in order
+            ],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.1%} of the votes<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=dict(text="Vote share per class", x=0.01),
+        margin=_MARGIN,
+        height=int(min(520, 110 + 36 * len(order))),
+        xaxis=dict(range=[0, 1], tickformat=".0%"),
+        yaxis=dict(autorange="reversed"),
+        plot_bgcolor="white",
+    )
     return fig
 
 
 def confusion_heatmap(report: EvalReport) -> go.Figure:
     """Counts of true (rows) x predicted (columns) labels, with the counts written in."""
     z = report.confusion
-    fig = go.Figure(go.Heatmap(
-        z=z, x=report.labels, y=report.labels, colorscale="Blues", showscale=False,
-        text=[[str(v) for v in row] for row in z], texttemplate="%{text}",
-        hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=report.labels,
+            y=report.labels,
+            colorscale="Blues",
+            showscale=False,
+            text=[[str(v) for v in row] for row in z],
+            texttemplate="%{text}",
+            hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
+        )
+    )
     n = len(report.labels)
-    fig.update_layout(title=dict(text=f"Confusion matrix (accuracy {report.accuracy:.1%})", x=0.01),
-                      height=int(min(720, max(320, 140 + 40 * n))), margin=_MARGIN,
-                      xaxis=dict(title="predicted", type="category"),
-                      yaxis=dict(title="true", type="category", autorange="reversed"))
+    fig.update_layout(
+        title=dict(text=f"Confusion matrix (accuracy {report.accuracy:.1%})", x=0.01),
+        height=int(min(720, max(320, 140 + 40 * n))),
+        margin=_MARGIN,
+        xaxis=dict(title="predicted", type="category"),
+        yaxis=dict(title="true", type="category", autorange="reversed"),
+    )
     return fig
 
 
-def contact_sheet(images: Sequence[Image.Image], thumb: int = 56, columns: int = 6,
-                  gap: int = 4) -> Image.Image | None:
+def contact_sheet(
+    images: Sequence[Image.Image], thumb: int = 56, columns: int = 6, gap: int = 4
+) -> Image.Image | None:
     """Thumbnails of a class's examples in one small picture: a compact, fixed-size preview for
     a class card (a gallery of many files is heavier and grows with the count)."""
     if not images:
@@ -240,8 +400,16 @@ def contact_sheet(images: Sequence[Image.Image], thumb: int = 56, columns: int =
     return sheet
 
 
-__all__ = ["contact_sheet", "example_tile", "head_heatmap", "classifier_heatmap", "probability_bars", "confusion_heatmap",
-           "empty_figure", "class_colour"]
+__all__ = [
+    "contact_sheet",
+    "example_tile",
+    "head_heatmap",
+    "classifier_heatmap",
+    "probability_bars",
+    "confusion_heatmap",
+    "empty_figure",
+    "class_colour",
+]
 
 
 def example_tile(images: Sequence[Image.Image], text: str = "", side: int = 96) -> Image.Image:
@@ -271,8 +439,12 @@ def example_tile(images: Sequence[Image.Image], text: str = "", side: int = 96) 
 
 # black -> purple -> orange -> yellow (an inferno-like ramp: readable on colour pictures and
 # for colour-blind readers; the weight also sets the opacity, so cold patches stay visible)
-_HEAT_STOPS = [(0.0, (0, 0, 4)), (0.35, (120, 28, 109)), (0.7, (237, 105, 37)),
-               (1.0, (252, 255, 164))]
+_HEAT_STOPS = [
+    (0.0, (0, 0, 4)),
+    (0.35, (120, 28, 109)),
+    (0.7, (237, 105, 37)),
+    (1.0, (252, 255, 164)),
+]
 
 
 def _heat_colour(w: float) -> tuple[int, int, int]:
@@ -287,19 +459,25 @@ def patch_weights(explanation: HeadExplanation, image_index: int = 0) -> torch.T
     """One image's attention weights on its patch grid, [rows, columns], from an explanation's
     `patches` and `attention`. Raises ValueError when that image's patches are not known (tiled
     or pixel-shuffled architectures: see the README)."""
-    cells = [(p[1], p[2], w) for p, w in zip(explanation.patches, explanation.attention)
-             if p is not None and p[0] == image_index]
+    cells = [
+        (p[1], p[2], w)
+        for p, w in zip(explanation.patches, explanation.attention)
+        if p is not None and p[0] == image_index
+    ]
     if not cells:
-        raise ValueError(f"no patch positions for image {image_index} in this explanation: the "
-                         "model's image tokens do not map to patches, or it has no such image.")
+        raise ValueError(
+            f"no patch positions for image {image_index} in this explanation: the "
+            "model's image tokens do not map to patches, or it has no such image."
+        )
     grid = torch.zeros(max(r for r, _, _ in cells) + 1, max(c for _, c, _ in cells) + 1)
     for row, col, weight in cells:
         grid[row, col] = weight
     return grid  # [rows, cols]
 
 
-def attention_overlay(image: Image.Image, explanation: HeadExplanation, image_index: int = 0,
-                      opacity: float = 0.75) -> Image.Image:
+def attention_overlay(
+    image: Image.Image, explanation: HeadExplanation, image_index: int = 0, opacity: float = 0.75
+) -> Image.Image:
     """The picture with one head's attention as a heat overlay: each patch's weight (scaled so
     the image's largest is 1) coloured and blended over the region of the picture that patch
     covers. The grid is stretched over the whole picture, as the processors of the mapped
@@ -320,8 +498,9 @@ def attention_overlay(image: Image.Image, explanation: HeadExplanation, image_in
     return Image.composite(heat, base, alpha)
 
 
-def attention_highlights(explanation: HeadExplanation, merge_images: bool = True,
-                         scale: bool = True) -> list[tuple[str, float]]:
+def attention_highlights(
+    explanation: HeadExplanation, merge_images: bool = True, scale: bool = True
+) -> list[tuple[str, float]]:
     """(token text, weight) per input position, for highlighted text (gradio's HighlightedText
     takes such pairs, with weights in [-1, 1]). `merge_images`: each image's run of patch
     tokens becomes one "<image i>" entry with their summed weight. `scale`: weights divided by

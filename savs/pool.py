@@ -17,9 +17,9 @@ import gc
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 
@@ -51,9 +51,15 @@ class ModelInfo:
         return self.num_layers * self.num_heads
 
     @classmethod
-    def of(cls, adapter: ModelAdapter) -> "ModelInfo":
-        return cls(adapter.name, adapter.num_layers, adapter.num_heads, adapter.head_dim,
-                   adapter.is_vlm, str(adapter.device))
+    def of(cls, adapter: ModelAdapter) -> ModelInfo:
+        return cls(
+            adapter.name,
+            adapter.num_layers,
+            adapter.num_heads,
+            adapter.head_dim,
+            adapter.is_vlm,
+            str(adapter.device),
+        )
 
 
 class _Entry:
@@ -82,8 +88,12 @@ def max_models_from_env() -> int:
 class ModelPool:
     """Models by name, loaded on first use, at most `max_models` resident (LRU idle first)."""
 
-    def __init__(self, loader: Loader = load_model, max_models: int | None = None,
-                 busy_timeout: float = BUSY_TIMEOUT):
+    def __init__(
+        self,
+        loader: Loader = load_model,
+        max_models: int | None = None,
+        busy_timeout: float = BUSY_TIMEOUT,
+    ):
         self._loader = loader
         self.max_models = max_models if max_models is not None else max_models_from_env()
         self.busy_timeout = busy_timeout
@@ -114,8 +124,9 @@ class ModelPool:
         return self._infos[name]
 
     @contextmanager
-    def use(self, name: str, notice: LoadNotice | None = None,
-            work: bool = True) -> Iterator[ModelAdapter]:
+    def use(
+        self, name: str, notice: LoadNotice | None = None, work: bool = True
+    ) -> Iterator[ModelAdapter]:
         """Lend the model `name` for the duration of the block, loading it first if needed.
 
         With `work` (the default) the model's lock is held, so one forward pass runs at a time
@@ -188,8 +199,10 @@ class ModelPool:
                     continue
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise ModelError(f"the server is busy: {len(self._entries)} models are in use "
-                                     "by other sessions. Try again in a minute.")
+                    raise ModelError(
+                        f"the server is busy: {len(self._entries)} models are in use "
+                        "by other sessions. Try again in a minute."
+                    )
                 self._changed.wait(timeout=min(left, 1.0))
 
     def _loads_in_flight(self) -> int:

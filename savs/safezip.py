@@ -13,16 +13,25 @@ from __future__ import annotations
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from .errors import SavsError
 
 # everything zipfile raises for an archive that is damaged, encrypted or uses an unknown method
 ZIP_ERRORS: tuple[type[BaseException], ...] = (
-    zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError, OSError,
-    ValueError, struct.error, UnicodeDecodeError, OverflowError)
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    OSError,
+    ValueError,
+    struct.error,
+    UnicodeDecodeError,
+    OverflowError,
+)
 
 
 def zip_reason(exc: BaseException) -> str:
@@ -32,8 +41,12 @@ def zip_reason(exc: BaseException) -> str:
 
 
 @contextmanager
-def open_zip(path: str | Path, error: type[SavsError], name: str | None = None,
-             what: str = "a valid .zip archive") -> Iterator[zipfile.ZipFile]:
+def open_zip(
+    path: str | Path,
+    error: type[SavsError],
+    name: str | None = None,
+    what: str = "a valid .zip archive",
+) -> Iterator[zipfile.ZipFile]:
     """Open an archive for reading; any zipfile failure, now or while reading inside the `with`
     block, becomes `error` naming the archive as `name` (default: its file name); a file that
     is no archive at all is "not {what}".
@@ -51,8 +64,10 @@ def open_zip(path: str | Path, error: type[SavsError], name: str | None = None,
         except SavsError:
             raise
         except ZIP_ERRORS as exc:
-            raise error(f"{name}: the archive cannot be read ({zip_reason(exc)}). Re-create it "
-                        "with a standard zip tool, without a password.") from None
+            raise error(
+                f"{name}: the archive cannot be read ({zip_reason(exc)}). Re-create it "
+                "with a standard zip tool, without a password."
+            ) from None
 
 
 __all__ = ["ZIP_ERRORS", "zip_reason", "open_zip"]

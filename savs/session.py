@@ -10,17 +10,17 @@ fitted at another revision is stale until the next Extract.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from PIL import Image
 
 from .classifier import HeadCount, Prediction, SAVClassifier
 from .data import Example, open_image
-from .limits import MAX_LABEL_CHARS, MAX_TEXT_CHARS
 from .errors import DataError
+from .limits import MAX_LABEL_CHARS, MAX_TEXT_CHARS
 from .metrics import EvalReport
 from .pool import ModelInfo
 from .text import plural
@@ -55,8 +55,10 @@ class Evaluation:
 
     def mistakes(self) -> list[tuple[Example, str, str]]:
         """(example, true label, predicted label) of every wrong prediction."""
-        return [(self.examples[i], self.examples[i].label or "", self.predictions[i].label)
-                for i in self.report.mistakes]
+        return [
+            (self.examples[i], self.examples[i].label or "", self.predictions[i].label)
+            for i in self.report.mistakes
+        ]
 
 
 @dataclass
@@ -122,8 +124,10 @@ class Session:
     def stale_message(self) -> str:
         if not self.stale:
             return ""
-        return f"{self.change or 'the classes changed'} since the last Extract: click 'Extract' " \
-               "to update the classifier (unchanged examples are not run again)."
+        return (
+            f"{self.change or 'the classes changed'} since the last Extract: click 'Extract' "
+            "to update the classifier (unchanged examples are not run again)."
+        )
 
     def _edited(self, change: str) -> None:
         self.revision += 1
@@ -144,8 +148,9 @@ class Session:
         if not name:
             raise DataError("a class needs a name.")
         if len(name) > MAX_LABEL_CHARS:
-            raise DataError(f"class name is {len(name)} characters long; the limit is "
-                            f"{MAX_LABEL_CHARS}.")
+            raise DataError(
+                f"class name is {len(name)} characters long; the limit is {MAX_LABEL_CHARS}."
+            )
         return name
 
     def _check_new_name(self, name: str, renaming: str | None = None) -> str:
@@ -176,8 +181,10 @@ class Session:
         new = self._check_new_name(new, renaming=old)
         if new == old:
             return new
-        self.classes = {(new if k == old else k): [_relabel(ex, new) for ex in v] if k == old
-                        else v for k, v in self.classes.items()}
+        self.classes = {
+            (new if k == old else k): [_relabel(ex, new) for ex in v] if k == old else v
+            for k, v in self.classes.items()
+        }
         self.renamed = {k: (new if v == old else v) for k, v in self.renamed.items()}
         self.renamed[old] = new
         self._edited(f"class {old!r} was renamed to {new!r}")
@@ -190,8 +197,9 @@ class Session:
         before, position = self.revision, list(self.classes).index(name)
         examples = self.classes.pop(name)
         self._edited(f"class {name!r} was deleted")
-        self.last_removal = Removal(f"class {name!r}", position, name, examples, True, before,
-                                    self.revision)
+        self.last_removal = Removal(
+            f"class {name!r}", position, name, examples, True, before, self.revision
+        )
 
     def remove_example(self, name: str, index: int) -> None:
         """Delete one example (0-based index within its class); `undo()` brings it back."""
@@ -200,8 +208,9 @@ class Session:
         before = self.revision
         example = self.classes[name].pop(index)
         self._edited(f"an example of {name!r} was deleted")
-        self.last_removal = Removal(f"example {index + 1} of {name!r}", index, name, [example],
-                                    False, before, self.revision)
+        self.last_removal = Removal(
+            f"example {index + 1} of {name!r}", index, name, [example], False, before, self.revision
+        )
 
     def undo(self) -> str:
         """Undo the last delete; returns what came back. If nothing else changed since, the
@@ -211,16 +220,17 @@ class Session:
             raise DataError("nothing to undo.")
         if r.whole_class:
             if len(self.classes) >= MAX_CLASSES or r.name in self.classes:
-                raise DataError(f"cannot restore class {r.name!r}: a class of that name exists "
-                                "or the session is full.")
+                raise DataError(
+                    f"cannot restore class {r.name!r}: a class of that name exists "
+                    "or the session is full."
+                )
             items = list(self.classes.items())
             items.insert(min(r.position, len(items)), (r.name, r.examples))
             self.classes = dict(items)
         else:
             if r.name not in self.classes:
                 raise DataError(f"cannot restore the example: class {r.name!r} is gone.")
-            self.classes[r.name].insert(min(r.position, len(self.classes[r.name])),
-                                        r.examples[0])
+            self.classes[r.name].insert(min(r.position, len(self.classes[r.name])), r.examples[0])
         undone_cleanly = self.revision == r.revision_after
         self._edited(f"{r.what} was restored")
         if undone_cleanly:
@@ -234,8 +244,9 @@ class Session:
     def num_examples(self) -> int:
         return sum(len(v) for v in self.classes.values())
 
-    def add_examples(self, name: str, images: Sequence[str | Path | Image.Image] = (),
-                     text: str = "") -> int:
+    def add_examples(
+        self, name: str, images: Sequence[str | Path | Image.Image] = (), text: str = ""
+    ) -> int:
         """Add one example per image (each with `text`), or one text-only example when there are
         no images. Every image is opened first: one bad file adds nothing and names the file."""
         if name not in self.classes:
@@ -247,9 +258,14 @@ class Session:
         if not opened and not text:
             raise DataError("nothing to add: give images and/or a text.")
         first = len(self.classes[name]) + 1
-        new = ([Example(text=text, label=name, images=(im,), source=f"{name} #{i}")
-                for i, im in enumerate(opened, first)] if opened
-               else [Example(text=text, label=name, source=f"{name} #{first}")])
+        new = (
+            [
+                Example(text=text, label=name, images=(im,), source=f"{name} #{i}")
+                for i, im in enumerate(opened, first)
+            ]
+            if opened
+            else [Example(text=text, label=name, source=f"{name} #{first}")]
+        )
         self.classes[name].extend(new)
         self._edited(f"{len(new)} example{'s' * (len(new) != 1)} added to {name!r}")
         return len(new)
@@ -299,9 +315,11 @@ class Session:
         parts = [f"{plural(len(self.classes), 'class')}, {plural(n, 'example')}"]
         if self.classifier is not None:
             acc = self.classifier.config.get("train_accuracy")
-            parts.append(f"classifier: top {plural(self.classifier.k, 'head')}"
-                         + (f", fit accuracy {acc:.0%}" if isinstance(acc, float) else "")
-                         + (" (out of date)" if self.stale else ""))
+            parts.append(
+                f"classifier: top {plural(self.classifier.k, 'head')}"
+                + (f", fit accuracy {acc:.0%}" if isinstance(acc, float) else "")
+                + (" (out of date)" if self.stale else "")
+            )
         return "; ".join(parts)
 
 
@@ -310,7 +328,6 @@ def check_text(text: str | None, what: str) -> str:
     if len(text) > MAX_TEXT_CHARS:
         raise DataError(f"{what} is {len(text)} characters long; the limit is {MAX_TEXT_CHARS}.")
     return text
-
 
 
 def _relabel(example: Example, label: str) -> Example:
@@ -328,6 +345,15 @@ def stored_image(image: str | Path | Image.Image, where: str = "") -> Image.Imag
     return img
 
 
-__all__ = ["Session", "Classification", "Evaluation", "Removal", "MAX_CLASSES", "MAX_EXAMPLES",
-           "MAX_RECORD",
-           "STORED_SIDE", "stored_image", "check_text"]
+__all__ = [
+    "Session",
+    "Classification",
+    "Evaluation",
+    "Removal",
+    "MAX_CLASSES",
+    "MAX_EXAMPLES",
+    "MAX_RECORD",
+    "STORED_SIDE",
+    "stored_image",
+    "check_text",
+]

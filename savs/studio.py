@@ -24,17 +24,33 @@ from .activations import ActivationCache, ProgressFn, extract
 from .baseline import zero_shot_accuracy
 from .classifier import SCORINGS, HeadCount, SAVClassifier, fit_activations, k_curve
 from .compare import compare_baselines
-from .data import (Example, dataset_root, join_prompt, load_examples, open_image,
-                   read_studio_meta, split_prompt, write_jsonl, zip_folder)
-from .limits import HOSTED, HOSTED_EVALUATE, Limits
+from .data import (
+    Example,
+    dataset_root,
+    join_prompt,
+    load_examples,
+    open_image,
+    read_studio_meta,
+    split_prompt,
+    write_jsonl,
+    zip_folder,
+)
 from .errors import ClassifierError, DataError, ModelError
 from .explanation import explain_prediction, head_class_accuracy
+from .limits import HOSTED, HOSTED_EVALUATE, Limits
 from .metrics import evaluation_report
 from .models.adapter import ModelAdapter
 from .models.registry import ASSETS
 from .pipeline import check_compatible, classifier_config, evaluate, predict, training_activations
-from .session import (MAX_CLASSES, MAX_EXAMPLES, Classification, Evaluation, Session, check_text,
-                      stored_image)
+from .session import (
+    MAX_CLASSES,
+    MAX_EXAMPLES,
+    Classification,
+    Evaluation,
+    Session,
+    check_text,
+    stored_image,
+)
 
 EXAMPLES_ENV = "SAVS_EXAMPLES"  # folder of bundled example tasks (default: assets/examples)
 STUDIO_FILE = "studio.json"  # sidecar in a dataset export: prompt, empty classes, k, scoring
@@ -63,8 +79,7 @@ class Studio(Session):
 
     # --- importing -------------------------------------------------------------------------
 
-    def import_dataset(self, path: str | Path, replace: bool = True,
-                       confine: bool = False) -> int:
+    def import_dataset(self, path: str | Path, replace: bool = True, confine: bool = False) -> int:
         """Load a JSONL file, a folder of class folders, or a .zip of either (our dataset
         export included). A question shared by every example becomes the prompt. With
         `confine` (uploads), image paths must stay inside the upload. Returns the number of
@@ -72,15 +87,29 @@ class Studio(Session):
         path = Path(path)
         with tempfile.TemporaryDirectory(prefix="savs-import-") as tmp:
             # uploads: limits checked while reading, paths confined, messages name no server path
-            loaded = load_examples(path, question="", workdir=tmp, upload=confine,
-                                   limits=_import_limits(self, replace) if confine else None)
-            root = dataset_root(Path(tmp)) if path.suffix.lower() == ".zip" else (
-                path if path.is_dir() else path.parent)
+            loaded = load_examples(
+                path,
+                question="",
+                workdir=tmp,
+                upload=confine,
+                limits=_import_limits(self, replace) if confine else None,
+            )
+            root = (
+                dataset_root(Path(tmp))
+                if path.suffix.lower() == ".zip"
+                else (path if path.is_dir() else path.parent)
+            )
             meta = read_studio_meta(root / STUDIO_FILE)
             # keep pixels, not paths: the extracted files go away with the temporary folder
-            examples = [Example(text=ex.text, label=ex.label, source=ex.source,
-                                images=tuple(stored_image(im, ex.describe()) for im in ex.images))
-                        for ex in loaded]
+            examples = [
+                Example(
+                    text=ex.text,
+                    label=ex.label,
+                    source=ex.source,
+                    images=tuple(stored_image(im, ex.describe()) for im in ex.images),
+                )
+                for ex in loaded
+            ]
         questions = {ex.text for ex in examples}
         if meta:
             prompt = meta.get("prompt", "")
@@ -88,17 +117,25 @@ class Studio(Session):
             prompt = self.prompt  # class folders carry no question: keep the session's prompt
         else:
             prompt = questions.pop() if len(questions) == 1 else ""
-        classes: dict[str, list[Example]] = {} if replace else {k: list(v) for k, v in
-                                                                self.classes.items()}
+        classes: dict[str, list[Example]] = (
+            {} if replace else {k: list(v) for k, v in self.classes.items()}
+        )
         for name in meta.get("classes", []):
             classes.setdefault(name, [])
         for ex in examples:
             classes.setdefault(ex.label, []).append(
-                Example(text=split_prompt(ex.text, prompt), label=ex.label, images=ex.images,
-                        source=ex.source))
+                Example(
+                    text=split_prompt(ex.text, prompt),
+                    label=ex.label,
+                    images=ex.images,
+                    source=ex.source,
+                )
+            )
         if len(classes) > MAX_CLASSES or sum(len(v) for v in classes.values()) > MAX_EXAMPLES:
-            raise DataError(f"{path.name}: too large for one session (at most {MAX_CLASSES} "
-                            f"classes and {MAX_EXAMPLES} examples).")
+            raise DataError(
+                f"{path.name}: too large for one session (at most {MAX_CLASSES} "
+                f"classes and {MAX_EXAMPLES} examples)."
+            )
         self.replace_all(classes, prompt, f"{path.name} was imported")
         if meta.get("k"):
             self.k = meta["k"]
@@ -110,8 +147,10 @@ class Studio(Session):
         """Replace the session with a bundled example task's training set."""
         root = root or examples_root()
         if name not in list_example_tasks(root):
-            raise DataError(f"no example task {name!r}; available: "
-                            f"{', '.join(list_example_tasks(root)) or 'none'}.")
+            raise DataError(
+                f"no example task {name!r}; available: "
+                f"{', '.join(list_example_tasks(root)) or 'none'}."
+            )
         n = self.import_dataset(root / name / "train.jsonl")
         self.task = name
         return n
@@ -125,13 +164,19 @@ class Studio(Session):
 
     # --- fitting ---------------------------------------------------------------------------
 
-    def extract_and_fit(self, adapter: ModelAdapter, cache: ActivationCache | None = None,
-                        progress: ProgressFn | None = None, batch_size: int = 8) -> SAVClassifier:
+    def extract_and_fit(
+        self,
+        adapter: ModelAdapter,
+        cache: ActivationCache | None = None,
+        progress: ProgressFn | None = None,
+        batch_size: int = 8,
+    ) -> SAVClassifier:
         """Run the model on every training example (the shared cache skips unchanged ones),
         keep the activations for refits, and fit."""
         examples = self._checked_training_set()
-        acts = training_activations(adapter, examples, self.prompt or None, self.scoring,
-                                    batch_size, cache, progress)  # [N, L, H, d]
+        acts = training_activations(
+            adapter, examples, self.prompt or None, self.scoring, batch_size, cache, progress
+        )  # [N, L, H, d]
         self.activations, self.curve = acts, None
         self.fit_config = classifier_config(adapter, self.prompt or None)
         self.fitted_revision = None  # fitted below; until then nothing is current
@@ -161,8 +206,11 @@ class Studio(Session):
     def _fit(self, examples: list[Example]) -> SAVClassifier:
         num_heads = self.activations.shape[1] * self.activations.shape[2]
         k = "auto" if self.k == "auto" else min(int(self.k), num_heads)
-        self._fitted(fit_activations(self.activations, [ex.label for ex in examples], k,
-                                     self.scoring, self.fit_config))
+        self._fitted(
+            fit_activations(
+                self.activations, [ex.label for ex in examples], k, self.scoring, self.fit_config
+            )
+        )
         return self.classifier
 
     def k_curve(self) -> list[tuple[int, float]] | None:
@@ -187,15 +235,25 @@ class Studio(Session):
         layer, head = int(layer), int(head)
         accuracy = None
         if self.activations is not None and not self.stale:
-            accuracy = head_class_accuracy(self.activations,
-                                           [ex.label for ex in self.training_examples()],
-                                           (layer, head), clf.config.get("scoring", self.scoring))
+            accuracy = head_class_accuracy(
+                self.activations,
+                [ex.label for ex in self.training_examples()],
+                (layer, head),
+                clf.config.get("scoring", self.scoring),
+            )
         expl = next((e for e in self.explanations() if (e.layer, e.head) == (layer, head)), None)
-        rank = next((i for i, h in enumerate(clf.heads, 1) if (h.layer, h.head) == (layer, head)),
-                    None)
-        return {"layer": layer, "head": head, "rank": rank,
-                "score": float(clf.head_scores[layer, head]), "class_accuracy": accuracy,
-                "cosines": expl.cosines if expl else None, "vote": expl.vote if expl else None}
+        rank = next(
+            (i for i, h in enumerate(clf.heads, 1) if (h.layer, h.head) == (layer, head)), None
+        )
+        return {
+            "layer": layer,
+            "head": head,
+            "rank": rank,
+            "score": float(clf.head_scores[layer, head]),
+            "class_accuracy": accuracy,
+            "cosines": expl.cosines if expl else None,
+            "vote": expl.vote if expl else None,
+        }
 
     def explanations(self) -> list:
         """The last classification's head explanations ([] when there are none)."""
@@ -211,8 +269,9 @@ class Studio(Session):
 
     def _ready(self, adapter: ModelAdapter) -> SAVClassifier:
         if self.classifier is None:
-            raise ClassifierError("no classifier yet: add examples and click 'Extract', or import "
-                                  "a classifier.")
+            raise ClassifierError(
+                "no classifier yet: add examples and click 'Extract', or import a classifier."
+            )
         if self.stale:
             raise ClassifierError(self.stale_message())
         check_compatible(self.classifier, adapter)
@@ -225,14 +284,20 @@ class Studio(Session):
         if image is None and not text:
             raise DataError("nothing to classify: give an image and/or a text.")
         if self.classifier is None:
-            raise ClassifierError("no classifier yet: add examples and click 'Extract', or import "
-                                  "a classifier.")
+            raise ClassifierError(
+                "no classifier yet: add examples and click 'Extract', or import a classifier."
+            )
         if self.stale:
             raise ClassifierError(self.stale_message())
         return text
 
-    def classify(self, adapter: ModelAdapter, image: str | Path | Image.Image | None = None,
-                 text: str = "", explain: bool = False) -> Classification:
+    def classify(
+        self,
+        adapter: ModelAdapter,
+        image: str | Path | Image.Image | None = None,
+        text: str = "",
+        explain: bool = False,
+    ) -> Classification:
         """Classify one input (an image and/or text) with the current classifier. With
         `explain`, the same single forward pass also gives each selected head's attention
         (`savs.explanation.explain_prediction`); a model whose attention cannot be read is
@@ -252,13 +317,23 @@ class Studio(Session):
         if explanations is None:
             prediction = predict(adapter, clf, [example])[0]
         self.last_classification = Classification(
-            prediction, time.perf_counter() - start, explanations,
-            stored_image(images[0], name) if images and explain else None, why)
+            prediction,
+            time.perf_counter() - start,
+            explanations,
+            stored_image(images[0], name) if images and explain else None,
+            why,
+        )
         return self.last_classification
 
-    def evaluate(self, adapter: ModelAdapter, path: str | Path,
-                 progress: ProgressFn | None = None, zero_shot: bool = False,
-                 confine: bool = False, baselines: bool = False) -> Evaluation:
+    def evaluate(
+        self,
+        adapter: ModelAdapter,
+        path: str | Path,
+        progress: ProgressFn | None = None,
+        zero_shot: bool = False,
+        confine: bool = False,
+        baselines: bool = False,
+    ) -> Evaluation:
         """Classify a labeled test set (JSONL, class folders or .zip of either) and compare.
         With `zero_shot`, also score the zero-shot baseline (label log-likelihood) on it. With
         `baselines` and the training activations at hand, every head of the test set is read
@@ -268,43 +343,68 @@ class Studio(Session):
         prompt = clf.config.get("prompt") or ""
         path = Path(path)
         with tempfile.TemporaryDirectory(prefix="savs-test-") as tmp:
-            loaded = load_examples(path, question="", workdir=tmp, upload=confine,
-                                   limits=HOSTED_EVALUATE if confine else None)
-            examples = [Example(text=split_prompt(ex.text, prompt), label=ex.label,
-                                images=ex.images, source=ex.source) for ex in loaded]
+            loaded = load_examples(
+                path,
+                question="",
+                workdir=tmp,
+                upload=confine,
+                limits=HOSTED_EVALUATE if confine else None,
+            )
+            examples = [
+                Example(
+                    text=split_prompt(ex.text, prompt),
+                    label=ex.label,
+                    images=ex.images,
+                    source=ex.source,
+                )
+                for ex in loaded
+            ]
             start = time.perf_counter()
             if baselines and self.activations is not None:
                 report, predictions, compared = self._evaluate_with_baselines(
-                    adapter, examples, progress)
+                    adapter, examples, progress
+                )
             else:
-                (report, predictions), compared = evaluate(adapter, clf, examples,
-                                                           progress=progress), None
+                (report, predictions), compared = (
+                    evaluate(adapter, clf, examples, progress=progress),
+                    None,
+                )
             seconds = time.perf_counter() - start
-            baseline = (zero_shot_accuracy(adapter, examples, clf.labels, prompt or None,
-                                           progress=progress) if zero_shot else None)
+            baseline = (
+                zero_shot_accuracy(adapter, examples, clf.labels, prompt or None, progress=progress)
+                if zero_shot
+                else None
+            )
             wrong = set(report.mistakes)
-            kept = [ex if i not in wrong else _with_thumbnails(ex) for i, ex in
-                    enumerate(examples)]
-        kept = [ex if i in wrong else Example(ex.text, ex.label, (), ex.source)
-                for i, ex in enumerate(kept)]
+            kept = [ex if i not in wrong else _with_thumbnails(ex) for i, ex in enumerate(examples)]
+        kept = [
+            ex if i in wrong else Example(ex.text, ex.label, (), ex.source)
+            for i, ex in enumerate(kept)
+        ]
         self.last_evaluation = Evaluation(report, predictions, kept, seconds, baseline, compared)
         return self.last_evaluation
 
-    def _evaluate_with_baselines(self, adapter: ModelAdapter, examples: list[Example],
-                                 progress: ProgressFn | None) -> tuple:
+    def _evaluate_with_baselines(
+        self, adapter: ModelAdapter, examples: list[Example], progress: ProgressFn | None
+    ) -> tuple:
         """(report, predictions, baselines) from one extraction of every head of the test set."""
         clf = self.classifier
         unlabeled = [ex.describe() for ex in examples if ex.label is None]
         if unlabeled:
             raise DataError(f"{unlabeled[0]}: test example without a label.")
-        test_acts = extract(adapter, examples, clf.config.get("prompt") or None,
-                            progress=progress)  # [N', L, H, d]
+        test_acts = extract(
+            adapter, examples, clf.config.get("prompt") or None, progress=progress
+        )  # [N', L, H, d]
         predictions = clf.predict_activations(test_acts)
         labels = [ex.label for ex in examples]
         report = evaluation_report(labels, [p.label for p in predictions], clf.labels)
-        compared = compare_baselines(self.activations,
-                                     [ex.label for ex in self.training_examples()], test_acts,
-                                     labels, clf.heads)
+        compared = compare_baselines(
+            self.activations,
+            [ex.label for ex in self.training_examples()],
+            test_acts,
+            labels,
+            clf.heads,
+        )
         return report, predictions, compared
 
     # --- keeping and sharing ---------------------------------------------------------------
@@ -332,13 +432,16 @@ class Studio(Session):
             raise ClassifierError("no classifier to export yet: click 'Extract' first.")
         return self.classifier.save(Path(archive))
 
-    def import_classifier(self, path: str | Path, adapter: ModelAdapter | None = None) -> SAVClassifier:
+    def import_classifier(
+        self, path: str | Path, adapter: ModelAdapter | None = None
+    ) -> SAVClassifier:
         """Load a classifier .zip; with an adapter, refuse one made with another model. It
         stands for the session's current classes until they change."""
         return self.import_classifier_object(SAVClassifier.load(path), adapter)
 
-    def import_classifier_object(self, clf: SAVClassifier,
-                                 adapter: ModelAdapter | None = None) -> SAVClassifier:
+    def import_classifier_object(
+        self, clf: SAVClassifier, adapter: ModelAdapter | None = None
+    ) -> SAVClassifier:
         """Adopt a loaded classifier (checked against `adapter`, the model it names)."""
         if adapter is not None:
             check_compatible(clf, adapter)
@@ -355,14 +458,27 @@ class Studio(Session):
         examples = self.training_examples()
         if not examples and not self.classes:
             raise DataError("nothing to export: the session has no classes.")
-        full = [Example(text=join_prompt(self.prompt, ex.text), label=ex.label, images=ex.images,
-                        source=ex.source) for ex in examples]
+        full = [
+            Example(
+                text=join_prompt(self.prompt, ex.text),
+                label=ex.label,
+                images=ex.images,
+                source=ex.source,
+            )
+            for ex in examples
+        ]
         with tempfile.TemporaryDirectory(prefix="savs-export-") as tmp:
             write_jsonl(full, tmp, DATASET_FILE)
-            meta = {"format": "savs-studio", "prompt": self.prompt, "classes": list(self.classes),
-                    "k": self.shown_k, "scoring": self.scoring}
-            Path(tmp, STUDIO_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False),
-                                              encoding="utf-8")
+            meta = {
+                "format": "savs-studio",
+                "prompt": self.prompt,
+                "classes": list(self.classes),
+                "k": self.shown_k,
+                "scoring": self.scoring,
+            }
+            Path(tmp, STUDIO_FILE).write_text(
+                json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8"
+            )
             return zip_folder(tmp, archive)
 
 
@@ -381,5 +497,11 @@ def _import_limits(studio: Studio, replace: bool) -> Limits:
     return dataclasses.replace(HOSTED, max_examples=max(0, min(HOSTED.max_examples or room, room)))
 
 
-__all__ = ["Studio", "Classification", "Evaluation", "examples_root", "list_example_tasks",
-           "EXAMPLES_ENV"]
+__all__ = [
+    "Studio",
+    "Classification",
+    "Evaluation",
+    "examples_root",
+    "list_example_tasks",
+    "EXAMPLES_ENV",
+]

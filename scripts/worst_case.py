@@ -62,18 +62,34 @@ def run(model: str) -> list[dict]:
         side = int((HOSTED.max_pixels // n) ** 0.5)  # the pixel budget, filled
         train = _zip_dataset(folder, n, side, "train.zip")
         studio = Studio(prompt="What colour is the shape?")
-        rows.append({"call": f"import_dataset ({n} examples, {side}x{side} images)",
-                     "seconds": _time(lambda: studio.import_dataset(train, confine=True))})
-        rows.append({"call": f"extract ({n} examples, nothing cached)",
-                     "seconds": _time(lambda: studio.extract_and_fit(adapter, ActivationCache()))})
+        rows.append(
+            {
+                "call": f"import_dataset ({n} examples, {side}x{side} images)",
+                "seconds": _time(lambda: studio.import_dataset(train, confine=True)),
+            }
+        )
+        rows.append(
+            {
+                "call": f"extract ({n} examples, nothing cached)",
+                "seconds": _time(lambda: studio.extract_and_fit(adapter, ActivationCache())),
+            }
+        )
         m = HOSTED_EVALUATE.max_examples
         test = _zip_dataset(folder, m, side, "test.zip")
-        rows.append({"call": f"evaluate ({m} examples)",
-                     "seconds": _time(lambda: studio.evaluate(adapter, test, confine=True))})
+        rows.append(
+            {
+                "call": f"evaluate ({m} examples)",
+                "seconds": _time(lambda: studio.evaluate(adapter, test, confine=True)),
+            }
+        )
         text = ("word " * (MAX_TEXT_CHARS // 5))[:MAX_TEXT_CHARS]
         image = folder / "0.png"
-        rows.append({"call": f"classify (image + {MAX_TEXT_CHARS:,}-character text)",
-                     "seconds": _time(lambda: studio.classify(adapter, image, text))})
+        rows.append(
+            {
+                "call": f"classify (image + {MAX_TEXT_CHARS:,}-character text)",
+                "seconds": _time(lambda: studio.classify(adapter, image, text)),
+            }
+        )
     for row in rows:
         row["seconds"] = round(row["seconds"], 1)
     return rows

@@ -26,9 +26,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import tiny_models  # noqa: E402
-
 from savs import Example, ModelAdapter  # noqa: E402
+
+import tiny_models  # noqa: E402
 
 TIERS = ("unit", "integration", "slow", "app", "browser")
 # Fixtures that hold a model: a unit test must not ask for them (they may already be built by an
@@ -71,12 +71,16 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         tiers = [t for t in TIERS if item.get_closest_marker(t) is not None]
         if len(tiers) != 1:
-            problems.append(f"{item.nodeid}: tier markers {tiers or 'none'}; give it exactly one "
-                            f"of {', '.join(TIERS)} (`pytestmark = pytest.mark.<tier>` in the file)")
+            problems.append(
+                f"{item.nodeid}: tier markers {tiers or 'none'}; give it exactly one "
+                f"of {', '.join(TIERS)} (`pytestmark = pytest.mark.<tier>` in the file)"
+            )
         elif tiers == ["unit"] and MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
-            problems.append(f"{item.nodeid}: a unit test using model fixture(s) "
-                            f"{sorted(MODEL_FIXTURES & set(item.fixturenames))}: mark it "
-                            "integration")
+            problems.append(
+                f"{item.nodeid}: a unit test using model fixture(s) "
+                f"{sorted(MODEL_FIXTURES & set(item.fixturenames))}: mark it "
+                "integration"
+            )
     if problems:
         raise pytest.UsageError("tests without a proper tier:\n  " + "\n  ".join(problems))
 
@@ -90,8 +94,10 @@ def _no_models(nodeid: str):
     original = PreTrainedModel.__init__
 
     def refuse(self, *args, **kwargs):
-        raise RuntimeError(f"{nodeid} is marked unit but builds a model ({type(self).__name__}); "
-                           "mark it integration (tiny random model) or slow (bundled model)")
+        raise RuntimeError(
+            f"{nodeid} is marked unit but builds a model ({type(self).__name__}); "
+            "mark it integration (tiny random model) or slow (bundled model)"
+        )
 
     PreTrainedModel.__init__ = refuse
     try:
@@ -145,8 +151,11 @@ def colour_images(tmp_path_factory) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="session")
 def colour_examples(colour_images) -> list[Example]:
-    return [Example(text="What colour is it?", label=name, images=(path,))
-            for name, paths in colour_images.items() for path in paths]
+    return [
+        Example(text="What colour is it?", label=name, images=(path,))
+        for name, paths in colour_images.items()
+        for path in paths
+    ]
 
 
 @pytest.fixture(scope="session")

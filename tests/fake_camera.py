@@ -9,8 +9,8 @@ Chromium loops the clip.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -73,23 +73,27 @@ def read_y4m(path: str | Path) -> list[Image.Image]:
         rest = rest.partition(b"\n")[2]
         raw = np.frombuffer(rest[:size], dtype=np.uint8).astype(np.float64)
         rest = rest[size:]
-        y = raw[:w * h].reshape(h, w) - 16
-        u = raw[w * h:w * h * 5 // 4].reshape(h // 2, w // 2).repeat(2, 0).repeat(2, 1) - 128
-        v = raw[w * h * 5 // 4:].reshape(h // 2, w // 2).repeat(2, 0).repeat(2, 1) - 128
-        rgb = np.stack([1.164 * y + 1.596 * v, 1.164 * y - 0.392 * u - 0.813 * v,
-                        1.164 * y + 2.017 * u], axis=-1)
+        y = raw[: w * h].reshape(h, w) - 16
+        u = raw[w * h : w * h * 5 // 4].reshape(h // 2, w // 2).repeat(2, 0).repeat(2, 1) - 128
+        v = raw[w * h * 5 // 4 :].reshape(h // 2, w // 2).repeat(2, 0).repeat(2, 1) - 128
+        rgb = np.stack(
+            [1.164 * y + 1.596 * v, 1.164 * y - 0.392 * u - 0.813 * v, 1.164 * y + 2.017 * u],
+            axis=-1,
+        )
         frames.append(Image.fromarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8)))
     return frames
 
 
-def solid_frames(colours: Sequence[tuple[int, int, int]], frames_each: int = 5,
-                 size: tuple[int, int] = (64, 64)) -> list[Image.Image]:
+def solid_frames(
+    colours: Sequence[tuple[int, int, int]], frames_each: int = 5, size: tuple[int, int] = (64, 64)
+) -> list[Image.Image]:
     """`frames_each` frames of each solid colour in turn (e.g. red, then blue)."""
     return [Image.new("RGB", size, c) for c in colours for _ in range(frames_each)]
 
 
-def quadrant_frame(colours: Sequence[tuple[int, int, int]], size: tuple[int, int] = (64, 64)
-                   ) -> Image.Image:
+def quadrant_frame(
+    colours: Sequence[tuple[int, int, int]], size: tuple[int, int] = (64, 64)
+) -> Image.Image:
     """One frame of four solid quadrants: top left, top right, bottom left, bottom right (so a
     test sees both the colours and that the picture is not mirrored or flipped)."""
     w, h = size
@@ -100,8 +104,9 @@ def quadrant_frame(colours: Sequence[tuple[int, int, int]], size: tuple[int, int
     return frame
 
 
-def scene_frames(task: str, labels: Sequence[str], frames_each: int = 5, seed: int = 0,
-                 size: int = 64) -> list[tuple[str, Image.Image]]:
+def scene_frames(
+    task: str, labels: Sequence[str], frames_each: int = 5, seed: int = 0, size: int = 64
+) -> list[tuple[str, Image.Image]]:
     """(label, frame) pairs of bundled-task scenes (savs.tiny.tasks, e.g. task 'colour' and
     labels ['red', 'blue']), so the bundled tiny model can classify the camera's frames. Seeds
     come from a range of their own (9,000,000+), away from the task and training scenes."""

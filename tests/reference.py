@@ -15,8 +15,9 @@ def class_means(acts: torch.Tensor, labels: list[str], heads) -> dict[str, list[
     return out
 
 
-def expected_vote(acts: torch.Tensor, heads, means: dict[str, list[torch.Tensor]]
-                  ) -> tuple[str, dict[str, int], list[str]]:
+def expected_vote(
+    acts: torch.Tensor, heads, means: dict[str, list[torch.Tensor]]
+) -> tuple[str, dict[str, int], list[str]]:
     """(label, votes per class, each head's vote) for one input's activations [L, H, d]: each
     head votes for the class mean nearest by cosine; most votes wins, a tie goes to the larger
     summed cosine, then to the class seen first."""
@@ -24,8 +25,9 @@ def expected_vote(acts: torch.Tensor, heads, means: dict[str, list[torch.Tensor]
     head_votes, summed = [], dict.fromkeys(classes, 0.0)
     for k, h in enumerate(heads):
         x = acts[h.layer, h.head].float()
-        cos = {c: torch.nn.functional.cosine_similarity(x, means[c][k], dim=0).item()
-               for c in classes}
+        cos = {
+            c: torch.nn.functional.cosine_similarity(x, means[c][k], dim=0).item() for c in classes
+        }
         head_votes.append(max(classes, key=lambda c: cos[c]))  # first of equals: lower index
         for c in classes:
             summed[c] += cos[c]

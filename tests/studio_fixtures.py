@@ -11,9 +11,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from PIL import Image
 
@@ -88,17 +88,36 @@ def app_server(root: Path, start_timeout: float = 90, **env_extra: str) -> Itera
     can be read from /proc without the test's own); yields (url, pid), stops it afterwards."""
     model_dir = save_tiny_llava(root / "tiny-llava")
     port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
-               SAVS_EXAMPLES=str(root / "no-examples"), OMP_NUM_THREADS="1",
-               # a fixed mmap threshold returns freed image buffers to the OS, so RSS shows what
-               # is still held, not glibc's dynamic threshold keeping freed blocks in its arenas
-               MALLOC_MMAP_THRESHOLD_="131072",
-               # Gradio frees a closed session's state after 1 s instead of an hour
-               GRADIO_IS_E2E_TEST="1", **env_extra)
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        GRADIO_ANALYTICS_ENABLED="False",
+        SAVS_EXAMPLES=str(root / "no-examples"),
+        OMP_NUM_THREADS="1",
+        # a fixed mmap threshold returns freed image buffers to the OS, so RSS shows what
+        # is still held, not glibc's dynamic threshold keeping freed blocks in its arenas
+        MALLOC_MMAP_THRESHOLD_="131072",
+        # Gradio frees a closed session's state after 1 s instead of an hour
+        GRADIO_IS_E2E_TEST="1",
+        **env_extra,
+    )
     with open(root / "app.log", "w+") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--model", str(model_dir),
-                                 "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "app.py"),
+                "--model",
+                str(model_dir),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             _wait_until_answering(f"http://127.0.0.1:{port}/", proc, log, start_timeout)
             yield f"http://127.0.0.1:{port}/", proc.pid

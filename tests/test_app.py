@@ -12,9 +12,10 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-import studio_fixtures as sf
 import torch
 from gradio_client import Client, handle_file
+
+import studio_fixtures as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
 from savs.studio import Studio
@@ -113,8 +114,9 @@ def test_task_extract_refit_classify_callbacks(app_module, task_image):
     app.on_page_load(studio, None)
     out = app.load_task_cb(studio, "colours")
     assert out[1] == sf.TASK_QUESTION and len(studio.classes) == 3 and len(out) == 6
-    studio, heatmap, rows, line, summary = app.extract_cb(studio, sf.TASK_QUESTION, 20, "loo",
-                                                          no_progress)
+    studio, heatmap, rows, line, summary = app.extract_cb(
+        studio, sf.TASK_QUESTION, 20, "loo", no_progress
+    )
     assert len(rows) == 12 and "fit accuracy" in line and heatmap.layout.height > 0
     studio, heatmap, rows, line, _ = app.refit_cb(studio, 3, "reference")
     assert [r[0] for r in rows] == [1, 2, 3] and "reference" in line
@@ -122,12 +124,16 @@ def test_task_extract_refit_classify_callbacks(app_module, task_image):
     assert set(label) == set(sf.TASK_COLOURS) and abs(sum(label.values()) - 1) < 1e-6
     assert max(label, key=label.get) == "green"  # solid colours separate even in random heads
     assert timing.endswith("ms") and len(votes_map.data) >= 2  # heatmap + vote marks
-    studio, line, per_class, confusion, mistakes = app.evaluate_task_cb(studio,
-                                                                        progress=no_progress)
+    studio, line, per_class, confusion, mistakes = app.evaluate_task_cb(
+        studio, progress=no_progress
+    )
     assert "Accuracy **100.0%** on 6 examples" in line and len(per_class) == 3
     assert "zero-shot" not in line
-    assert mistakes == [] and [list(r) for r in confusion.data[0].z] == [[2, 0, 0], [0, 2, 0],
-                                                                          [0, 0, 2]]
+    assert mistakes == [] and [list(r) for r in confusion.data[0].z] == [
+        [2, 0, 0],
+        [0, 2, 0],
+        [0, 0, 2],
+    ]
 
 
 # --- the launched app --------------------------------------------------------------------------
@@ -136,8 +142,9 @@ def test_task_extract_refit_classify_callbacks(app_module, task_image):
 @pytest.fixture(scope="module")
 def served(app_module):
     demo = app_module.build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                            **app_module.launch_kwargs())
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app_module.launch_kwargs()
+    )
     yield url
     demo.close()
 
@@ -151,8 +158,9 @@ def test_app_end_to_end_through_the_client(served, task_image, tmp_path):
     assert len(rows["data"]) == 4
     plot = json.loads(heatmap["plot"])
     assert plot["layout"]["height"] > 0
-    label, bars, votes_map, timing = client.predict(handle_file(task_image), "",
-                                                    api_name="/classify")
+    label, bars, votes_map, timing = client.predict(
+        handle_file(task_image), "", api_name="/classify"
+    )
     assert label["label"] == "green"
     assert "ms" in timing
     exported = client.predict(api_name="/export_classifier")
@@ -177,7 +185,8 @@ def test_app_end_to_end_through_the_client(served, task_image, tmp_path):
         other.predict(handle_file(task_image), "", api_name="/classify")
     other.predict(sf.TASK_QUESTION, 4, "loo", api_name="/extract")
     # any labeled .zip is a test set: here the exported training set, evaluated in session 2
-    line, per_class, confusion, mistakes = other.predict(handle_file(dataset), True,
-                                                         api_name="/evaluate")
+    line, per_class, confusion, mistakes = other.predict(
+        handle_file(dataset), True, api_name="/evaluate"
+    )
     assert "zero-shot baseline **" in line
     assert "Accuracy **100.0%** on 12 examples" in line and len(per_class["data"]) == 3

@@ -55,9 +55,17 @@ def fitted_studio(app, k: int = 4) -> Studio:
 def page_of(app, studio: Studio) -> dict:
     """The redrawn page as {elem name: value}, by the PAGE order of views.page."""
     out = views.page(studio)
-    names = ["auto", "k_curve", "baselines", "picker", "overlay", "tokens", "inspector",
-             "head_classes"]
-    return dict(zip(names, out[-len(names):]))
+    names = [
+        "auto",
+        "k_curve",
+        "baselines",
+        "picker",
+        "overlay",
+        "tokens",
+        "inspector",
+        "head_classes",
+    ]
+    return dict(zip(names, out[-len(names) :]))
 
 
 def test_classify_shows_attention_and_the_inspector_opens_on_a_head(app_module, task_image):
@@ -71,14 +79,18 @@ def test_classify_shows_attention_and_the_inspector_opens_on_a_head(app_module, 
     heads = studio.classifier.heads
     expl = studio.last_classification.explanations
     assert [v for _, v in shown["picker"]["choices"]] == [f"{h.layer},{h.head}" for h in heads]
-    assert shown["picker"]["choices"][0][0] == f"L{heads[0].layer} H{heads[0].head} " \
-                                               f"(votes {expl[0].vote})"
+    assert (
+        shown["picker"]["choices"][0][0] == f"L{heads[0].layer} H{heads[0].head} "
+        f"(votes {expl[0].vote})"
+    )
     assert isinstance(shown["overlay"], Image.Image)
     # the overlay keeps the picture's shape, scaled up by a whole factor when it is small
     width, height = Image.open(task_image).size
     assert shown["overlay"].width % width == 0 and shown["overlay"].width >= 256
-    assert shown["overlay"].size == (shown["overlay"].width // width * width,
-                                     shown["overlay"].width // width * height)
+    assert shown["overlay"].size == (
+        shown["overlay"].width // width * width,
+        shown["overlay"].width // width * height,
+    )
     assert any(t.startswith("<image") for t, _ in shown["tokens"])
     assert max(w for _, w in shown["tokens"]) == 1.0
     # the picker opens another head: its rows are its own accuracy, cosines and vote
@@ -95,8 +107,14 @@ def test_classify_shows_attention_and_the_inspector_opens_on_a_head(app_module, 
     with pytest.raises(gr.Error, match="not one of the selected heads"):
         app.inspect_head_cb(studio, "0,99")
     # a row of the top-heads table opens its head too
-    evt = gr.SelectData(None, {"index": [3, 1], "value": heads[3].layer,
-                               "row_value": [4, heads[3].layer, heads[3].head, 0.5]})
+    evt = gr.SelectData(
+        None,
+        {
+            "index": [3, 1],
+            "value": heads[3].layer,
+            "row_value": [4, heads[3].layer, heads[3].head, 0.5],
+        },
+    )
     app.select_head_cb(studio, evt)
     assert studio.inspected == (heads[3].layer, heads[3].head)
     assert page_of(app, studio)["picker"]["value"] == f"{heads[3].layer},{heads[3].head}"
@@ -137,8 +155,11 @@ def test_baselines_table_after_evaluate(app_module):
     app.evaluate_task_cb(studio, True, progress=no_progress)
     rows = page_of(app, studio)["baselines"]
     ev = studio.last_evaluation
-    assert [r[0] for r in rows] == ["SAVs (top 4 heads vote)", DISPLAY_NAMES["zero_shot"],
-                                    *(DISPLAY_NAMES[n] for n in ev.baselines)]
+    assert [r[0] for r in rows] == [
+        "SAVs (top 4 heads vote)",
+        DISPLAY_NAMES["zero_shot"],
+        *(DISPLAY_NAMES[n] for n in ev.baselines),
+    ]
     assert rows[0][1] == round(ev.report.accuracy, 3)
     assert rows[1][1] == round(ev.zero_shot_accuracy, 3)
     assert all(0 <= r[1] <= 1 for r in rows)
@@ -147,8 +168,9 @@ def test_baselines_table_after_evaluate(app_module):
 @pytest.fixture(scope="module")
 def served(app_module):
     demo = app_module.build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                            **app_module.launch_kwargs())
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app_module.launch_kwargs()
+    )
     yield url
     demo.close()
 
@@ -162,8 +184,9 @@ def test_inspect_head_and_auto_k_through_the_client(served, task_image):
     assert len(plot["data"]) == 2 and "auto" in line and len(rows["data"]) == k["value"]
     client.predict(handle_file(task_image), "", api_name="/classify")
     layer, head = rows["data"][0][1], rows["data"][0][2]
-    picker, overlay, tokens, inspector, per_class = client.predict(f"{layer},{head}",
-                                                                  api_name="/inspect_head")
+    picker, overlay, tokens, inspector, per_class = client.predict(
+        f"{layer},{head}", api_name="/inspect_head"
+    )
     assert Image.open(overlay).width >= 256
     assert f"Layer {layer}, head {head}" in inspector and "votes" in inspector
     assert [r[0] for r in per_class["data"]] == list(sf.TASK_COLOURS)

@@ -5,20 +5,23 @@ on image+text, text-only and interleaved multi-image inputs."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import pytest
 import torch
 from PIL import Image
 
 import savs
-import tiny_models
 from savs import Example, ModelAdapter, ModelError, Prediction
 from savs.heads import capture_heads
 
+import tiny_models
+
 # PaliGemma's processor builds training labels with a numpy idiom numpy 2 warns about
-pytestmark = [pytest.mark.integration,
-              pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+]
 
 torch.set_num_threads(1)  # the machine is shared; tiny models gain nothing from more
 
@@ -29,7 +32,7 @@ TEXT_LMS = [name for name in ARCHS if name in tiny_models.TEXT_LMS]
 MIXES_TEXT_ONLY = [name for name in VLMS if name != "paligemma"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def adapter_for(name: str) -> ModelAdapter:
     model, processor = tiny_models.BUILDERS[name]()
     return ModelAdapter(model, processor, f"tiny-{name}")
@@ -48,11 +51,16 @@ RED, GREEN, BLUE = picture((220, 30, 30)), picture((30, 200, 40), (40, 28)), pic
 def mixed_batch(name: str) -> list[Example]:
     """Examples of different text lengths and image counts (left padding will differ)."""
     if name in TEXT_LMS:
-        return [Example("hi"), Example("Is this a cat or a dog? Classify the request."),
-                Example("red green blue")]
-    batch = [Example("What colour is it?", images=(RED,)),
-             Example("First <image> then <image>: which one is blue?", images=(GREEN, BLUE)),
-             Example("<image><image><image> count", images=(BLUE, RED, GREEN))]
+        return [
+            Example("hi"),
+            Example("Is this a cat or a dog? Classify the request."),
+            Example("red green blue"),
+        ]
+    batch = [
+        Example("What colour is it?", images=(RED,)),
+        Example("First <image> then <image>: which one is blue?", images=(GREEN, BLUE)),
+        Example("<image><image><image> count", images=(BLUE, RED, GREEN)),
+    ]
     if name in MIXES_TEXT_ONLY:
         batch.insert(1, Example("Just some text, and rather longer than the other prompts."))
     return batch
@@ -86,13 +94,19 @@ def test_structure_comes_from_the_text_config_and_o_proj(name):
 @pytest.mark.parametrize("name", VLMS)
 def test_vision_tower_is_ignored(name):
     adapter = adapter_for(name)
-    vision_attention = [n for n, m in adapter.model.named_modules()
-                        if isinstance(m, torch.nn.Linear) and ("vision" in n or "visual" in n)
-                        and ("attn" in n)]
+    vision_attention = [
+        n
+        for n, m in adapter.model.named_modules()
+        if isinstance(m, torch.nn.Linear) and ("vision" in n or "visual" in n) and ("attn" in n)
+    ]
     # the tower has as many layers as the decoder, so the layer count alone cannot tell them apart
-    vision_lists = [n for n, m in adapter.model.named_modules()
-                    if isinstance(m, torch.nn.ModuleList) and len(m) == adapter.num_layers
-                    and ("vision" in n or "visual" in n)]
+    vision_lists = [
+        n
+        for n, m in adapter.model.named_modules()
+        if isinstance(m, torch.nn.ModuleList)
+        and len(m) == adapter.num_layers
+        and ("vision" in n or "visual" in n)
+    ]
     assert vision_attention and vision_lists
     chosen = {id(p) for p in adapter.o_projs}
     assert not any(id(adapter.model.get_submodule(n)) in chosen for n in vision_attention)
@@ -113,10 +127,15 @@ def test_read_heads_is_the_o_proj_input_at_the_last_token(name):
     inputs = adapter.encode(mixed_batch(name))
     assert (inputs["attention_mask"][:, -1] == 1).all()  # left padding: last token is real
     full_inputs: dict[int, torch.Tensor] = {}
-    handles = [p.register_forward_pre_hook(
-        lambda module, args, i=i: full_inputs.__setitem__(i, args[0].detach().clone()))
-        for i, p in enumerate(adapter.model.get_decoder().layers[j].self_attn.o_proj
-                              for j in range(adapter.num_layers))]
+    handles = [
+        p.register_forward_pre_hook(
+            lambda module, args, i=i: full_inputs.__setitem__(i, args[0].detach().clone())
+        )
+        for i, p in enumerate(
+            adapter.model.get_decoder().layers[j].self_attn.o_proj
+            for j in range(adapter.num_layers)
+        )
+    ]
     try:
         with torch.no_grad():
             adapter.model(**inputs, use_cache=False)
@@ -147,13 +166,18 @@ def test_read_heads_matches_attention_recomputed_from_q_k_v(name):
 
     def keep(layer):
         def hook(module, args, kwargs):
-            seen[layer] = (kwargs["hidden_states"] if "hidden_states" in kwargs else args[0],
-                           kwargs["position_embeddings"])
+            seen[layer] = (
+                kwargs["hidden_states"] if "hidden_states" in kwargs else args[0],
+                kwargs["position_embeddings"],
+            )
+
         return hook
 
     layers = adapter.model.get_decoder().layers
-    handles = [layer.self_attn.register_forward_pre_hook(keep(i), with_kwargs=True)
-               for i, layer in enumerate(layers)]
+    handles = [
+        layer.self_attn.register_forward_pre_hook(keep(i), with_kwargs=True)
+        for i, layer in enumerate(layers)
+    ]
     try:
         heads = adapter.read_heads(inputs, early_exit=False)  # [B, L, H, d]
     finally:
@@ -161,8 +185,10 @@ def test_read_heads_matches_attention_recomputed_from_q_k_v(name):
             h.remove()
     batch, length = inputs["input_ids"].shape
     num_heads, head_dim = adapter.num_heads, adapter.head_dim
-    visible = torch.tril(torch.ones(length, length, dtype=torch.bool)) \
-        & inputs["attention_mask"].bool()[:, None, :]  # [B, T, T]
+    visible = (
+        torch.tril(torch.ones(length, length, dtype=torch.bool))
+        & inputs["attention_mask"].bool()[:, None, :]
+    )  # [B, T, T]
     for i, layer in enumerate(layers):
         attn = layer.self_attn
         hidden, (cos, sin) = seen[i]  # [B, T, D]
@@ -173,7 +199,7 @@ def test_read_heads_matches_attention_recomputed_from_q_k_v(name):
         q, k = apply_rotary_pos_emb(q, k, cos, sin)
         groups = num_heads // k.shape[1]
         k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-        scores = q @ k.transpose(-1, -2) / head_dim ** 0.5  # [B, H, T, T]
+        scores = q @ k.transpose(-1, -2) / head_dim**0.5  # [B, H, T, T]
         scores = scores.masked_fill(~visible[:, None], float("-inf"))
         out = torch.softmax(scores, dim=-1) @ v  # [B, H, T, d]
         torch.testing.assert_close(heads[:, i], out[:, :, -1], rtol=0, atol=1e-5)
@@ -226,7 +252,7 @@ def test_batched_equals_unbatched(name):
     batched = adapter.read_heads(inputs)
     for row, example in enumerate(examples):
         alone = adapter.read_heads(adapter.encode([example]))
-        torch.testing.assert_close(batched[row:row + 1], alone, rtol=0, atol=1e-4)
+        torch.testing.assert_close(batched[row : row + 1], alone, rtol=0, atol=1e-4)
     # rows differ from each other: the comparison above is not trivially satisfied
     assert not torch.allclose(batched[0], batched[1], atol=1e-3)
 
@@ -245,9 +271,11 @@ def test_early_exit_equals_full_pass_and_skips_deeper_layers(name):
         return lambda *args: calls.__setitem__(key, calls[key] + 1)
 
     layers = adapter.model.get_decoder().layers
-    handles = [layers[0].register_forward_hook(counter("first")),
-               layers[-1].register_forward_hook(counter("last")),
-               adapter.model.get_output_embeddings().register_forward_hook(counter("lm_head"))]
+    handles = [
+        layers[0].register_forward_hook(counter("first")),
+        layers[-1].register_forward_hook(counter("last")),
+        adapter.model.get_output_embeddings().register_forward_hook(counter("lm_head")),
+    ]
     try:
         first = adapter.read_heads(inputs, layers=[0], early_exit=True)
         # stopped inside layer 0 (at its o_proj): no decoder layer finished, no logits
@@ -272,18 +300,23 @@ def test_half_precision_model_gives_fp32_heads_close_to_fp32(name):
     import copy
 
     adapter = adapter_for(name)
-    half = ModelAdapter(copy.deepcopy(adapter.model).to(torch.bfloat16), adapter.processor,
-                        adapter.name)
+    half = ModelAdapter(
+        copy.deepcopy(adapter.model).to(torch.bfloat16), adapter.processor, adapter.name
+    )
     examples = mixed_batch(name)[-1:]
     inputs = half.encode(examples)
-    assert all(v.dtype in (torch.bfloat16, torch.long, torch.int32, torch.bool)
-               for v in inputs.values() if isinstance(v, torch.Tensor))
+    assert all(
+        v.dtype in (torch.bfloat16, torch.long, torch.int32, torch.bool)
+        for v in inputs.values()
+        if isinstance(v, torch.Tensor)
+    )
     if "pixel_values" in inputs:
         assert inputs["pixel_values"].dtype == torch.bfloat16
     heads = half.read_heads(inputs)
     assert heads.dtype == torch.float32 and heads.device.type == "cpu"
-    torch.testing.assert_close(heads, adapter.read_heads(adapter.encode(examples)),
-                               rtol=0.1, atol=2e-2)
+    torch.testing.assert_close(
+        heads, adapter.read_heads(adapter.encode(examples)), rtol=0.1, atol=2e-2
+    )
 
 
 # --- inputs: templates, interleaving, model-specific inputs ----------------------------------
@@ -344,6 +377,7 @@ def test_paligemma_refuses_a_batch_mixing_text_only_and_images():
 
 def training_sets(name: str) -> dict[str, tuple[list[Example], Example]]:
     """Per input kind: (2 classes x 3 training examples, one query)."""
+
     def two_classes(make):
         train = [make(label, i) for label in ("warm", "cold") for i in range(3)]
         return train, make("warm", 3)
@@ -354,13 +388,18 @@ def training_sets(name: str) -> dict[str, tuple[list[Example], Example]]:
         return picture(tuple(min(255, c + 9 * i) for c in shades[label]))
 
     words = {"warm": "sun fire red hot", "cold": "ice snow blue cold"}
-    sets = {"text": two_classes(lambda label, i: Example(
-        f"{words[label]} {'!' * i} which?", label))}
+    sets = {
+        "text": two_classes(lambda label, i: Example(f"{words[label]} {'!' * i} which?", label))
+    }
     if name in VLMS:
-        sets["image"] = two_classes(lambda label, i: Example(
-            "What colour?", label, (shade(label, i),)))
-        sets["interleaved"] = two_classes(lambda label, i: Example(
-            "Left <image> right <image> same?", label, (shade(label, i), shade(label, i + 1))))
+        sets["image"] = two_classes(
+            lambda label, i: Example("What colour?", label, (shade(label, i),))
+        )
+        sets["interleaved"] = two_classes(
+            lambda label, i: Example(
+                "Left <image> right <image> same?", label, (shade(label, i), shade(label, i + 1))
+            )
+        )
     return sets
 
 
@@ -390,9 +429,11 @@ def test_text_lm_given_an_image_raises_model_error(name):
 
 # Qwen2-VL, Qwen2.5-VL, SmolVLM and LLaVA-OneVision folders load image-only without torchvision
 # (savs.models.processors; tests/test_processors.py checks that part on its own)
-@pytest.mark.parametrize("name,auto_class",
-                         [(name, "AutoModelForImageTextToText") for name in VLMS]
-                         + [(name, "AutoModelForCausalLM") for name in TEXT_LMS])
+@pytest.mark.parametrize(
+    "name,auto_class",
+    [(name, "AutoModelForImageTextToText") for name in VLMS]
+    + [(name, "AutoModelForCausalLM") for name in TEXT_LMS],
+)
 def test_save_pretrained_then_load_model(name, auto_class, tmp_path):
     import transformers
 
@@ -403,9 +444,17 @@ def test_save_pretrained_then_load_model(name, auto_class, tmp_path):
     assert type(loaded.model) is type(original.model)
     mapping = getattr(transformers, auto_class)._model_mapping
     assert type(loaded.model) is mapping[type(original.model.config)]
-    assert (loaded.num_layers, loaded.num_heads, loaded.head_dim, loaded.is_vlm) == \
-        (original.num_layers, original.num_heads, original.head_dim, original.is_vlm)
+    assert (loaded.num_layers, loaded.num_heads, loaded.head_dim, loaded.is_vlm) == (
+        original.num_layers,
+        original.num_heads,
+        original.head_dim,
+        original.is_vlm,
+    )
     examples = mixed_batch(name)[:2]
     assert torch.equal(loaded.encode(examples)["input_ids"], original.encode(examples)["input_ids"])
-    torch.testing.assert_close(loaded.read_heads(loaded.encode(examples)),
-                               original.read_heads(original.encode(examples)), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        loaded.read_heads(loaded.encode(examples)),
+        original.read_heads(original.encode(examples)),
+        rtol=0,
+        atol=1e-6,
+    )

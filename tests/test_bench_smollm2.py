@@ -22,8 +22,9 @@ def test_zeroshot_figures_on_a_tiny_text_lm(text_adapter):
     assert out["max_abs_diff"] < 1e-4
     for key in ("full_passes", "kv_cache", "ratio", "ratio_cpu"):
         assert math.isfinite(out[key]) and out[key] > 0, key
-    assert out["label_tokens"] == {lab: len(baseline.label_token_ids(text_adapter, lab))
-                                   for lab in ("harmful", "harmless")}
+    assert out["label_tokens"] == {
+        lab: len(baseline.label_token_ids(text_adapter, lab)) for lab in ("harmful", "harmless")
+    }
 
 
 def test_full_pass_scorer_matches_the_library(text_adapter):

@@ -9,8 +9,9 @@ import math
 
 import pytest
 
-import tiny_models
 from benchmarks import run as bench
+
+import tiny_models
 
 pytestmark = pytest.mark.slow
 
@@ -33,9 +34,24 @@ def _numbers(value):
 
 
 def test_quick_json_has_exactly_the_figures(llava_folder, capsys):
-    code = bench.main(["--quick", "--json", "--models", llava_folder, "--repeats", "1",
-                       "--per-class", "2", "--threads", "1", "--refit-shape", "24,3,4,16",
-                       "--k-curve-shape", "24,3,4,16"])
+    code = bench.main(
+        [
+            "--quick",
+            "--json",
+            "--models",
+            llava_folder,
+            "--repeats",
+            "1",
+            "--per-class",
+            "2",
+            "--threads",
+            "1",
+            "--refit-shape",
+            "24,3,4,16",
+            "--k-curve-shape",
+            "24,3,4,16",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == set(bench.KEYS)
@@ -44,8 +60,10 @@ def test_quick_json_has_exactly_the_figures(llava_folder, capsys):
             assert list(out[key]) == [llava_folder], key
     assert set(out["k_curve_ms"]) == {"full", "from_cosines"}
     assert set(out["fit_speedup_vs_reference"][llava_folder]) == {"unbatched", "batched"}
-    assert set(out["predict_overhead_vs_forward"][llava_folder]) == {"full_depth",
-                                                                     "early_exit_half_depth"}
+    assert set(out["predict_overhead_vs_forward"][llava_folder]) == {
+        "full_depth",
+        "early_exit_half_depth",
+    }
     assert set(out["explain_overhead_vs_predict"][llava_folder]) == {"explain_over_predict"}
     for value in _numbers(out):
         assert isinstance(value, (int, float)) and math.isfinite(value) and value > 0, out

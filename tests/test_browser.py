@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import studio_fixtures as sf
 import torch
+
+import studio_fixtures as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
 
@@ -17,16 +18,23 @@ pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     with sf.app_on_tiny_model(tmp_path_factory.mktemp("browser")) as app:
         demo = app.build_demo()
-        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                                **app.launch_kwargs())
+        _, url, _ = demo.launch(
+            prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
+        )
         yield url
         demo.close()
 
@@ -47,7 +55,8 @@ def test_build_extract_classify_in_the_browser(app_url, tmp_path):
             page.get_by_role("button", name="Load example task").click()
             expect(page.get_by_text("3 classes, 12 examples")).to_be_visible(timeout=60_000)
             expect(page.get_by_role("textbox", name="Instruction prompt")).to_have_value(
-                sf.TASK_QUESTION)
+                sf.TASK_QUESTION
+            )
 
             # a fourth class, Teachable-Machine style: add, name, upload two images at once
             yellow = []
@@ -75,7 +84,8 @@ def test_build_extract_classify_in_the_browser(app_url, tmp_path):
             expect(heatmap).to_contain_text("Head scores, top 12 marked")
             # the summary line is a separate output of the same event: it may render a bit later
             expect(page.get_by_text("4 classes, 14 examples; classifier")).to_be_visible(
-                timeout=60_000)
+                timeout=60_000
+            )
 
             page.locator("#query-image input[type=file]").set_input_files(str(query))
             page.get_by_role("button", name="Classify", exact=True).click()

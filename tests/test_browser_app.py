@@ -13,9 +13,10 @@ from pathlib import Path
 
 import fake_camera as fc
 import pytest
+import torch
+
 import studio_fixtures as sf
 import tiny_models
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -23,13 +24,27 @@ torch.set_num_threads(1)
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--use-fake-ui-for-media-stream"]
-TEN = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220),
-       "yellow": (230, 220, 40), "cyan": (40, 210, 220), "magenta": (210, 40, 200),
-       "white": (240, 240, 240), "black": (20, 20, 20), "orange": (240, 140, 20),
-       "purple": (120, 40, 160)}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-ui-for-media-stream",
+]
+TEN = {
+    "red": (220, 30, 30),
+    "green": (30, 200, 40),
+    "blue": (30, 40, 220),
+    "yellow": (230, 220, 40),
+    "cyan": (40, 210, 220),
+    "magenta": (210, 40, 200),
+    "white": (240, 240, 240),
+    "black": (20, 20, 20),
+    "orange": (240, 140, 20),
+    "purple": (120, 40, 160),
+}
 
 
 def make_ten_class_task(root: Path) -> None:
@@ -58,8 +73,9 @@ def served(tmp_path_factory):
         make_ten_class_task(root / "examples")
         mp.setenv("SAVS_ALLOWED_MODELS", f"{app.START['model']},{text_dir}")
         demo = app.build_demo()
-        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                                **app.launch_kwargs())
+        _, url, _ = demo.launch(
+            prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
+        )
         try:
             yield url, str(text_dir)
         finally:
@@ -105,15 +121,17 @@ def test_every_class_of_a_ten_class_task_is_editable_and_one_sample_can_go(serve
             expect(name).to_have_value("purple")
             name.fill("violet")
             name.press("Enter")
-            expect(page.locator("#class-card-9").first.get_by_placeholder("class name")
-                   ).to_have_value("violet", timeout=30_000)
+            expect(
+                page.locator("#class-card-9").first.get_by_placeholder("class name")
+            ).to_have_value("violet", timeout=30_000)
             page.wait_for_timeout(3000)  # the cards are drawn again after the rename
             # one sample of the first class: click its thumbnail, delete it
             first = page.locator("#class-card-0").first
             first.get_by_role("button", name="Thumbnail 1 of 2").click()
             first.get_by_role("button", name="Delete selected sample").click()
-            expect(page.locator("#class-card-0").first.get_by_text("1 example", exact=True)
-                   ).to_be_visible(timeout=30_000)
+            expect(
+                page.locator("#class-card-0").first.get_by_text("1 example", exact=True)
+            ).to_be_visible(timeout=30_000)
             expect(page.get_by_text("10 classes, 19 examples")).to_be_visible()
             # and it can be undone
             page.locator("#undo").click()

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import studio_fixtures as sf
 import torch
+
+import studio_fixtures as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
 from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS  # noqa: E402
@@ -22,8 +23,9 @@ pytestmark = pytest.mark.browser
 def app_url(tmp_path_factory):
     with sf.app_on_tiny_model(tmp_path_factory.mktemp("browser")) as app:
         demo = app.build_demo()
-        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                                **app.launch_kwargs())
+        _, url, _ = demo.launch(
+            prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
+        )
         yield url
         demo.close()
 
@@ -46,7 +48,8 @@ def test_classify_then_inspect_a_head(app_url, tmp_path):
             page.get_by_role("button", name="Extract", exact=True).click()
             expect(page.get_by_text("fit accuracy").first).to_be_visible(timeout=120_000)
             expect(page.locator("#k-curve .js-plotly-plot")).to_contain_text(
-                "How many heads", timeout=60_000)
+                "How many heads", timeout=60_000
+            )
 
             page.locator("#query-image input[type=file]").set_input_files(str(query))
             page.get_by_role("button", name="Classify", exact=True).click()

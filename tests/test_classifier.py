@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from savs.classifier import (SAVClassifier, fit_activations, score_heads, select_heads, vote)
+from savs.classifier import SAVClassifier, fit_activations, score_heads, select_heads, vote
 from savs.errors import DataError
 from savs.heads import HeadIndex
 
@@ -102,8 +102,12 @@ def test_heads_with_nan_outputs_rank_last():
     assert score[0].tolist() == [0.0, 0.0, 1.0, 1.0]
     assert margin[0, 0].item() == float("-inf")
     # NaN compares as neither smaller nor larger, which once left head 0 ahead of head 1
-    assert select_heads(score, margin, 4) == [HeadIndex(0, 2), HeadIndex(0, 3), HeadIndex(0, 1),
-                                              HeadIndex(0, 0)]
+    assert select_heads(score, margin, 4) == [
+        HeadIndex(0, 2),
+        HeadIndex(0, 3),
+        HeadIndex(0, 1),
+        HeadIndex(0, 0),
+    ]
 
 
 # --- select_heads ---------------------------------------------------------------------------
@@ -112,8 +116,12 @@ def test_heads_with_nan_outputs_rank_last():
 def test_select_heads_breaks_ties_by_score_then_margin_then_index():
     score = torch.tensor([[0.5, 1.0], [1.0, 1.0]])
     margin = torch.tensor([[0.9, 0.1], [0.2, 0.2]])
-    assert select_heads(score, margin, 4) == [HeadIndex(1, 0), HeadIndex(1, 1), HeadIndex(0, 1),
-                                              HeadIndex(0, 0)]
+    assert select_heads(score, margin, 4) == [
+        HeadIndex(1, 0),
+        HeadIndex(1, 1),
+        HeadIndex(0, 1),
+        HeadIndex(0, 0),
+    ]
     assert select_heads(score, margin, 2) == [HeadIndex(1, 0), HeadIndex(1, 1)]
 
 
@@ -158,8 +166,10 @@ def test_vote_exact_tie_goes_to_lowest_class_index():
 
 def test_vote_tie_break_ignores_classes_without_the_most_votes():
     # class C is close to A on head 0 and to B on head 1: largest summed cosine, but no votes
-    means = torch.tensor([[[1, 0, 0], [0, 1, 0], [0.9, 0, 0.1]],
-                          [[1, 0, 0], [0, 1, 0], [0, 0.9, 0.1]]], dtype=torch.float32)
+    means = torch.tensor(
+        [[[1, 0, 0], [0, 1, 0], [0.9, 0, 0.1]], [[1, 0, 0], [0, 1, 0], [0, 0.9, 0.1]]],
+        dtype=torch.float32,
+    )
     selected = torch.tensor([[[1.0, 0, 0], [0, 1.0, 0]]])
     winner, _, counts = vote(selected, means)
     assert counts.tolist() == [[1, 1, 0]]
@@ -172,8 +182,9 @@ def test_vote_tie_break_ignores_classes_without_the_most_votes():
 def small_classifier() -> SAVClassifier:
     heads = [HeadIndex(1, 0), HeadIndex(0, 1), HeadIndex(1, 1)]
     means = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]] * 3)  # [K=3, C=2, d=2]
-    return SAVClassifier(labels=["cat", "dog"], heads=heads, means=means,
-                         head_scores=torch.zeros(2, 2), config={})
+    return SAVClassifier(
+        labels=["cat", "dog"], heads=heads, means=means, head_scores=torch.zeros(2, 2), config={}
+    )
 
 
 def test_predict_activations_fields():
@@ -187,8 +198,11 @@ def test_predict_activations_fields():
     assert p.label == "cat"
     assert p.votes == {"cat": 2, "dog": 1}
     assert p.probabilities == pytest.approx({"cat": 2 / 3, "dog": 1 / 3})
-    assert p.head_votes == [(HeadIndex(1, 0), "cat"), (HeadIndex(0, 1), "dog"),
-                            (HeadIndex(1, 1), "cat")]
+    assert p.head_votes == [
+        (HeadIndex(1, 0), "cat"),
+        (HeadIndex(0, 1), "dog"),
+        (HeadIndex(1, 1), "cat"),
+    ]
     js = p.to_json()
     assert js["head_votes"] == [[1, 0, "cat"], [0, 1, "dog"], [1, 1, "cat"]]
     assert set(js) == {"label", "votes", "probabilities", "head_votes"}
@@ -196,9 +210,13 @@ def test_predict_activations_fields():
 
 def test_predict_activations_accepts_truncated_layers():
     """Early exit hands over only layers up to the deepest selected one."""
-    clf = SAVClassifier(labels=["a", "b"], heads=[HeadIndex(0, 1)],
-                        means=torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]),
-                        head_scores=torch.zeros(3, 2), config={})
+    clf = SAVClassifier(
+        labels=["a", "b"],
+        heads=[HeadIndex(0, 1)],
+        means=torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]),
+        head_scores=torch.zeros(3, 2),
+        config={},
+    )
     acts = torch.zeros(2, 1, 2, 2)  # only layer 0 of 3
     acts[0, 0, 1] = torch.tensor([0.0, 1.0])
     acts[1, 0, 1] = torch.tensor([1.0, 0.0])
@@ -231,7 +249,7 @@ def test_fit_activations_with_all_heads_keeps_every_head_once():
     clf = fit_activations(acts, ["a", "b", "c"] * 2, k=100, scoring="reference")
     assert sorted(clf.heads) == [HeadIndex(i, j) for i in range(2) for j in range(3)]
     for pos, h in enumerate(clf.heads):
-        for c, lab in enumerate(["a", "b", "c"]):
+        for c in range(3):
             expected = acts[[c, c + 3], h.layer, h.head].mean(0)
             assert torch.allclose(clf.means[pos, c], expected, atol=1e-6)
 

@@ -35,8 +35,9 @@ def data(tmp_path_factory) -> Path:
             shade = tuple(max(0, min(255, c + 9 * i - 18)) for c in rgb)
             Image.new("RGB", (20 + 3 * i, 20), shade).save(root / "images" / f"{name}{i}.png")
             split = "train" if i < 3 else "test"
-            lines[split].append({"image": f"images/{name}{i}.png", "question": "What colour?",
-                                 "label": name})
+            lines[split].append(
+                {"image": f"images/{name}{i}.png", "question": "What colour?", "label": name}
+            )
     for split, records in lines.items():
         (root / f"{split}.jsonl").write_text("\n".join(map(json.dumps, records)) + "\n")
     return root
@@ -60,9 +61,24 @@ def classifier(llava_model_dir, data, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("cli-clf") / "clf.zip"
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(io.StringIO()):
-        code = main(["fit", "--model", llava_model_dir, "--train", str(data / "train.jsonl"),
-                     "--test", str(data / "test.jsonl"), "-k", "5", "--out", str(out),
-                     "--device", "cpu", "--json"])
+        code = main(
+            [
+                "fit",
+                "--model",
+                llava_model_dir,
+                "--train",
+                str(data / "train.jsonl"),
+                "--test",
+                str(data / "test.jsonl"),
+                "-k",
+                "5",
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+                "--json",
+            ]
+        )
     assert code == 0
     return out, json.loads(stdout.getvalue())
 
@@ -71,8 +87,15 @@ def classifier(llava_model_dir, data, tmp_path_factory) -> tuple[Path, dict]:
 def test_fit_json(classifier, llava_model_dir):
     path, result = classifier
     assert path.is_file()
-    for key in ("train_accuracy", "test_accuracy", "top_heads", "head_scores", "num_layers",
-                "num_heads", "seconds"):
+    for key in (
+        "train_accuracy",
+        "test_accuracy",
+        "top_heads",
+        "head_scores",
+        "num_layers",
+        "num_heads",
+        "seconds",
+    ):
         assert key in result, key
     assert (result["num_layers"], result["num_heads"]) == (3, 4)
     assert len(result["head_scores"]) == 3 and all(len(row) == 4 for row in result["head_scores"])
@@ -89,8 +112,18 @@ def test_fit_json(classifier, llava_model_dir):
 
 @pytest.mark.integration
 def test_fit_without_test_has_no_test_accuracy(capsys, llava_model_dir, data):
-    result = run_json(capsys, "fit", "--model", llava_model_dir, "--train",
-                      str(data / "train.jsonl"), "-k", "3", "--scoring", "reference")
+    result = run_json(
+        capsys,
+        "fit",
+        "--model",
+        llava_model_dir,
+        "--train",
+        str(data / "train.jsonl"),
+        "-k",
+        "3",
+        "--scoring",
+        "reference",
+    )
     assert "test_accuracy" not in result and "out" not in result
     assert result["k"] == 3 and result["scoring"] == "reference"
 
@@ -98,8 +131,16 @@ def test_fit_without_test_has_no_test_accuracy(capsys, llava_model_dir, data):
 @pytest.mark.integration
 def test_eval_json_agrees_with_fit(capsys, classifier, data):
     path, fitted = classifier
-    result = run_json(capsys, "eval", "--classifier", str(path), "--test",
-                      str(data / "test.jsonl"), "--device", "cpu")
+    result = run_json(
+        capsys,
+        "eval",
+        "--classifier",
+        str(path),
+        "--test",
+        str(data / "test.jsonl"),
+        "--device",
+        "cpu",
+    )
     assert result["accuracy"] == pytest.approx(fitted["test_accuracy"])
     assert set(result["per_class"]) == set(COLOURS)
     for metrics in result["per_class"].values():
@@ -114,13 +155,23 @@ def test_eval_json_agrees_with_fit(capsys, classifier, data):
 @pytest.mark.integration
 def test_predict_json(capsys, classifier, data):
     path, _ = classifier
-    result = run_json(capsys, "predict", "--classifier", str(path), "--image",
-                      str(data / "images" / "red4.png"), "--text", "What colour?")
+    result = run_json(
+        capsys,
+        "predict",
+        "--classifier",
+        str(path),
+        "--image",
+        str(data / "images" / "red4.png"),
+        "--text",
+        "What colour?",
+    )
     assert result["label"] in COLOURS
     assert set(result["votes"]) == set(COLOURS) and sum(result["votes"].values()) == 5
     assert result["probabilities"] == pytest.approx({k: v / 5 for k, v in result["votes"].items()})
-    assert max(result["votes"], key=result["votes"].get) == result["label"] or \
-        list(result["votes"].values()).count(max(result["votes"].values())) > 1
+    assert (
+        max(result["votes"], key=result["votes"].get) == result["label"]
+        or list(result["votes"].values()).count(max(result["votes"].values())) > 1
+    )
 
 
 @pytest.mark.integration
@@ -130,25 +181,43 @@ def test_model_override_loads_a_moved_model(capsys, classifier, data, llava_mode
 
     path, _ = classifier
     moved = shutil.copytree(llava_model_dir, tmp_path / "moved")
-    result = run_json(capsys, "eval", "--classifier", str(path), "--test",
-                      str(data / "test.jsonl"), "--model", str(moved))
+    result = run_json(
+        capsys,
+        "eval",
+        "--classifier",
+        str(path),
+        "--test",
+        str(data / "test.jsonl"),
+        "--model",
+        str(moved),
+    )
     assert result["test_examples"] == 6
     # a model of another shape is still refused
-    import tiny_models
     from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    import tiny_models
 
     tok = tiny_models.make_tokenizer()
     other = Qwen2ForCausalLM(Qwen2Config(**tiny_models.text_config(len(tok), num_hidden_layers=2)))
     other.save_pretrained(tmp_path / "other")
     tok.save_pretrained(tmp_path / "other")
-    code, _, err = run(capsys, "predict", "--classifier", str(path), "--text", "hi",
-                       "--model", str(tmp_path / "other"))
+    code, _, err = run(
+        capsys,
+        "predict",
+        "--classifier",
+        str(path),
+        "--text",
+        "hi",
+        "--model",
+        str(tmp_path / "other"),
+    )
     assert_user_error(code, err, "3 layers x 4 heads x 16 dims", "(2 x 4 x 16)")
 
 
 @pytest.mark.integration
-def test_zip_datasets_leave_no_temporary_files(capsys, monkeypatch, llava_model_dir, data,
-                                               tmp_path):
+def test_zip_datasets_leave_no_temporary_files(
+    capsys, monkeypatch, llava_model_dir, data, tmp_path
+):
     import tempfile
 
     archive = tmp_path / "data.zip"
@@ -158,8 +227,18 @@ def test_zip_datasets_leave_no_temporary_files(capsys, monkeypatch, llava_model_
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    result = run_json(capsys, "fit", "--model", llava_model_dir, "--train", str(archive),
-                      "--test", str(archive), "-k", "2")
+    result = run_json(
+        capsys,
+        "fit",
+        "--model",
+        llava_model_dir,
+        "--train",
+        str(archive),
+        "--test",
+        str(archive),
+        "-k",
+        "2",
+    )
     assert result["train_examples"] == 9 and result["test_accuracy"] == result["train_accuracy"]
     assert list(scratch.iterdir()) == []
 
@@ -167,15 +246,18 @@ def test_zip_datasets_leave_no_temporary_files(capsys, monkeypatch, llava_model_
 @pytest.mark.integration
 def test_human_output(capsys, classifier, data, llava_model_dir):
     path, _ = classifier
-    code, out, _ = run(capsys, "eval", "--classifier", str(path), "--test",
-                       str(data / "test.jsonl"))
+    code, out, _ = run(
+        capsys, "eval", "--classifier", str(path), "--test", str(data / "test.jsonl")
+    )
     assert code == 0 and out.startswith("accuracy: ") and "support 2" in out
-    code, out, _ = run(capsys, "predict", "--classifier", str(path), "--image",
-                       str(data / "images" / "blue3.png"))
+    code, out, _ = run(
+        capsys, "predict", "--classifier", str(path), "--image", str(data / "images" / "blue3.png")
+    )
     label = out.split()[0]
     assert code == 0 and label in COLOURS and f"{label} " in out.split("(")[1]
-    code, out, _ = run(capsys, "fit", "--model", llava_model_dir, "--train",
-                       str(data / "train.jsonl"), "-k", "2")
+    code, out, _ = run(
+        capsys, "fit", "--model", llava_model_dir, "--train", str(data / "train.jsonl"), "-k", "2"
+    )
     assert code == 0 and "train accuracy:" in out and "kept 2 heads (loo)" in out
     code, out, _ = run(capsys, "models")
     assert code == 0 and "tiny" in out and "smollm2" in out
@@ -220,9 +302,13 @@ def test_unknown_model(capsys, monkeypatch, data):
 def test_unknown_model_in_a_real_process(data):
     """Through `python -m savs` itself: the exit code and stderr a shell user sees."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "savs", *fit_args("no-such-model-xyz",
-                                                                   data / "train.jsonl")],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "savs", *fit_args("no-such-model-xyz", data / "train.jsonl")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert_user_error(proc.returncode, proc.stderr, "'no-such-model-xyz'")
     assert proc.stdout == ""
 
@@ -235,14 +321,17 @@ def test_unknown_model_folder(capsys, data, tmp_path):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("case, needles", [
-    ("missing_image", ["bad.jsonl:2", "'images/nope.png' not found"]),
-    ("corrupt_image", ["bad.jsonl:2", "broken.png", "not a readable image"]),
-    ("bad_json", ["bad.jsonl:3", "invalid JSON"]),
-    ("missing_field", ["bad.jsonl:4", "missing field 'label'"]),
-    ("one_class", ["at least two classes", "'red'"]),
-    ("single_example_loo", ["class 'blue' has a single example", "reference"]),
-])
+@pytest.mark.parametrize(
+    "case, needles",
+    [
+        ("missing_image", ["bad.jsonl:2", "'images/nope.png' not found"]),
+        ("corrupt_image", ["bad.jsonl:2", "broken.png", "not a readable image"]),
+        ("bad_json", ["bad.jsonl:3", "invalid JSON"]),
+        ("missing_field", ["bad.jsonl:4", "missing field 'label'"]),
+        ("one_class", ["at least two classes", "'red'"]),
+        ("single_example_loo", ["class 'blue' has a single example", "reference"]),
+    ],
+)
 def test_fit_user_errors(capsys, llava_model_dir, data, case, needles):
     records = [good("red", 0), good("red", 1), good("green", 0), good("green", 1)]
     if case == "missing_image":
@@ -281,8 +370,9 @@ def test_single_example_is_fine_with_reference_scoring(capsys, llava_model_dir, 
 @pytest.mark.integration
 def test_predict_user_errors(capsys, classifier, data, tmp_path):
     path, _ = classifier
-    code, _, err = run(capsys, "predict", "--classifier", str(path), "--image",
-                       str(tmp_path / "missing.png"))
+    code, _, err = run(
+        capsys, "predict", "--classifier", str(path), "--image", str(tmp_path / "missing.png")
+    )
     assert_user_error(code, err, "missing.png", "not found")
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff not really a jpeg")
@@ -290,13 +380,15 @@ def test_predict_user_errors(capsys, classifier, data, tmp_path):
     assert_user_error(code, err, "broken.jpg", "not a readable image")
     code, _, err = run(capsys, "predict", "--classifier", str(path))
     assert_user_error(code, err, "needs an input")
-    code, _, err = run(capsys, "predict", "--classifier", str(tmp_path / "nope.zip"),
-                       "--text", "hi")
+    code, _, err = run(
+        capsys, "predict", "--classifier", str(tmp_path / "nope.zip"), "--text", "hi"
+    )
     assert_user_error(code, err, "nope.zip", "classifier not found")
     junk = tmp_path / "junk.zip"
     junk.write_bytes(b"garbage")
-    code, _, err = run(capsys, "eval", "--classifier", str(junk), "--test",
-                       str(data / "test.jsonl"))
+    code, _, err = run(
+        capsys, "eval", "--classifier", str(junk), "--test", str(data / "test.jsonl")
+    )
     assert_user_error(code, err, "junk.zip", "not a classifier")
 
 

@@ -4,7 +4,6 @@ selected head with the documented keys and shapes (tiny LLaVA saved to a folder)
 from __future__ import annotations
 
 import pytest
-
 from test_cli import COLOURS, classifier, data, run, run_json  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
@@ -14,8 +13,15 @@ KEYS = {"layer", "head", "vote", "cosines", "attention", "tokens", "patches"}
 
 def test_predict_explain_json(capsys, classifier, data):  # noqa: F811
     path, fitted = classifier
-    argv = ["predict", "--classifier", str(path), "--image", str(data / "images" / "green4.png"),
-            "--text", "What colour?"]
+    argv = [
+        "predict",
+        "--classifier",
+        str(path),
+        "--image",
+        str(data / "images" / "green4.png"),
+        "--text",
+        "What colour?",
+    ]
     plain = run_json(capsys, *argv)
     result = run_json(capsys, *argv, "--explain")
     assert {k: v for k, v in result.items() if k != "explanations"} == plain
@@ -37,10 +43,21 @@ def test_predict_explain_json(capsys, classifier, data):  # noqa: F811
 
 def test_predict_explain_human_output(capsys, classifier, data):  # noqa: F811
     path, fitted = classifier
-    code, out, _ = run(capsys, "predict", "--classifier", str(path), "--text", "which colour?",
-                       "--image", str(data / "images" / "red3.png"), "--explain")
+    code, out, _ = run(
+        capsys,
+        "predict",
+        "--classifier",
+        str(path),
+        "--text",
+        "which colour?",
+        "--image",
+        str(data / "images" / "red3.png"),
+        "--explain",
+    )
     lines = out.splitlines()
     assert code == 0 and lines[0].split()[0] in COLOURS
     assert len(lines) == 1 + fitted["k"]
-    assert all(line.startswith("  head (") and " votes " in line and "looks at" in line
-               for line in lines[1:])
+    assert all(
+        line.startswith("  head (") and " votes " in line and "looks at" in line
+        for line in lines[1:]
+    )

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_cli import assert_user_error, data, run, run_json, write_jsonl  # noqa: F401 (fixture)
 
 from savs.classifier import auto_k
-from test_cli import assert_user_error, data, run, run_json, write_jsonl  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -16,8 +16,16 @@ BASELINE_KEYS = {"zero_shot", "all_heads", "nearest_mean", "nearest_neighbour", 
 
 
 def fit_argv(model: str, data_dir, *extra: str) -> list[str]:
-    return ["fit", "--model", model, "--train", str(data_dir / "train.jsonl"), "--device", "cpu",
-            *extra]
+    return [
+        "fit",
+        "--model",
+        model,
+        "--train",
+        str(data_dir / "train.jsonl"),
+        "--device",
+        "cpu",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +39,22 @@ def fitted(llava_model_dir, data, tmp_path_factory) -> tuple[dict, str]:
     out = str(tmp_path_factory.mktemp("heads") / "clf.zip")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(io.StringIO()):
-        code = main(fit_argv(llava_model_dir, data, "-k", "5", "--scoring", "reference",
-                             "--test", str(data / "test.jsonl"), "--baselines", "--out", out,
-                             "--json"))
+        code = main(
+            fit_argv(
+                llava_model_dir,
+                data,
+                "-k",
+                "5",
+                "--scoring",
+                "reference",
+                "--test",
+                str(data / "test.jsonl"),
+                "--baselines",
+                "--out",
+                out,
+                "--json",
+            )
+        )
     assert code == 0
     return json.loads(stdout.getvalue()), out
 
@@ -53,16 +74,36 @@ def test_fit_baselines(fitted, capsys, llava_model_dir, data):
     assert set(result["baselines"]) == BASELINE_KEYS
     assert all(0 <= v <= 1 for v in result["baselines"].values())
     # "all heads" is SAVs keeping every head: a fit with k = L * H scores the same
-    every = run_json(capsys, *fit_argv(llava_model_dir, data, "-k", "12", "--scoring",
-                                       "reference", "--test", str(data / "test.jsonl")))
+    every = run_json(
+        capsys,
+        *fit_argv(
+            llava_model_dir,
+            data,
+            "-k",
+            "12",
+            "--scoring",
+            "reference",
+            "--test",
+            str(data / "test.jsonl"),
+        ),
+    )
     assert result["baselines"]["all_heads"] == pytest.approx(every["test_accuracy"])
     assert "baselines" not in every
 
 
 def test_eval_baselines_with_train_agree_with_fit(fitted, capsys, data):
     result, path = fitted
-    ev = run_json(capsys, "eval", "--classifier", path, "--test", str(data / "test.jsonl"),
-                  "--train", str(data / "train.jsonl"), "--baselines")
+    ev = run_json(
+        capsys,
+        "eval",
+        "--classifier",
+        path,
+        "--test",
+        str(data / "test.jsonl"),
+        "--train",
+        str(data / "train.jsonl"),
+        "--baselines",
+    )
     assert ev["accuracy"] == pytest.approx(result["test_accuracy"])
     assert ev["baselines"] == pytest.approx(result["baselines"])
 
@@ -78,11 +119,26 @@ def test_heads_auto(capsys, llava_model_dir, data):
 
 def test_human_output_lists_the_baselines(capsys, fitted, data):
     _, path = fitted
-    code, out, _ = run(capsys, "eval", "--classifier", path, "--test", str(data / "test.jsonl"),
-                       "--train", str(data / "train.jsonl"), "--baselines")
+    code, out, _ = run(
+        capsys,
+        "eval",
+        "--classifier",
+        path,
+        "--test",
+        str(data / "test.jsonl"),
+        "--train",
+        str(data / "train.jsonl"),
+        "--baselines",
+    )
     assert code == 0
-    for name in ("SAVs", "zero-shot", "all heads vote", "nearest class mean",
-                 "1-nearest neighbour", "linear probe"):
+    for name in (
+        "SAVs",
+        "zero-shot",
+        "all heads vote",
+        "nearest class mean",
+        "1-nearest neighbour",
+        "linear probe",
+    ):
         assert f"{name}" in out, name
 
 
@@ -90,14 +146,28 @@ def test_baselines_user_errors(capsys, fitted, llava_model_dir, data):
     _, path = fitted
     code, _, err = run(capsys, *fit_argv(llava_model_dir, data, "--baselines"))
     assert_user_error(code, err, "fit --baselines needs --test")
-    code, _, err = run(capsys, "eval", "--classifier", path, "--test",
-                       str(data / "test.jsonl"), "--baselines")
+    code, _, err = run(
+        capsys, "eval", "--classifier", path, "--test", str(data / "test.jsonl"), "--baselines"
+    )
     assert_user_error(code, err, "eval --baselines needs --train")
-    other = write_jsonl(data / "other.jsonl", [
-        {"image": "images/red0.png", "question": "What colour?", "label": "red"},
-        {"image": "images/green0.png", "question": "What colour?", "label": "purple"}])
-    code, _, err = run(capsys, "eval", "--classifier", path, "--test",
-                       str(data / "test.jsonl"), "--train", str(other), "--baselines")
+    other = write_jsonl(
+        data / "other.jsonl",
+        [
+            {"image": "images/red0.png", "question": "What colour?", "label": "red"},
+            {"image": "images/green0.png", "question": "What colour?", "label": "purple"},
+        ],
+    )
+    code, _, err = run(
+        capsys,
+        "eval",
+        "--classifier",
+        path,
+        "--test",
+        str(data / "test.jsonl"),
+        "--train",
+        str(other),
+        "--baselines",
+    )
     assert_user_error(code, err, "other.jsonl", "'purple'")
 
 

@@ -7,8 +7,14 @@ import pytest
 import torch
 
 from savs.classifier import fit_activations
-from savs.compare import (BASELINES, class_indices, compare_baselines, linear_probe_accuracy,
-                          nearest_mean_accuracy, nearest_neighbour_accuracy)
+from savs.compare import (
+    BASELINES,
+    class_indices,
+    compare_baselines,
+    linear_probe_accuracy,
+    nearest_mean_accuracy,
+    nearest_neighbour_accuracy,
+)
 from savs.errors import DataError
 from savs.heads import HeadIndex
 

@@ -12,8 +12,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from savs.data import (Example, check_training_set, example_digest, load_examples, load_jsonl,
-                       open_image, safe_extract_zip, write_jsonl, zip_folder)
+from savs.data import (
+    Example,
+    check_training_set,
+    example_digest,
+    load_examples,
+    load_jsonl,
+    open_image,
+    safe_extract_zip,
+    write_jsonl,
+    zip_folder,
+)
 from savs.errors import DataError
 
 pytestmark = pytest.mark.unit
@@ -27,8 +36,10 @@ def png(path: Path, rgb=(200, 10, 10), size=(8, 8)) -> Path:
 
 def write_lines(path: Path, lines: list) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -38,11 +49,14 @@ def write_lines(path: Path, lines: list) -> Path:
 def test_jsonl_image_paths_are_relative_to_the_file(tmp_path, monkeypatch):
     png(tmp_path / "data" / "img" / "a.png")
     png(tmp_path / "data" / "img" / "b.png")
-    jsonl = write_lines(tmp_path / "data" / "train.jsonl", [
-        {"image": "img/a.png", "question": "What?", "label": "red"},
-        {"image": ["img/a.png", "img/b.png"], "question": "Both?", "label": "two"},
-        {"question": "text only", "label": "t"},
-    ])
+    jsonl = write_lines(
+        tmp_path / "data" / "train.jsonl",
+        [
+            {"image": "img/a.png", "question": "What?", "label": "red"},
+            {"image": ["img/a.png", "img/b.png"], "question": "Both?", "label": "two"},
+            {"question": "text only", "label": "t"},
+        ],
+    )
     monkeypatch.chdir(tmp_path)  # not the JSONL's folder
     examples = load_jsonl("data/train.jsonl")
     assert [ex.label for ex in examples] == ["red", "two", "t"]
@@ -55,27 +69,56 @@ def test_jsonl_image_paths_are_relative_to_the_file(tmp_path, monkeypatch):
 
 def test_jsonl_question_option_fills_missing_questions(tmp_path):
     png(tmp_path / "a.png")
-    path = write_lines(tmp_path / "t.jsonl", [{"image": "a.png", "label": "x"},
-                                              {"image": "a.png", "question": "own", "label": "y"}])
+    path = write_lines(
+        tmp_path / "t.jsonl",
+        [{"image": "a.png", "label": "x"}, {"image": "a.png", "question": "own", "label": "y"}],
+    )
     examples = load_jsonl(path, question="default?")
     assert [ex.text for ex in examples] == ["default?", "own"]
 
 
-@pytest.mark.parametrize("record, message", [
-    ({"image": "a.png", "question": "q"}, r"t\.jsonl:3: missing field 'label'"),
-    ({"image": "a.png", "label": "x"}, r"t\.jsonl:3: missing field 'question'"),
-    ({"image": "a.png", "question": "q", "label": "   "}, r"t\.jsonl:3: field 'label' is empty"),
-    ({"image": "a.png", "question": "q", "label": 3}, r"t\.jsonl:3: field 'label' must be a string, got int"),
-    ({"image": "a.png", "question": ["q"], "label": "x"}, r"t\.jsonl:3: field 'question' must be a string, got list"),
-    ({"image": 5, "question": "q", "label": "x"}, r"t\.jsonl:3: field 'image' must be a path or a list of paths"),
-    ({"image": ["a.png", 7], "question": "q", "label": "x"}, r"t\.jsonl:3: field 'image' must be a path"),
-    ({"image": "", "question": "q", "label": "x"}, r"t\.jsonl:3: field 'image' holds an empty path"),
-    ({"image": "nope.png", "question": "q", "label": "x"}, r"t\.jsonl:3: field 'image': file 'nope\.png' not found"),
-    ({"image": "a.png", "question": "q", "label": "x", "colour": 1}, r"t\.jsonl:3: unknown field\(s\) \['colour'\]"),
-    ({"question": "", "label": "x"}, r"t\.jsonl:3: the example has neither text nor images"),
-    (["a.png", "x"], r"t\.jsonl:3: expected a JSON object"),
-    ('{"image": "a.png", "label": "x"', r"t\.jsonl:3: invalid JSON"),
-])
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        ({"image": "a.png", "question": "q"}, r"t\.jsonl:3: missing field 'label'"),
+        ({"image": "a.png", "label": "x"}, r"t\.jsonl:3: missing field 'question'"),
+        (
+            {"image": "a.png", "question": "q", "label": "   "},
+            r"t\.jsonl:3: field 'label' is empty",
+        ),
+        (
+            {"image": "a.png", "question": "q", "label": 3},
+            r"t\.jsonl:3: field 'label' must be a string, got int",
+        ),
+        (
+            {"image": "a.png", "question": ["q"], "label": "x"},
+            r"t\.jsonl:3: field 'question' must be a string, got list",
+        ),
+        (
+            {"image": 5, "question": "q", "label": "x"},
+            r"t\.jsonl:3: field 'image' must be a path or a list of paths",
+        ),
+        (
+            {"image": ["a.png", 7], "question": "q", "label": "x"},
+            r"t\.jsonl:3: field 'image' must be a path",
+        ),
+        (
+            {"image": "", "question": "q", "label": "x"},
+            r"t\.jsonl:3: field 'image' holds an empty path",
+        ),
+        (
+            {"image": "nope.png", "question": "q", "label": "x"},
+            r"t\.jsonl:3: field 'image': file 'nope\.png' not found",
+        ),
+        (
+            {"image": "a.png", "question": "q", "label": "x", "colour": 1},
+            r"t\.jsonl:3: unknown field\(s\) \['colour'\]",
+        ),
+        ({"question": "", "label": "x"}, r"t\.jsonl:3: the example has neither text nor images"),
+        (["a.png", "x"], r"t\.jsonl:3: expected a JSON object"),
+        ('{"image": "a.png", "label": "x"', r"t\.jsonl:3: invalid JSON"),
+    ],
+)
 def test_jsonl_bad_line_names_file_line_and_field(tmp_path, record, message):
     png(tmp_path / "a.png")
     good = {"image": "a.png", "question": "q", "label": "ok"}
@@ -107,8 +150,10 @@ def test_jsonl_text_with_unicode_line_separators_is_one_line(tmp_path):
     """JSON allows U+2028, U+0085 etc. raw inside strings; they must not split a record."""
     text = "first\u2028second\x85third\u2029end"
     path = tmp_path / "t.jsonl"
-    lines = [json.dumps({"question": text, "label": "a"}, ensure_ascii=False),
-             json.dumps({"question": "plain", "label": "b"})]
+    lines = [
+        json.dumps({"question": text, "label": "a"}, ensure_ascii=False),
+        json.dumps({"question": "plain", "label": "b"}),
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     examples = load_jsonl(path)
     assert [ex.text for ex in examples] == [text, "plain"]
@@ -118,7 +163,9 @@ def test_jsonl_text_with_unicode_line_separators_is_one_line(tmp_path):
 def test_jsonl_with_byte_order_mark(tmp_path):
     """Windows Notepad saves UTF-8 with a BOM; the first line must still parse."""
     path = tmp_path / "t.jsonl"
-    path.write_bytes(b'\xef\xbb\xbf{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n')
+    path.write_bytes(
+        b'\xef\xbb\xbf{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n'
+    )
     assert [ex.text for ex in load_jsonl(path)] == ["a", "b"]
 
 
@@ -145,7 +192,10 @@ def test_folder_of_classes(tmp_path):
     root = make_class_folders(tmp_path / "ds")
     examples = load_examples(root, question="Which animal?")
     assert [(ex.label, Path(ex.images[0]).name) for ex in examples] == [
-        ("cat", "1.png"), ("cat", "2.jpg"), ("dog", "1.PNG")]
+        ("cat", "1.png"),
+        ("cat", "2.jpg"),
+        ("dog", "1.PNG"),
+    ]
     assert all(ex.text == "Which animal?" for ex in examples)
     assert examples[0].source == "cat/1.png"
 
@@ -200,8 +250,13 @@ def test_zip_of_class_folders(tmp_path, prefix):
 def test_zip_of_jsonl(tmp_path, prefix):
     src = tmp_path / "src"
     png(src / "images" / "a.png")
-    write_lines(src / "train.jsonl", [{"image": "images/a.png", "question": "q", "label": "a"},
-                                      {"question": "q2", "label": "b"}])
+    write_lines(
+        src / "train.jsonl",
+        [
+            {"image": "images/a.png", "question": "q", "label": "a"},
+            {"question": "q2", "label": "b"},
+        ],
+    )
     archive = zip_tree(src, tmp_path / "ds.zip", prefix)
     examples = load_examples(archive, workdir=tmp_path / "x")
     assert [ex.label for ex in examples] == ["a", "b"]
@@ -218,10 +273,12 @@ def test_zip_refuses_unsafe_entries(tmp_path):
             zf.writestr(info, b"data")
         return archive
 
-    for name, kw, message in [("../evil.txt", {}, "points outside"),
-                              ("/abs.txt", {}, "points outside"),
-                              ("link", {"link": True}, "symbolic link"),
-                              ("inner.zip", {}, "nested archive")]:
+    for name, kw, message in [
+        ("../evil.txt", {}, "points outside"),
+        ("/abs.txt", {}, "points outside"),
+        ("link", {"link": True}, "symbolic link"),
+        ("inner.zip", {}, "nested archive"),
+    ]:
         dest = tmp_path / f"out_{name.strip('./')}"
         dest.mkdir()
         with pytest.raises(DataError, match=message):
@@ -243,8 +300,11 @@ def test_write_jsonl_and_zip_round_trip(tmp_path):
     pil = Image.new("RGB", (5, 7), (0, 250, 0))
     examples = [
         Example(text="one image", label="red", images=(str(a),)),
-        Example(text="two images, unicode: caf\u00e9 \u2028 \U0001F600", label="mixed",
-                images=(str(a), str(b))),
+        Example(
+            text="two images, unicode: caf\u00e9 \u2028 \U0001f600",
+            label="mixed",
+            images=(str(a), str(b)),
+        ),
         Example(text="a PIL image", label="green", images=(pil,)),
         Example(text="no image at all", label="text"),
     ]
@@ -252,7 +312,8 @@ def test_write_jsonl_and_zip_round_trip(tmp_path):
     archive = zip_folder(tmp_path / "export", tmp_path / "export.zip")
     back = load_examples(archive, workdir=tmp_path / "unzipped")
     assert [(ex.text, ex.label, len(ex.images)) for ex in back] == [
-        (ex.text, ex.label, len(ex.images)) for ex in examples]
+        (ex.text, ex.label, len(ex.images)) for ex in examples
+    ]
     for orig, new in zip(examples, back):
         for x, y in zip(orig.images, new.images):
             assert np.array_equal(np.asarray(open_image(x)), np.asarray(open_image(y)))
@@ -347,12 +408,15 @@ def test_open_image_pil_input_and_large_images_shrink():
     assert img.mode == "RGB" and max(img.size) == 2048 and img.getpixel((0, 0)) == (128,) * 3
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("zero.png", b"", "the image file is empty \\(0 bytes\\)"),
-    ("text.png", b"hello, not an image", "not a readable image"),
-    ("trunc.png", "png-half", "not a readable image"),
-    ("trunc.jpg", "jpg-half", "not a readable image"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("zero.png", b"", "the image file is empty \\(0 bytes\\)"),
+        ("text.png", b"hello, not an image", "not a readable image"),
+        ("trunc.png", "png-half", "not a readable image"),
+        ("trunc.jpg", "jpg-half", "not a readable image"),
+    ],
+)
 def test_open_image_bad_files_raise_data_error_naming_the_file(tmp_path, name, content, message):
     path = tmp_path / name
     if isinstance(content, str):

@@ -7,30 +7,35 @@ from __future__ import annotations
 
 import copy
 import threading
-from functools import lru_cache
+from functools import cache
 
 import pytest
 import torch
-
-import savs
-import tiny_models
-from savs import Example, HeadExplanation, ModelError
-from savs import explanation
-from savs.explanation import IMPLEMENTATION, attention_modules, eager_attention, explain_prediction
 from test_architectures import ARCHS, BLUE, RED, VLMS, adapter_for, training_sets
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")]
+import savs
+from savs import Example, HeadExplanation, ModelError, explanation
+from savs.explanation import IMPLEMENTATION, attention_modules, eager_attention, explain_prediction
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+]
 
 torch.set_num_threads(1)
 
 # image tokens per image -> (rows, columns), for the architectures whose patches can be mapped
-GRIDS = {"llava": (4, 4), "paligemma": (4, 4), "gemma3": (2, 2), "qwen2_vl": (2, 2),
-         "qwen2_5_vl": (2, 2)}
+GRIDS = {
+    "llava": (4, 4),
+    "paligemma": (4, 4),
+    "gemma3": (2, 2),
+    "qwen2_vl": (2, 2),
+    "qwen2_5_vl": (2, 2),
+}
 UNMAPPED = {"llava_onevision", "idefics3", "smolvlm"}  # tiles / newline tokens / pixel shuffle
 
 
-@lru_cache(maxsize=None)
+@cache
 def fitted(name: str) -> tuple[savs.SAVClassifier, Example]:
     """A classifier on image examples (text for text LMs) with every head kept: all layers."""
     kind = "image" if name in VLMS else "text"
@@ -92,12 +97,15 @@ def test_only_selected_layers_run_eager_and_deeper_layers_do_not_run(name, monke
         def wrapped(m, *args, **kwargs):
             eager_calls.append(modules.index(m))
             return fn(m, *args, **kwargs)
+
         return wrapped
 
     monkeypatch.setattr(explanation, "model_eager_function", counting)
     ran: list[int] = []
-    handles = [m.register_forward_pre_hook(lambda mod, a, i=i: ran.append(i))
-               for i, m in enumerate(modules)]
+    handles = [
+        m.register_forward_pre_hook(lambda mod, a, i=i: ran.append(i))
+        for i, m in enumerate(modules)
+    ]
     try:
         inputs = adapter.encode([training_sets(name)["text"][1]])
         with eager_attention(adapter, [1]) as weights:
@@ -156,11 +164,12 @@ def test_image_positions_name_their_image_and_patch(name):
     image_id = explanation.image_token_id(adapter)
     ids = adapter.encode([example])["input_ids"][0].tolist()
     image_positions = [p for p, t in enumerate(ids) if t == image_id]
-    assert [e.patches[p] for p in image_positions] == \
-        [(i, r, c) for i in range(2) for r in range(rows) for c in range(cols)]
+    assert [e.patches[p] for p in image_positions] == [
+        (i, r, c) for i in range(2) for r in range(rows) for c in range(cols)
+    ]
     assert e.tokens[image_positions[cols + 1]] == "<image 0 patch 1,1>"
     assert all(e.patches[p] is None for p in range(len(ids)) if p not in image_positions)
-    between = e.tokens[image_positions[rows * cols - 1]:image_positions[rows * cols]]
+    between = e.tokens[image_positions[rows * cols - 1] : image_positions[rows * cols]]
     assert "right" in "".join(between)  # the text between the two images
 
 
@@ -190,8 +199,9 @@ def test_to_json_has_the_documented_keys():
     data = e.to_json()
     assert set(data) == {"layer", "head", "vote", "cosines", "attention", "tokens", "patches"}
     image_patches = [p for p in data["patches"] if p is not None]
-    assert len(image_patches) == 16 and all(isinstance(p, list) and len(p) == 3
-                                            for p in image_patches)
+    assert len(image_patches) == 16 and all(
+        isinstance(p, list) and len(p) == 3 for p in image_patches
+    )
 
 
 def test_a_classifier_of_another_model_is_refused():
@@ -211,7 +221,7 @@ def test_an_attention_without_an_eager_function_is_refused(monkeypatch):
 def test_a_boolean_sdpa_mask_is_turned_into_eager_s_additive_mask():
     """A selected layer handed SDPA's boolean mask (True = may attend) gives the same output
     and weights as with eager's float mask (0 / -inf): eager adds the mask to its scores."""
-    from savs.explanation import _Capture, _CAPTURE, _dispatch
+    from savs.explanation import _CAPTURE, _Capture, _dispatch
 
     adapter = adapter_for("llama_lm")
     attn = attention_modules(adapter)[0]

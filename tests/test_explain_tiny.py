@@ -44,8 +44,9 @@ def test_explain_equals_eager_output_attentions_on_tiny(tiny):
             model.set_attn_implementation(before)
         assert len(explanations) == 20
         for e in explanations:
-            torch.testing.assert_close(torch.tensor(e.attention),
-                                       out.attentions[e.layer][0, e.head, -1], rtol=0, atol=1e-5)
+            torch.testing.assert_close(
+                torch.tensor(e.attention), out.attentions[e.layer][0, e.head, -1], rtol=0, atol=1e-5
+            )
         assert len({e.layer for e in explanations}) > 1  # several layers went eager at once
 
 

@@ -15,16 +15,33 @@ pytestmark = pytest.mark.unit
 
 
 def explanation(weights: list[float], tokens: list[str], patches: list) -> HeadExplanation:
-    return HeadExplanation(layer=1, head=2, vote="a", cosines={"a": 0.9, "b": 0.1},
-                           attention=weights, tokens=tokens, patches=patches)
+    return HeadExplanation(
+        layer=1,
+        head=2,
+        vote="a",
+        cosines={"a": 0.9, "b": 0.1},
+        attention=weights,
+        tokens=tokens,
+        patches=patches,
+    )
 
 
 def two_images() -> HeadExplanation:
-    """"Look" + image 0 as 2x2 patches + "and" + image 1 as 2x2 patches + "?"."""
-    tokens = ["Look"] + [f"<image 0 patch {r},{c}>" for r in range(2) for c in range(2)] + ["and"] \
-        + [f"<image 1 patch {r},{c}>" for r in range(2) for c in range(2)] + ["?"]
-    patches = [None] + [(0, r, c) for r in range(2) for c in range(2)] + [None] \
-        + [(1, r, c) for r in range(2) for c in range(2)] + [None]
+    """ "Look" + image 0 as 2x2 patches + "and" + image 1 as 2x2 patches + "?"."""
+    tokens = (
+        ["Look"]
+        + [f"<image 0 patch {r},{c}>" for r in range(2) for c in range(2)]
+        + ["and"]
+        + [f"<image 1 patch {r},{c}>" for r in range(2) for c in range(2)]
+        + ["?"]
+    )
+    patches = (
+        [None]
+        + [(0, r, c) for r in range(2) for c in range(2)]
+        + [None]
+        + [(1, r, c) for r in range(2) for c in range(2)]
+        + [None]
+    )
     #          Look  (0,0) (0,1) (1,0) (1,1) and   image 1 ...          ?
     weights = [0.10, 0.00, 0.40, 0.00, 0.00, 0.05, 0.1, 0.1, 0.1, 0.1, 0.05]
     return explanation(weights, tokens, patches)
@@ -43,8 +60,12 @@ def test_overlay_heats_the_attended_patch_only():
     out = attention_overlay(picture, two_images(), image_index=0)
     assert out.size == picture.size and out.mode == "RGB"
     # patch (0, 1) is the top-right quarter: 20 x 10 pixels, changed; every other pixel is not
-    changed = {(x, y) for x in range(40) for y in range(20)
-               if out.getpixel((x, y)) != picture.getpixel((x, y))}
+    changed = {
+        (x, y)
+        for x in range(40)
+        for y in range(20)
+        if out.getpixel((x, y)) != picture.getpixel((x, y))
+    }
     assert changed == {(x, y) for x in range(20, 40) for y in range(10)}
     # the hottest patch is drawn in the ramp's top colour (light yellow), mostly opaque
     r, g, b = out.getpixel((30, 5))
@@ -77,10 +98,14 @@ def test_highlights_per_position_and_unmapped_images():
     e = two_images()
     pairs = attention_highlights(e, merge_images=False, scale=False)
     assert pairs == list(zip(e.tokens, e.attention))
-    unmapped = explanation([0.2, 0.3, 0.1, 0.4], ["<image>", "<image>", "hi", "<image>"],
-                           [None] * 4)
-    assert attention_highlights(unmapped, scale=False) == \
-        [("<image>", pytest.approx(0.5)), ("hi", 0.1), ("<image>", 0.4)]
+    unmapped = explanation(
+        [0.2, 0.3, 0.1, 0.4], ["<image>", "<image>", "hi", "<image>"], [None] * 4
+    )
+    assert attention_highlights(unmapped, scale=False) == [
+        ("<image>", pytest.approx(0.5)),
+        ("hi", 0.1),
+        ("<image>", 0.4),
+    ]
 
 
 def test_head_class_accuracy_by_hand():

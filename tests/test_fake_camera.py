@@ -14,8 +14,14 @@ import pytest
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 RED, GREEN, BLUE, YELLOW = (220, 30, 30), (30, 200, 40), (30, 40, 220), (240, 225, 30)
 
 PAGE = """<!doctype html><html><body><video id="v" autoplay muted playsinline></video>
@@ -32,7 +38,8 @@ window.pixels = async (points) => {
   c.width = v.videoWidth; c.height = v.videoHeight;
   const ctx = c.getContext("2d", {willReadFrequently: true}); ctx.drawImage(v, 0, 0);
   return {size: [c.width, c.height], rgb: points.map(([fx, fy]) =>
-    Array.from(ctx.getImageData(Math.floor(fx * c.width), Math.floor(fy * c.height), 1, 1).data.slice(0, 3)))};
+    Array.from(ctx.getImageData(Math.floor(fx * c.width), Math.floor(fy * c.height), 1, 1)
+      .data.slice(0, 3)))};
 };
 </script></body></html>"""
 
@@ -46,8 +53,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 def served(tmp_path):
     """The page on http://127.0.0.1 (a secure context: getUserMedia works there)."""
     (tmp_path / "index.html").write_text(PAGE)
-    server = ThreadingHTTPServer(("127.0.0.1", 0),
-                                 partial(_QuietHandler, directory=str(tmp_path)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(tmp_path)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
     server.shutdown()
@@ -58,8 +64,9 @@ def _close(a, b, tol: int = 6) -> bool:
 
 
 def _camera_page(p, clip, url):
-    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                args=CHROMIUM_ARGS + fc.chromium_camera_args(clip))
+    browser = p.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + fc.chromium_camera_args(clip)
+    )
     page = browser.new_page()
     page.goto(url)
     return browser, page
@@ -68,11 +75,15 @@ def _camera_page(p, clip, url):
 def test_the_known_colours_come_back_in_their_places(served, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    clip = fc.write_y4m(tmp_path / "quadrants.y4m", [fc.quadrant_frame([RED, GREEN, BLUE, YELLOW])] * 4)
+    clip = fc.write_y4m(
+        tmp_path / "quadrants.y4m", [fc.quadrant_frame([RED, GREEN, BLUE, YELLOW])] * 4
+    )
     with sync_playwright() as p:
         browser, page = _camera_page(p, clip, served)
         try:
-            got = page.evaluate("window.pixels([[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]])")
+            got = page.evaluate(
+                "window.pixels([[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]])"
+            )
         finally:
             browser.close()
     assert got["size"] == [64, 64]  # the clip's own frame size
@@ -99,11 +110,15 @@ def test_the_frames_play_in_turn(served, tmp_path):
 
 
 def test_a_clip_round_trips_without_a_browser(tmp_path):
-    frames = fc.solid_frames([RED, BLUE], frames_each=2) + [fc.quadrant_frame([RED, GREEN, BLUE, YELLOW])]
+    frames = fc.solid_frames([RED, BLUE], frames_each=2) + [
+        fc.quadrant_frame([RED, GREEN, BLUE, YELLOW])
+    ]
     back = fc.read_y4m(fc.write_y4m(tmp_path / "c.y4m", frames))
     assert len(back) == 5 and back[0].size == (64, 64)
     assert _close(back[0].getpixel((3, 3)), RED, 2) and _close(back[2].getpixel((3, 3)), BLUE, 2)
-    assert _close(back[4].getpixel((50, 10)), GREEN, 2) and _close(back[4].getpixel((10, 50)), BLUE, 2)
+    assert _close(back[4].getpixel((50, 10)), GREEN, 2) and _close(
+        back[4].getpixel((10, 50)), BLUE, 2
+    )
     with pytest.raises(ValueError, match="even"):
         fc.write_y4m(tmp_path / "odd.y4m", [fc.Image.new("RGB", (5, 4))])
 

@@ -22,8 +22,14 @@ from PIL import EpsImagePlugin, Image, ImageFile
 from savs import data
 from savs.__main__ import EXIT_USER_ERROR, main, printable
 from savs.classifier import CONFIG_FILE, TENSORS_FILE, Prediction, SAVClassifier, fit_activations
-from savs.data import (check_text, load_examples, load_jsonl, open_image,
-                       read_studio_meta, safe_extract_zip)
+from savs.data import (
+    check_text,
+    load_examples,
+    load_jsonl,
+    open_image,
+    read_studio_meta,
+    safe_extract_zip,
+)
 from savs.errors import ClassifierError, DataError
 from savs.limits import HOSTED, IMAGE_FORMATS, MAX_LINE_BYTES, Limits
 
@@ -62,8 +68,9 @@ def decoded(monkeypatch) -> list[tuple[int, int]]:
     """Records every image decode (ImageFile.load): header reads are free, decodes are not."""
     seen: list[tuple[int, int]] = []
     real = ImageFile.ImageFile.load
-    monkeypatch.setattr(ImageFile.ImageFile, "load",
-                        lambda self: seen.append(self.size) or real(self))
+    monkeypatch.setattr(
+        ImageFile.ImageFile, "load", lambda self: seen.append(self.size) or real(self)
+    )
     return seen
 
 
@@ -85,12 +92,17 @@ def test_million_line_jsonl_stops_at_the_limit(tmp_path, parsed):
     path = _million_lines(tmp_path / "huge.jsonl")
     reset_peak_rss()
     before = peak_rss_kib()
-    with pytest.raises(DataError, match=r"^huge\.jsonl:1001: more than 1,000 examples; the "
-                                        r"limit is 1,000"):
+    with pytest.raises(
+        DataError,
+        match=r"^huge\.jsonl:1001: more than 1,000 examples; the "
+        r"limit is 1,000",
+    ):
         load_examples(path, limits=HOSTED)
     assert len(parsed) <= 1000
     assert peak_rss_kib() - before < 100 * 1024  # KiB
-    assert len(load_examples(path, limits=Limits(max_examples=None))) == 1_000_000  # the file is fine
+    assert (
+        len(load_examples(path, limits=Limits(max_examples=None))) == 1_000_000
+    )  # the file is fine
 
 
 def test_million_line_zip_stops_at_the_limit(tmp_path, parsed):
@@ -116,14 +128,18 @@ def test_many_references_to_one_big_png_hit_the_pixel_budget_before_decoding(tmp
     no image decoded."""
     Image.new("RGB", (1024, 1024), (1, 2, 3)).save(tmp_path / "big.png")
     path = tmp_path / "refs.jsonl"
-    path.write_text("".join(line(image=["big.png"] * 16, question="q", label=f"c{i % 2}")
-                            for i in range(40)))
+    path.write_text(
+        "".join(line(image=["big.png"] * 16, question="q", label=f"c{i % 2}") for i in range(40))
+    )
     per_image = 1024 * 1024
     first_over = HOSTED.max_pixels // per_image + 1  # the 96th reference: line 6
-    with pytest.raises(DataError, match=rf"^refs\.jsonl:{(first_over - 1) // 16 + 1}: image "
-                                        rf"'big\.png': the images so far hold "
-                                        rf"{first_over * per_image:,} pixels; the limit for one "
-                                        rf"load is {HOSTED.max_pixels:,}"):
+    with pytest.raises(
+        DataError,
+        match=rf"^refs\.jsonl:{(first_over - 1) // 16 + 1}: image "
+        rf"'big\.png': the images so far hold "
+        rf"{first_over * per_image:,} pixels; the limit for one "
+        rf"load is {HOSTED.max_pixels:,}",
+    ):
         load_examples(path, confine_to=tmp_path, limits=HOSTED)
     assert decoded == []
     assert len(load_examples(path)) == 40  # local use: no budget
@@ -134,8 +150,11 @@ def test_pixel_budget_counts_class_folder_images(tmp_path, decoded):
         for i in range(3):
             (tmp_path / "ds" / cls).mkdir(parents=True, exist_ok=True)
             Image.new("RGB", (100, 100)).save(tmp_path / "ds" / cls / f"{i}.png")
-    with pytest.raises(DataError, match=r"^b/1\.png: the images so far hold 50,000 pixels; the "
-                                        r"limit for one load is 45,000"):
+    with pytest.raises(
+        DataError,
+        match=r"^b/1\.png: the images so far hold 50,000 pixels; the "
+        r"limit for one load is 45,000",
+    ):
         load_examples(tmp_path / "ds", question="q", limits=Limits(max_pixels=45_000))
     assert decoded == []
     with pytest.raises(DataError, match=r"^b/2\.png: more than 5 examples"):
@@ -145,13 +164,19 @@ def test_pixel_budget_counts_class_folder_images(tmp_path, decoded):
 def test_class_and_text_limits_name_line_and_field(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_text("".join(line(question="q", label=f"class {i}") for i in range(4)))
-    with pytest.raises(DataError, match=r"^t\.jsonl:4: label 'class 3' would be class number 4; "
-                                        r"the limit is 3 classes"):
+    with pytest.raises(
+        DataError,
+        match=r"^t\.jsonl:4: label 'class 3' would be class number 4; "
+        r"the limit is 3 classes",
+    ):
         load_jsonl(path, limits=Limits(max_classes=3))
     long = tmp_path / "long.jsonl"
     long.write_text(line(question="x" * 101, label="a"))
-    with pytest.raises(DataError, match=r"^long\.jsonl:1: field 'question' is 101 characters "
-                                        r"long; the limit is 100"):
+    with pytest.raises(
+        DataError,
+        match=r"^long\.jsonl:1: field 'question' is 101 characters "
+        r"long; the limit is 100",
+    ):
         load_jsonl(long, limits=Limits(max_text_chars=100))
     with pytest.raises(DataError, match=r"^input: field 'text' is 20,001 characters long"):
         check_text("y" * 20_001, "input", "text")
@@ -159,10 +184,17 @@ def test_class_and_text_limits_name_line_and_field(tmp_path):
 
 def test_a_line_longer_than_the_limit_is_refused_unread(tmp_path):
     path = tmp_path / "wide.jsonl"
-    path.write_text(line(question="ok", label="a")
-                    + '{"question": "' + "z" * (2 * MAX_LINE_BYTES) + '", "label": "b"}\n')
-    with pytest.raises(DataError, match=r"^wide\.jsonl:2: the line is longer than 1,048,576 "
-                                        r"bytes"):
+    path.write_text(
+        line(question="ok", label="a")
+        + '{"question": "'
+        + "z" * (2 * MAX_LINE_BYTES)
+        + '", "label": "b"}\n'
+    )
+    with pytest.raises(
+        DataError,
+        match=r"^wide\.jsonl:2: the line is longer than 1,048,576 "
+        r"bytes",
+    ):
         load_jsonl(path)
 
 
@@ -178,21 +210,35 @@ def test_uploaded_jsonl_alone_names_no_image_file(tmp_path, target):
     upload.mkdir()
     (tmp_path / "secret.png").write_bytes(png_bytes())
     (upload / "inside.png").write_bytes(png_bytes())
-    image = {"secret": str(tmp_path / "secret.png"), "missing": str(tmp_path / "nope.png"),
-             "inside-absolute": str(upload / "inside.png")}[target]
+    image = {
+        "secret": str(tmp_path / "secret.png"),
+        "missing": str(tmp_path / "nope.png"),
+        "inside-absolute": str(upload / "inside.png"),
+    }[target]
     path = upload / "train.jsonl"
     path.write_text(line(image=image, question="q", label="a"))
     with pytest.raises(DataError) as error:
         load_examples(path, upload=True)
-    assert str(error.value) == ("train.jsonl:1: field 'image': a .jsonl uploaded on its own "
-                                "cannot name image files; upload a .zip holding the JSONL and "
-                                "its images.")
+    assert str(error.value) == (
+        "train.jsonl:1: field 'image': a .jsonl uploaded on its own "
+        "cannot name image files; upload a .zip holding the JSONL and "
+        "its images."
+    )
     if target != "missing":
         assert len(load_examples(path)) == 1  # local use still may
 
 
-@pytest.mark.parametrize("image", ["{root}/in.png", "{root}/nope.png", "{outside}/secret.png",
-                                   "{outside}/nope.png", "../secret.png", "../nope.png"])
+@pytest.mark.parametrize(
+    "image",
+    [
+        "{root}/in.png",
+        "{root}/nope.png",
+        "{outside}/secret.png",
+        "{outside}/nope.png",
+        "../secret.png",
+        "../nope.png",
+    ],
+)
 def test_confined_paths_get_one_answer_whatever_exists(tmp_path, image):
     """Absolute paths (even inside the root) and paths leaving it: the same message, so a
     visitor learns nothing about which files exist."""
@@ -205,9 +251,11 @@ def test_confined_paths_get_one_answer_whatever_exists(tmp_path, image):
     path.write_text(line(image=image, question="q", label="a"))
     with pytest.raises(DataError) as error:
         load_examples(path, confine_to=root)
-    assert str(error.value) == (f"t.jsonl:1: field 'image': '{image}' points outside the dataset "
-                                "folder; use paths relative to the JSONL file, inside the "
-                                "archive.")
+    assert str(error.value) == (
+        f"t.jsonl:1: field 'image': '{image}' points outside the dataset "
+        "folder; use paths relative to the JSONL file, inside the "
+        "archive."
+    )
 
 
 def test_upload_errors_name_files_relative_to_the_upload(tmp_path):
@@ -217,8 +265,10 @@ def test_upload_errors_name_files_relative_to_the_upload(tmp_path):
         zf.writestr("set/img/here.png", png_bytes())
     with pytest.raises(DataError) as error:
         load_examples(archive, upload=True, workdir=tmp_path / "work")
-    assert str(error.value) == ("data.jsonl:1: field 'image': file 'img/gone.png' not found "
-                                "(looked in set/img). Image paths are relative to the JSONL file.")
+    assert str(error.value) == (
+        "data.jsonl:1: field 'image': file 'img/gone.png' not found "
+        "(looked in set/img). Image paths are relative to the JSONL file."
+    )
     empty = tmp_path / "empty"
     empty.mkdir()
     for source in (empty, tmp_path / "absent.jsonl"):
@@ -269,14 +319,16 @@ def test_zip_version_byte_is_a_data_error(tmp_path):
     raw[central + 6] = 148  # "version needed to extract" 14.8: zipfile raises NotImplementedError
     archive = tmp_path / "v.zip"
     archive.write_bytes(bytes(raw))
-    with pytest.raises(DataError, match=r"^v\.zip: not a valid \.zip archive \("
-                                        r"NotImplementedError: zip file version 14\.8\)"):
+    with pytest.raises(
+        DataError,
+        match=r"^v\.zip: not a valid \.zip archive \("
+        r"NotImplementedError: zip file version 14\.8\)",
+    ):
         load_examples(archive)
 
 
 def test_every_flipped_byte_of_a_classifier_zip_is_a_classifier_error(tmp_path):
-    clf = fit_activations(torch.randn(4, 1, 2, 3), ["x", "x", "y", "y"], k=1,
-                          config={"model": "m"})
+    clf = fit_activations(torch.randn(4, 1, 2, 3), ["x", "x", "y", "y"], k=1, config={"model": "m"})
     raw = clf.save(tmp_path / "clf.zip").read_bytes()
     outcomes = []
     for i in range(0, len(raw), 3):
@@ -298,7 +350,7 @@ def test_failed_extraction_leaves_the_folder_as_it_was(tmp_path):
         zf.writestr("b/2.png", png_bytes())
     raw = bytearray(archive.read_bytes())
     second = raw.find(b"PK\x03\x04", 10)
-    raw[second - 20: second - 10] = b"\xff" * 10  # corrupt the first entry's data (bad CRC)
+    raw[second - 20 : second - 10] = b"\xff" * 10  # corrupt the first entry's data (bad CRC)
     archive.write_bytes(bytes(raw))
     dest = tmp_path / "dest"
     dest.mkdir()
@@ -331,12 +383,19 @@ def test_hosted_archive_limits(tmp_path):
 
 def test_labels_are_nfc_and_case_variants_are_refused(tmp_path):
     path = tmp_path / "t.jsonl"
-    path.write_text(line(question="a", label="e\u0301cole") + line(question="b", label="école")
-                    + "\n" + line(question="c", label="Red") + line(question="d", label="red"))
+    path.write_text(
+        line(question="a", label="e\u0301cole")
+        + line(question="b", label="école")
+        + "\n"
+        + line(question="c", label="Red")
+        + line(question="d", label="red")
+    )
     with pytest.raises(DataError) as error:
         load_jsonl(path)
-    assert str(error.value) == ("t.jsonl:5: label 'red' differs from 'Red' (t.jsonl:4) only by "
-                                "case or Unicode form; use one spelling for one class.")
+    assert str(error.value) == (
+        "t.jsonl:5: label 'red' differs from 'Red' (t.jsonl:4) only by "
+        "case or Unicode form; use one spelling for one class."
+    )
     path.write_text(line(question="a", label="e\u0301cole") + line(question="b", label="école"))
     assert [ex.label for ex in load_jsonl(path)] == ["\u00e9cole", "\u00e9cole"]
 
@@ -345,11 +404,17 @@ def test_class_folders_are_nfc_and_case_variants_are_refused(tmp_path):
     for cls in ("Red", "red"):
         (tmp_path / "ds" / cls).mkdir(parents=True)
         Image.new("RGB", (4, 4)).save(tmp_path / "ds" / cls / "1.png")
-    with pytest.raises(DataError, match=r"^red/: label 'red' differs from 'Red' \(Red/\) only by "
-                                        r"case"):
+    with pytest.raises(
+        DataError,
+        match=r"^red/: label 'red' differs from 'Red' \(Red/\) only by "
+        r"case",
+    ):
         load_examples(tmp_path / "ds", question="q")
     (tmp_path / "ds" / "red").rename(tmp_path / "ds" / "e\u0301cole")
-    assert {ex.label for ex in load_examples(tmp_path / "ds", question="q")} == {"Red", "\u00e9cole"}
+    assert {ex.label for ex in load_examples(tmp_path / "ds", question="q")} == {
+        "Red",
+        "\u00e9cole",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,8 +448,9 @@ def test_phone_jpeg_with_several_pictures_still_opens(tmp_path):
     """Cameras write MPO (a JPEG holding several pictures); Pillow opens it through its JPEG
     plugin, so the format restriction must not refuse it."""
     path = tmp_path / "phone.jpg"
-    Image.new("RGB", (4, 4), (255, 0, 0)).save(path, "MPO", save_all=True,
-                                                append_images=[Image.new("RGB", (4, 4))])
+    Image.new("RGB", (4, 4), (255, 0, 0)).save(
+        path, "MPO", save_all=True, append_images=[Image.new("RGB", (4, 4))]
+    )
     assert Image.open(path).format == "MPO"
     assert open_image(path).getpixel((0, 0))[0] > 240
 
@@ -399,35 +465,52 @@ def _meta(tmp_path: Path, **fields) -> Path:
     return path
 
 
-@pytest.mark.parametrize("fields,message", [
-    ({"classes": 5}, r"field 'classes' must be a list of class names, got int"),
-    ({"classes": "abc"}, r"field 'classes' must be a list of class names, got str"),
-    ({"classes": ["a", 3]}, r"field 'classes\[1\]' must be a string, got int"),
-    ({"classes": ["a", "x" * 201]}, r"field 'classes\[1\]' is 201 characters long; the limit is 200"),
-    ({"classes": [f"c{i}" for i in range(51)]},
-     r"label 'c50' would be class number 51; the limit is 50"),
-    ({"classes": ["Cat", "cat"]}, r"label 'cat' differs from 'Cat'"),
-    ({"classes": ["ok", " "]}, r"the label is empty"),
-    ({"prompt": 3}, r"field 'prompt' must be a string, got int"),
-    ({"prompt": "p" * 20_001}, r"field 'prompt' is 20,001 characters long"),
-    ({"k": True}, r"field 'k' must be a positive whole number, got true"),
-    ({"k": 0}, r"field 'k' must be a positive whole number, got 0"),
-    ({"k": "3"}, r"field 'k' must be a positive whole number"),
-    ({"k": 2.5}, r"field 'k' must be a positive whole number"),
-    ({"scoring": "best"}, r"field 'scoring' must be one of loo, reference, got \"best\""),
-    ({"format": "other"}, r"not a SAVs Studio file"),
-], ids=lambda v: str(v)[:30] if not isinstance(v, dict) else next(iter(v)) + "-" + str(
-    next(iter(v.values())))[:12])
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        ({"classes": 5}, r"field 'classes' must be a list of class names, got int"),
+        ({"classes": "abc"}, r"field 'classes' must be a list of class names, got str"),
+        ({"classes": ["a", 3]}, r"field 'classes\[1\]' must be a string, got int"),
+        (
+            {"classes": ["a", "x" * 201]},
+            r"field 'classes\[1\]' is 201 characters long; the limit is 200",
+        ),
+        (
+            {"classes": [f"c{i}" for i in range(51)]},
+            r"label 'c50' would be class number 51; the limit is 50",
+        ),
+        ({"classes": ["Cat", "cat"]}, r"label 'cat' differs from 'Cat'"),
+        ({"classes": ["ok", " "]}, r"the label is empty"),
+        ({"prompt": 3}, r"field 'prompt' must be a string, got int"),
+        ({"prompt": "p" * 20_001}, r"field 'prompt' is 20,001 characters long"),
+        ({"k": True}, r"field 'k' must be a positive whole number, got true"),
+        ({"k": 0}, r"field 'k' must be a positive whole number, got 0"),
+        ({"k": "3"}, r"field 'k' must be a positive whole number"),
+        ({"k": 2.5}, r"field 'k' must be a positive whole number"),
+        ({"scoring": "best"}, r"field 'scoring' must be one of loo, reference, got \"best\""),
+        ({"format": "other"}, r"not a SAVs Studio file"),
+    ],
+    ids=lambda v: (
+        str(v)[:30]
+        if not isinstance(v, dict)
+        else next(iter(v)) + "-" + str(next(iter(v.values())))[:12]
+    ),
+)
 def test_studio_meta_refuses_every_bad_field(tmp_path, fields, message):
     with pytest.raises(DataError, match=r"^studio\.json: .*" + message):
         read_studio_meta(_meta(tmp_path, **fields))
 
 
 def test_studio_meta_reads_a_good_file(tmp_path):
-    path = _meta(tmp_path, prompt="Which?", classes=["e\u0301cole", "b"], k=3, scoring="loo",
-                 extra="ignored")
-    assert read_studio_meta(path) == {"prompt": "Which?", "classes": ["\u00e9cole", "b"], "k": 3,
-                                      "scoring": "loo"}
+    path = _meta(
+        tmp_path, prompt="Which?", classes=["e\u0301cole", "b"], k=3, scoring="loo", extra="ignored"
+    )
+    assert read_studio_meta(path) == {
+        "prompt": "Which?",
+        "classes": ["\u00e9cole", "b"],
+        "k": 3,
+        "scoring": "loo",
+    }
     assert read_studio_meta(tmp_path / "absent.json") == {}
     path.write_text("{not json")
     with pytest.raises(DataError, match=r"^studio\.json: not valid JSON"):
@@ -444,12 +527,14 @@ def test_studio_meta_reads_a_good_file(tmp_path):
 @pytest.fixture
 def saved(tmp_path) -> Path:
     acts = torch.randn(6, 2, 3, 4, generator=torch.Generator().manual_seed(1))
-    return fit_activations(acts, ["a", "a", "b", "b", "c", "c"], k=3,
-                           config={"model": "test-x", "prompt": "Which?"}).save(tmp_path / "clf")
+    return fit_activations(
+        acts, ["a", "a", "b", "b", "c", "c"], k=3, config={"model": "test-x", "prompt": "Which?"}
+    ).save(tmp_path / "clf")
 
 
-def _edit(folder: Path, heads: torch.Tensor | None = None, n_labels: int | None = None,
-          **config) -> None:
+def _edit(
+    folder: Path, heads: torch.Tensor | None = None, n_labels: int | None = None, **config
+) -> None:
     from safetensors.torch import load_file, save_file
 
     cfg = json.loads((folder / CONFIG_FILE).read_text())
@@ -464,24 +549,35 @@ def _edit(folder: Path, heads: torch.Tensor | None = None, n_labels: int | None 
     save_file(tensors, folder / TENSORS_FILE)
 
 
-@pytest.mark.parametrize("edit,message", [
-    ({"prompt": 5}, r"'prompt' must be a string, got int"),
-    ({"prompt": ["a"]}, r"'prompt' must be a string, got list"),
-    ({"prompt": "p" * 20_001}, r"'prompt' is 20,001 characters long; the limit is 20,000"),
-    ({"model": None}, r"'model' must name the model the classifier was made with, got null"),
-    ({"model": ""}, r"'model' must name the model"),
-    ({"model": 7}, r"'model' must name the model"),
-    ({"num_layers": True}, r"'num_layers' must be a positive integer, got true"),
-    ({"head_dim": 4.0}, r"'head_dim' must be a positive integer, got 4\.0"),
-    ({"k": True}, r"'k' must be a positive integer, got true"),
-    ({"k": 2}, r"'k' is 2 but 3 heads are stored"),
-    ({"scoring": "magic"}, r"'scoring' must be one of loo, reference"),
-    ({"labels": ["a", "B", "b"]}, r"labels 'B' and 'b' differ only by case"),
-    ({"labels": ["a", "b", "x" * 201]}, r"label 'x+'\.\.\. is 201 characters long; the limit is 200"),
-    ({"heads": torch.tensor([[0, 1], [1, 2], [0, 1]])}, r"head \(layer 0, head 1\) is listed twice"),
-    ({"labels": 10_001}, r"10,001 labels; the limit is 10,000"),
-], ids=lambda v: next(iter(v)) + "-" + str(next(iter(v.values())))[:10] if isinstance(v, dict)
-    else None)
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        ({"prompt": 5}, r"'prompt' must be a string, got int"),
+        ({"prompt": ["a"]}, r"'prompt' must be a string, got list"),
+        ({"prompt": "p" * 20_001}, r"'prompt' is 20,001 characters long; the limit is 20,000"),
+        ({"model": None}, r"'model' must name the model the classifier was made with, got null"),
+        ({"model": ""}, r"'model' must name the model"),
+        ({"model": 7}, r"'model' must name the model"),
+        ({"num_layers": True}, r"'num_layers' must be a positive integer, got true"),
+        ({"head_dim": 4.0}, r"'head_dim' must be a positive integer, got 4\.0"),
+        ({"k": True}, r"'k' must be a positive integer, got true"),
+        ({"k": 2}, r"'k' is 2 but 3 heads are stored"),
+        ({"scoring": "magic"}, r"'scoring' must be one of loo, reference"),
+        ({"labels": ["a", "B", "b"]}, r"labels 'B' and 'b' differ only by case"),
+        (
+            {"labels": ["a", "b", "x" * 201]},
+            r"label 'x+'\.\.\. is 201 characters long; the limit is 200",
+        ),
+        (
+            {"heads": torch.tensor([[0, 1], [1, 2], [0, 1]])},
+            r"head \(layer 0, head 1\) is listed twice",
+        ),
+        ({"labels": 10_001}, r"10,001 labels; the limit is 10,000"),
+    ],
+    ids=lambda v: (
+        next(iter(v)) + "-" + str(next(iter(v.values())))[:10] if isinstance(v, dict) else None
+    ),
+)
 def test_classifier_loader_refuses(saved, edit, message):
     n_labels = edit.pop("labels") if isinstance(edit.get("labels"), int) else None
     _edit(saved, n_labels=n_labels, **edit)
@@ -518,26 +614,34 @@ def no_model(monkeypatch) -> list[str]:
 
 def _train(tmp_path: Path) -> Path:
     path = tmp_path / "t.jsonl"
-    path.write_text("".join(line(question=q, label=lab)
-                            for q, lab in (("a", "x"), ("b", "y"), ("c", "x"), ("d", "y"))))
+    path.write_text(
+        "".join(
+            line(question=q, label=lab)
+            for q, lab in (("a", "x"), ("b", "y"), ("c", "x"), ("d", "y"))
+        )
+    )
     return path
 
 
-@pytest.mark.parametrize("out,message", [
-    ("missing/clf", r"folder '.*missing' does not exist"),
-    ("missing/deeper/clf.zip", r"folder '.*deeper' does not exist"),
-    ("file.txt", r"it is a file; a classifier is saved as a folder"),
-    ("folder.zip", r"it is a folder; a classifier is saved as a \.zip file"),
-])
-def test_cli_checks_out_before_anything_slow(tmp_path, capsys, no_model, out, message,
-                                             monkeypatch):
+@pytest.mark.parametrize(
+    "out,message",
+    [
+        ("missing/clf", r"folder '.*missing' does not exist"),
+        ("missing/deeper/clf.zip", r"folder '.*deeper' does not exist"),
+        ("file.txt", r"it is a file; a classifier is saved as a folder"),
+        ("folder.zip", r"it is a folder; a classifier is saved as a \.zip file"),
+    ],
+)
+def test_cli_checks_out_before_anything_slow(tmp_path, capsys, no_model, out, message, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "file.txt").write_text("")
     (tmp_path / "folder.zip").mkdir()
     read = []
     monkeypatch.setattr(data, "load_examples", lambda *a, **k: read.append(a))
-    assert main(["fit", "--model", "m", "--train", str(_train(tmp_path)), "--out", out]) \
+    assert (
+        main(["fit", "--model", "m", "--train", str(_train(tmp_path)), "--out", out])
         == EXIT_USER_ERROR
+    )
     err = capsys.readouterr().err
     assert re.match(r"error: cannot save the classifier to '.*': " + message, err), err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -556,13 +660,22 @@ def test_cli_prints_labels_and_errors_escaped(tmp_path, capsys, monkeypatch, no_
     import savs.__main__ as cli
 
     evil = "\x1b[31mred\x1b]0;pwned\x07"
-    monkeypatch.setattr(cli, "cmd_predict", lambda args: Prediction(
-        label=evil, votes={evil: 2, "blue": 1}, probabilities={evil: 2 / 3, "blue": 1 / 3},
-        head_votes=[]).to_json())
+    monkeypatch.setattr(
+        cli,
+        "cmd_predict",
+        lambda args: Prediction(
+            label=evil,
+            votes={evil: 2, "blue": 1},
+            probabilities={evil: 2 / 3, "blue": 1 / 3},
+            head_votes=[],
+        ).to_json(),
+    )
     assert main(["predict", "--classifier", "c", "--text", "t"]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
-    assert out == "\\x1b[31mred\\x1b]0;pwned\\x07  (\\x1b[31mred\\x1b]0;pwned\\x07 0.67, blue 0.33)\n"
+    assert (
+        out == "\\x1b[31mred\\x1b]0;pwned\\x07  (\\x1b[31mred\\x1b]0;pwned\\x07 0.67, blue 0.33)\n"
+    )
     bidi = tmp_path / "b.jsonl"
     bidi.write_text(line(image="x\u202egnp.exe", question="q", label="a"))
     assert main(["fit", "--model", "m", "--train", str(bidi)]) == EXIT_USER_ERROR

@@ -26,8 +26,9 @@ def test_auto_heads_and_baselines_on_count():
     report, _ = evaluate(tiny, clf, test)
     assert report.accuracy >= 0.90  # issue 3's floor for count with k = 20 holds with auto too
     heads = fit_activations(acts, labels, 20).heads
-    baselines = compare_baselines(acts, labels, extract(tiny, test), [ex.label for ex in test],
-                                  heads)
+    baselines = compare_baselines(
+        acts, labels, extract(tiny, test), [ex.label for ex in test], heads
+    )
     assert list(baselines) == list(BASELINES)
     chance = 1 / len(clf.labels)
     for name, accuracy in baselines.items():  # the heads hold the answer for every method

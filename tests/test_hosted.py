@@ -11,8 +11,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import studio_fixtures as sf
 from gradio_client import Client, handle_file
+
+import studio_fixtures as sf
 
 pytestmark = pytest.mark.app
 
@@ -43,8 +44,11 @@ def heavy_zip(folder: Path, n: int = 900, side: int = 320) -> Path:
             path = folder / f"{i}.png"
             sf.colour_image((i % 250, 90, 200 if i % 2 else 40), i, size=side).save(path)
             zf.write(path, f"images/{i}.png")
-            rows.append(json.dumps({"image": f"images/{i}.png", "question": "q",
-                                    "label": "a" if i % 2 else "b"}))
+            rows.append(
+                json.dumps(
+                    {"image": f"images/{i}.png", "question": "q", "label": "a" if i % 2 else "b"}
+                )
+            )
         zf.writestr("data.jsonl", "\n".join(rows))
     return archive
 

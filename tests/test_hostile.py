@@ -59,8 +59,11 @@ def tree(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*")}
 
 
-def make_zip(path: Path, entries: list[tuple[str | zipfile.ZipInfo, bytes]],
-             compression: int = zipfile.ZIP_STORED) -> Path:
+def make_zip(
+    path: Path,
+    entries: list[tuple[str | zipfile.ZipInfo, bytes]],
+    compression: int = zipfile.ZIP_STORED,
+) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # duplicate names are one of the hostile cases
         with zipfile.ZipFile(path, "w", compression) as zf:
@@ -77,12 +80,22 @@ def png_bytes(size=(8, 6), mode="RGB", colour=(10, 20, 30)) -> bytes:
 
 def png_header_only(width: int, height: int) -> bytes:
     """A valid PNG signature + IHDR claiming width x height RGB pixels, with a token IDAT."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(
-            ">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+        + chunk(b"IEND", b"")
+    )
 
 
 def peak_rss_kib() -> int:
@@ -137,8 +150,9 @@ def test_pixel_bomb_is_refused_before_decoding(tmp_path, monkeypatch):
     assert path.stat().st_size < 2000
     decoded = []
     real_load = ImageFile.ImageFile.load
-    monkeypatch.setattr(ImageFile.ImageFile, "load",
-                        lambda self: decoded.append(self.size) or real_load(self))
+    monkeypatch.setattr(
+        ImageFile.ImageFile, "load", lambda self: decoded.append(self.size) or real_load(self)
+    )
     reset_peak_rss()
     before = peak_rss_kib()
     with pytest.raises(DataError, match=r"bomb\.png.*(too large|over the limit)"):
@@ -257,8 +271,11 @@ def test_animated_image_file_is_closed(tmp_path):
         open_files = len(os.listdir("/proc/self/fd")) - fds
         gc.collect()  # an unclosed file warns when it is collected
     assert open_files <= 0
-    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)
-                and "anim.gif" in str(w.message)]
+    unclosed = [
+        str(w.message)
+        for w in caught
+        if issubclass(w.category, ResourceWarning) and "anim.gif" in str(w.message)
+    ]
     assert unclosed == []
     assert all(img.getpixel((0, 0)) == (255, 0, 0) for img in images)  # usable once closed
 
@@ -287,8 +304,16 @@ def test_large_image_is_shrunk(tmp_path):
 # Archives
 
 
-ESCAPING_NAMES = ["../evil.txt", "a/../../evil.txt", "/tmp/evil.txt", "//evil.txt",
-                  "C:/evil.txt", "C:\\evil.txt", "\\evil.txt", "ok/../../../evil.txt"]
+ESCAPING_NAMES = [
+    "../evil.txt",
+    "a/../../evil.txt",
+    "/tmp/evil.txt",
+    "//evil.txt",
+    "C:/evil.txt",
+    "C:\\evil.txt",
+    "\\evil.txt",
+    "ok/../../../evil.txt",
+]
 
 
 @pytest.mark.parametrize("name", ESCAPING_NAMES)
@@ -325,11 +350,12 @@ def test_zip_too_many_files(tmp_path, monkeypatch):
 def test_zip_bomb_refused_from_its_declared_size(tmp_path):
     """A 1 MiB deflated entry whose header declares 2 GiB (with the real 1 GiB limit): refused
     before anything is decompressed."""
-    archive = make_zip(tmp_path / "bomb.zip", [("a/zeros.png", b"\0" * (1 << 20))],
-                       zipfile.ZIP_DEFLATED)
+    archive = make_zip(
+        tmp_path / "bomb.zip", [("a/zeros.png", b"\0" * (1 << 20))], zipfile.ZIP_DEFLATED
+    )
     raw = bytearray(archive.read_bytes())
     central = raw.find(b"PK\x01\x02")
-    raw[central + 24: central + 28] = struct.pack("<I", 2 << 30)  # uncompressed size
+    raw[central + 24 : central + 28] = struct.pack("<I", 2 << 30)  # uncompressed size
     archive.write_bytes(bytes(raw))
     reset_peak_rss()
     before = peak_rss_kib()
@@ -343,11 +369,14 @@ def test_zip_bomb_with_lying_header_stops(tmp_path, monkeypatch):
     """Headers that under-declare: extraction stops at the real byte count (or zipfile's own
     size / CRC check) and says so, instead of filling the disk."""
     monkeypatch.setattr(archives, "MAX_ZIP_BYTES", 3 << 20)
-    archive = make_zip(tmp_path / "liar.zip", [(f"a/{i}.png", b"\0" * (1 << 20)) for i in range(5)],
-                       zipfile.ZIP_DEFLATED)
+    archive = make_zip(
+        tmp_path / "liar.zip",
+        [(f"a/{i}.png", b"\0" * (1 << 20)) for i in range(5)],
+        zipfile.ZIP_DEFLATED,
+    )
     raw = bytearray(archive.read_bytes())
     for match in re.finditer(b"PK\x01\x02", bytes(raw)):
-        raw[match.start() + 24: match.start() + 28] = struct.pack("<I", 10)
+        raw[match.start() + 24 : match.start() + 28] = struct.pack("<I", 10)
     archive.write_bytes(bytes(raw))
     with pytest.raises(DataError, match=r"liar\.zip: .*(cannot be extracted|zip bomb)"):
         safe_extract_zip(archive, tmp_path / "dest")
@@ -394,13 +423,17 @@ def _not_a_zip(path: Path) -> None:
     path.write_text("just text")
 
 
-@pytest.mark.parametrize("build,message", [
-    (_corrupt_deflate, r"entry 'data\.jsonl' cannot be extracted"),
-    (_encrypted, r"entry 'data\.jsonl' cannot be extracted .*password"),
-    (_unknown_compression, r"entry 'data\.jsonl' cannot be extracted"),
-    (_file_and_folder, r"entry 'a/b\.png' cannot be extracted"),
-    (_not_a_zip, r"not a valid \.zip archive"),
-], ids=["corrupt", "encrypted", "compression", "file-vs-folder", "not-a-zip"])
+@pytest.mark.parametrize(
+    "build,message",
+    [
+        (_corrupt_deflate, r"entry 'data\.jsonl' cannot be extracted"),
+        (_encrypted, r"entry 'data\.jsonl' cannot be extracted .*password"),
+        (_unknown_compression, r"entry 'data\.jsonl' cannot be extracted"),
+        (_file_and_folder, r"entry 'a/b\.png' cannot be extracted"),
+        (_not_a_zip, r"not a valid \.zip archive"),
+    ],
+    ids=["corrupt", "encrypted", "compression", "file-vs-folder", "not-a-zip"],
+)
 def test_broken_archives(tmp_path, build, message):
     archive = tmp_path / "broken.zip"
     build(archive)
@@ -413,15 +446,18 @@ def test_failed_zip_leaves_no_temporary_folder(tmp_path, monkeypatch):
     temp_root = tmp_path / "tmp"
     temp_root.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp_root))
-    archive = make_zip(tmp_path / "bad.zip", [("cls/a.png", png_bytes()),
-                                              ("data.jsonl", b"not json\n")])
+    archive = make_zip(
+        tmp_path / "bad.zip", [("cls/a.png", png_bytes()), ("data.jsonl", b"not json\n")]
+    )
     with pytest.raises(DataError, match=r"data\.jsonl:1: invalid JSON"):
         load_examples(archive)
     assert list(temp_root.iterdir()) == []
 
 
-@pytest.mark.parametrize("image_path", ["{outside}", "../outside.png", "a/../../outside.png",
-                                        "{missing}", "../missing.png"])
+@pytest.mark.parametrize(
+    "image_path",
+    ["{outside}", "../outside.png", "a/../../outside.png", "{missing}", "../missing.png"],
+)
 def test_zip_jsonl_cannot_read_files_outside_the_archive(tmp_path, image_path):
     """A hosted server must not let an uploaded JSONL pull in /etc/... or another user's files;
     the message is the same whether the outside file exists or not (no probing)."""
@@ -432,8 +468,11 @@ def test_zip_jsonl_cannot_read_files_outside_the_archive(tmp_path, image_path):
     archive = make_zip(tmp_path / "up.zip", [("data.jsonl", line.encode())])
     work = tmp_path / "work" / "inner"
     work.mkdir(parents=True)
-    with pytest.raises(DataError, match=r"data\.jsonl:1: field 'image': .* points outside the "
-                                        "dataset folder"):
+    with pytest.raises(
+        DataError,
+        match=r"data\.jsonl:1: field 'image': .* points outside the "
+        "dataset folder",
+    ):
         load_examples(archive, workdir=work)
 
 
@@ -453,14 +492,22 @@ def test_confine_to_for_uploaded_jsonl(tmp_path):
 
 def test_valid_zip_still_loads(tmp_path):
     """The limits above must not refuse an ordinary dataset (class folders, macOS junk)."""
-    archive = make_zip(tmp_path / "ok.zip", [
-        ("set/cat/1.png", png_bytes()), ("set/cat/2.png", png_bytes(colour=(1, 1, 1))),
-        ("set/dog/1.png", png_bytes(colour=(9, 9, 9))), ("__MACOSX/set/._x", b"junk")],
-        zipfile.ZIP_DEFLATED)
+    archive = make_zip(
+        tmp_path / "ok.zip",
+        [
+            ("set/cat/1.png", png_bytes()),
+            ("set/cat/2.png", png_bytes(colour=(1, 1, 1))),
+            ("set/dog/1.png", png_bytes(colour=(9, 9, 9))),
+            ("__MACOSX/set/._x", b"junk"),
+        ],
+        zipfile.ZIP_DEFLATED,
+    )
     examples = load_examples(archive, question="animal?", workdir=tmp_path / "work")
     assert sorted(ex.label for ex in examples) == ["cat", "cat", "dog"]
-    assert all(Path(ex.images[0]).resolve().is_relative_to((tmp_path / "work").resolve())
-               for ex in examples)
+    assert all(
+        Path(ex.images[0]).resolve().is_relative_to((tmp_path / "work").resolve())
+        for ex in examples
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -494,11 +541,15 @@ BAD_LINES = [
     ('{"question": "q", "label": "a", "image": ["a.png", 4]}', r"field 'image' must be a path"),
     ('{"question": "q", "label": "a", "image": ""}', r"field 'image' holds an empty path"),
     ('{"question": "q", "label": "a", "image": "nope.png"}', r"file 'nope\.png' not found"),
-    ('{"question": "q", "label": "a", "image": ' + json.dumps(["x.png"] * 17) + "}",
-     r"17 images in one example; the limit is 16"),
+    (
+        '{"question": "q", "label": "a", "image": ' + json.dumps(["x.png"] * 17) + "}",
+        r"17 images in one example; the limit is 16",
+    ),
     ('{"question": "", "label": "a"}', r"neither text nor images"),
-    ('{"question": "q", "label": "' + "x" * (MAX_LABEL_CHARS + 1) + '"}',
-     rf"field 'label' is {MAX_LABEL_CHARS + 1} characters long; the limit is {MAX_LABEL_CHARS}"),
+    (
+        '{"question": "q", "label": "' + "x" * (MAX_LABEL_CHARS + 1) + '"}',
+        rf"field 'label' is {MAX_LABEL_CHARS + 1} characters long; the limit is {MAX_LABEL_CHARS}",
+    ),
     ("[" * 100_000 + "]" * 100_000, r"nested too deeply"),
     ('{"question": NaN, "label": "a"}', r"field 'question' must be a string, got float"),
 ]
@@ -516,11 +567,15 @@ def test_label_at_the_length_limit_is_fine(tmp_path):
     assert load_jsonl(path)[1].label == "é" * MAX_LABEL_CHARS
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", r"no examples \(the file is empty\)"),
-    (b"\n \n\t\n", r"no examples"),
-    (b'{"question": "q", "label": "a"}\n\xff\xfe bad bytes\n', r"not UTF-8 text"),
-], ids=["empty", "blank-lines", "not-utf8"])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", r"no examples \(the file is empty\)"),
+        (b"\n \n\t\n", r"no examples"),
+        (b'{"question": "q", "label": "a"}\n\xff\xfe bad bytes\n', r"not UTF-8 text"),
+    ],
+    ids=["empty", "blank-lines", "not-utf8"],
+)
 def test_unusable_jsonl_files(tmp_path, content, message):
     path = tmp_path / "x.jsonl"
     path.write_bytes(content)
@@ -530,13 +585,24 @@ def test_unusable_jsonl_files(tmp_path, content, message):
 
 def test_byte_order_mark_is_accepted(tmp_path):
     path = tmp_path / "windows.jsonl"
-    path.write_bytes("\ufeff".encode() + b'{"question": "q", "label": "a"}\r\n'
-                     b'{"question": "r", "label": "b"}\r\n')
+    path.write_bytes(
+        "\ufeff".encode() + b'{"question": "q", "label": "a"}\r\n'
+        b'{"question": "r", "label": "b"}\r\n'
+    )
     assert [ex.label for ex in load_jsonl(path)] == ["a", "b"]
 
 
-UNICODE_LABELS = ["chat 🐱", "犬", "קוף", "e\u0301cole", "école", "line\u2028sep", "nbsp\u00a0x",
-                  "tab\tin", "Ω≈ç√"]
+UNICODE_LABELS = [
+    "chat 🐱",
+    "犬",
+    "קוף",
+    "e\u0301cole",
+    "école",
+    "line\u2028sep",
+    "nbsp\u00a0x",
+    "tab\tin",
+    "Ω≈ç√",
+]
 
 
 def test_unicode_labels_survive_every_round_trip(tmp_path):
@@ -544,11 +610,15 @@ def test_unicode_labels_survive_every_round_trip(tmp_path):
     (composed and decomposed 'école' are one class: issue 13)."""
     import unicodedata
 
-    examples = [Example(text=f"text {i} {j}", label=label)
-                for i, label in enumerate(UNICODE_LABELS) for j in range(2)]
+    examples = [
+        Example(text=f"text {i} {j}", label=label)
+        for i, label in enumerate(UNICODE_LABELS)
+        for j in range(2)
+    ]
     reloaded = load_jsonl(write_jsonl(examples, tmp_path / "export"))
-    assert [ex.label for ex in reloaded] == [unicodedata.normalize("NFC", ex.label)
-                                             for ex in examples]
+    assert [ex.label for ex in reloaded] == [
+        unicodedata.normalize("NFC", ex.label) for ex in examples
+    ]
     classes = list(dict.fromkeys(ex.label for ex in reloaded))
     assert len(classes) == len(UNICODE_LABELS) - 1  # the two 'école' spellings merged
     acts = torch.randn(len(reloaded), 2, 3, 4)
@@ -562,16 +632,22 @@ def test_one_thousand_classes(tmp_path):
     n_classes = 1000
     labels = [f"class {i:04d} – ünïcode" for i in range(n_classes)]
     path = tmp_path / "many.jsonl"
-    path.write_text("".join(json.dumps({"question": f"example {i} {j}", "label": lab},
-                                       ensure_ascii=False) + "\n"
-                            for i, lab in enumerate(labels) for j in range(2)), encoding="utf-8")
+    path.write_text(
+        "".join(
+            json.dumps({"question": f"example {i} {j}", "label": lab}, ensure_ascii=False) + "\n"
+            for i, lab in enumerate(labels)
+            for j in range(2)
+        ),
+        encoding="utf-8",
+    )
     start = time.perf_counter()
     examples = load_examples(path)
     assert check_training_set(examples, leave_one_out=True) == labels
     gen = torch.Generator().manual_seed(0)
     centres = torch.randn(n_classes, 3, 4, 16, generator=gen)
-    acts = centres.repeat_interleave(2, 0) + 0.01 * torch.randn(2 * n_classes, 3, 4, 16,
-                                                                generator=gen)
+    acts = centres.repeat_interleave(2, 0) + 0.01 * torch.randn(
+        2 * n_classes, 3, 4, 16, generator=gen
+    )
     clf = fit_activations(acts, [ex.label for ex in examples], k=5)
     assert clf.config["train_accuracy"] > 0.99
     again = SAVClassifier.load(clf.save(tmp_path / "clf.zip"))
@@ -581,8 +657,9 @@ def test_one_thousand_classes(tmp_path):
 
 def test_one_class(tmp_path):
     path = tmp_path / "one.jsonl"
-    path.write_text("".join(json.dumps({"question": f"q{i}", "label": "only"}) + "\n"
-                            for i in range(4)))
+    path.write_text(
+        "".join(json.dumps({"question": f"q{i}", "label": "only"}) + "\n" for i in range(4))
+    )
     examples = load_examples(path)
     with pytest.raises(DataError, match=r"at least two classes.*got 1 \('only'\)"):
         check_training_set(examples, leave_one_out=True)
@@ -597,19 +674,28 @@ def _duplicates_file(tmp_path: Path, lines: list[tuple[str, str]]) -> list[Examp
 
 
 def test_duplicate_examples_are_allowed_but_warned(tmp_path):
-    examples = _duplicates_file(tmp_path, [("a", "x"), ("b", "x"), ("a", "x"), ("c", "y"),
-                                           ("d", "y"), ("c", "y")])
+    examples = _duplicates_file(
+        tmp_path, [("a", "x"), ("b", "x"), ("a", "x"), ("c", "y"), ("d", "y"), ("c", "y")]
+    )
     assert [(a.source, b.source) for a, b in find_duplicates(examples)] == [
-        ("dup.jsonl:1", "dup.jsonl:3"), ("dup.jsonl:4", "dup.jsonl:6")]
-    with pytest.warns(DuplicateExampleWarning, match=r"2 duplicate example\(s\).*dup\.jsonl:3 = "
-                                                     r"dup\.jsonl:1"):
+        ("dup.jsonl:1", "dup.jsonl:3"),
+        ("dup.jsonl:4", "dup.jsonl:6"),
+    ]
+    with pytest.warns(
+        DuplicateExampleWarning,
+        match=r"2 duplicate example\(s\).*dup\.jsonl:3 = "
+        r"dup\.jsonl:1",
+    ):
         assert check_training_set(examples, leave_one_out=True) == ["x", "y"]
 
 
 def test_duplicate_with_another_label_is_flagged(tmp_path):
     examples = _duplicates_file(tmp_path, [("a", "x"), ("b", "x"), ("c", "y"), ("a", "y")])
-    with pytest.warns(DuplicateExampleWarning, match=r"another label.*dup\.jsonl:4 \('y'\) = "
-                                                     r"dup\.jsonl:1 \('x'\)"):
+    with pytest.warns(
+        DuplicateExampleWarning,
+        match=r"another label.*dup\.jsonl:4 \('y'\) = "
+        r"dup\.jsonl:1 \('x'\)",
+    ):
         check_training_set(examples, leave_one_out=True)
 
 
@@ -617,17 +703,23 @@ def test_duplicate_images_are_found_by_content(tmp_path):
     for name in ("a.png", "copy.png"):
         (tmp_path / name).write_bytes(png_bytes())
     (tmp_path / "other.png").write_bytes(png_bytes(colour=(200, 0, 0)))
-    same = [Example("q", "x", (str(tmp_path / "a.png"),)),
-            Example("q", "x", (str(tmp_path / "copy.png"),))]
+    same = [
+        Example("q", "x", (str(tmp_path / "a.png"),)),
+        Example("q", "x", (str(tmp_path / "copy.png"),)),
+    ]
     assert len(find_duplicates(same)) == 1
-    different = [Example("q", "x", (str(tmp_path / "a.png"),)),
-                 Example("q", "x", (str(tmp_path / "other.png"),)),
-                 Example("q2", "x", (str(tmp_path / "a.png"),))]
+    different = [
+        Example("q", "x", (str(tmp_path / "a.png"),)),
+        Example("q", "x", (str(tmp_path / "other.png"),)),
+        Example("q2", "x", (str(tmp_path / "a.png"),)),
+    ]
     assert find_duplicates(different) == []
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        check_training_set(different + [Example("q4", "y", (str(tmp_path / "other.png"),)),
-                                        Example("q3", "y")], leave_one_out=False)
+        check_training_set(
+            different + [Example("q4", "y", (str(tmp_path / "other.png"),)), Example("q3", "y")],
+            leave_one_out=False,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -689,24 +781,51 @@ def _rewrite_config(folder: Path, **changes) -> None:
     (folder / CONFIG_FILE).write_text(json.dumps(config))
 
 
-@pytest.mark.parametrize("tensors,config,message", [
-    ({"means": torch.zeros(3, 3, 5)}, {},
-     r"tensor 'means' has shape \[3, 3, 5\], expected \[3, 3, 4\]"),
-    ({"means": torch.zeros(2, 2)}, {}, r"tensor 'means' has shape"),
-    ({"means": torch.full((3, 3, 4), float("nan"))}, {}, r"NaN or infinite"),
-    ({"heads": torch.tensor([[0, 0], [1, 9], [0, 1]])}, {}, r"head index is out of range"),
-    ({"heads": torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0]])}, {}, r"'heads' must be int64"),
-    ({"head_scores": torch.zeros(5, 5)}, {},
-     r"'head_scores' has shape \[5, 5\], expected \[2, 3\]"),
-    ({"means": None}, {}, r"tensors missing: \['means'\]"),
-    ({}, {"labels": ["a", "b", "a"]}, r"same class name twice"),
-    ({}, {"labels": ["a"]}, r"at least two non-empty strings"),
-    ({}, {"labels": ["a", "", "c"]}, r"at least two non-empty strings"),
-    ({}, {"num_layers": "2"}, r"'num_layers' must be a positive integer"),
-    ({}, {"format": "pytorch"}, r"is not a SAVs classifier"),
-    ({}, {"format_version": 99}, r"format version 99"),
-], ids=["means-dim", "means-rank", "nan", "head-range", "head-dtype", "scores", "missing",
-        "dup-labels", "one-label", "empty-label", "layers-type", "format", "version"])
+@pytest.mark.parametrize(
+    "tensors,config,message",
+    [
+        (
+            {"means": torch.zeros(3, 3, 5)},
+            {},
+            r"tensor 'means' has shape \[3, 3, 5\], expected \[3, 3, 4\]",
+        ),
+        ({"means": torch.zeros(2, 2)}, {}, r"tensor 'means' has shape"),
+        ({"means": torch.full((3, 3, 4), float("nan"))}, {}, r"NaN or infinite"),
+        ({"heads": torch.tensor([[0, 0], [1, 9], [0, 1]])}, {}, r"head index is out of range"),
+        (
+            {"heads": torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0]])},
+            {},
+            r"'heads' must be int64",
+        ),
+        (
+            {"head_scores": torch.zeros(5, 5)},
+            {},
+            r"'head_scores' has shape \[5, 5\], expected \[2, 3\]",
+        ),
+        ({"means": None}, {}, r"tensors missing: \['means'\]"),
+        ({}, {"labels": ["a", "b", "a"]}, r"same class name twice"),
+        ({}, {"labels": ["a"]}, r"at least two non-empty strings"),
+        ({}, {"labels": ["a", "", "c"]}, r"at least two non-empty strings"),
+        ({}, {"num_layers": "2"}, r"'num_layers' must be a positive integer"),
+        ({}, {"format": "pytorch"}, r"is not a SAVs classifier"),
+        ({}, {"format_version": 99}, r"format version 99"),
+    ],
+    ids=[
+        "means-dim",
+        "means-rank",
+        "nan",
+        "head-range",
+        "head-dtype",
+        "scores",
+        "missing",
+        "dup-labels",
+        "one-label",
+        "empty-label",
+        "layers-type",
+        "format",
+        "version",
+    ],
+)
 def test_malformed_classifier(saved_classifier, tensors, config, message):
     _rewrite_tensors(saved_classifier, **tensors)
     _rewrite_config(saved_classifier, **config)
@@ -714,10 +833,16 @@ def test_malformed_classifier(saved_classifier, tensors, config, message):
         SAVClassifier.load(saved_classifier)
 
 
-@pytest.mark.parametrize("config_text,message", [
-    ("{not json", r"not valid JSON"), ("[" * 100_000, r"not valid JSON"),
-    ("[1, 2]", r"not a SAVs classifier"), ("\udcff", r"not valid JSON")],
-    ids=["syntax", "deep", "list", "bytes"])
+@pytest.mark.parametrize(
+    "config_text,message",
+    [
+        ("{not json", r"not valid JSON"),
+        ("[" * 100_000, r"not valid JSON"),
+        ("[1, 2]", r"not a SAVs classifier"),
+        ("\udcff", r"not valid JSON"),
+    ],
+    ids=["syntax", "deep", "list", "bytes"],
+)
 def test_unreadable_classifier_config(saved_classifier, config_text, message):
     (saved_classifier / CONFIG_FILE).write_bytes(config_text.encode("utf-8", "surrogateescape"))
     with pytest.raises(ClassifierError, match=message):
@@ -736,8 +861,11 @@ def test_broken_classifier_archives(tmp_path, saved_classifier):
     encrypted.write_bytes(bytes(raw))
     with pytest.raises(ClassifierError, match=r"locked\.zip: the archive cannot be read"):
         SAVClassifier.load(encrypted)
-    corrupt = make_zip(tmp_path / "corrupt.zip",
-                       [(CONFIG_FILE, config * 20), (TENSORS_FILE, tensors)], zipfile.ZIP_DEFLATED)
+    corrupt = make_zip(
+        tmp_path / "corrupt.zip",
+        [(CONFIG_FILE, config * 20), (TENSORS_FILE, tensors)],
+        zipfile.ZIP_DEFLATED,
+    )
     raw = bytearray(corrupt.read_bytes())
     raw[60:80] = b"\xff" * 20
     corrupt.write_bytes(bytes(raw))
@@ -757,11 +885,17 @@ def _adapter(name: str, layers: int, heads: int, dim: int) -> SimpleNamespace:
 def test_classifier_from_another_model_is_refused(saved_classifier):
     clf = SAVClassifier.load(saved_classifier)  # made with 'test-x': 2 layers x 3 heads x 4
     check_compatible(clf, _adapter("test-x", 2, 3, 4))
-    with pytest.raises(ClassifierError, match=r"made with 'test-x' \(2 layers x 3 heads x 4 dims\)"
-                                              r", but the model in use is 'other' \(30 x 9 x 64\)"):
+    with pytest.raises(
+        ClassifierError,
+        match=r"made with 'test-x' \(2 layers x 3 heads x 4 dims\)"
+        r", but the model in use is 'other' \(30 x 9 x 64\)",
+    ):
         check_compatible(clf, _adapter("other", 30, 9, 64))
-    with pytest.raises(ClassifierError, match=r"made with 'test-x', but the model in use is "
-                                              r"'same-shape'"):
+    with pytest.raises(
+        ClassifierError,
+        match=r"made with 'test-x', but the model in use is "
+        r"'same-shape'",
+    ):
         check_compatible(clf, _adapter("same-shape", 2, 3, 4))
 
 
@@ -776,8 +910,11 @@ def test_predict_refuses_another_models_classifier(saved_classifier):
     adapter = _adapter("test-qwen2", 30, 9, 64)
     adapter.encode = adapter.read_heads = never
     clf = SAVClassifier.load(saved_classifier)
-    with pytest.raises(ClassifierError, match=r"made with 'test-x' .* but the model in use is "
-                                              r"'test-qwen2'"):
+    with pytest.raises(
+        ClassifierError,
+        match=r"made with 'test-x' .* but the model in use is "
+        r"'test-qwen2'",
+    ):
         predict(adapter, clf, [Example(text="hello")])
 
 
@@ -802,6 +939,7 @@ def fake_transformers(monkeypatch):
         def from_pretrained(source, **kwargs):
             calls.append((what, source, kwargs))
             return result
+
         return from_pretrained
 
     def config_from_pretrained(source, **kwargs):
@@ -810,27 +948,34 @@ def fake_transformers(monkeypatch):
 
     monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", config_from_pretrained)
     for auto in ("AutoModelForCausalLM", "AutoModelForImageTextToText"):
-        monkeypatch.setattr(getattr(transformers, auto), "from_pretrained",
-                            recorder(auto, FakeModel()))
+        monkeypatch.setattr(
+            getattr(transformers, auto), "from_pretrained", recorder(auto, FakeModel())
+        )
     for auto in ("AutoTokenizer", "AutoProcessor"):
-        monkeypatch.setattr(getattr(transformers, auto), "from_pretrained",
-                            recorder(auto, object()))
+        monkeypatch.setattr(
+            getattr(transformers, auto), "from_pretrained", recorder(auto, object())
+        )
     monkeypatch.setattr(registry, "ModelAdapter", lambda model, processor, name: ("adapter", name))
     monkeypatch.delenv(registry.ALLOWED_MODELS_ENV, raising=False)
     return SimpleNamespace(calls=calls, model_type=model_type)
 
 
-@pytest.mark.parametrize("model_type,expected", [
-    ("llama", ["config", "AutoModelForCausalLM", "AutoTokenizer"]),
-    ("llava", ["config", "AutoModelForImageTextToText", "AutoProcessor"])])
+@pytest.mark.parametrize(
+    "model_type,expected",
+    [
+        ("llama", ["config", "AutoModelForCausalLM", "AutoTokenizer"]),
+        ("llava", ["config", "AutoModelForImageTextToText", "AutoProcessor"]),
+    ],
+)
 def test_trust_remote_code_is_off_unless_asked(fake_transformers, model_type, expected):
     fake_transformers.model_type["value"] = model_type
     calls = fake_transformers.calls
-    assert registry.load_model("some-org/some-model", device="cpu") == ("adapter",
-                                                                          "some-org/some-model")
+    assert registry.load_model("some-org/some-model", device="cpu") == (
+        "adapter",
+        "some-org/some-model",
+    )
     assert [c[0] for c in calls] == expected
-    assert all(c[1] == "some-org/some-model" and c[2]["trust_remote_code"] is False
-               for c in calls)
+    assert all(c[1] == "some-org/some-model" and c[2]["trust_remote_code"] is False for c in calls)
     calls.clear()
     registry.load_model("some-org/some-model", device="cpu", trust_remote_code=True)
     assert [c[2]["trust_remote_code"] for c in calls] == [True] * 3
@@ -847,8 +992,10 @@ def test_cli_passes_trust_remote_code_only_with_the_flag(tmp_path, monkeypatch):
 
     monkeypatch.setattr(savs.models, "load_model", fake_load_model)
     train = tmp_path / "t.jsonl"
-    train.write_text('{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n'
-                     '{"question": "c", "label": "x"}\n{"question": "d", "label": "y"}\n')
+    train.write_text(
+        '{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n'
+        '{"question": "c", "label": "x"}\n{"question": "d", "label": "y"}\n'
+    )
     for extra in ([], ["--trust-remote-code"]):
         assert main(["fit", "--model", "m", "--train", str(train), *extra]) == EXIT_USER_ERROR
     assert seen == [False, True]
@@ -861,10 +1008,20 @@ def test_allowlist(monkeypatch):
     monkeypatch.setenv(env, " tiny , org/good-model,")
     registry.check_allowed("tiny")
     registry.check_allowed("org/good-model")
-    for name in ("org/evil-model", "smollm2", "org/good-model-2", "ORG/GOOD-MODEL", "", "/tmp/x",
-                 "tiny,org/evil"):
-        with pytest.raises(ModelError, match=rf"model {re.escape(repr(name))} is not allowed on "
-                                             r"this server; allowed: tiny, org/good-model\.$"):
+    for name in (
+        "org/evil-model",
+        "smollm2",
+        "org/good-model-2",
+        "ORG/GOOD-MODEL",
+        "",
+        "/tmp/x",
+        "tiny,org/evil",
+    ):
+        with pytest.raises(
+            ModelError,
+            match=rf"model {re.escape(repr(name))} is not allowed on "
+            r"this server; allowed: tiny, org/good-model\.$",
+        ):
             registry.check_allowed(name)
 
 
@@ -878,33 +1035,48 @@ def test_allowlist_refuses_before_anything_is_loaded(monkeypatch, fake_transform
 def test_cli_reports_a_refused_model_with_exit_2(tmp_path, monkeypatch, capsys, fake_transformers):
     monkeypatch.setenv(registry.ALLOWED_MODELS_ENV, "tiny")
     train = tmp_path / "t.jsonl"
-    train.write_text('{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n'
-                     '{"question": "c", "label": "x"}\n{"question": "d", "label": "y"}\n')
+    train.write_text(
+        '{"question": "a", "label": "x"}\n{"question": "b", "label": "y"}\n'
+        '{"question": "c", "label": "x"}\n{"question": "d", "label": "y"}\n'
+    )
     assert main(["fit", "--model", "org/evil", "--train", str(train)]) == EXIT_USER_ERROR
     err = capsys.readouterr().err
     assert err.startswith("error: model 'org/evil' is not allowed on this server; allowed: tiny")
     assert "Traceback" not in err
     # a classifier naming a refused model: eval / predict refuse it too
-    clf = fit_activations(torch.randn(4, 1, 2, 3), ["x", "x", "y", "y"], k=1,
-                          config={"model": "org/evil"}).save(tmp_path / "clf")
+    clf = fit_activations(
+        torch.randn(4, 1, 2, 3), ["x", "x", "y", "y"], k=1, config={"model": "org/evil"}
+    ).save(tmp_path / "clf")
     assert main(["eval", "--classifier", str(clf), "--test", str(train)]) == EXIT_USER_ERROR
     assert main(["predict", "--classifier", str(clf), "--text", "hi"]) == EXIT_USER_ERROR
     assert capsys.readouterr().err.count("'org/evil' is not allowed") == 2
     assert fake_transformers.calls == []
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["predict", "--classifier", "{pickle}", "--text", "hi"], r"not a valid safetensors file"),
-    (["fit", "--model", "m", "--train", "{bad_jsonl}"], r"bad\.jsonl:1: invalid JSON"),
-    (["fit", "--model", "m", "--train", "{bad_zip}"], r"up\.zip: entry '\.\./x' points outside"),
-    (["predict", "--classifier", "{pickle}", "--image", "{missing}"], r"'.*nope\.png' not found"),
-    (["predict", "--classifier", "{pickle}"], r"predict needs an input"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["predict", "--classifier", "{pickle}", "--text", "hi"], r"not a valid safetensors file"),
+        (["fit", "--model", "m", "--train", "{bad_jsonl}"], r"bad\.jsonl:1: invalid JSON"),
+        (
+            ["fit", "--model", "m", "--train", "{bad_zip}"],
+            r"up\.zip: entry '\.\./x' points outside",
+        ),
+        (
+            ["predict", "--classifier", "{pickle}", "--image", "{missing}"],
+            r"'.*nope\.png' not found",
+        ),
+        (["predict", "--classifier", "{pickle}"], r"predict needs an input"),
+    ],
+)
 def test_cli_reports_hostile_input_on_one_line(tmp_path, capsys, saved_classifier, argv, message):
     (saved_classifier / TENSORS_FILE).write_bytes(pickle.dumps({"a": 1}))
-    paths = {"pickle": saved_classifier, "bad_jsonl": tmp_path / "bad.jsonl",
-             "bad_zip": make_zip(tmp_path / "up.zip", [("../x", b"")]),
-             "missing": tmp_path / "nope.png"}
+    paths = {
+        "pickle": saved_classifier,
+        "bad_jsonl": tmp_path / "bad.jsonl",
+        "bad_zip": make_zip(tmp_path / "up.zip", [("../x", b"")]),
+        "missing": tmp_path / "nope.png",
+    }
     paths["bad_jsonl"].write_text("{oops\n")
     assert main([a.format(**paths) for a in argv]) == EXIT_USER_ERROR
     err = capsys.readouterr().err
@@ -925,8 +1097,10 @@ def test_cli_prints_duplicate_warning_on_one_line(tmp_path, capsys, monkeypatch)
     from savs import pipeline
 
     train = tmp_path / "t.jsonl"
-    train.write_text('{"question": "a", "label": "x"}\n{"question": "a", "label": "x"}\n'
-                     '{"question": "b", "label": "y"}\n{"question": "c", "label": "y"}\n')
+    train.write_text(
+        '{"question": "a", "label": "x"}\n{"question": "a", "label": "x"}\n'
+        '{"question": "b", "label": "y"}\n{"question": "c", "label": "y"}\n'
+    )
 
     def fit_checks_only(adapter, examples, **kwargs):
         check_training_set(examples, leave_one_out=True)
@@ -934,6 +1108,7 @@ def test_cli_prints_duplicate_warning_on_one_line(tmp_path, capsys, monkeypatch)
 
     monkeypatch.setattr(pipeline, "fit_with_activations", fit_checks_only)  # what the CLI calls
     monkeypatch.setattr(savs.models, "load_model", lambda name, **kw: object())
+
     def show_like_python(message, category, filename, lineno, file=None, line=None):
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 

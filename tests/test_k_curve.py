@@ -14,8 +14,9 @@ from savs.errors import DataError
 pytestmark = pytest.mark.unit
 
 
-def random_task(seed: int, n_per_class: int = 5, classes: int = 3, layers: int = 3,
-                heads: int = 4, d: int = 6) -> tuple[torch.Tensor, list[str]]:
+def random_task(
+    seed: int, n_per_class: int = 5, classes: int = 3, layers: int = 3, heads: int = 4, d: int = 6
+) -> tuple[torch.Tensor, list[str]]:
     """Activations [N, L, H, d] where each head separates the classes to its own degree (some
     not at all), so the accuracy moves with k, and even k gives vote ties."""
     gen = torch.Generator().manual_seed(seed)
@@ -38,9 +39,8 @@ def slow_accuracy(acts: torch.Tensor, labels: list[str], k: int, scoring: str) -
     right = 0
     for i in range(len(labels)):
         keep = [j for j in range(len(labels)) if j != i]
-        clf = fit_activations(acts[keep], [labels[j] for j in keep], k, "reference",
-                              scores=scores)
-        right += clf.predict_activations(acts[i:i + 1])[0].label == labels[i]
+        clf = fit_activations(acts[keep], [labels[j] for j in keep], k, "reference", scores=scores)
+        right += clf.predict_activations(acts[i : i + 1])[0].label == labels[i]
     return float(torch.tensor(right).float() / len(labels))  # float32, as fit's train_accuracy
 
 
@@ -55,8 +55,12 @@ def test_k_curve_agrees_with_fitting_each_k(seed, scoring):
 
 
 @settings(max_examples=12, deadline=None)
-@given(seed=st.integers(0, 2**16), classes=st.integers(2, 4), k=st.integers(1, 12),
-       scoring=st.sampled_from(["loo", "reference"]))
+@given(
+    seed=st.integers(0, 2**16),
+    classes=st.integers(2, 4),
+    k=st.integers(1, 12),
+    scoring=st.sampled_from(["loo", "reference"]),
+)
 def test_k_curve_property(seed, classes, k, scoring):
     acts, labels = random_task(seed, n_per_class=3, classes=classes)
     assert k_curve(acts, labels, scoring)[k - 1][1] == slow_accuracy(acts, labels, k, scoring)
@@ -124,11 +128,10 @@ def test_fit_auto_uses_the_curve(scoring):
     assert clf.k == auto_k(curve) and clf.config["k"] == clf.k
     manual = fit_activations(acts, labels, clf.k, scoring)
     assert clf.heads == manual.heads
-    assert torch.equal(clf.means, manual.means) and torch.equal(clf.head_scores,
-                                                                manual.head_scores)
+    assert torch.equal(clf.means, manual.means) and torch.equal(clf.head_scores, manual.head_scores)
     best = max(acc for _, acc in curve)
     assert curve[clf.k - 1][1] >= best - 0.01
-    assert all(acc < best - 0.01 for _, acc in curve[:clf.k - 1])
+    assert all(acc < best - 0.01 for _, acc in curve[: clf.k - 1])
 
 
 def test_k_curve_figure_marks_the_chosen_k():

@@ -49,8 +49,15 @@ def frames(tmp_path_factory):
 def test_every_frame_is_answered_in_order(echo_app, frames, in_flight):
     order = ["red", "blue", "blue", "red", "blue", "red"]
     build = live.file_inputs([frames[c] for c in order], ["{frame}"])
-    result = live.measure_live(echo_app, "/classify_frame", build, n_frames=6, warmup=1,
-                               in_flight=in_flight, expected=order)
+    result = live.measure_live(
+        echo_app,
+        "/classify_frame",
+        build,
+        n_frames=6,
+        warmup=1,
+        in_flight=in_flight,
+        expected=order,
+    )
     assert result.frames == 6 and result.errors == 0
     assert result.answers == order and result.accuracy == 1.0
     assert result.frames_per_second == pytest.approx(6 / result.seconds)
@@ -60,15 +67,30 @@ def test_every_frame_is_answered_in_order(echo_app, frames, in_flight):
 def test_failed_frames_are_counted_not_answered(echo_app, frames):
     order = ["red", "green", "blue", "green"]
     build = live.file_inputs([frames[c] for c in order], ["{frame}"])
-    result = live.measure_live(echo_app, "/classify_frame", build, n_frames=4, warmup=0,
-                               expected=order)
+    result = live.measure_live(
+        echo_app, "/classify_frame", build, n_frames=4, warmup=0, expected=order
+    )
     assert (result.frames, result.errors) == (2, 2)
     assert result.answers == ["red", "", "blue", ""] and result.accuracy == 0.5
 
 
 def test_the_command_line_prints_one_json_object(echo_app, capsys):
-    assert live.main(["--url", echo_app, "--api-name", "/classify_frame", "--frames", "3",
-                      "--warmup", "0", "--json"]) == 0
+    assert (
+        live.main(
+            [
+                "--url",
+                echo_app,
+                "--api-name",
+                "/classify_frame",
+                "--frames",
+                "3",
+                "--warmup",
+                "0",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["frames"] + out["errors"] == 3 and out["frames_per_second"] > 0
     assert 0.0 <= out["accuracy"] <= 1.0

@@ -24,9 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import studio_fixtures as sf
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+
+import studio_fixtures as sf
 
 pytestmark = pytest.mark.app
 
@@ -42,13 +43,23 @@ PROMPT = "What colour is the shape?"
 N_TRAIN = 4  # images per class
 IMAGE_SIDE = 512  # a session left in memory holds 8 of these: about 70 MB a round, visible
 PALETTE = {
-    "red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220),
-    "yellow": (230, 220, 40), "cyan": (40, 210, 220), "magenta": (210, 40, 200),
-    "white": (240, 240, 240), "black": (20, 20, 20),
+    "red": (220, 30, 30),
+    "green": (30, 200, 40),
+    "blue": (30, 40, 220),
+    "yellow": (230, 220, 40),
+    "cyan": (40, 210, 220),
+    "magenta": (210, 40, 200),
+    "white": (240, 240, 240),
+    "black": (20, 20, 20),
 }
 # one bad request for every other session, each kind once per round
-BAD_REQUESTS = {1: "corrupt_image", 3: "not_an_image", 5: "classify_before_extract",
-                6: "unknown_model", 7: "oversized_prompt"}
+BAD_REQUESTS = {
+    1: "corrupt_image",
+    3: "not_an_image",
+    5: "classify_before_extract",
+    6: "unknown_model",
+    7: "oversized_prompt",
+}
 
 
 def session_colours(i: int) -> list[str]:
@@ -151,8 +162,9 @@ def check_intact(client: Client, i: int, held_out: dict) -> None:
     """The session still holds its 2 classes x N_TRAIN examples, its cached activations (refit
     works without the model) and its classifier (same answers)."""
     heatmap, rows, line, summary = call(client, 4, "loo", api_name="/refit")
-    assert summary.startswith(f"2 classes, {2 * N_TRAIN} examples; classifier: top 4 heads"), \
+    assert summary.startswith(f"2 classes, {2 * N_TRAIN} examples; classifier: top 4 heads"), (
         summary
+    )
     own_labels_only(i, [heatmap, rows, line, summary], "refit")
     classify_all(client, i, held_out)
 
@@ -160,14 +172,23 @@ def check_intact(client: Client, i: int, held_out: dict) -> None:
 def bad_request(kind: str, client: Client, i: int, inputs: dict) -> None:
     """One failing request of `kind` by a session that already has a classifier."""
     if kind == "corrupt_image":
-        call_fails(client, handle_file(inputs["corrupt_zip"]), api_name="/import_dataset",
-                   match="broken.png")
+        call_fails(
+            client,
+            handle_file(inputs["corrupt_zip"]),
+            api_name="/import_dataset",
+            match="broken.png",
+        )
     elif kind == "not_an_image":  # gr.Image itself refuses it, with Gradio's generic message
-        call_fails(client, handle_file(inputs["not_an_image"]), "", api_name="/classify",
-                   match="exception")
+        call_fails(
+            client, handle_file(inputs["not_an_image"]), "", api_name="/classify", match="exception"
+        )
     elif kind == "unknown_model":
-        call_fails(client, f"no-such-org/no-such-model-{i}", api_name="/load_model",
-                   match="could not load model")
+        call_fails(
+            client,
+            f"no-such-org/no-such-model-{i}",
+            api_name="/load_model",
+            match="could not load model",
+        )
     elif kind == "oversized_prompt":
         call_fails(client, "x" * 20_001, 4, "loo", api_name="/extract", match="limit is 20000")
     else:
@@ -187,8 +208,13 @@ def run_session(i: int, url: str, inputs: dict, start: threading.Barrier) -> flo
         own_labels_only(i, out, "import")  # (its own labels show in classify and the export)
         kind = BAD_REQUESTS.get(i)
         if kind == "classify_before_extract":
-            call_fails(client, handle_file(next(iter(data["held_out"].values()))), "",
-                       api_name="/classify", match="no classifier yet")
+            call_fails(
+                client,
+                handle_file(next(iter(data["held_out"].values()))),
+                "",
+                api_name="/classify",
+                match="no classifier yet",
+            )
         heatmap, rows, line, summary = call(client, PROMPT, 4, "loo", api_name="/extract")
         assert "fit accuracy" in line and summary.startswith(f"2 classes, {2 * N_TRAIN}"), line
         own_labels_only(i, [heatmap, rows, line, summary], "extract")
@@ -226,9 +252,11 @@ def test_eight_concurrent_sessions_keep_their_own_data(server, inputs):
         time.sleep(3)  # closed sessions' state is freed after 1 s (GRADIO_IS_E2E_TEST)
         rss.append(sf.rss_mb(pid))
     elapsed = time.monotonic() - began
-    report = (f"{ROUNDS} rounds x {SESSIONS} sessions in {elapsed:.1f} s; slowest session per "
-              f"round {[round(max(s), 1) for s in seconds]} s; RSS MB "
-              f"{[round(r) for r in rss]}")
+    report = (
+        f"{ROUNDS} rounds x {SESSIONS} sessions in {elapsed:.1f} s; slowest session per "
+        f"round {[round(max(s), 1) for s in seconds]} s; RSS MB "
+        f"{[round(r) for r in rss]}"
+    )
     print(report)
     assert elapsed < TEST_BUDGET, report
     assert rss[-1] - rss[0] < RSS_GROWTH_LIMIT_MB, report
@@ -239,8 +267,7 @@ def no_progress(*args, **kwargs) -> None:
     return None
 
 
-def test_extract_and_refit_survive_activations_dropped_from_the_shared_cache(tmp_path,
-                                                                            monkeypatch):
+def test_extract_and_refit_survive_activations_dropped_from_the_shared_cache(tmp_path, monkeypatch):
     """The activation cache is shared by all sessions and bounded in bytes: another session's
     extraction (or a session larger than the cache) can drop a session's activations. It is
     only an accelerator: the session keeps its own training activations, so extract, classify

@@ -39,8 +39,11 @@ def test_markdown_escaping_is_total_and_keeps_the_words(text):
     assert not re.search(r"(?<!\\)[<>\[\]()!*_`#|$]", out.replace("\\\\", ""))
     assert "\x1b" not in out and "\n" not in out
     # removing the escapes gives the text back (control characters and newlines aside)
-    kept = re.sub(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]", "",
-                  text).replace("\r", " ").replace("\n", " ")
+    kept = (
+        re.sub(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]", "", text)
+        .replace("\r", " ")
+        .replace("\n", " ")
+    )
     assert re.sub(r"\\(.)", r"\1", out) == kept
 
 
@@ -53,11 +56,14 @@ def test_html_is_entities_not_tags():
     assert plain("<b>hi</b> & 'q'") == "&lt;b&gt;hi&lt;/b&gt; &amp; 'q'"
 
 
-@pytest.mark.parametrize("message, shown", [
-    ("/tmp/savs-import-ab12/data.jsonl:3: bad", "data.jsonl:3: bad"),
-    ("'/tmp/gradio/4f2/x.zip': not a zip", "'x.zip': not a zip"),
-    ("see C:\\Users\\me\\secret.png now", "see secret.png now"),
-    ("What colour? a/b and http://x.org/a stay", "What colour? a/b and http://x.org/a stay"),
-])
+@pytest.mark.parametrize(
+    "message, shown",
+    [
+        ("/tmp/savs-import-ab12/data.jsonl:3: bad", "data.jsonl:3: bad"),
+        ("'/tmp/gradio/4f2/x.zip': not a zip", "'x.zip': not a zip"),
+        ("see C:\\Users\\me\\secret.png now", "see secret.png now"),
+        ("What colour? a/b and http://x.org/a stay", "What colour? a/b and http://x.org/a stay"),
+    ],
+)
 def test_server_paths_are_cut_to_their_last_part(message, shown):
     assert hide_paths(message) == shown

@@ -93,8 +93,9 @@ def test_probe_asks_the_configured_endpoint_once(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://hub.internal:8080")
-    monkeypatch.setattr(registry, "_can_connect", lambda host, port: asked.append((host, port))
-                        or True)
+    monkeypatch.setattr(
+        registry, "_can_connect", lambda host, port: asked.append((host, port)) or True
+    )
     assert registry.hub_reachable() is True
     assert asked == [("hub.internal", 8080)]
 
@@ -149,14 +150,18 @@ def test_smollm2_resolves_to_the_hub_id_without_its_package(monkeypatch, no_sock
         registry.resolve("smollm2")
 
 
-def test_smollm2_is_converted_once_then_read_from_the_cache(fake_gguf, conversions, monkeypatch,
-                                                             no_sockets):
+def test_smollm2_is_converted_once_then_read_from_the_cache(
+    fake_gguf, conversions, monkeypatch, no_sockets
+):
     source, extra = registry.resolve("smollm2")
     folder = Path(source)
     assert extra == {} and folder.parent == Path(os.environ[gguf_cache.CACHE_ENV])
     recorded = json.loads((folder / "source.json").read_text())
-    assert recorded == {"gguf": fake_gguf.name, "size": fake_gguf.stat().st_size,
-                        "sha256": gguf_cache.file_sha256(fake_gguf)}
+    assert recorded == {
+        "gguf": fake_gguf.name,
+        "size": fake_gguf.stat().st_size,
+        "sha256": gguf_cache.file_sha256(fake_gguf),
+    }
     assert registry.resolve("smollm2") == (source, {}) and len(conversions) == 1
     # converted: the gguf reader is no longer needed
     monkeypatch.setattr(registry, "_has_gguf_reader", lambda: False)

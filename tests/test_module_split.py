@@ -19,8 +19,11 @@ pytestmark = pytest.mark.unit
 
 MOVED = [
     ("savs.classifier", artifact, ["FORMAT", "FORMAT_VERSION", "TENSORS_FILE", "CONFIG_FILE"]),
-    ("savs.data", images, ["open_image", "image_size", "image_digest", "ImageLike",
-                           "IMAGE_SUFFIXES"]),
+    (
+        "savs.data",
+        images,
+        ["open_image", "image_size", "image_digest", "ImageLike", "IMAGE_SUFFIXES"],
+    ),
     ("savs.data", archives, ["safe_extract_zip", "zip_folder", "dataset_root"]),
 ]
 
@@ -61,8 +64,9 @@ def test_methods_delegate_to_the_artifact_functions(tmp_path):
     assert SAVClassifier.check_save_target(zipped) == zipped  # overwriting a .zip is fine
     (tmp_path / "notes.txt").write_text("x")
     for check in (SAVClassifier.check_save_target, artifact.check_save_target):
-        with pytest.raises(ClassifierError, match="it is a file; a classifier is saved as a "
-                                                  "folder there"):
+        with pytest.raises(
+            ClassifierError, match="it is a file; a classifier is saved as a folder there"
+        ):
             check(tmp_path / "notes.txt")
 
 

@@ -12,8 +12,12 @@ import torch
 from PIL import Image
 
 from savs import DataError, SAVClassifier, extract, fit, load_examples, predict
-from savs.baseline import (label_log_likelihoods, label_token_ids, zero_shot_accuracy,
-                           zero_shot_predict)
+from savs.baseline import (
+    label_log_likelihoods,
+    label_token_ids,
+    zero_shot_accuracy,
+    zero_shot_predict,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +41,13 @@ def pair_dataset(tmp_path_factory) -> Path:
     records = []
     for a in names:
         for b in names:
-            records.append({"image": [f"images/{a}.png", f"images/{b}.png"],
-                            "question": "First <image> then <image>. Same colour?",
-                            "label": "same" if a == b else "different"})
+            records.append(
+                {
+                    "image": [f"images/{a}.png", f"images/{b}.png"],
+                    "question": "First <image> then <image>. Same colour?",
+                    "label": "same" if a == b else "different",
+                }
+            )
     return _write_jsonl(folder / "pairs.jsonl", records)
 
 
@@ -76,10 +84,13 @@ def test_marker_count_mismatch_names_the_line(llava_adapter, pair_dataset, tmp_p
 @pytest.fixture(scope="module")
 def text_dataset(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("text")
-    records = [{"question": q, "label": "animal"} for q in
-               ("the cat sleeps", "a dog barks", "the fox jumps", "a lazy dog")]
-    records += [{"question": q, "label": "number"} for q in
-                ("0123", "four five 6", "7 8 9", "12 and 34")]
+    records = [
+        {"question": q, "label": "animal"}
+        for q in ("the cat sleeps", "a dog barks", "the fox jumps", "a lazy dog")
+    ]
+    records += [
+        {"question": q, "label": "number"} for q in ("0123", "four five 6", "7 8 9", "12 and 34")
+    ]
     return _write_jsonl(folder / "text.jsonl", records)
 
 
@@ -115,8 +126,9 @@ def test_zero_shot_scores_equal_manual_computation(text_adapter, text_dataset):
     examples = load_examples(text_dataset)  # different lengths -> left padding in a batch
     labels = ["animal", "number", "a cat"]
     assert len({len(label_token_ids(text_adapter, lab)) for lab in labels}) > 1
-    summed = label_log_likelihoods(text_adapter, examples, labels, "Which?", batch_size=8,
-                                   normalise=False)  # [N, C]
+    summed = label_log_likelihoods(
+        text_adapter, examples, labels, "Which?", batch_size=8, normalise=False
+    )  # [N, C]
     mean = label_log_likelihoods(text_adapter, examples, labels, "Which?", batch_size=3)
     assert summed.shape == (8, 3)
     for i, ex in enumerate(examples):

@@ -7,17 +7,28 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 # everything the app and library import, and what requirements.txt must therefore pin
-MUST_PIN = {"torch", "transformers", "gradio", "accelerate", "plotly", "safetensors", "pillow",
-            "numpy", "gguf", "tqdm", "num2words"}
+MUST_PIN = {
+    "torch",
+    "transformers",
+    "gradio",
+    "accelerate",
+    "plotly",
+    "safetensors",
+    "pillow",
+    "numpy",
+    "gguf",
+    "tqdm",
+    "num2words",
+}
 HUB_COLOURS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
 
 pytestmark = pytest.mark.unit
@@ -53,13 +64,15 @@ def test_requirements_pin_exactly_what_is_installed():
         installed = Version(importlib.metadata.version(name))
         # a local build label (torch 2.13.0+cpu) is the same release as its pin
         assert Version(installed.public) == Version(specs[0].version), (
-            f"requirements.txt pins {name}=={specs[0].version} but the tests ran with {installed}")
+            f"requirements.txt pins {name}=={specs[0].version} but the tests ran with {installed}"
+        )
 
 
 def test_pyproject_accepts_the_pinned_versions():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = list(project["dependencies"]) + [
-        dep for deps in project["optional-dependencies"].values() for dep in deps]
+        dep for deps in project["optional-dependencies"].values() for dep in deps
+    ]
     found = pins()
     for line in declared:
         req = Requirement(line)

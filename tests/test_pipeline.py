@@ -10,18 +10,22 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from reference import class_means, expected_vote
-
 from savs import ActivationCache, ClassifierError, DataError, Example, ModelAdapter, ModelError
 from savs.activations import extract
 from savs.classifier import CONFIG_FILE, TENSORS_FILE, SAVClassifier
 from savs.heads import HeadIndex
 from savs.pipeline import check_compatible, evaluate, fit, predict
 
+from reference import class_means, expected_vote
+
 torch.set_num_threads(1)
 
-QUESTIONS = ["What colour is it?", "Colour?", "Is the shape red, green or blue? Answer briefly.",
-             "What?"]
+QUESTIONS = [
+    "What colour is it?",
+    "Colour?",
+    "Is the shape red, green or blue? Answer briefly.",
+    "What?",
+]
 
 
 @contextmanager
@@ -42,8 +46,10 @@ def count_calls(module: torch.nn.Module):
 @pytest.fixture(scope="module")
 def varied_examples(colour_examples) -> list[Example]:
     """The colour set with prompts of different lengths, so batches need left padding."""
-    return [Example(text=QUESTIONS[i % len(QUESTIONS)], label=ex.label, images=ex.images)
-            for i, ex in enumerate(colour_examples)]
+    return [
+        Example(text=QUESTIONS[i % len(QUESTIONS)], label=ex.label, images=ex.images)
+        for i, ex in enumerate(colour_examples)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +92,14 @@ def test_evaluate_report_matches_predictions(llava_adapter, varied_examples, fit
     report, predictions = evaluate(llava_adapter, fitted, varied_examples, batch_size=6)
     truth = [ex.label for ex in varied_examples]
     assert report.accuracy == pytest.approx(
-        sum(p.label == t for p, t in zip(predictions, truth)) / len(truth))
+        sum(p.label == t for p, t in zip(predictions, truth)) / len(truth)
+    )
     assert report.labels[:3] == fitted.labels
     assert sum(map(sum, report.confusion)) == len(truth)
     assert [report.per_class[lab]["support"] for lab in fitted.labels] == [4, 4, 4]
-    assert report.mistakes == [i for i, (p, t) in enumerate(zip(predictions, truth)) if p.label != t]
+    assert report.mistakes == [
+        i for i, (p, t) in enumerate(zip(predictions, truth)) if p.label != t
+    ]
     with pytest.raises(DataError, match="without a label"):
         evaluate(llava_adapter, fitted, [Example(text="x", images=varied_examples[0].images)])
 
@@ -119,11 +128,13 @@ def test_cache_hit_does_not_run_the_model(llava_adapter, varied_examples):
     with count_calls(llava_adapter.model) as calls:
         again = fit(llava_adapter, varied_examples, k=4, batch_size=4, cache=cache)
         other_k = fit(llava_adapter, varied_examples, k=7, batch_size=4, cache=cache)
-        other_scoring = fit(llava_adapter, varied_examples, k=4, scoring="reference",
-                            batch_size=4, cache=cache)
-        relabeled = [Example(text=ex.text, images=ex.images,
-                             label="warm" if ex.label == "red" else "cold")
-                     for ex in varied_examples]
+        other_scoring = fit(
+            llava_adapter, varied_examples, k=4, scoring="reference", batch_size=4, cache=cache
+        )
+        relabeled = [
+            Example(text=ex.text, images=ex.images, label="warm" if ex.label == "red" else "cold")
+            for ex in varied_examples
+        ]
         other_labels = fit(llava_adapter, relabeled, k=4, batch_size=4, cache=cache)
     assert calls[0] == 0
     assert cache.hits == 48
@@ -134,8 +145,9 @@ def test_cache_hit_does_not_run_the_model(llava_adapter, varied_examples):
 
     # a different prompt is a different input: the model runs again
     with count_calls(llava_adapter.model) as calls:
-        fit(llava_adapter, varied_examples, prompt="Another prompt", k=4, batch_size=12,
-            cache=cache)
+        fit(
+            llava_adapter, varied_examples, prompt="Another prompt", k=4, batch_size=12, cache=cache
+        )
     assert calls[0] == 1
 
 
@@ -154,8 +166,9 @@ def test_batch_size_zero_means_one(llava_adapter, varied_examples, fitted):
     acts = extract(llava_adapter, varied_examples[:3], batch_size=0)
     assert torch.allclose(acts, extract(llava_adapter, varied_examples[:3], batch_size=1))
     predictions = predict(llava_adapter, fitted, varied_examples[:3], batch_size=0)
-    assert labels_and_votes(predictions) == \
-        labels_and_votes(predict(llava_adapter, fitted, varied_examples[:3], batch_size=1))
+    assert labels_and_votes(predictions) == labels_and_votes(
+        predict(llava_adapter, fitted, varied_examples[:3], batch_size=1)
+    )
 
 
 @pytest.mark.unit
@@ -169,8 +182,12 @@ def test_cache_is_bounded():
 @pytest.mark.integration
 def test_progress_is_reported(llava_adapter, varied_examples):
     seen = []
-    extract(llava_adapter, varied_examples[:5], batch_size=2,
-            progress=lambda done, total: seen.append((done, total)))
+    extract(
+        llava_adapter,
+        varied_examples[:5],
+        batch_size=2,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen[-1] == (5, 5)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
@@ -187,11 +204,17 @@ def test_early_exit_skips_deeper_layers(llava_adapter, varied_examples):
     acts = extract(llava_adapter, varied_examples)  # [12, 3, 4, 16]
     heads = [HeadIndex(0, 1), HeadIndex(0, 3)]
     clf = SAVClassifier(
-        labels=["red", "green", "blue"], heads=heads,
-        means=torch.stack([torch.stack([acts[i:i + 4, h.layer, h.head].mean(0)
-                                        for i in (0, 4, 8)]) for h in heads]),
+        labels=["red", "green", "blue"],
+        heads=heads,
+        means=torch.stack(
+            [
+                torch.stack([acts[i : i + 4, h.layer, h.head].mean(0) for i in (0, 4, 8)])
+                for h in heads
+            ]
+        ),
         head_scores=torch.zeros(3, 4),
-        config={"model": "test-llava", "num_layers": 3, "num_heads": 4, "head_dim": 16})
+        config={"model": "test-llava", "num_layers": 3, "num_heads": 4, "head_dim": 16},
+    )
     deepest = llava_adapter.o_projs[-1]
     with count_calls(deepest) as calls:
         early = predict(llava_adapter, clf, varied_examples, batch_size=12, early_exit=True)
@@ -213,8 +236,9 @@ def test_save_load_round_trip(tmp_path, llava_adapter, varied_examples, fitted, 
     assert torch.equal(loaded.means, fitted.means)
     assert torch.equal(loaded.head_scores, fitted.head_scores)
     assert loaded.config == fitted.config
-    assert labels_and_votes(predict(llava_adapter, loaded, varied_examples)) == \
-        labels_and_votes(predict(llava_adapter, fitted, varied_examples))
+    assert labels_and_votes(predict(llava_adapter, loaded, varied_examples)) == labels_and_votes(
+        predict(llava_adapter, fitted, varied_examples)
+    )
 
 
 @pytest.mark.integration
@@ -229,8 +253,9 @@ def test_zip_with_a_wrapping_folder_loads(tmp_path, fitted):
 
 @pytest.mark.integration
 def test_classifier_from_another_model_is_refused(fitted, text_adapter):
-    import tiny_models
     from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    import tiny_models
 
     # same shape, another model
     with pytest.raises(ClassifierError, match="made with 'test-llava'.*'test-qwen2'"):
@@ -257,8 +282,9 @@ def test_awkward_images_run_through_the_model(llava_adapter, tmp_path):
     Image.new("RGBA", (6, 6), (0, 0, 255, 100)).convert("P").save(tmp_path / "p.gif")
     images = [str(tmp_path / n) for n in ("one.png", "g16.png", "cmyk.jpg", "p.gif")]
     examples = [Example(text="Colour?", images=(p,)) for p in images]
-    examples.append(Example(text="Two <image> and <image>",
-                            images=(images[0], Image.new("L", (3, 70), 9))))
+    examples.append(
+        Example(text="Two <image> and <image>", images=(images[0], Image.new("L", (3, 70), 9)))
+    )
     acts = extract(llava_adapter, examples, batch_size=5)
     assert acts.shape == (5, 3, 4, 16) and torch.isfinite(acts).all()
 

@@ -16,8 +16,14 @@ pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PARTS = {"title": ".gtitle", "grid": ".nsewdrag", "xtitle": ".xtitle", "colorbar": ".colorbar"}
 
 
@@ -31,12 +37,18 @@ def _voted_figure(num_classes: int):
     head_votes = [(h, labels[i]) for i, h in enumerate(heads)]
     votes = {lab: sum(v == lab for _, v in head_votes) for lab in labels}
     p = Prediction(labels[0], votes, {lab: n / len(heads) for lab, n in votes.items()}, head_votes)
-    return plots.head_heatmap(scores, heads, p, labels, title=f"How the top heads voted: {labels[0]}")
+    return plots.head_heatmap(
+        scores, heads, p, labels, title=f"How the top heads voted: {labels[0]}"
+    )
 
 
 def _overlap(a: dict, b: dict) -> bool:
-    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
-                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +74,17 @@ def test_legend_box_meets_nothing(browser, num_classes, width):
         whole = plot.bounding_box()
         assert legend and legend["height"] > 0
         # the whole legend is inside the figure (not clipped at the bottom)
-        assert legend["y"] >= whole["y"] and legend["y"] + legend["height"] <= whole["y"] + whole["height"] + 1
+        assert (
+            legend["y"] >= whole["y"]
+            and legend["y"] + legend["height"] <= whole["y"] + whole["height"] + 1
+        )
         for item in page.locator(".js-plotly-plot .legend .traces").all():  # none scrolled away
             box = item.bounding_box()
             assert box and box["y"] + box["height"] <= whole["y"] + whole["height"] + 1
-            assert legend["y"] <= box["y"] and box["y"] + box["height"] <= legend["y"] + legend["height"] + 1
+            assert (
+                legend["y"] <= box["y"]
+                and box["y"] + box["height"] <= legend["y"] + legend["height"] + 1
+            )
         for name, selector in PARTS.items():
             box = page.locator(f".js-plotly-plot {selector}").first.bounding_box()
             assert box, name

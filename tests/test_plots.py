@@ -26,14 +26,21 @@ def test_head_heatmap_marks_the_selected_heads_with_hover_details():
     assert [c[0] for c in marks.customdata] == [1, 2]  # rank
     assert abs(marks.customdata[0][1] - 11 / 12) < 1e-6
     # exactly the grid, layer 0 on top: no empty padding rows around the markers
-    assert tuple(fig.layout.yaxis.range) == (2.5, -0.5) and tuple(fig.layout.xaxis.range) == (-0.5, 3.5)
+    assert tuple(fig.layout.yaxis.range) == (2.5, -0.5) and tuple(fig.layout.xaxis.range) == (
+        -0.5,
+        3.5,
+    )
 
 
 def test_prediction_votes_are_drawn_per_class():
     scores = torch.zeros(2, 2)
     heads = [HeadIndex(0, 0), HeadIndex(0, 1), HeadIndex(1, 1)]
-    p = Prediction("cat", {"cat": 2, "dog": 1}, {"cat": 2 / 3, "dog": 1 / 3},
-                   [(heads[0], "cat"), (heads[1], "dog"), (heads[2], "cat")])
+    p = Prediction(
+        "cat",
+        {"cat": 2, "dog": 1},
+        {"cat": 2 / 3, "dog": 1 / 3},
+        [(heads[0], "cat"), (heads[1], "dog"), (heads[2], "cat")],
+    )
     fig = plots.head_heatmap(scores, heads, p, ["cat", "dog"])
     shown = _legend_traces(fig)
     votes = {t.name: (list(t.x), list(t.y)) for t in shown}
@@ -70,14 +77,16 @@ def test_contact_sheet_tiles_thumbnails_in_rows():
 
 # --- the heatmap stays readable: any cell colour, colour-blind readers, many classes ------------
 
+
 def _luminance(colour: str) -> float:
     """WCAG relative luminance of '#rrggbb' or 'rgb(r, g, b)'."""
     if colour.startswith("#"):
-        rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+        rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
     else:
-        rgb = [float(v) for v in colour[colour.index("(") + 1:-1].split(",")[:3]]
-    lin = [c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4
-           for c in rgb]
+        rgb = [float(v) for v in colour[colour.index("(") + 1 : -1].split(",")[:3]]
+    lin = [
+        c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb
+    ]
     return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
 
 
@@ -129,8 +138,16 @@ def test_vote_marks_differ_in_shape_not_only_in_colour():
     assert len({t.marker.symbol for t in shown}) == 10
     for t in shown:  # every mark has a dark outline, whatever its fill
         assert t.marker.line.width >= 1 and _luminance(t.marker.line.color) < 0.05
-    assert set(plots.CLASS_COLOURS[:8]) == {"#E69F00", "#56B4E9", "#009E73", "#F0E442",
-                                            "#0072B2", "#D55E00", "#CC79A7", "#000000"}
+    assert set(plots.CLASS_COLOURS[:8]) == {
+        "#E69F00",
+        "#56B4E9",
+        "#009E73",
+        "#F0E442",
+        "#0072B2",
+        "#D55E00",
+        "#CC79A7",
+        "#000000",
+    }
     # 50 classes: shapes and colours cycle apart, so no two classes look alike
     pairs = {(plots.class_symbol(i), plots.class_colour(i)) for i in range(50)}
     assert len(pairs) == 50
@@ -154,14 +171,19 @@ def test_legend_sits_below_the_grid_and_the_grid_keeps_its_size(num_classes):
     bare = plots.head_heatmap(scores)
     legend, margin = fig.layout.legend, fig.layout.margin
     # anchored to the figure's bottom edge, in the bottom margin; the title is in the top one
-    assert (legend.orientation, legend.yref, legend.yanchor, legend.y) == ("h", "container",
-                                                                          "bottom", 0)
+    assert (legend.orientation, legend.yref, legend.yanchor, legend.y) == (
+        "h",
+        "container",
+        "bottom",
+        0,
+    )
     assert fig.layout.title.y is None or fig.layout.title.y > 0.9
     band = margin.b - bare.layout.margin.b  # the room made for the legend
     assert band >= plots.LEGEND_ROW_PX
     # the figure grows by that room: the grid is as tall as without a legend
     assert fig.layout.height - margin.t - margin.b == (
-        bare.layout.height - bare.layout.margin.t - bare.layout.margin.b)
+        bare.layout.height - bare.layout.margin.t - bare.layout.margin.b
+    )
 
 
 def test_legend_room_grows_with_the_entries():
@@ -173,8 +195,12 @@ def test_legend_room_grows_with_the_entries():
 
 
 def test_titles_count_heads_in_the_right_number():
-    clf = SAVClassifier(labels=["a", "b"], heads=[HeadIndex(0, 1)], means=torch.zeros(1, 2, 4),
-                        head_scores=torch.zeros(2, 2))
+    clf = SAVClassifier(
+        labels=["a", "b"],
+        heads=[HeadIndex(0, 1)],
+        means=torch.zeros(1, 2, 4),
+        head_scores=torch.zeros(2, 2),
+    )
     p = Prediction("a", {"a": 1, "b": 0}, {"a": 1.0, "b": 0.0}, [(HeadIndex(0, 1), "a")])
     assert plots.classifier_heatmap(clf, p).layout.title.text == "How the top 1 head voted: a"
     clf.heads.append(HeadIndex(1, 1))

@@ -29,6 +29,7 @@ def counting_loader(delay: float = 0.0, fail: set[str] = frozenset()):
         if name in fail:
             raise ModelError(f"could not load model {name!r}")
         return FakeAdapter(name)
+
     return load, calls
 
 

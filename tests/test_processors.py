@@ -9,7 +9,7 @@ import importlib.util
 import json
 import shutil
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -17,10 +17,11 @@ import torch
 from PIL import Image
 
 import savs
-import tiny_models
 from savs import Example, ModelAdapter, ModelError
 from savs.models import processors
 from savs.models.processors import image_only, load_processor, needs_video_processor
+
+import tiny_models
 
 # expected here, and checked by the tests that ask for it
 pytestmark = pytest.mark.filterwarnings("ignore:.*loaded image-only:UserWarning")
@@ -29,14 +30,22 @@ torch.set_num_threads(1)  # the machine is shared; tiny models gain nothing from
 VIDEO_VLMS = ["qwen2_vl", "qwen2_5_vl", "smolvlm", "llava_onevision"]
 HAS_TORCHVISION = importlib.util.find_spec("torchvision") is not None
 # the processors' own settings, which the image-only fallback must read back from the folder
-SETTINGS = ("image_seq_len", "num_image_tokens", "vision_feature_select_strategy", "image_token",
-            "image_token_id", "video_token", "vision_aspect_ratio", "chat_template")
+SETTINGS = (
+    "image_seq_len",
+    "num_image_tokens",
+    "vision_feature_select_strategy",
+    "image_token",
+    "image_token_id",
+    "video_token",
+    "vision_aspect_ratio",
+    "chat_template",
+)
 
 RED = Image.new("RGB", (32, 32), (220, 30, 30))
 BLUE = Image.new("RGB", (40, 28), (30, 40, 220))
 
 
-@lru_cache(maxsize=None)
+@cache
 def saved_model(name: str, root: Path) -> Path:
     """The tiny model `name` saved with save_pretrained (model + processor), once per session."""
     model, processor = tiny_models.BUILDERS[name]()
@@ -59,9 +68,11 @@ def fresh_warning(monkeypatch):
 
 
 def batch() -> list[Example]:
-    return [Example("What colour is it?", images=(RED,)),
-            Example("Only text, and longer than the other prompts are."),
-            Example("First <image> then <image>: which one is blue?", images=(RED, BLUE))]
+    return [
+        Example("What colour is it?", images=(RED,)),
+        Example("Only text, and longer than the other prompts are."),
+        Example("First <image> then <image>: which one is blue?", images=(RED, BLUE)),
+    ]
 
 
 # --- the fallback itself ---------------------------------------------------------------------
@@ -199,10 +210,15 @@ def test_a_processor_of_another_layout_has_no_image_only_form(saved, monkeypatch
 @pytest.mark.unit
 def test_needs_video_processor_reads_transformers_messages():
     assert needs_video_processor(OSError("Can't load video processor for '/m'. If you were ..."))
-    assert needs_video_processor(ImportError("\nQwen2VLVideoProcessor requires the Torchvision "
-                                             "library but it was not found in your environment."))
-    assert not needs_video_processor(OSError("It looks like the config file at '/m/x.json' is "
-                                             "not a valid JSON file."))
+    assert needs_video_processor(
+        ImportError(
+            "\nQwen2VLVideoProcessor requires the Torchvision "
+            "library but it was not found in your environment."
+        )
+    )
+    assert not needs_video_processor(
+        OSError("It looks like the config file at '/m/x.json' is not a valid JSON file.")
+    )
     assert not needs_video_processor(ValueError("Unrecognized processing class in /m."))
 
 
@@ -217,8 +233,9 @@ def test_load_model_uses_the_fallback(name, saved):
     examples = batch()
     inputs = loaded.encode(examples)
     assert torch.equal(inputs["input_ids"], original.encode(examples)["input_ids"])
-    torch.testing.assert_close(loaded.read_heads(inputs),
-                               original.read_heads(original.encode(examples)), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        loaded.read_heads(inputs), original.read_heads(original.encode(examples)), rtol=0, atol=1e-6
+    )
 
 
 # --- folders that exist but do not load ------------------------------------------------------
@@ -231,13 +248,21 @@ def broken_copy(saved, tmp_path: Path, name: str = "llava") -> Path:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("damage,cause", [
-    (lambda f: (f / "config.json").write_text("{ this is not json"), "not a valid JSON file"),
-    (lambda f: (f / "model.safetensors").unlink(), "no file named model.safetensors"),
-    (lambda f: (f / "model.safetensors").write_bytes(
-        (f / "model.safetensors").read_bytes()[:1000]), "deserializing header"),
-    (lambda f: (f / "tokenizer.json").write_text("{"), ""),
-], ids=["corrupt-config", "no-weights", "truncated-weights", "corrupt-tokenizer"])
+@pytest.mark.parametrize(
+    "damage,cause",
+    [
+        (lambda f: (f / "config.json").write_text("{ this is not json"), "not a valid JSON file"),
+        (lambda f: (f / "model.safetensors").unlink(), "no file named model.safetensors"),
+        (
+            lambda f: (f / "model.safetensors").write_bytes(
+                (f / "model.safetensors").read_bytes()[:1000]
+            ),
+            "deserializing header",
+        ),
+        (lambda f: (f / "tokenizer.json").write_text("{"), ""),
+    ],
+    ids=["corrupt-config", "no-weights", "truncated-weights", "corrupt-tokenizer"],
+)
 def test_a_broken_folder_is_named_with_its_cause(damage, cause, saved, tmp_path):
     folder = broken_copy(saved, tmp_path)
     damage(folder)
@@ -268,6 +293,9 @@ def test_an_unknown_name_is_still_reported_as_unknown(monkeypatch):
         raise OSError(f"We couldn't connect to 'https://huggingface.co' to load {source}.")
 
     monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", offline)
-    with pytest.raises(ModelError, match=r"could not load model 'no-org/no-such-model': it is not "
-                                         r"a bundled name .* hub id failed \(We couldn't connect"):
+    with pytest.raises(
+        ModelError,
+        match=r"could not load model 'no-org/no-such-model': it is not "
+        r"a bundled name .* hub id failed \(We couldn't connect",
+    ):
         savs.load_model("no-org/no-such-model", device="cpu")

@@ -35,8 +35,13 @@ pytestmark = pytest.mark.unit
 # derandomize: the same examples on every run and machine, so a failure seen once is seen again
 # (with database=None alone, each run drew new ones). Inputs worth keeping whatever the seed are
 # pinned with @example.
-SETTINGS = settings(max_examples=60, deadline=None, database=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def _png(colour=(200, 10, 10)) -> bytes:
@@ -104,33 +109,71 @@ def test_arbitrary_bytes_as_jsonl(content):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=12)
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 # strings that matter to the loader: labels, image paths (existing, missing, escaping), blanks
-interesting_strings = st.sampled_from([
-    "", " ", "cat", "dog", " padded ", "x" * (MAX_LABEL_CHARS + 1), "é\u2028🐱", "ok.png",
-    "sub/ok.png", "missing.png", "../outside.png", "/etc/passwd", "sub", ".", "ok.png\0",
-]) | st.text(max_size=12)
+interesting_strings = st.sampled_from(
+    [
+        "",
+        " ",
+        "cat",
+        "dog",
+        " padded ",
+        "x" * (MAX_LABEL_CHARS + 1),
+        "é\u2028🐱",
+        "ok.png",
+        "sub/ok.png",
+        "missing.png",
+        "../outside.png",
+        "/etc/passwd",
+        "sub",
+        ".",
+        "ok.png\0",
+    ]
+) | st.text(max_size=12)
 
 field_values = json_values | interesting_strings | st.lists(interesting_strings, max_size=18)
 
 # records that often load, so that the success path is checked too
-image_fields = st.sampled_from(["ok.png", "sub/ok.png", ["ok.png", "sub/ok.png"], [],
-                                "../outside.png", "@OUTSIDE@", "sub/../ok.png", "./ok.png"])
+image_fields = st.sampled_from(
+    [
+        "ok.png",
+        "sub/ok.png",
+        ["ok.png", "sub/ok.png"],
+        [],
+        "../outside.png",
+        "@OUTSIDE@",
+        "sub/../ok.png",
+        "./ok.png",
+    ]
+)
 plausible_records = st.fixed_dictionaries(
-    {"question": st.text(max_size=10),
-     "label": st.sampled_from(["cat", "dog", " padded ", "é\u2028🐱", "x" * MAX_LABEL_CHARS])},
-    optional={"image": image_fields, "id": json_values})
+    {
+        "question": st.text(max_size=10),
+        "label": st.sampled_from(["cat", "dog", " padded ", "é\u2028🐱", "x" * MAX_LABEL_CHARS]),
+    },
+    optional={"image": image_fields, "id": json_values},
+)
 
 records = st.one_of(
     plausible_records,
     json_values,  # any JSON at all
-    st.fixed_dictionaries({}, optional={"image": field_values, "question": field_values,
-                                        "label": field_values, "id": json_values}),
-    st.dictionaries(st.sampled_from(["image", "question", "label", "id", "lable", ""]),
-                    field_values, max_size=5),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "image": field_values,
+            "question": field_values,
+            "label": field_values,
+            "id": json_values,
+        },
+    ),
+    st.dictionaries(
+        st.sampled_from(["image", "question", "label", "id", "lable", ""]), field_values, max_size=5
+    ),
 )
 
 
@@ -139,9 +182,13 @@ def _line(record) -> str:
 
 
 @SETTINGS
-@given(lines=st.one_of(st.lists(plausible_records.map(_line), min_size=1, max_size=4),
-                      st.lists(st.one_of(records.map(_line), st.text(max_size=30)), max_size=8)),
-       confine=st.booleans())
+@given(
+    lines=st.one_of(
+        st.lists(plausible_records.map(_line), min_size=1, max_size=4),
+        st.lists(st.one_of(records.map(_line), st.text(max_size=30)), max_size=8),
+    ),
+    confine=st.booleans(),
+)
 def test_json_values_per_line(lines, confine):
     with tempfile.TemporaryDirectory() as tmp:
         outer = Path(tmp)
@@ -153,14 +200,18 @@ def test_json_values_per_line(lines, confine):
         text = "\n".join(lines).replace("@OUTSIDE@", str(outer / "outside.png"))
         (root / "train.jsonl").write_text(text, encoding="utf-8")
         before = tree(outer)
-        load_or_data_error(root / "train.jsonl", inside=root if confine else None,
-                           confine_to=root if confine else None)
+        load_or_data_error(
+            root / "train.jsonl",
+            inside=root if confine else None,
+            confine_to=root if confine else None,
+        )
         assert tree(outer) == before
 
 
 @SETTINGS
-@given(st.lists(plausible_records, min_size=1, max_size=4)
-       | st.lists(records, min_size=1, max_size=6))
+@given(
+    st.lists(plausible_records, min_size=1, max_size=4) | st.lists(records, min_size=1, max_size=6)
+)
 def test_valid_lines_keep_their_count_and_order(records_):
     """When a file loads, it gives one Example per non-blank line, in order, sourced by line."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -182,28 +233,56 @@ def test_valid_lines_keep_their_count_and_order(records_):
 # ---------------------------------------------------------------------------------------------
 # Zip archives
 
-hostile_parts = st.sampled_from(["..", ".", "", "/", "\\", "C:", "a", "cls", "data.jsonl",
-                                 "x.png", "__MACOSX", ".hidden", "~", "..\\..", "\u202e", "é"])
+hostile_parts = st.sampled_from(
+    [
+        "..",
+        ".",
+        "",
+        "/",
+        "\\",
+        "C:",
+        "a",
+        "cls",
+        "data.jsonl",
+        "x.png",
+        "__MACOSX",
+        ".hidden",
+        "~",
+        "..\\..",
+        "\u202e",
+        "é",
+    ]
+)
 entry_names = st.one_of(
     st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20),
     st.lists(hostile_parts, min_size=1, max_size=5).map("/".join),
 ).filter(lambda name: name != "")
 
-entry_payloads = st.sampled_from([b"", PNG, b"not an image", b'{"question": "q", "label": "a"}',
-                                  b"PK\x03\x04junk"])
+entry_payloads = st.sampled_from(
+    [b"", PNG, b"not an image", b'{"question": "q", "label": "a"}', b"PK\x03\x04junk"]
+)
 
 
 VALID_ENTRIES = [("cat/1.png", PNG), ("cat/2.png", PNG), ("dog/1.png", PNG)]
 
 
 @SETTINGS
-@given(entries=st.lists(st.tuples(entry_names, entry_payloads), min_size=1, max_size=6),
-       with_valid_dataset=st.booleans(), question=st.sampled_from([None, "what is it?"]))
+@given(
+    entries=st.lists(st.tuples(entry_names, entry_payloads), min_size=1, max_size=6),
+    with_valid_dataset=st.booleans(),
+    question=st.sampled_from([None, "what is it?"]),
+)
 @example(entries=[("../evil.png", PNG)], with_valid_dataset=True, question="q")
-@example(entries=[("/abs/evil.png", PNG), ("cat/../../up.png", PNG)], with_valid_dataset=False,
-         question=None)
-@example(entries=[("data.jsonl", b'{"image": "../../x.png", "label": "a"}')],
-         with_valid_dataset=True, question=None)
+@example(
+    entries=[("/abs/evil.png", PNG), ("cat/../../up.png", PNG)],
+    with_valid_dataset=False,
+    question=None,
+)
+@example(
+    entries=[("data.jsonl", b'{"image": "../../x.png", "label": "a"}')],
+    with_valid_dataset=True,
+    question=None,
+)
 def test_zip_entry_names(entries, with_valid_dataset, question):
     if with_valid_dataset:
         entries = VALID_ENTRIES + entries
@@ -243,12 +322,17 @@ VALID_ZIP = _valid_zip()
 
 
 @SETTINGS
-@given(st.one_of(
-    st.binary(max_size=300),
-    st.lists(st.tuples(st.integers(0, len(VALID_ZIP) - 1), st.integers(0, 255)), min_size=1,
-             max_size=6).map(lambda flips: _flip(VALID_ZIP, flips)),
-    st.integers(0, len(VALID_ZIP)).map(lambda n: VALID_ZIP[:n]),
-))
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.lists(
+            st.tuples(st.integers(0, len(VALID_ZIP) - 1), st.integers(0, 255)),
+            min_size=1,
+            max_size=6,
+        ).map(lambda flips: _flip(VALID_ZIP, flips)),
+        st.integers(0, len(VALID_ZIP)).map(lambda n: VALID_ZIP[:n]),
+    )
+)
 @example(b"PK\x05\x06" + bytes(18))  # an empty archive: only the end-of-directory record
 @example(VALID_ZIP[: len(VALID_ZIP) // 2])
 def test_arbitrary_and_damaged_zips(content):
@@ -296,8 +380,9 @@ IMAGES = {fmt: _image_bytes(fmt) for fmt in ("PNG", "JPEG", "GIF", "BMP", "WEBP"
 def damaged_images(draw) -> bytes:
     """A real image of some format with a few bytes changed, maybe cut short."""
     original = IMAGES[draw(st.sampled_from(sorted(IMAGES)))]
-    flips = draw(st.lists(st.tuples(st.integers(0, len(original) - 1), st.integers(0, 255)),
-                          max_size=4))
+    flips = draw(
+        st.lists(st.tuples(st.integers(0, len(original) - 1), st.integers(0, 255)), max_size=4)
+    )
     return _flip(original, flips)[: draw(st.integers(1, len(original)))]
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-import studio_fixtures as sf
 from savs import DataError
 from savs.classifier import fit_activations
 from savs.errors import ClassifierError
 from savs.studio import Studio
+
+import studio_fixtures as sf
 
 pytestmark = pytest.mark.unit
 
@@ -36,13 +37,16 @@ def test_a_fitted_classifier_is_current_until_an_edit():
     assert s.stale and "class 'green' was added since the last Extract" in s.stale_message()
 
 
-@pytest.mark.parametrize("edit, change", [
-    (lambda s: s.rename_class("red", "crimson"), "renamed"),
-    (lambda s: s.delete_class("blue"), "class 'blue' was deleted"),
-    (lambda s: s.remove_example("red", 0), "an example of 'red' was deleted"),
-    (lambda s: s.add_examples("red", text="more"), "1 example added to 'red'"),
-    (lambda s: s.set_prompt("Which colour?"), "the prompt changed"),
-])
+@pytest.mark.parametrize(
+    "edit, change",
+    [
+        (lambda s: s.rename_class("red", "crimson"), "renamed"),
+        (lambda s: s.delete_class("blue"), "class 'blue' was deleted"),
+        (lambda s: s.remove_example("red", 0), "an example of 'red' was deleted"),
+        (lambda s: s.add_examples("red", text="more"), "1 example added to 'red'"),
+        (lambda s: s.set_prompt("Which colour?"), "the prompt changed"),
+    ],
+)
 def test_every_edit_makes_classify_and_refit_refuse(edit, change):
     s = fitted_studio()
     edit(s)
@@ -99,8 +103,9 @@ def test_class_names_differing_only_by_case_or_normal_form_are_one_name():
 def test_refit_keeps_its_own_activations_and_matches_a_fresh_fit():
     s = fitted_studio()
     refit = s.refit(k=3, scoring="reference")
-    fresh = fit_activations(s.activations, [ex.label for ex in s.training_examples()], 3,
-                            "reference", s.fit_config)
+    fresh = fit_activations(
+        s.activations, [ex.label for ex in s.training_examples()], 3, "reference", s.fit_config
+    )
     assert refit.heads == fresh.heads and torch.equal(refit.means, fresh.means)
 
 

@@ -8,15 +8,14 @@ import json
 import sys
 import tempfile
 import threading
-import time
-import zipfile
 from pathlib import Path
 
 import pytest
-import studio_fixtures as sf
-import tiny_models
 import torch
 from gradio_client import Client, handle_file
+
+import studio_fixtures as sf
+import tiny_models
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,8 +39,9 @@ def served(tmp_path_factory):
         llava_dir = app.START["model"]
         mp.setenv("SAVS_ALLOWED_MODELS", f"{llava_dir},{text_dir}")
         demo = app.build_demo()
-        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                                **app.launch_kwargs())
+        _, url, _ = demo.launch(
+            prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
+        )
         try:
             yield url, app, llava_dir, str(text_dir)
         finally:
@@ -80,7 +80,7 @@ def test_one_sessions_model_switch_leaves_the_others_alone(served, green):
     label, *_ = a.predict(handle_file(green), "", api_name="/classify")
     assert label["label"] == "green"
     # B builds a text classifier on its model while A keeps working
-    for name in ("ok", "bad"):
+    for _ in range(2):
         b.predict(api_name="/add_class")
     assert sorted(app.POOL.resident()) == sorted([llava_dir, text_dir])
     # a new session starts on the start model, not on B's choice
@@ -95,9 +95,11 @@ def test_two_sessions_on_two_models_at_once_get_no_error_and_no_wrong_label(serv
     b = Client(url, verbose=False)
     b.predict(text_dir, api_name="/load_model")
     dataset = Path(tempfile.mkdtemp()) / "text.jsonl"
-    rows = [{"question": f"{w} {i}", "label": lab} for lab, w in (("calm", "sunny meadow"),
-                                                                   ("storm", "thunder crash"))
-            for i in range(4)]
+    rows = [
+        {"question": f"{w} {i}", "label": lab}
+        for lab, w in (("calm", "sunny meadow"), ("storm", "thunder crash"))
+        for i in range(4)
+    ]
     dataset.write_text("\n".join(json.dumps(r) for r in rows))
     b.predict(handle_file(dataset), api_name="/import_dataset")
     b.predict("", 4, "loo", api_name="/extract")
@@ -111,10 +113,14 @@ def test_two_sessions_on_two_models_at_once_get_no_error_and_no_wrong_label(serv
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    ta = threading.Thread(target=run, args=("a", lambda: a.predict(
-        handle_file(green), "", api_name="/classify")[0]["label"]))
-    tb = threading.Thread(target=run, args=("b", lambda: b.predict(
-        None, "sunny meadow 9", api_name="/classify")[0]["label"]))
+    ta = threading.Thread(
+        target=run,
+        args=("a", lambda: a.predict(handle_file(green), "", api_name="/classify")[0]["label"]),
+    )
+    tb = threading.Thread(
+        target=run,
+        args=("b", lambda: b.predict(None, "sunny meadow 9", api_name="/classify")[0]["label"]),
+    )
     ta.start(), tb.start()
     ta.join(120), tb.join(120)
     assert not errors, errors
@@ -144,8 +150,9 @@ def test_uploads_never_read_server_files_and_leave_no_temp_folders(served, green
     messages = set()
     for ref in (str(secret), "/etc/hostname", "/no/such/file.png", "../secret.png"):
         plain = tmp_path / "evil.jsonl"
-        plain.write_text("\n".join(json.dumps({"image": ref, "question": "q", "label": lab})
-                                   for lab in "abab"))
+        plain.write_text(
+            "\n".join(json.dumps({"image": ref, "question": "q", "label": lab}) for lab in "abab")
+        )
         with pytest.raises(Exception) as refused:
             client.predict(handle_file(plain), api_name="/import_dataset")
         message = str(refused.value)
@@ -159,7 +166,7 @@ def test_uploads_never_read_server_files_and_leave_no_temp_folders(served, green
     a.predict(handle_file(dataset), False, api_name="/evaluate")
     broken = tmp_path / "broken.zip"
     broken.write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="broken.zip"):
         a.predict(handle_file(broken), False, api_name="/evaluate")
     a.predict(api_name="/export_classifier")
     a.predict(api_name="/export_classifier")

@@ -75,9 +75,14 @@ def test_cli_fit_baseline_zeroshot(text_adapter, tmp_path, monkeypatch, capsys):
     import savs.models
 
     monkeypatch.setattr(savs.models, "load_model", lambda *a, **k: text_adapter)
-    rows = [{"question": q, "label": lab} for lab, qs in
-            (("animal", ["the cat", "a dog", "the fox", "lazy dog"]),
-             ("number", ["0123", "4 5 6", "7 8 9", "12 34"])) for q in qs]
+    rows = [
+        {"question": q, "label": lab}
+        for lab, qs in (
+            ("animal", ["the cat", "a dog", "the fox", "lazy dog"]),
+            ("number", ["0123", "4 5 6", "7 8 9", "12 34"]),
+        )
+        for q in qs
+    ]
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps(r) + "\n" for r in rows))
     test = tmp_path / "test.jsonl"
@@ -114,7 +119,7 @@ def test_gguf_model_loads_offline_with_real_weights(smollm2):
     inputs = smollm2.encode([Example(text="What is the capital of France?")])
     with torch.inference_mode():
         output = smollm2.model.generate(**inputs, max_new_tokens=12, do_sample=False)
-    answer = smollm2.tokenizer.decode(output[0, inputs["input_ids"].shape[1]:])
+    answer = smollm2.tokenizer.decode(output[0, inputs["input_ids"].shape[1] :])
     assert "paris" in answer.lower(), answer
 
 
@@ -127,10 +132,12 @@ def test_converted_cache_holds_exactly_the_gguf_weights(smollm2):
     gguf = registry._smollm2_gguf()
     folder = gguf_cache.converted_folder(gguf)
     assert folder is not None and folder.parent == Path(os.environ["SAVS_CACHE"])
-    assert json.loads((folder / "source.json").read_text())["sha256"] == \
-        gguf_cache.file_sha256(gguf)
-    direct = transformers.AutoModelForCausalLM.from_pretrained(str(gguf.parent),
-                                                               gguf_file=gguf.name)
+    assert json.loads((folder / "source.json").read_text())["sha256"] == gguf_cache.file_sha256(
+        gguf
+    )
+    direct = transformers.AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent), gguf_file=gguf.name
+    )
     cached = smollm2.model.state_dict()
     for name, tensor in direct.state_dict().items():
         assert torch.equal(tensor, cached[name]), name

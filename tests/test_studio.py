@@ -10,13 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-import studio_fixtures as sf
-from reference import class_means, expected_vote
-
 from savs import ActivationCache, ClassifierError, DataError, Example
+from savs.activations import extract
 from savs.data import join_prompt, split_prompt
 from savs.studio import Studio, list_example_tasks
-from savs.activations import extract
+
+import studio_fixtures as sf
+from reference import class_means, expected_vote
 
 torch.set_num_threads(1)
 
@@ -58,15 +58,18 @@ def test_add_rename_delete_class_keeps_examples_and_order():
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("action, message", [
-    (lambda s: s.add_class("a"), "already a class named 'a'"),
-    (lambda s: s.rename_class("a", "b"), "already a class named 'b'"),
-    (lambda s: s.rename_class("a", "   "), "needs a name"),
-    (lambda s: s.rename_class("zzz", "c"), "no class named 'zzz'"),
-    (lambda s: s.delete_class("zzz"), "no class named 'zzz'"),
-    (lambda s: s.add_examples("zzz", text="hi"), "no class named 'zzz'"),
-    (lambda s: s.add_examples("a"), "nothing to add"),
-])
+@pytest.mark.parametrize(
+    "action, message",
+    [
+        (lambda s: s.add_class("a"), "already a class named 'a'"),
+        (lambda s: s.rename_class("a", "b"), "already a class named 'b'"),
+        (lambda s: s.rename_class("a", "   "), "needs a name"),
+        (lambda s: s.rename_class("zzz", "c"), "no class named 'zzz'"),
+        (lambda s: s.delete_class("zzz"), "no class named 'zzz'"),
+        (lambda s: s.add_examples("zzz", text="hi"), "no class named 'zzz'"),
+        (lambda s: s.add_examples("a"), "nothing to add"),
+    ],
+)
 def test_class_mistakes_raise_and_leave_the_session_intact(action, message):
     s = Studio()
     s.add_class("a")
@@ -183,8 +186,12 @@ def test_uploaded_zip_cannot_read_files_outside_it_and_leaves_no_temp(tmp_path, 
     for ref in (str(secret), "../../secret.png"):
         archive = tmp_path / "evil.zip"
         with zipfile.ZipFile(archive, "w") as zf:
-            zf.writestr("data.jsonl", "\n".join(json.dumps({"image": ref, "question": "q",
-                                                             "label": lab}) for lab in "abab"))
+            zf.writestr(
+                "data.jsonl",
+                "\n".join(
+                    json.dumps({"image": ref, "question": "q", "label": lab}) for lab in "abab"
+                ),
+            )
         s = Studio(prompt="keep")
         with pytest.raises(DataError):
             s.import_dataset(archive)
@@ -195,8 +202,9 @@ def test_uploaded_zip_cannot_read_files_outside_it_and_leaves_no_temp(tmp_path, 
 @pytest.mark.unit
 def test_import_jsonl_with_different_questions_keeps_them_per_example(tmp_path):
     path = tmp_path / "t.jsonl"
-    path.write_text('{"question": "good day", "label": "ok"}\n'
-                    '{"question": "bad thing", "label": "bad"}\n')
+    path.write_text(
+        '{"question": "good day", "label": "ok"}\n{"question": "bad thing", "label": "bad"}\n'
+    )
     s = Studio(prompt="old")
     s.import_dataset(path)
     assert s.prompt == ""
@@ -276,8 +284,10 @@ def test_empty_and_single_classes_are_refused(llava_adapter):
 @pytest.mark.integration
 def test_text_only_examples_fit_and_classify(text_adapter):
     s = Studio(prompt="Is this request harmful?", k=4)
-    for label, texts in {"ok": ["tell a joke", "a nice poem", "fox story"],
-                         "bad": ["steal a car", "hurt someone", "break a lock"]}.items():
+    for label, texts in {
+        "ok": ["tell a joke", "a nice poem", "fox story"],
+        "bad": ["steal a car", "hurt someone", "break a lock"],
+    }.items():
         s.add_class(label)
         for t in texts:
             s.add_examples(label, text=t)
@@ -311,21 +321,27 @@ def test_classify_and_evaluate(studio, llava_adapter, task_root):
     assert len(ev.predictions) == 6 and ev.report.labels == list(sf.TASK_COLOURS)
     assert sum(map(sum, ev.report.confusion)) == 6
     assert len(ev.mistakes()) == len(ev.report.mistakes)
-    assert ev.report.accuracy == sum(pr.label == ex.label
-                                     for pr, ex in zip(ev.predictions, ev.examples)) / 6
+    assert (
+        ev.report.accuracy
+        == sum(pr.label == ex.label for pr, ex in zip(ev.predictions, ev.examples)) / 6
+    )
     # the task's questions equal the prompt: they are not sent twice
     assert all(ex.text == "" for ex in ev.examples)
     assert ev.zero_shot_accuracy is None
     from savs.baseline import zero_shot_accuracy
 
-    with_baseline = studio.evaluate(llava_adapter, task_root / "colours" / "test.jsonl",
-                                    zero_shot=True)
+    with_baseline = studio.evaluate(
+        llava_adapter, task_root / "colours" / "test.jsonl", zero_shot=True
+    )
     from savs import load_examples
 
-    test_set = [Example(text="", label=ex.label, images=ex.images)
-                for ex in load_examples(task_root / "colours" / "test.jsonl")]
+    test_set = [
+        Example(text="", label=ex.label, images=ex.images)
+        for ex in load_examples(task_root / "colours" / "test.jsonl")
+    ]
     assert with_baseline.zero_shot_accuracy == zero_shot_accuracy(
-        llava_adapter, test_set, studio.classifier.labels, studio.prompt or None)
+        llava_adapter, test_set, studio.classifier.labels, studio.prompt or None
+    )
     # the test files are gone after the call: only the mistakes keep (small) pictures
     assert all(bool(ex.images) == (i in ev.report.mistakes) for i, ex in enumerate(ev.examples))
 
@@ -389,5 +405,3 @@ def test_import_classifier_rejects_junk(studio, tmp_path, llava_adapter):
     with pytest.raises(ClassifierError, match="junk.zip"):
         studio.import_classifier(junk, llava_adapter)
     assert studio.classifier is None
-
-

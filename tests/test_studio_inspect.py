@@ -46,12 +46,14 @@ def test_classify_with_explanations_is_the_plain_prediction(fitted, llava_adapte
     assert fitted.last_classification.explanations is None and not fitted.explanations()
     result = fitted.classify(llava_adapter, image, explain=True)
     assert result.prediction.label == plain.label and result.prediction.votes == plain.votes
-    assert [(e.layer, e.head) for e in result.explanations] == \
-        [(h.layer, h.head) for h in fitted.classifier.heads]
+    assert [(e.layer, e.head) for e in result.explanations] == [
+        (h.layer, h.head) for h in fitted.classifier.heads
+    ]
     assert [e.vote for e in result.explanations] == [v for _, v in plain.head_votes]
     assert result.image is not None and result.image.size == image.size
-    _, direct = explain_prediction(llava_adapter, fitted.classifier,
-                                   Example(text="", images=(image,), source="input"))
+    _, direct = explain_prediction(
+        llava_adapter, fitted.classifier, Example(text="", images=(image,), source="input")
+    )
     assert [e.attention for e in result.explanations] == [e.attention for e in direct]
     fitted.add_examples("red", [image])  # any edit clears the classification and its views
     assert fitted.last_classification is None and fitted.explanations() == []
@@ -71,16 +73,18 @@ def test_head_report_for_a_selected_head(fitted, llava_adapter):
     head = fitted.classifier.heads[1]
     report = fitted.head_report(head.layer, head.head)
     labels = [ex.label for ex in fitted.training_examples()]
-    assert report["class_accuracy"] == head_class_accuracy(fitted.activations, labels,
-                                                           (head.layer, head.head), "loo")
+    assert report["class_accuracy"] == head_class_accuracy(
+        fitted.activations, labels, (head.layer, head.head), "loo"
+    )
     assert report["rank"] == 2 and report["cosines"] is None and report["vote"] is None
     fitted.classify(llava_adapter, sf.colour_image(sf.TASK_COLOURS["red"], 0), explain=True)
     report = fitted.head_report(head.layer, head.head)
     expl = fitted.last_classification.explanations[1]
     assert report["vote"] == expl.vote == fitted.last_classification.prediction.head_votes[1][1]
     assert report["cosines"] == expl.cosines and set(report["cosines"]) == set(sf.TASK_COLOURS)
-    assert report["score"] == pytest.approx(float(fitted.classifier.head_scores[head.layer,
-                                                                                head.head]))
+    assert report["score"] == pytest.approx(
+        float(fitted.classifier.head_scores[head.layer, head.head])
+    )
 
 
 def test_k_curve_is_cached_and_auto_picks_its_k(fitted, monkeypatch):
@@ -98,21 +102,27 @@ def test_k_curve_is_cached_and_auto_picks_its_k(fitted, monkeypatch):
     assert fitted.k_curve() is None  # out of date: the kept activations no longer match
 
 
-def test_evaluate_with_baselines_reads_the_test_set_once(fitted, llava_adapter, task_root,
-                                                         monkeypatch):
+def test_evaluate_with_baselines_reads_the_test_set_once(
+    fitted, llava_adapter, task_root, monkeypatch
+):
     path = task_root / "colours" / "test.jsonl"
-    test_set = [Example(text="", label=ex.label, images=ex.images)
-                for ex in load_examples(path)]
+    test_set = [Example(text="", label=ex.label, images=ex.images) for ex in load_examples(path)]
     expected_preds = predict(llava_adapter, fitted.classifier, test_set)
     test_acts = extract(llava_adapter, test_set, fitted.prompt or None)  # [6, L, H, d]
-    expected = compare_baselines(fitted.activations,
-                                 [ex.label for ex in fitted.training_examples()], test_acts,
-                                 [ex.label for ex in test_set], fitted.classifier.heads)
+    expected = compare_baselines(
+        fitted.activations,
+        [ex.label for ex in fitted.training_examples()],
+        test_acts,
+        [ex.label for ex in test_set],
+        fitted.classifier.heads,
+    )
     passes = []
     real = llava_adapter.read_heads
-    monkeypatch.setattr(llava_adapter, "read_heads",
-                        lambda inputs, *a, **k: passes.append(len(inputs["input_ids"]))
-                        or real(inputs, *a, **k))
+    monkeypatch.setattr(
+        llava_adapter,
+        "read_heads",
+        lambda inputs, *a, **k: passes.append(len(inputs["input_ids"])) or real(inputs, *a, **k),
+    )
     ev = fitted.evaluate(llava_adapter, path, baselines=True)
     assert sum(passes) == len(test_set)  # one forward pass per test example, not two
     assert ev.baselines == pytest.approx(expected)
@@ -121,8 +131,9 @@ def test_evaluate_with_baselines_reads_the_test_set_once(fitted, llava_adapter, 
     assert fitted.evaluate(llava_adapter, path).baselines is None
 
 
-def test_imported_classifier_has_no_curve_and_no_baselines(fitted, llava_adapter, task_root,
-                                                           tmp_path):
+def test_imported_classifier_has_no_curve_and_no_baselines(
+    fitted, llava_adapter, task_root, tmp_path
+):
     archive = fitted.export_classifier(tmp_path / "clf.zip")
     other = Studio()
     other.import_classifier(archive, llava_adapter)

@@ -53,9 +53,10 @@ def test_task_regeneration_matches_bundle(tmp_path):
     write_task("count", str(tmp_path))
     for split in ("train", "test"):
         assert (tmp_path / "count" / f"{split}.jsonl").read_text() == open(
-            os.path.join(ROOT, "count", f"{split}.jsonl")).read()
-    from PIL import Image
+            os.path.join(ROOT, "count", f"{split}.jsonl")
+        ).read()
     import numpy as np
+    from PIL import Image
 
     for name in ("images/train_000.png", "images/test_017.png"):
         a = np.asarray(Image.open(tmp_path / "count" / name))

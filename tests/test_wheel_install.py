@@ -24,8 +24,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def _copy_tree(destination: Path) -> Path:
     """This checkout without build leftovers, git data or caches (a stale build/ would leak
     files into the wheel)."""
-    ignore = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",
-                                    ".venv", "test-artifacts", ".savs_cache", ".pytest_cache")
+    ignore = shutil.ignore_patterns(
+        ".git",
+        "build",
+        "dist",
+        "*.egg-info",
+        "__pycache__",
+        ".venv",
+        "test-artifacts",
+        ".savs_cache",
+        ".pytest_cache",
+    )
     shutil.copytree(ROOT, destination, ignore=ignore)
     return destination
 
@@ -33,26 +42,48 @@ def _copy_tree(destination: Path) -> Path:
 def test_wheel_installed_offline_fits_tiny_from_its_own_assets(tmp_path):
     source = _copy_tree(tmp_path / "src")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SAVS_ASSETS")}
-    env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PIP_NO_INDEX="1",
-               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.update(
+        HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1"
+    )
     run = dict(env=env, capture_output=True, text=True, timeout=600)
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
-                            "--no-build-isolation", "-w", str(tmp_path / "dist")], **run)
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+        ],
+        **run,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("savs-*.whl"))
     assert wheel.name.startswith(f"savs-{savs.__version__}-"), wheel.name  # savs/_version.py
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
-                   check=True, **run)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, **run
+    )
     python = venv / "bin" / "python"
-    installed = subprocess.run([str(python), "-m", "pip", "install", "--no-index", "--no-deps",
-                                str(wheel)], **run)
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-index", "--no-deps", str(wheel)], **run
+    )
     assert installed.returncode == 0, installed.stderr[-2000:]
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    where = subprocess.run([str(python), "-c", "import savs, savs.models.registry as r; "
-                            "print(savs.__file__); print(r.ASSETS)"], cwd=elsewhere, **run)
+    where = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import savs, savs.models.registry as r; print(savs.__file__); print(r.ASSETS)",
+        ],
+        cwd=elsewhere,
+        **run,
+    )
     package_file, assets = where.stdout.split()
     assert Path(package_file).is_relative_to(venv), package_file  # not this checkout
     assets = Path(assets)
@@ -60,9 +91,25 @@ def test_wheel_installed_offline_fits_tiny_from_its_own_assets(tmp_path):
     assert (assets / "tiny" / "model.safetensors").is_file()
 
     task = assets / "examples" / "colour"
-    fit = subprocess.run([str(python), "-m", "savs", "fit", "--model", "tiny", "--train",
-                          str(task / "train.jsonl"), "--test", str(task / "test.jsonl"),
-                          "--out", "clf", "--json"], cwd=elsewhere, **run)
+    fit = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "savs",
+            "fit",
+            "--model",
+            "tiny",
+            "--train",
+            str(task / "train.jsonl"),
+            "--test",
+            str(task / "test.jsonl"),
+            "--out",
+            "clf",
+            "--json",
+        ],
+        cwd=elsewhere,
+        **run,
+    )
     assert fit.returncode == 0, fit.stderr[-2000:]
     result = json.loads(fit.stdout)
     assert result["model"] == "tiny" and result["test_accuracy"] >= 0.95

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
+from savs import Example, ModelAdapter, baseline
+
 import tiny_models
-from savs import Example, ModelAdapter
-from savs import baseline
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ def full_pass_reference(adapter: ModelAdapter, examples, labels, prompt, normali
                 answer = torch.tensor(baseline.label_token_ids(adapter, label))
                 extended = baseline._append_answer(inputs, answer)
                 logits = adapter.model(**extended, use_cache=False).logits[0].float()  # [T+m, V]
-                log_probs = torch.log_softmax(logits[-len(answer) - 1:-1], dim=-1)  # [m, V]
+                log_probs = torch.log_softmax(logits[-len(answer) - 1 : -1], dim=-1)  # [m, V]
                 token_lp = log_probs[torch.arange(len(answer)), answer]  # [m]
                 scores[i, c] = token_lp.mean() if normalise else token_lp.sum()
     return scores
@@ -42,15 +42,18 @@ def texts() -> list[Example]:
 
 
 def images() -> list[Example]:
-    return [Example(text=t, images=(Image.new("RGB", (24 + 4 * i, 24), (40 * i, 120, 60)),))
-            for i, t in enumerate(("what is it", "the colour of the thing, please", "a"))]
+    return [
+        Example(text=t, images=(Image.new("RGB", (24 + 4 * i, 24), (40 * i, 120, 60)),))
+        for i, t in enumerate(("what is it", "the colour of the thing, please", "a"))
+    ]
 
 
 @pytest.mark.parametrize("normalise", [True, False])
 def test_text_lm_scores_equal_full_passes(text_adapter, normalise):
     examples = texts()
-    got = baseline.label_log_likelihoods(text_adapter, examples, LABELS, "Which?", batch_size=2,
-                                         normalise=normalise)
+    got = baseline.label_log_likelihoods(
+        text_adapter, examples, LABELS, "Which?", batch_size=2, normalise=normalise
+    )
     want = full_pass_reference(text_adapter, examples, LABELS, "Which?", normalise)
     assert got.shape == (3, 4)
     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)

@@ -5,7 +5,8 @@ one, then delete it). Webcam frames go into a class one at a time or N in a row.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gradio as gr
 from PIL import Image
@@ -149,46 +150,104 @@ def class_cards(studio_state: gr.State, key: gr.Textbox, then: Callable[[Any], A
             _card(i, name, examples, is_vlm, studio_state, then)
 
 
-def _card(i: int, name: str, examples: list, is_vlm: bool, studio_state: gr.State,
-          then: Callable[[Any], Any]) -> None:
+def _card(
+    i: int,
+    name: str,
+    examples: list,
+    is_vlm: bool,
+    studio_state: gr.State,
+    then: Callable[[Any], Any],
+) -> None:
     private = dict(api_visibility="private")
     with gr.Group(elem_classes="card", elem_id=f"class-card-{i}"):
         with gr.Row(equal_height=True):
-            name_box = gr.Textbox(value=name, show_label=False, scale=4, container=False,
-                                  placeholder="class name", key=f"name-{i}", interactive=True)
+            name_box = gr.Textbox(
+                value=name,
+                show_label=False,
+                scale=4,
+                container=False,
+                placeholder="class name",
+                key=f"name-{i}",
+                interactive=True,
+            )
             delete = gr.Button("Delete class", size="sm", variant="stop", scale=1, min_width=90)
         gr.Markdown(_count_line(examples))
         chosen = gr.Number(value=None, visible=False)
         if examples:
             rows = min(3, -(-len(examples) // TILES_PER_ROW))
-            gallery = gr.Gallery(_tiles(examples), columns=TILES_PER_ROW, rows=rows,
-                                 height=8 + 52 * rows, allow_preview=False, show_label=False,
-                                 container=False, object_fit="cover", elem_classes="tiles",
-                                 fit_columns=False, buttons=[])
+            gallery = gr.Gallery(
+                _tiles(examples),
+                columns=TILES_PER_ROW,
+                rows=rows,
+                height=8 + 52 * rows,
+                allow_preview=False,
+                show_label=False,
+                container=False,
+                object_fit="cover",
+                elem_classes="tiles",
+                fit_columns=False,
+                buttons=[],
+            )
             gallery.select(_selected_index, None, chosen, **private)
         with gr.Row():
-            files = gr.UploadButton("Upload images", file_count="multiple", file_types=["image"],
-                                    size="sm", scale=3, visible=is_vlm)
-            drop = gr.Button("Delete selected sample", size="sm", scale=2,
-                             visible=bool(examples))
+            files = gr.UploadButton(
+                "Upload images",
+                file_count="multiple",
+                file_types=["image"],
+                size="sm",
+                scale=3,
+                visible=is_vlm,
+            )
+            drop = gr.Button("Delete selected sample", size="sm", scale=2, visible=bool(examples))
         with gr.Accordion("Paste an image, or a text-only example", open=False):
-            shot = gr.Image(sources=["clipboard", "upload"], type="filepath", height=140,
-                            show_label=False, visible=is_vlm, interactive=True)
-            text = gr.Textbox(label="Text for new examples (optional)", key=f"text-{i}",
-                              interactive=True)
+            shot = gr.Image(
+                sources=["clipboard", "upload"],
+                type="filepath",
+                height=140,
+                show_label=False,
+                visible=is_vlm,
+                interactive=True,
+            )
+            text = gr.Textbox(
+                label="Text for new examples (optional)", key=f"text-{i}", interactive=True
+            )
             add_one = gr.Button("Add example", size="sm")
     # the class name is bound when the card is drawn (a new drawing after every edit)
     rename = functools.partial(_call_for, rename_class_cb, name)
     then(name_box.submit(rename, [studio_state, name_box], studio_state, **private))
     then(name_box.blur(rename, [studio_state, name_box], studio_state, **private))
-    then(delete.click(functools.partial(_call_for, delete_class_cb, name), [studio_state],
-                      studio_state, **private))
-    then(drop.click(functools.partial(_call_for, delete_example_cb, name), [studio_state, chosen],
-                    studio_state, **private))
-    then(files.upload(functools.partial(_call_for, add_files_cb, name),
-                      [studio_state, files, text], studio_state, **private))
-    then(add_one.click(functools.partial(_call_for, add_example_cb, name),
-                       [studio_state, shot, text], [studio_state, shot], **private))
+    then(
+        delete.click(
+            functools.partial(_call_for, delete_class_cb, name),
+            [studio_state],
+            studio_state,
+            **private,
+        )
+    )
+    then(
+        drop.click(
+            functools.partial(_call_for, delete_example_cb, name),
+            [studio_state, chosen],
+            studio_state,
+            **private,
+        )
+    )
+    then(
+        files.upload(
+            functools.partial(_call_for, add_files_cb, name),
+            [studio_state, files, text],
+            studio_state,
+            **private,
+        )
+    )
+    then(
+        add_one.click(
+            functools.partial(_call_for, add_example_cb, name),
+            [studio_state, shot, text],
+            [studio_state, shot],
+            **private,
+        )
+    )
 
 
 def _call_for(callback: Callable, name: str, studio: Studio, *args: Any) -> Any:

@@ -14,12 +14,19 @@ from .views import evaluation_views
 
 
 @gpu
-def _evaluate_on_device(studio: Studio, path: str, zero_shot: bool, confine: bool,
-                        progress: Any) -> Studio:
+def _evaluate_on_device(
+    studio: Studio, path: str, zero_shot: bool, confine: bool, progress: Any
+) -> Studio:
     with POOL.use(studio.classifier_model, notice(progress)) as adapter:
         # the one "compare" box: zero-shot, and the baselines on the same test activations
-        studio.evaluate(adapter, path, progress_fn(progress, "Classifying"),
-                        zero_shot=zero_shot, confine=confine, baselines=zero_shot)
+        studio.evaluate(
+            adapter,
+            path,
+            progress_fn(progress, "Classifying"),
+            zero_shot=zero_shot,
+            confine=confine,
+            baselines=zero_shot,
+        )
     return studio
 
 
@@ -31,8 +38,9 @@ def _ready(studio: Studio) -> None:
 
 
 @user_errors
-def evaluate_cb(studio: Studio, file: str | None, zero_shot: bool = False,
-                progress: Any = gr.Progress()) -> tuple:
+def evaluate_cb(
+    studio: Studio, file: str | None, zero_shot: bool = False, progress: Any = gr.Progress()
+) -> tuple:
     try:
         if not file:
             raise gr.Error("Upload a labeled test set (.jsonl or .zip) first.")
@@ -44,8 +52,9 @@ def evaluate_cb(studio: Studio, file: str | None, zero_shot: bool = False,
 
 
 @user_errors
-def evaluate_task_cb(studio: Studio, zero_shot: bool = False,
-                     progress: Any = gr.Progress()) -> tuple:
+def evaluate_task_cb(
+    studio: Studio, zero_shot: bool = False, progress: Any = gr.Progress()
+) -> tuple:
     path = studio.task_test_set()
     if path is None:
         raise gr.Error("Load a bundled example task first: its test set is evaluated here.")

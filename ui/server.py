@@ -9,8 +9,9 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 
@@ -50,6 +51,7 @@ try:  # Hugging Face Spaces (ZeroGPU): GPU work runs inside spaces.GPU
 
     gpu = spaces.GPU(duration=120)
 except ImportError:
+
     def gpu(fn: Callable) -> Callable:
         return fn
 
@@ -85,6 +87,7 @@ def close_session(request: gr.Request | None) -> None:
 def user_errors(fn: Callable) -> Callable:
     """Show a user's mistake (SavsError) as a toast, escaped and without server paths; the
     session is unchanged because Studio methods check everything before they change anything."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         if args and isinstance(args[0], Studio):
@@ -93,12 +96,14 @@ def user_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except SavsError as exc:
             raise gr.Error(plain(hide_paths(str(exc))), title="Cannot do that") from None
+
     return wrapper
 
 
 def progress_fn(progress: Any, desc: str) -> Callable[[int, int], None]:
     def report(done: int, total: int) -> None:
         progress(done / max(total, 1), desc=f"{desc} {done}/{total}")
+
     return report
 
 

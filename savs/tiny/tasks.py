@@ -80,7 +80,9 @@ def write_task(task: str, out_dir: str) -> dict[str, int]:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", default="assets/examples")
     ap.add_argument("--tasks", nargs="*", default=list(TASKS))
     args = ap.parse_args(argv)

@@ -41,8 +41,14 @@ from .scenes import COLOURS, QUADRANTS, SHAPES, make_scene, qa_pairs
 
 TRAIN_SEED_BASE = 1_000_000
 # Sampling weights of the question types in a training batch.
-TYPE_WEIGHTS = {"colour": 1.0, "shape": 1.2, "count": 1.0, "position": 1.0, "exists": 0.8,
-                "caption": 0.4}
+TYPE_WEIGHTS = {
+    "colour": 1.0,
+    "shape": 1.2,
+    "count": 1.0,
+    "position": 1.0,
+    "exists": 0.8,
+    "caption": 0.4,
+}
 
 
 class Batcher:
@@ -60,8 +66,9 @@ class Batcher:
     def prompt_ids(self, question: str) -> list[int]:
         ids = self._prompt.get(question)
         if ids is None:
-            msgs = [{"role": "user",
-                     "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+            msgs = [
+                {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}
+            ]
             text = self.tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
             raw = self.tok(text, add_special_tokens=False)["input_ids"]
             ids = []
@@ -126,8 +133,11 @@ def sample_batch(rng: random.Random, scenes, batch_size: int):
 
 def object_classes(obj) -> tuple[int, int, int]:
     """An object's (shape, colour, quadrant) class indices, + 1: 0 stands for "none"."""
-    return (1 + SHAPES.index(obj.shape), 1 + list(COLOURS).index(obj.colour),
-            1 + QUADRANTS.index(obj.quadrant))
+    return (
+        1 + SHAPES.index(obj.shape),
+        1 + list(COLOURS).index(obj.colour),
+        1 + QUADRANTS.index(obj.quadrant),
+    )
 
 
 def quadrant_targets(scenes) -> np.ndarray:
@@ -144,7 +154,7 @@ def patch_quadrants(n_tokens: int):
     (row by row) on a g x g grid, g even."""
     import torch
 
-    g = round(n_tokens ** 0.5)
+    g = round(n_tokens**0.5)
     if g * g != n_tokens or g % 2:
         raise ValueError(f"expected an even square grid of patches, got {n_tokens} tokens")
     rows, cols = torch.arange(n_tokens).div(g, rounding_mode="floor"), torch.arange(n_tokens) % g
@@ -157,8 +167,9 @@ def pool_quadrants(image_tokens):
     import torch
 
     quadrant = patch_quadrants(image_tokens.shape[1])
-    return torch.stack([image_tokens[:, quadrant == q].mean(1) for q in range(len(QUADRANTS))],
-                       dim=1)
+    return torch.stack(
+        [image_tokens[:, quadrant == q].mean(1) for q in range(len(QUADRANTS))], dim=1
+    )
 
 
 class AttributeProbe:
@@ -186,11 +197,12 @@ class AttributeProbe:
         z = self.linear(features)
         loss, acc, start = 0.0, [], 0
         for j, n in enumerate(self.sizes):
-            zj, tj = z[..., start:start + n], targets[..., j]
+            zj, tj = z[..., start : start + n], targets[..., j]
             loss = loss + F.cross_entropy(zj.reshape(-1, n), tj.reshape(-1))
             full = tj > 0
-            acc.append((zj.argmax(-1) == tj)[full].float().mean().item() if full.any()
-                       else float("nan"))
+            acc.append(
+                (zj.argmax(-1) == tj)[full].float().mean().item() if full.any() else float("nan")
+            )
             start += n
         return loss, acc
 
@@ -211,16 +223,21 @@ def word_targets(scenes, tokenizer) -> np.ndarray:
     (bare, as answered, and with a leading space, as asked) and the quadrant's two words.
     -1 marks an empty quadrant. [N, 4, 6]"""
     names = [*COLOURS, *SHAPES]
-    id_of = single_token_ids(tokenizer, [*names, *(" " + w for w in names),
-                                         "top", "bottom", " left", " right"])
+    id_of = single_token_ids(
+        tokenizer, [*names, *(" " + w for w in names), "top", "bottom", " left", " right"]
+    )
     out = np.full((len(scenes), len(QUADRANTS), 6), -1, dtype=np.int64)
     for i, scene in enumerate(scenes):
         for obj in scene.objects:
             vertical, horizontal = obj.quadrant.split()
             out[i, QUADRANTS.index(obj.quadrant)] = [
-                id_of[obj.colour], id_of[" " + obj.colour],
-                id_of[obj.shape], id_of[" " + obj.shape],
-                id_of[vertical], id_of[" " + horizontal]]
+                id_of[obj.colour],
+                id_of[" " + obj.colour],
+                id_of[obj.shape],
+                id_of[" " + obj.shape],
+                id_of[vertical],
+                id_of[" " + horizontal],
+            ]
     return out
 
 
@@ -277,8 +294,10 @@ def grounding_targets(ids, labels, scenes, word_ids: dict[int, tuple[str, str]])
             obj = next((o for o in scene.objects if getattr(o, kind) == name), None)
             positions.append((b, t))
             targets.append((0, 0, 0) if obj is None else object_classes(obj))
-    return (torch.tensor(positions, dtype=torch.long).reshape(-1, 2),
-            torch.tensor(targets, dtype=torch.long).reshape(-1, 3))
+    return (
+        torch.tensor(positions, dtype=torch.long).reshape(-1, 2),
+        torch.tensor(targets, dtype=torch.long).reshape(-1, 3),
+    )
 
 
 @contextlib.contextmanager
@@ -286,7 +305,8 @@ def capture_projector(model):
     """Keep the projector's output ([B, image tokens, hidden]) of each forward pass."""
     seen: dict = {}
     handle = model.model.multi_modal_projector.register_forward_hook(
-        lambda _m, _inp, out: seen.__setitem__("tokens", out))
+        lambda _m, _inp, out: seen.__setitem__("tokens", out)
+    )
     try:
         yield seen
     finally:
@@ -316,32 +336,49 @@ class TrainConfig:
     out: str = field(default="assets/tiny", metadata={"help": "output folder ('' to not save)"})
     steps: int = field(default=3000, metadata={"help": "phase 2 (answers) steps"})
     batch_size: int = 32
-    vision_steps: int = field(default=0, metadata={
-        "help": "phase 1: steps that train only the vision tower + projector on the quadrant "
-                "probe"})
+    vision_steps: int = field(
+        default=0,
+        metadata={
+            "help": "phase 1: steps that train only the vision tower + projector on the quadrant "
+            "probe"
+        },
+    )
     vision_batch_size: int = 64
-    grounding_weight: float = field(default=0.0, metadata={
-        "help": "weight of the grounding-probe loss (object words of the question name their "
-                "object)"})
-    grounding_layer: int = field(default=3, metadata={
-        "help": "decoder hidden state (0 = embeddings) the grounding probe reads"})
-    word_weight: float = field(default=0.0, metadata={
-        "help": "weight of the word-probe loss (image tokens read as the words naming their "
-                "object)"})
-    aux_weight: float = field(default=1.0, metadata={
-        "help": "weight of the quadrant-probe loss during phase 2 (0: off)"})
+    grounding_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of the grounding-probe loss (object words of the question name their "
+            "object)"
+        },
+    )
+    grounding_layer: int = field(
+        default=3,
+        metadata={"help": "decoder hidden state (0 = embeddings) the grounding probe reads"},
+    )
+    word_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of the word-probe loss (image tokens read as the words naming their "
+            "object)"
+        },
+    )
+    aux_weight: float = field(
+        default=1.0, metadata={"help": "weight of the quadrant-probe loss during phase 2 (0: off)"}
+    )
     lr: float = 1e-3
     warmup: int = 100
     ema: float = field(default=0.99, metadata={"help": "EMA decay of the saved weights"})
     seed: int = 0
     data_seed: int = TRAIN_SEED_BASE
     scenes: int = field(default=40000, metadata={"help": "training scene pool size"})
-    resume: str = field(default="", metadata={
-        "help": "checkpoint folder to continue training from"})
+    resume: str = field(
+        default="", metadata={"help": "checkpoint folder to continue training from"}
+    )
     threads: int = field(default=1, metadata={"help": "1 is fastest on a shared 2-core box"})
     log_every: int = 50
-    save_every: int = field(default=250, metadata={
-        "help": "intermediate checkpoints every this many steps (0: off)"})
+    save_every: int = field(
+        default=250, metadata={"help": "intermediate checkpoints every this many steps (0: off)"}
+    )
     model: TinyConfig = field(default_factory=TinyConfig)
 
     def to_dict(self) -> dict:
@@ -401,9 +438,11 @@ def adamw(named_params, extra, lr: float):
 
     decay = [p for _, p in named_params if p.ndim >= 2] + [p for p in extra if p.ndim >= 2]
     no_decay = [p for _, p in named_params if p.ndim < 2] + [p for p in extra if p.ndim < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                              {"params": no_decay, "weight_decay": 0.0}],
-                             lr=lr, betas=(0.9, 0.98))
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr,
+        betas=(0.9, 0.98),
+    )
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -441,8 +480,10 @@ def _train(cfg: TrainConfig, log: TrainLog) -> dict:
 
     mcfg = cfg.model
     if cfg.grounding_weight > 0 and not 0 <= cfg.grounding_layer <= mcfg.layers:
-        raise SystemExit(f"--grounding-layer {cfg.grounding_layer}: the decoder has hidden states "
-                         f"0 (embeddings) to {mcfg.layers}; pick one of those")
+        raise SystemExit(
+            f"--grounding-layer {cfg.grounding_layer}: the decoder has hidden states "
+            f"0 (embeddings) to {mcfg.layers}; pick one of those"
+        )
     t_start = time.time()
     processor = build_processor(mcfg)
     model = build_model(mcfg, processor.tokenizer, seed=cfg.seed)
@@ -453,24 +494,41 @@ def _train(cfg: TrainConfig, log: TrainLog) -> dict:
     log(f"params {n_params / 1e6:.2f}M")
     scenes, images = make_pool(cfg.scenes, cfg.data_seed, log)
     words = word_targets(scenes, processor.tokenizer) if cfg.word_weight > 0 else None
-    pool = Pool(scenes, images, torch.from_numpy(quadrant_targets(scenes)),
-                None if words is None else torch.from_numpy(words))
+    pool = Pool(
+        scenes,
+        images,
+        torch.from_numpy(quadrant_targets(scenes)),
+        None if words is None else torch.from_numpy(words),
+    )
     batcher = Batcher(processor.tokenizer, mcfg.num_image_tokens)
     rng = random.Random(cfg.seed)
     probe = AttributeProbe(mcfg.hidden)  # on image quadrants
     vision_time = vision_phase(model, probe, pool, rng, cfg, log)
     t0 = time.time()
     model, final_ema = answer_phase(model, processor, batcher, probe, pool, rng, cfg, log)
-    info = {"steps": cfg.steps, "batch_size": cfg.batch_size,
-            "train_seconds": round(time.time() - t0, 1),
-            "vision_steps": cfg.vision_steps, "vision_batch_size": cfg.vision_batch_size,
-            "vision_seconds": round(vision_time, 1), "aux_weight": cfg.aux_weight,
-            "word_weight": cfg.word_weight, "grounding_weight": cfg.grounding_weight,
-            "grounding_layer": cfg.grounding_layer,
-            "total_seconds": round(time.time() - t_start, 1), "final_loss_ema": round(final_ema, 4),
-            "params": n_params, "seed": cfg.seed, "data_seed": cfg.data_seed,
-            "resumed_from": cfg.resume or None, "scenes": cfg.scenes, "lr": cfg.lr, "ema": cfg.ema,
-            "threads": cfg.threads, "config": mcfg.to_dict()}
+    info = {
+        "steps": cfg.steps,
+        "batch_size": cfg.batch_size,
+        "train_seconds": round(time.time() - t0, 1),
+        "vision_steps": cfg.vision_steps,
+        "vision_batch_size": cfg.vision_batch_size,
+        "vision_seconds": round(vision_time, 1),
+        "aux_weight": cfg.aux_weight,
+        "word_weight": cfg.word_weight,
+        "grounding_weight": cfg.grounding_weight,
+        "grounding_layer": cfg.grounding_layer,
+        "total_seconds": round(time.time() - t_start, 1),
+        "final_loss_ema": round(final_ema, 4),
+        "params": n_params,
+        "seed": cfg.seed,
+        "data_seed": cfg.data_seed,
+        "resumed_from": cfg.resume or None,
+        "scenes": cfg.scenes,
+        "lr": cfg.lr,
+        "ema": cfg.ema,
+        "threads": cfg.threads,
+        "config": mcfg.to_dict(),
+    }
     if cfg.out:
         save(model, processor, cfg.out, info)
         log(f"saved to {cfg.out}")
@@ -490,23 +548,28 @@ def resume(model, folder: str, log) -> None:
     log(f"resumed from {folder} ({steps} steps)")
 
 
-def vision_phase(model, probe: AttributeProbe, pool: Pool, rng: random.Random,
-                 cfg: TrainConfig, log) -> float:
+def vision_phase(
+    model, probe: AttributeProbe, pool: Pool, rng: random.Random, cfg: TrainConfig, log
+) -> float:
     """Phase 1: the vision tower and projector alone learn what is in each quadrant (and, with
     the word probe, to look like the words naming it). Returns the seconds it took."""
     import torch
 
     model.train()
-    vision = [(n, p) for n, p in model.named_parameters()
-              if n.startswith(("model.vision_tower.", "model.multi_modal_projector."))]
+    vision = [
+        (n, p)
+        for n, p in model.named_parameters()
+        if n.startswith(("model.vision_tower.", "model.multi_modal_projector."))
+    ]
     opt = adamw(vision, list(probe.parameters()), cfg.lr)
     t0, accs = time.time(), []
     for step in range(cfg.vision_steps):
         idx = [rng.randrange(len(pool.scenes)) for _ in range(cfg.vision_batch_size)]
         set_lr(opt, lr_at(step, cfg))
         tokens = image_tokens(model, to_pixels(pool.images[idx]))  # [B, g*g, hidden]
-        loss, (shape_acc, colour_acc) = probe.loss_and_accuracy(pool_quadrants(tokens),
-                                                                pool.targets[idx])
+        loss, (shape_acc, colour_acc) = probe.loss_and_accuracy(
+            pool_quadrants(tokens), pool.targets[idx]
+        )
         if cfg.word_weight > 0:  # the word embeddings stay fixed in this phase
             embeddings = model.get_input_embeddings().weight.detach()
             loss = loss + cfg.word_weight * word_probe_loss(tokens, embeddings, pool.words[idx])
@@ -519,8 +582,10 @@ def vision_phase(model, probe: AttributeProbe, pool: Pool, rng: random.Random,
             el = time.time() - t0
             mean = {k: sum(a[k] for a in accs) / len(accs) for k in accs[0]}
             accs = []
-            log(f"vision step {step} probe loss {loss.item():.4f} shape acc {mean['shape']:.3f} "
-                f"colour acc {mean['colour']:.3f} {el / (step + 1):.3f}s/step elapsed {el:.0f}s")
+            log(
+                f"vision step {step} probe loss {loss.item():.4f} shape acc {mean['shape']:.3f} "
+                f"colour acc {mean['colour']:.3f} {el / (step + 1):.3f}s/step elapsed {el:.0f}s"
+            )
     return time.time() - t0
 
 
@@ -529,8 +594,9 @@ class AnswerLoss:
 
     def __init__(self, model, tokenizer, probe: AttributeProbe, cfg: TrainConfig):
         self.model, self.probe, self.cfg = model, probe, cfg
-        self.grounding = AttributeProbe(cfg.model.hidden,
-                                        (len(SHAPES) + 1, len(COLOURS) + 1, len(QUADRANTS) + 1))
+        self.grounding = AttributeProbe(
+            cfg.model.hidden, (len(SHAPES) + 1, len(COLOURS) + 1, len(QUADRANTS) + 1)
+        )
         self.word_ids = object_word_ids(tokenizer) if cfg.grounding_weight > 0 else {}
 
     def parameters(self) -> list:
@@ -542,20 +608,25 @@ class AnswerLoss:
 
         cfg, ground_acc = self.cfg, None
         with capture_projector(self.model) as seen:
-            out = self.model(input_ids=ids, attention_mask=mask,
-                             pixel_values=to_pixels(pool.images[idx]),
-                             output_hidden_states=cfg.grounding_weight > 0)
+            out = self.model(
+                input_ids=ids,
+                attention_mask=mask,
+                pixel_values=to_pixels(pool.images[idx]),
+                output_hidden_states=cfg.grounding_weight > 0,
+            )
         logits = out.logits[:, :-1].float()
         loss = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1), ignore_index=-100)
+            logits.reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1), ignore_index=-100
+        )
         total = loss
         if cfg.aux_weight > 0:
             aux, _ = self.probe.loss_and_accuracy(pool_quadrants(seen["tokens"]), pool.targets[idx])
             total = total + cfg.aux_weight * aux
         if cfg.word_weight > 0:
             embeddings = self.model.get_input_embeddings().weight
-            total = total + cfg.word_weight * word_probe_loss(seen["tokens"], embeddings,
-                                                              pool.words[idx])
+            total = total + cfg.word_weight * word_probe_loss(
+                seen["tokens"], embeddings, pool.words[idx]
+            )
         if cfg.grounding_weight > 0:
             # each object word of the question ("star" in "What colour is the star?") must
             # find its object among the image tokens: a look-up whose query is the word itself
@@ -567,8 +638,16 @@ class AnswerLoss:
         return loss, total, logits, ground_acc
 
 
-def answer_phase(model, processor, batcher: Batcher, probe: AttributeProbe, pool: Pool,
-                 rng: random.Random, cfg: TrainConfig, log) -> tuple:
+def answer_phase(
+    model,
+    processor,
+    batcher: Batcher,
+    probe: AttributeProbe,
+    pool: Pool,
+    rng: random.Random,
+    cfg: TrainConfig,
+    log,
+) -> tuple:
     """Phase 2: the whole model learns the answers (probe losses beside). Returns the EMA model
     (what is saved) and the final EMA of the answer loss."""
     import torch
@@ -598,10 +677,17 @@ def answer_phase(model, processor, batcher: Batcher, probe: AttributeProbe, pool
             el = time.time() - t0
             em = " ".join(f"{t}={sum(v) / len(v):.2f}" for t, v in sorted(hits.items()))
             hits = {}
-            log(f"step {step} loss {loss.item():.4f} ema {ema:.4f} lr {lr_at(step, cfg):.2e} "
+            log(
+                f"step {step} loss {loss.item():.4f} ema {ema:.4f} lr {lr_at(step, cfg):.2e} "
                 f"{el / (step + 1):.3f}s/step elapsed {el:.0f}s | train EM {em}"
-                + (" | grounding acc shape {:.2f} colour {:.2f} quadrant {:.2f}".format(*ground_acc)
-                   if ground_acc is not None else ""))
+                + (
+                    " | grounding acc shape {:.2f} colour {:.2f} quadrant {:.2f}".format(
+                        *ground_acc
+                    )
+                    if ground_acc is not None
+                    else ""
+                )
+            )
         if cfg.out and cfg.save_every and (step + 1) % cfg.save_every == 0 and step + 1 < cfg.steps:
             save(ema_model, processor, cfg.out, {"steps_done": step + 1, "intermediate": True})
             log(f"intermediate checkpoint after {step + 1} steps")
@@ -639,17 +725,20 @@ def save(model, processor, out: str, info: dict) -> None:
 
 def parse_args(argv=None) -> TrainConfig:
     """The command line -> a TrainConfig: one flag per field, model sizes as ``--hidden`` etc."""
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     defaults = TrainConfig()
     for f in fields(TrainConfig):
         if f.name != "model":
             value = getattr(defaults, f.name)
-            ap.add_argument(_flag(f.name), type=type(value), default=value,
-                            help=f.metadata.get("help"))
+            ap.add_argument(
+                _flag(f.name), type=type(value), default=value, help=f.metadata.get("help")
+            )
     for f in fields(TinyConfig):
-        ap.add_argument(_flag(f.name), type=int, default=None,
-                        help=f"model size (default {f.default})")
+        ap.add_argument(
+            _flag(f.name), type=int, default=None, help=f"model size (default {f.default})"
+        )
     args = vars(ap.parse_args(argv))
     sizes = {f.name: args.pop(f.name) for f in fields(TinyConfig)}
     model = TinyConfig(**{k: v for k, v in sizes.items() if v is not None})
