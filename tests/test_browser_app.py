@@ -132,7 +132,7 @@ def test_every_class_of_a_ten_class_task_is_editable_and_one_sample_can_go(serve
             expect(
                 page.locator("#class-card-0").first.get_by_text("1 example", exact=True)
             ).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("10 classes, 19 examples")).to_be_visible()
+            expect(page.get_by_text("10 classes, 19 examples")).to_be_visible(timeout=30_000)
             # and it can be undone
             page.locator("#undo").click()
             expect(page.get_by_text("10 classes, 20 examples")).to_be_visible(timeout=30_000)
@@ -149,7 +149,7 @@ def test_typing_k_and_enter_refits(served):
         try:
             load_task(page, "colours", "3 classes, 12 examples")
             extract(page)
-            expect(page.locator("#fit-line")).to_contain_text("12 heads")
+            expect(page.locator("#fit-line")).to_contain_text("12 heads", timeout=30_000)
             box = page.get_by_label("number input for Heads that vote (k)")
             box.fill("3")
             box.press("Enter")
@@ -177,7 +177,7 @@ def test_a_text_only_model_hides_the_image_inputs(served):
             page.get_by_role("button", name="+ Add a class").click()
             card = page.locator("#class-card-0").first
             expect(card).to_be_visible(timeout=30_000)
-            expect(card.get_by_role("button", name="Upload images")).to_be_hidden()
+            expect(card.get_by_role("button", name="Upload images")).to_be_hidden(timeout=30_000)
         finally:
             browser.close()
 
