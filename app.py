@@ -110,6 +110,8 @@ CSS = """
 footer {display: none !important;}
 """
 
+LIVE_EVERY_S = 0.1  # the webcam's frame interval; the loop answers as fast as the model allows
+
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber", radius_size="lg")
 
 HINTS = {
@@ -505,11 +507,11 @@ def _wire(
         [studio, y["live_cam"], y["text"]],
         [y["live_label"], y["live_bars"], y["live_timing"]],
         api_name="classify_frame",
-        stream_every=0.2,
+        stream_every=LIVE_EVERY_S,
         time_limit=900,
         **model_bound,
-    )  # (trigger_mode="always_last" stops a stream after
-    # one frame in gradio 6.31: measured; the webcam sends the next frame after each answer)
+    )  # no trigger_mode="always_last": in gradio 6.31 it stopped a stream after one frame
+    # (measured in Chromium)
     _wire_inspect(studio, t, y, then, public)
     evaluated = [studio, y["eval_line"], y["per_class"], y["confusion"], y["mistakes"]]
     public(

@@ -1,0 +1,110 @@
+"""The live loop end to end: webcam frames classified per second in a real browser.
+
+    HF_HUB_OFFLINE=1 python -m benchmarks.live_browser [--seconds 10] [--json]
+
+The app runs in this process on the bundled `tiny` model with the colour task extracted;
+Debian's Chromium (Playwright) opens it at 1366 x 768 with a fake camera playing scenes of the
+colour task (tests/fake_camera.py), starts the "Live webcam" tab and reads the frame counter
+the page shows after every classified frame. Frames per second = frames counted / seconds
+watched: everything a person waits for (capture, upload, queue, model, drawing the label and
+bars). gradio_client cannot call streaming endpoints, so a browser is the only honest client.
+Goal (issue 14): >= 5 updates a second on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = ["red", "blue"]
+
+
+def _frame(page, wait: bool = False) -> tuple[str, int] | None:
+    """(label, frame number) the page shows now; with `wait`, until it shows one (the line is
+    briefly empty while it is redrawn)."""
+    for _ in range(200 if wait else 1):
+        text = page.locator("#live-timing").inner_text()
+        match = re.search(r"^(\w+) .* frame (\d+)", text)
+        if match:
+            return match.group(1), int(match.group(2))
+        page.wait_for_timeout(20)
+    return None
+
+
+def run(seconds: float = 10.0) -> dict:
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+    import fake_camera as fc
+    import torch
+    from playwright.sync_api import expect, sync_playwright
+
+    import app
+    from savs.pool import max_models_from_env
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max_models_from_env()))  # as app.main
+    app.start("tiny")
+    demo = app.build_demo()
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
+    )
+    args = ["--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream"]
+    try:
+        with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+            frames = [im for _, im in fc.scene_frames("colour", LABELS, 20, size=128)]
+            clip = fc.write_y4m(Path(tmp) / "scenes.y4m", frames)
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                headless=True,
+                args=args + fc.chromium_camera_args(clip),
+            )
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
+            page.goto(url)
+            page.get_by_label("Example task").click()
+            page.get_by_role("option", name="colour", exact=True).click()
+            page.get_by_role("button", name="Load example task").click()
+            expect(page.get_by_text("10 classes, 100 examples")).to_be_visible(timeout=60_000)
+            page.get_by_role("button", name="Extract", exact=True).click()
+            expect(page.locator("#fit-line")).to_contain_text("fit accuracy", timeout=300_000)
+            page.get_by_role("tab", name="Live webcam").click()
+            live = page.locator("#live-cam")
+            live.get_by_text("Click to Access Webcam").click()
+            live.get_by_role("button", name="capture photo").click()
+            expect(page.locator("#live-timing")).to_contain_text("frame 3", timeout=60_000)
+            start, (_, first) = time.monotonic(), _frame(page, wait=True)
+            seen: dict[str, int] = {}
+            while time.monotonic() - start < seconds:
+                now = _frame(page)
+                if now:
+                    seen[now[0]] = seen.get(now[0], 0) + 1
+                page.wait_for_timeout(50)
+            elapsed, (_, last) = time.monotonic() - start, _frame(page, wait=True)
+            browser.close()
+    finally:
+        demo.close()
+    return {
+        "frames": last - first,
+        "seconds": round(elapsed, 1),
+        "frames_per_second": round((last - first) / elapsed, 2),
+        "labels_seen": sorted(seen),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.live_browser", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    result = run(args.seconds)
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
