@@ -102,7 +102,15 @@ def _batch_scores(
     adapter: ModelAdapter, inputs: dict, answers: Sequence[torch.Tensor], normalise: bool
 ) -> torch.Tensor:
     """Scores [B, C] of every answer for one encoded batch: the prompt runs once, and one more
-    pass scores the rest of every multi-token answer from its KV cache."""
+    pass scores the rest of every multi-token answer from its KV cache. Holds the model's lock
+    (its forward passes must not run beside another thread's hooked ones)."""
+    with adapter.lock:
+        return _locked_batch_scores(adapter, inputs, answers, normalise)
+
+
+def _locked_batch_scores(
+    adapter: ModelAdapter, inputs: dict, answers: Sequence[torch.Tensor], normalise: bool
+) -> torch.Tensor:
     if adapter.model not in _NO_CONTINUATION:
         first, cache = _prompt_pass(adapter, inputs)
         if cache is not None:

@@ -53,6 +53,13 @@ LOCAL = Limits()
 # A Space is open to anyone: one upload may hold at most 1,000 examples in 50 classes and
 # 100 M pixels (about 1,500 images of 256 x 256, or 8 phone photos of 12 M pixels; the app keeps
 # images at most 1024 x 1024, so a session's pixels stay under 300 MB of RGB).
+# Text a model reads in one call, summed over examples (the shared prompt counts once per
+# example, as the model reads it): bounds how long one call holds a hosted model (SECURITY.md).
+HOSTED_CALL_CHARS = 200_000
+# One text a visitor sends (a prompt, an example's text, an input): a long paragraph. Attention
+# grows with the square of the length, so this bounds one batch's time (SECURITY.md).
+HOSTED_TEXT_CHARS = 2_000
+
 HOSTED = Limits(
     max_examples=1_000,
     max_pixels=100_000_000,
@@ -74,6 +81,8 @@ __all__ = [
     "Limits",
     "LOCAL",
     "HOSTED",
+    "HOSTED_CALL_CHARS",
+    "HOSTED_TEXT_CHARS",
     "HOSTED_EVALUATE",
     "IMAGE_FORMATS",
     "MAX_IMAGE_PIXELS",

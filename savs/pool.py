@@ -67,7 +67,9 @@ class _Entry:
 
     def __init__(self, adapter: ModelAdapter):
         self.adapter: ModelAdapter | None = adapter
-        self.work_lock = threading.Lock()
+        # the adapter's own per-forward lock, so an exclusive `use` and per-batch turns exclude
+        # each other (stand-ins without one get their own)
+        self.work_lock = getattr(adapter, "lock", None) or threading.RLock()
         self.users = 0  # uses in progress (waiting for or holding work_lock)
         self.last_used = time.monotonic()
 
@@ -129,9 +131,11 @@ class ModelPool:
     ) -> Iterator[ModelAdapter]:
         """Lend the model `name` for the duration of the block, loading it first if needed.
 
-        With `work` (the default) the model's lock is held, so one forward pass runs at a time
-        on it; sessions on other models run meanwhile. A failed load raises ModelError and
-        changes nothing else in the pool.
+        With `work` (the default) the model's lock is held for the whole block: one caller at a
+        time. With `work=False` it is only lent (and kept resident): `ModelAdapter` takes the same
+        lock for each forward pass, so callers on one model take turns batch by batch and a long
+        extraction cannot hold the model for minutes; sessions on other models never wait. A
+        failed load raises ModelError and changes nothing else in the pool.
         """
         name = (name or "").strip()
         if not name:

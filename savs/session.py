@@ -105,6 +105,10 @@ class Session:
     recording: str = ""  # the class webcam frames go into while recording
     record_left: int = 0  # frames still to record
     live_frames: int = 0  # webcam frames classified live (the page counts them)
+    # characters of text one model call may read (None: no cap), and of one text (a prompt, an
+    # example's text, an input): the hosted app sets smaller ones (savs.limits)
+    max_call_chars: int | None = None
+    max_text_chars: int = MAX_TEXT_CHARS
 
     # --- staleness ---------------------------------------------------------------------------
 
@@ -251,7 +255,7 @@ class Session:
         no images. Every image is opened first: one bad file adds nothing and names the file."""
         if name not in self.classes:
             raise DataError(f"no class named {name!r}; add the class first.")
-        text = check_text(text, "the text")
+        text = check_text(text, "the text", self.max_text_chars)
         if self.num_examples() + max(1, len(images)) > MAX_EXAMPLES:
             raise DataError(f"a session can hold at most {MAX_EXAMPLES} examples.")
         opened = [stored_image(im) for im in images]
@@ -295,7 +299,7 @@ class Session:
         return True
 
     def set_prompt(self, prompt: str) -> None:
-        prompt = check_text(prompt, "the prompt")
+        prompt = check_text(prompt, "the prompt", self.max_text_chars)
         if prompt != self.prompt:
             self.prompt = prompt
             self._edited("the prompt changed")
@@ -323,10 +327,24 @@ class Session:
         return "; ".join(parts)
 
 
-def check_text(text: str | None, what: str) -> str:
+def check_call_text(examples: Sequence[Example], prompt: str, limit: int | None, what: str) -> None:
+    """Refuse, before any model work, a call whose text (each example's own, plus the shared
+    prompt once per example) is more than `limit` characters: it would hold the model too long."""
+    if limit is None:
+        return
+    total = sum(len(prompt) + len(ex.text) for ex in examples)
+    if total > limit:
+        raise DataError(
+            f"{what} would make the model read {total:,} characters of text (the prompt counts "
+            f"once per example); the limit on this server is {limit:,}. Use shorter texts, a "
+            "shorter prompt or fewer examples."
+        )
+
+
+def check_text(text: str | None, what: str, limit: int = MAX_TEXT_CHARS) -> str:
     text = (text or "").strip()
-    if len(text) > MAX_TEXT_CHARS:
-        raise DataError(f"{what} is {len(text)} characters long; the limit is {MAX_TEXT_CHARS}.")
+    if len(text) > limit:
+        raise DataError(f"{what} is {len(text):,} characters long; the limit is {limit:,}.")
     return text
 
 
@@ -346,6 +364,7 @@ def stored_image(image: str | Path | Image.Image, where: str = "") -> Image.Imag
 
 
 __all__ = [
+    "check_call_text",
     "Session",
     "Classification",
     "Evaluation",

@@ -48,6 +48,7 @@ from .session import (
     Classification,
     Evaluation,
     Session,
+    check_call_text,
     check_text,
     stored_image,
 )
@@ -174,6 +175,7 @@ class Studio(Session):
         """Run the model on every training example (the shared cache skips unchanged ones),
         keep the activations for refits, and fit."""
         examples = self._checked_training_set()
+        check_call_text(examples, self.prompt, self.max_call_chars, "Extract")
         acts = training_activations(
             adapter, examples, self.prompt or None, self.scoring, batch_size, cache, progress
         )  # [N, L, H, d]
@@ -280,9 +282,11 @@ class Studio(Session):
     def check_input(self, image: object, text: str | None) -> str:
         """Refuse what cannot be classified before any model work: no classifier, an out of
         date one, or no input at all. Returns the cleaned text."""
-        text = check_text(text, "the text")
+        text = check_text(text, "the text", self.max_text_chars)
         if image is None and not text:
             raise DataError("nothing to classify: give an image and/or a text.")
+        prompt = str(self.classifier.config.get("prompt") or "") if self.classifier else ""
+        check_call_text([Example(text=text)], prompt, self.max_call_chars, "This input")
         if self.classifier is None:
             raise ClassifierError(
                 "no classifier yet: add examples and click 'Extract', or import a classifier."
@@ -348,7 +352,12 @@ class Studio(Session):
                 question="",
                 workdir=tmp,
                 upload=confine,
-                limits=HOSTED_EVALUATE if confine else None,
+                limits=dataclasses.replace(
+                    HOSTED_EVALUATE,
+                    max_text_chars=min(HOSTED_EVALUATE.max_text_chars, self.max_text_chars),
+                )
+                if confine
+                else None,
             )
             examples = [
                 Example(
@@ -359,6 +368,7 @@ class Studio(Session):
                 )
                 for ex in loaded
             ]
+            check_call_text(examples, prompt, self.max_call_chars, "This evaluation")
             start = time.perf_counter()
             if baselines and self.activations is not None:
                 report, predictions, compared = self._evaluate_with_baselines(
@@ -494,7 +504,11 @@ def _with_thumbnails(example: Example) -> Example:
 def _import_limits(studio: Studio, replace: bool) -> Limits:
     """An upload may fill the session up to its example limit, not past it."""
     room = MAX_EXAMPLES - (0 if replace else studio.num_examples())
-    return dataclasses.replace(HOSTED, max_examples=max(0, min(HOSTED.max_examples or room, room)))
+    return dataclasses.replace(
+        HOSTED,
+        max_examples=max(0, min(HOSTED.max_examples or room, room)),
+        max_text_chars=min(HOSTED.max_text_chars, studio.max_text_chars),
+    )
 
 
 __all__ = [

@@ -25,7 +25,12 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from savs.activations import ActivationCache  # noqa: E402
-from savs.limits import HOSTED, HOSTED_EVALUATE, MAX_TEXT_CHARS  # noqa: E402
+from savs.limits import (  # noqa: E402
+    HOSTED,
+    HOSTED_CALL_CHARS,
+    HOSTED_EVALUATE,
+    MAX_TEXT_CHARS,
+)
 from savs.models.registry import load_model  # noqa: E402
 from savs.studio import Studio  # noqa: E402
 
@@ -52,47 +57,67 @@ def _time(fn) -> float:
     return time.perf_counter() - start
 
 
+def _vlm_rows(adapter, folder: Path) -> list[tuple[str, object]]:
+    """Uploads of images at the example and pixel limits."""
+    n = HOSTED.max_examples
+    side = int((HOSTED.max_pixels // n) ** 0.5)  # the pixel budget, filled
+    train = _zip_dataset(folder, n, side, "train.zip")
+    m = HOSTED_EVALUATE.max_examples
+    test = _zip_dataset(folder, m, side, "test.zip")
+    studio = Studio(prompt="What colour is the shape?", max_call_chars=HOSTED_CALL_CHARS)
+    text = ("word " * (MAX_TEXT_CHARS // 5))[:MAX_TEXT_CHARS]
+    return [
+        (f"import_dataset ({n} examples, {side}x{side} images)",
+         lambda: studio.import_dataset(train, confine=True)),
+        (f"extract ({n} examples, nothing cached)",
+         lambda: studio.extract_and_fit(adapter, ActivationCache())),
+        (f"evaluate ({m} examples)", lambda: studio.evaluate(adapter, test, confine=True)),
+        (f"classify (image + {MAX_TEXT_CHARS:,}-character text)",
+         lambda: studio.classify(adapter, folder / "0.png", text)),
+    ]  # fmt: skip
+
+
+def _text_rows(adapter, folder: Path) -> list[tuple[str, object]]:
+    """Texts at the per-call character budget: few long ones (long sequences) and many short."""
+    long = ("word " * (MAX_TEXT_CHARS // 5))[:MAX_TEXT_CHARS]
+    n_long = HOSTED_CALL_CHARS // MAX_TEXT_CHARS
+    few = Studio(max_call_chars=HOSTED_CALL_CHARS)
+    many = Studio(max_call_chars=HOSTED_CALL_CHARS)
+    for name in ("a", "b"):
+        few.add_class(name)
+        many.add_class(name)
+    for i in range(n_long):
+        few.add_examples("ab"[i % 2], text=f"{i} {long}"[:MAX_TEXT_CHARS])
+    n_short = HOSTED.max_examples
+    for i in range(n_short):
+        many.add_examples("ab"[i % 2], text=f"{i:04d} " + "x" * (HOSTED_CALL_CHARS // n_short - 6))
+    test = folder / "test.jsonl"
+    size = HOSTED_CALL_CHARS // HOSTED_EVALUATE.max_examples
+    test.write_text(
+        "\n".join(
+            json.dumps({"question": f"{i} " + "y" * (size - 8), "label": "ab"[i % 2]})
+            for i in range(HOSTED_EVALUATE.max_examples)
+        )
+    )
+    return [
+        (f"extract ({n_long} texts of {MAX_TEXT_CHARS:,} characters)",
+         lambda: few.extract_and_fit(adapter, ActivationCache())),
+        (f"extract ({n_short} texts, {HOSTED_CALL_CHARS:,} characters in all)",
+         lambda: many.extract_and_fit(adapter, ActivationCache())),
+        (f"evaluate ({HOSTED_EVALUATE.max_examples} texts, {HOSTED_CALL_CHARS:,} characters)",
+         lambda: many.evaluate(adapter, test, confine=True)),
+        (f"classify ({MAX_TEXT_CHARS:,}-character text)",
+         lambda: few.classify(adapter, None, long)),
+    ]  # fmt: skip
+
+
 def run(model: str) -> list[dict]:
     torch.set_num_threads(1)  # the app gives each of its 2 resident models one core of two
     adapter = load_model(model)
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        n = HOSTED.max_examples
-        side = int((HOSTED.max_pixels // n) ** 0.5)  # the pixel budget, filled
-        train = _zip_dataset(folder, n, side, "train.zip")
-        studio = Studio(prompt="What colour is the shape?")
-        rows.append(
-            {
-                "call": f"import_dataset ({n} examples, {side}x{side} images)",
-                "seconds": _time(lambda: studio.import_dataset(train, confine=True)),
-            }
-        )
-        rows.append(
-            {
-                "call": f"extract ({n} examples, nothing cached)",
-                "seconds": _time(lambda: studio.extract_and_fit(adapter, ActivationCache())),
-            }
-        )
-        m = HOSTED_EVALUATE.max_examples
-        test = _zip_dataset(folder, m, side, "test.zip")
-        rows.append(
-            {
-                "call": f"evaluate ({m} examples)",
-                "seconds": _time(lambda: studio.evaluate(adapter, test, confine=True)),
-            }
-        )
-        text = ("word " * (MAX_TEXT_CHARS // 5))[:MAX_TEXT_CHARS]
-        image = folder / "0.png"
-        rows.append(
-            {
-                "call": f"classify (image + {MAX_TEXT_CHARS:,}-character text)",
-                "seconds": _time(lambda: studio.classify(adapter, image, text)),
-            }
-        )
-    for row in rows:
-        row["seconds"] = round(row["seconds"], 1)
-    return rows
+        calls = (_vlm_rows if adapter.is_vlm else _text_rows)(adapter, Path(tmp))
+        return [{"model": model, "call": name, "seconds": round(_time(fn), 1)}
+                for name, fn in calls]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows))
     else:
         for row in rows:
-            print(f"| {row['call']} | {row['seconds']} s |")
+            print(f"| {row['model']} | {row['call']} | {row['seconds']} s |")
     return 0
 
 

@@ -153,3 +153,35 @@ def test_the_pool_lends_real_tiny_models(llava_model_dir):
     assert pool.resident() == [] and pool.loads == 1
     pool.load(llava_model_dir)
     assert pool.loads == 2
+
+
+@pytest.mark.integration
+def test_sessions_on_one_model_take_turns_batch_by_batch(llava_adapter, colour_examples):
+    """A long extraction lends the model batch by batch: another session's single prediction
+    runs between two of its batches instead of after all of them."""
+    from savs.activations import extract
+
+    many = list(colour_examples) * 8  # 96 examples: 12 batches of 8
+    order: list[str] = []
+    original = llava_adapter.read_heads
+
+    def recording(inputs, *args, **kwargs):
+        out = original(inputs, *args, **kwargs)
+        order.append("batch" if inputs["input_ids"].shape[0] > 1 else "single")
+        return out
+
+    started = threading.Event()
+    llava_adapter.read_heads = recording
+    try:
+        worker = threading.Thread(target=lambda: (started.set(), extract(llava_adapter, many)))
+        worker.start()
+        started.wait(5)
+        while "batch" not in order:
+            time.sleep(0.001)
+        enc = llava_adapter.encode(colour_examples[:1])
+        llava_adapter.read_heads(enc)
+        worker.join(60)
+    finally:
+        del llava_adapter.read_heads
+    assert order.count("batch") == 12
+    assert order.index("single") < len(order) - 1, order  # not after the whole extraction

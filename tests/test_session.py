@@ -145,3 +145,22 @@ def test_a_card_drawn_before_a_rename_still_finds_its_class():
     assert s.current_name("Class 1") == "mug" and s.current_name("cup") == "mug"
     s.add_class("Class 1")  # a new class may take an old name: it wins
     assert s.current_name("Class 1") == "Class 1"
+
+
+def test_a_call_that_would_read_too_much_text_is_refused_before_the_model():
+    s = fitted_studio()
+    s.max_call_chars = 30
+    s.set_prompt("a prompt of 22 letters")  # 4 examples x 22 + their texts > 30
+    s.fitted_revision = s.revision  # (as after an Extract with this prompt)
+
+    class NoModel:
+        def __getattr__(self, name):
+            raise AssertionError("the model was used")
+
+    with pytest.raises(DataError, match="the limit on this server is 30"):
+        s.extract_and_fit(NoModel())
+    s.classifier.config["prompt"] = "p" * 25
+    with pytest.raises(DataError, match="This input would make the model read 35 characters"):
+        s.check_input(None, "hello text")
+    s.max_call_chars = None
+    assert s.check_input(None, "hello text") == "hello text"

@@ -17,7 +17,7 @@ from .views import fit_views, prediction_views
 
 @gpu
 def _classify_on_device(studio: Studio, image: Any, text: str, explain: bool = False) -> Studio:
-    with POOL.use(studio.classifier_model or studio.model) as adapter:
+    with POOL.use(studio.classifier_model or studio.model, work=False) as adapter:
         studio.classify(adapter, image, text, explain=explain)
     return studio
 

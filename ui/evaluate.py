@@ -17,7 +17,7 @@ from .views import evaluation_views
 def _evaluate_on_device(
     studio: Studio, path: str, zero_shot: bool, confine: bool, progress: Any
 ) -> Studio:
-    with POOL.use(studio.classifier_model, notice(progress)) as adapter:
+    with POOL.use(studio.classifier_model, notice(progress), work=False) as adapter:
         # the one "compare" box: zero-shot, and the baselines on the same test activations
         studio.evaluate(
             adapter,

@@ -17,6 +17,7 @@ import gradio as gr
 
 from savs.activations import ActivationCache
 from savs.errors import SavsError
+from savs.limits import HOSTED_CALL_CHARS, HOSTED_TEXT_CHARS
 from savs.markup import hide_paths, plain
 from savs.models.registry import load_model
 from savs.pool import ModelPool
@@ -65,6 +66,8 @@ def start(model: str) -> None:
 def start_session(studio: Studio) -> None:
     """A session that has not chosen a model starts on the app's start model (pages and
     gradio_client sessions alike)."""
+    # how much text a visitor's call may give a model (bounds how long it holds it)
+    studio.max_call_chars, studio.max_text_chars = HOSTED_CALL_CHARS, HOSTED_TEXT_CHARS
     if not studio.model:
         studio.model = START["model"]
         studio.model_info = POOL.info(studio.model)

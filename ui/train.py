@@ -27,7 +27,7 @@ def load_model_cb(studio: Studio, name: str, progress: Any = gr.Progress()) -> t
 @gpu
 def _extract_on_device(studio: Studio, progress: Any) -> Studio:
     """The model-running part (under ZeroGPU the studio is pickled there and back)."""
-    with POOL.use(studio.model, notice(progress)) as adapter:
+    with POOL.use(studio.model, notice(progress), work=False) as adapter:
         studio.extract_and_fit(adapter, CACHE, progress_fn(progress, "Extracting"))
     return studio
 

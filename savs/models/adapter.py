@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import threading
 from collections.abc import Sequence
 
 import torch
@@ -66,6 +67,7 @@ class ModelAdapter:
     """A frozen generative model with its processor (VLMs) or tokenizer (text LMs)."""
 
     def __init__(self, model: nn.Module, processor, name: str):
+        self.lock = threading.RLock()  # held for each forward pass (see read_heads)
         self.model = model.eval()
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
@@ -234,7 +236,9 @@ class ModelAdapter:
         wanted = list(range(self.num_layers)) if layers is None else sorted(set(layers))
         deepest = wanted[-1]
         stop = deepest if early_exit else None
-        with capture_heads(self.o_projs, wanted, stop_after=stop) as captured:
+        # one forward pass at a time: hooks on a module see every thread's passes, and sessions
+        # sharing this model take turns per batch (a long extraction cannot hold it for minutes)
+        with self.lock, capture_heads(self.o_projs, wanted, stop_after=stop) as captured:
             try:
                 self.model(**inputs, **self._forward_kwargs)
             except StopForward:
