@@ -29,6 +29,7 @@ from savs.limits import (  # noqa: E402
     HOSTED,
     HOSTED_CALL_CHARS,
     HOSTED_EVALUATE,
+    HOSTED_TEXT_CHARS,
     MAX_TEXT_CHARS,
 )
 from savs.models.registry import load_model  # noqa: E402
@@ -78,16 +79,17 @@ def _vlm_rows(adapter, folder: Path) -> list[tuple[str, object]]:
 
 
 def _text_rows(adapter, folder: Path) -> list[tuple[str, object]]:
-    """Texts at the per-call character budget: few long ones (long sequences) and many short."""
-    long = ("word " * (MAX_TEXT_CHARS // 5))[:MAX_TEXT_CHARS]
-    n_long = HOSTED_CALL_CHARS // MAX_TEXT_CHARS
-    few = Studio(max_call_chars=HOSTED_CALL_CHARS)
-    many = Studio(max_call_chars=HOSTED_CALL_CHARS)
+    """Texts at the hosted limits: one batch of the longest texts (what another session on this
+    model may wait for: models are lent batch by batch), then whole calls at the character
+    budget (many short texts: the longest a call can take in all)."""
+    long = ("word " * HOSTED_TEXT_CHARS)[:HOSTED_TEXT_CHARS]
+    batch = Studio(max_call_chars=HOSTED_CALL_CHARS, max_text_chars=HOSTED_TEXT_CHARS)
+    many = Studio(max_call_chars=HOSTED_CALL_CHARS, max_text_chars=HOSTED_TEXT_CHARS)
     for name in ("a", "b"):
-        few.add_class(name)
+        batch.add_class(name)
         many.add_class(name)
-    for i in range(n_long):
-        few.add_examples("ab"[i % 2], text=f"{i} {long}"[:MAX_TEXT_CHARS])
+    for i in range(8):  # one batch of extract
+        batch.add_examples("ab"[i % 2], text=f"{i} {long}"[:HOSTED_TEXT_CHARS])
     n_short = HOSTED.max_examples
     for i in range(n_short):
         many.add_examples("ab"[i % 2], text=f"{i:04d} " + "x" * (HOSTED_CALL_CHARS // n_short - 6))
@@ -100,14 +102,14 @@ def _text_rows(adapter, folder: Path) -> list[tuple[str, object]]:
         )
     )
     return [
-        (f"extract ({n_long} texts of {MAX_TEXT_CHARS:,} characters)",
-         lambda: few.extract_and_fit(adapter, ActivationCache())),
+        (f"one batch: 8 texts of {HOSTED_TEXT_CHARS:,} characters",
+         lambda: batch.extract_and_fit(adapter, ActivationCache())),
+        (f"classify ({HOSTED_TEXT_CHARS:,}-character text)",
+         lambda: batch.classify(adapter, None, long)),
         (f"extract ({n_short} texts, {HOSTED_CALL_CHARS:,} characters in all)",
          lambda: many.extract_and_fit(adapter, ActivationCache())),
         (f"evaluate ({HOSTED_EVALUATE.max_examples} texts, {HOSTED_CALL_CHARS:,} characters)",
          lambda: many.evaluate(adapter, test, confine=True)),
-        (f"classify ({MAX_TEXT_CHARS:,}-character text)",
-         lambda: few.classify(adapter, None, long)),
     ]  # fmt: skip
 
 
