@@ -18,9 +18,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from savs import Example, ModelAdapter  # noqa: E402
+
 import tiny_models  # noqa: E402
 
-from savs import Example, ModelAdapter  # noqa: E402
+pytest_plugins = ["pytester"]
 
 TIERS = ("unit", "integration", "slow", "app", "browser")
 # Fixtures that hold a model: a unit test must not ask for them (they may already be built by an
@@ -64,7 +66,8 @@ def pytest_collection_modifyitems(config, items) -> None:
         tiers = [t for t in TIERS if item.get_closest_marker(t) is not None]
         if len(tiers) != 1:
             problems.append(f"{item.nodeid}: tier markers {tiers or 'none'}; give it exactly one "
-                            f"of {', '.join(TIERS)} (`pytestmark = pytest.mark.<tier>` in the file)")
+                            f"of {', '.join(TIERS)} (`pytestmark = pytest.mark.<tier>` in the "
+                            "file)")
         elif tiers == ["unit"] and MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
             problems.append(f"{item.nodeid}: a unit test using model fixture(s) "
                             f"{sorted(MODEL_FIXTURES & set(item.fixturenames))}: mark it "
