@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from savs import Example, ModelAdapter  # noqa: E402
 
+pytest_plugins = ["pytester"]
+
 import tiny_models  # noqa: E402
 
 TIERS = ("unit", "integration", "slow", "app", "browser")

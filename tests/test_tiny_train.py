@@ -6,6 +6,13 @@ import pytest
 import torch
 
 from savs.tiny import train
+from savs.tiny.build import TinyConfig, build_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tok():
+    """The tiny model's tokenizer (trained on a scene corpus: about a second, so built once)."""
+    return build_tokenizer(TinyConfig())
 
 
 @pytest.mark.slow
@@ -82,11 +89,8 @@ def test_training_script_runs_and_saves(tmp_path):
 
 
 @pytest.mark.unit
-def test_batches_put_loss_on_answers_only():
-    from savs.tiny.build import TinyConfig, build_tokenizer
-
+def test_batches_put_loss_on_answers_only(tok):
     cfg = TinyConfig()
-    tok = build_tokenizer(cfg)
     b = train.Batcher(tok, cfg.num_image_tokens)
     ids, mask, lab = b(
         [
@@ -216,11 +220,9 @@ def test_vision_phase_learns_the_probe(tmp_path):
 
 
 @pytest.mark.unit
-def test_word_probe_targets_and_loss():
-    from savs.tiny.build import TinyConfig, build_tokenizer
+def test_word_probe_targets_and_loss(tok):
     from savs.tiny.scenes import QUADRANTS, make_scene
 
-    tok = build_tokenizer(TinyConfig())
     scene = make_scene(11, n_objects=1, colours=["pink"], shapes=["cross"], quadrants=["top right"])
     t = train.word_targets([scene], tok)  # [1, 4, 6]
     q = QUADRANTS.index("top right")
@@ -256,12 +258,10 @@ def test_word_probe_targets_and_loss():
 
 
 @pytest.mark.unit
-def test_grounding_targets_point_question_words_at_their_object():
-    from savs.tiny.build import TinyConfig, build_tokenizer
+def test_grounding_targets_point_question_words_at_their_object(tok):
     from savs.tiny.scenes import COLOURS, QUADRANTS, SHAPES, make_scene
 
     cfg = TinyConfig()
-    tok = build_tokenizer(cfg)
     batcher = train.Batcher(tok, cfg.num_image_tokens)
     scene = make_scene(
         5,
@@ -373,7 +373,7 @@ def test_train_config_round_trips():
         "ckpt",
         0.5,
     )
-    assert cfg.model.hidden == 48 and cfg.model.layers == train.TinyConfig().layers
+    assert cfg.model.hidden == 48 and cfg.model.layers == TinyConfig().layers
     assert train.parse_args(cfg.to_argv()) == cfg
     assert train.TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert train.parse_args([]) == train.TrainConfig()  # the flags' defaults are the dataclass's
