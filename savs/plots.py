@@ -6,6 +6,7 @@ Every figure sets its height: a zero-height autosize regression was reported for
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -76,6 +77,12 @@ NAMED_COLOURS = {
 
 def class_colour(index: int, label: str = "") -> str:
     return NAMED_COLOURS.get(label.strip().lower()) or CLASS_COLOURS[index % len(CLASS_COLOURS)]
+
+
+def shown(label: str) -> str:
+    """A label as plotly text: plotly draws a subset of HTML in names, titles and ticks (links
+    among it), so a label from a shared file is written with entities, never as markup."""
+    return html.escape(str(label), quote=False)
 
 
 def class_symbol(index: int) -> str:
@@ -207,8 +214,8 @@ def _vote_traces(
                 x=x,
                 y=y,
                 mode="markers",
-                name=lab,
-                legendgroup=lab,
+                name=shown(lab),
+                legendgroup=f"class-{i}",
                 showlegend=False,
                 hoverinfo="skip",
                 marker=dict(
@@ -221,15 +228,15 @@ def _vote_traces(
                 x=x,
                 y=y,
                 mode="markers",
-                name=lab,
-                legendgroup=lab,
+                name=shown(lab),
+                legendgroup=f"class-{i}",
                 marker=dict(
                     symbol=symbol,
                     size=inner,
                     color=class_colour(i, lab),
                     line=dict(width=1.5, color=DARK),
                 ),
-                customdata=[[lab, float(scores[h.layer, h.head])] for h in heads],
+                customdata=[[shown(lab), float(scores[h.layer, h.head])] for h in heads],
                 hovertemplate="layer %{y}, head %{x}<br>score %{customdata[1]:.3f}"
                 "<br>votes <b>%{customdata[0]}</b><extra></extra>",
             )
@@ -261,7 +268,7 @@ def classifier_heatmap(clf: SAVClassifier, prediction: Prediction | None = None)
     title = (
         f"Head scores, top {clf.k} marked"
         if prediction is None
-        else f"How the top {plural(clf.k, 'head')} voted: {prediction.label}"
+        else f"How the top {plural(clf.k, 'head')} voted: {shown(prediction.label)}"
     )
     return head_heatmap(clf.head_scores, clf.heads, prediction, clf.labels, title)
 
@@ -336,7 +343,7 @@ def probability_bars(prediction: Prediction, labels: Sequence[str] = ()) -> go.F
     fig = go.Figure(
         go.Bar(
             x=[prediction.probabilities.get(lab, 0.0) for lab in order],
-            y=order,
+            y=[shown(lab) for lab in order],
             orientation="h",
             marker_color=[class_colour(position[lab], lab) for lab in order],
             text=[
@@ -364,8 +371,8 @@ def confusion_heatmap(report: EvalReport) -> go.Figure:
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=report.labels,
-            y=report.labels,
+            x=[shown(lab) for lab in report.labels],
+            y=[shown(lab) for lab in report.labels],
             colorscale="Blues",
             showscale=False,
             text=[[str(v) for v in row] for row in z],

@@ -205,3 +205,23 @@ def test_titles_count_heads_in_the_right_number():
     assert plots.classifier_heatmap(clf, p).layout.title.text == "How the top 1 head voted: a"
     clf.heads.append(HeadIndex(1, 1))
     assert "top 2 heads voted" in plots.classifier_heatmap(clf, p).layout.title.text
+
+
+def test_labels_are_text_in_every_figure_not_markup():
+    """plotly draws a subset of HTML (links too) in names, titles and ticks: a label from a
+    shared classifier must come out as entities."""
+    import json
+
+    from savs.metrics import evaluation_report
+
+    evil = '<a href="https://phish.invalid">sign in</a>'
+    report = evaluation_report([evil, "b"], [evil, "b"], [evil, "b"])
+    prediction = Prediction(label=evil, votes={evil: 2, "b": 0},
+                            probabilities={evil: 1.0, "b": 0.0},
+                            head_votes=[(HeadIndex(0, 0), evil), (HeadIndex(0, 1), evil)])
+    figures = [plots.confusion_heatmap(report), plots.probability_bars(prediction),
+               plots.head_heatmap(torch.rand(2, 2), [HeadIndex(0, 0), HeadIndex(0, 1)],
+                                  prediction, [evil, "b"], title="t")]
+    for fig in figures:
+        text = json.dumps(fig.to_plotly_json(), default=str)
+        assert "<a href" not in text and "&lt;a href" in text
