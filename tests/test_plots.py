@@ -216,12 +216,19 @@ def test_labels_are_text_in_every_figure_not_markup():
 
     evil = '<a href="https://phish.invalid">sign in</a>'
     report = evaluation_report([evil, "b"], [evil, "b"], [evil, "b"])
-    prediction = Prediction(label=evil, votes={evil: 2, "b": 0},
-                            probabilities={evil: 1.0, "b": 0.0},
-                            head_votes=[(HeadIndex(0, 0), evil), (HeadIndex(0, 1), evil)])
-    figures = [plots.confusion_heatmap(report), plots.probability_bars(prediction),
-               plots.head_heatmap(torch.rand(2, 2), [HeadIndex(0, 0), HeadIndex(0, 1)],
-                                  prediction, [evil, "b"], title="t")]
+    prediction = Prediction(
+        label=evil,
+        votes={evil: 2, "b": 0},
+        probabilities={evil: 1.0, "b": 0.0},
+        head_votes=[(HeadIndex(0, 0), evil), (HeadIndex(0, 1), evil)],
+    )
+    figures = [
+        plots.confusion_heatmap(report),
+        plots.probability_bars(prediction),
+        plots.head_heatmap(
+            torch.rand(2, 2), [HeadIndex(0, 0), HeadIndex(0, 1)], prediction, [evil, "b"], title="t"
+        ),
+    ]
     for fig in figures:
         text = json.dumps(fig.to_plotly_json(), default=str)
         assert "<a href" not in text and "&lt;a href" in text
