@@ -67,9 +67,12 @@ def shoot(out: Path) -> list[Path]:
             page.locator("#query-image input[type=file]").set_input_files(str(query))
             page.get_by_role("button", name="Classify", exact=True).click()
             expect(page.locator("#timing")).to_contain_text("ms", timeout=60_000)
-            page.wait_for_timeout(3000)  # toasts fade
+            page.add_style_tag(content=".toast-wrap {display: none !important;}")
+            page.set_viewport_size({"width": 1366, "height": 1250})  # the three steps
+            page.wait_for_timeout(1500)
             saved.append(out / "app.png")
-            page.screenshot(path=str(saved[-1]), full_page=True)
+            page.screenshot(path=str(saved[-1]))
+            page.set_viewport_size({"width": 1366, "height": 768})
             page.get_by_role("tab", name="Live webcam").click()
             live = page.locator("#live-cam")
             live.get_by_text("Click to Access Webcam").click()
