@@ -27,6 +27,8 @@ import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from savs.limits import HOSTED_TEXT_CHARS
+
 import studio_fixtures as sf
 
 pytestmark = pytest.mark.app
@@ -190,7 +192,14 @@ def bad_request(kind: str, client: Client, i: int, inputs: dict) -> None:
             match="could not load model",
         )
     elif kind == "oversized_prompt":
-        call_fails(client, "x" * 20_001, 4, "loo", api_name="/extract", match="limit is 20000")
+        call_fails(
+            client,
+            "x" * (HOSTED_TEXT_CHARS + 1),
+            4,
+            "loo",
+            api_name="/extract",
+            match=f"limit is {HOSTED_TEXT_CHARS:,}",
+        )
     else:
         raise AssertionError(kind)
 
