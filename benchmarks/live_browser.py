@@ -42,6 +42,7 @@ def run(seconds: float = 10.0) -> dict:
     sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
     import fake_camera as fc
     import torch
+    from chromium import CHROMIUM, CHROMIUM_ARGS
     from playwright.sync_api import expect, sync_playwright
 
     import app
@@ -53,15 +54,14 @@ def run(seconds: float = 10.0) -> dict:
     _, url, _ = demo.launch(
         prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
     )
-    args = ["--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream"]
     try:
         with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
             frames = [im for _, im in fc.scene_frames("colour", LABELS, 20, size=128)]
             clip = fc.write_y4m(Path(tmp) / "scenes.y4m", frames)
             browser = p.chromium.launch(
-                executable_path="/usr/bin/chromium",
+                executable_path=CHROMIUM,
                 headless=True,
-                args=args + fc.chromium_camera_args(clip),
+                args=CHROMIUM_ARGS + fc.chromium_camera_args(clip),
             )
             page = browser.new_page(viewport={"width": 1366, "height": 768})
             page.goto(url)

@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 from savs import (  # noqa: E402
     ActivationCache,
@@ -26,15 +28,6 @@ from savs import (  # noqa: E402
     plots,  # noqa: E402
 )
 from savs.models.registry import ASSETS  # noqa: E402
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def render_png(figures: list, out: Path, width: int = 560) -> None:
@@ -57,7 +50,7 @@ def render_png(figures: list, out: Path, width: int = 560) -> None:
         page_path.write_text(html, encoding="utf-8")
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
-                executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
             )
             page = browser.new_page(viewport={"width": 2 * width + 8, "height": 400})
             page.goto(page_path.as_uri())

@@ -19,15 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--use-fake-ui-for-media-stream",
-]
+
+from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 
 def shoot(out: Path) -> list[Path]:
@@ -51,7 +44,7 @@ def shoot(out: Path) -> list[Path]:
             [im for _, im in fc.scene_frames("colour", ["orange"], 10, size=128)],
         )
         browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
+            executable_path=CHROMIUM,
             headless=True,
             args=CHROMIUM_ARGS + fc.chromium_camera_args(clip),
         )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from chromium import CHROMIUM, CHROMIUM_ARGS
 
 import studio_fixtures as sf
 
@@ -17,15 +18,6 @@ torch.set_num_threads(1)
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")

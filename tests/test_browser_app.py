@@ -14,6 +14,7 @@ from pathlib import Path
 import fake_camera as fc
 import pytest
 import torch
+from chromium import CHROMIUM, CHROMIUM_ARGS
 
 import studio_fixtures as sf
 import tiny_models
@@ -23,16 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 torch.set_num_threads(1)
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--use-fake-ui-for-media-stream",
-]
 TEN = {
     "red": (220, 30, 30),
     "green": (30, 200, 40),

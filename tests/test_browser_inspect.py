@@ -13,7 +13,8 @@ import torch
 import studio_fixtures as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from test_browser import ARTIFACTS  # noqa: E402
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.browser

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from chromium import CHROMIUM, CHROMIUM_ARGS
 
 from savs import plots
 from savs.classifier import Prediction
@@ -15,15 +16,6 @@ from savs.heads import HeadIndex
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PARTS = {"title": ".gtitle", "grid": ".nsewdrag", "xtitle": ".xtitle", "colorbar": ".colorbar"}
 
 
