@@ -244,3 +244,40 @@ def test_closing_the_page_frees_the_session(served):
             assert all(s is not held[0] for s in ui.server.SESSIONS.values())
         finally:
             browser.close()
+
+
+def test_one_pages_model_switch_leaves_another_page_alone(served, tmp_path):
+    """Two people on one server (issue 12): B switches to a text model; A, on the start model,
+    keeps classifying right, and each page's status line and k range tell its own session's
+    truth."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, text_dir = served
+    query = tmp_path / "query.png"
+    sf.colour_image(sf.TASK_COLOURS["blue"], 3).save(query)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            a = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+            b = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+            a.goto(url)
+            b.goto(url)
+            load_task(a, "colours", "3 classes, 12 examples")
+            extract(a)
+            model = b.get_by_label("Model")
+            model.fill(text_dir)
+            model.press("Enter")
+            b.get_by_role("button", name="Load model").click()
+            expect(b.locator("#model-status")).to_contain_text("text-only", timeout=60_000)
+            # A still says (and is) the vision-language start model, and classifies right
+            a.locator("#query-image input[type=file]").set_input_files(str(query))
+            a.get_by_role("button", name="Classify", exact=True).click()
+            expect(a.locator("#timing")).to_contain_text("blue", timeout=60_000)
+            expect(a.locator("#model-status")).to_contain_text("vision-language")
+            a.reload()  # a page drawn anew shows its (new) session's truth: the start model
+            expect(a.locator("#model-status")).to_contain_text("vision-language", timeout=30_000)
+            for page in (a, b):  # both models are 3 layers x 4 heads: k goes up to 12
+                box = page.get_by_label("number input for Heads that vote (k)")
+                expect(box).to_have_attribute("max", "12", timeout=30_000)
+        finally:
+            browser.close()
