@@ -281,3 +281,31 @@ def test_one_pages_model_switch_leaves_another_page_alone(served, tmp_path):
                 expect(box).to_have_attribute("max", "12", timeout=30_000)
         finally:
             browser.close()
+
+
+def test_recording_webcam_frames_into_a_class(served, tmp_path):
+    """Hold-to-record: the capture webcam streams, 'Record frames' puts the next N frames into
+    the chosen class (here 4 of Chromium's fake camera frames into 'green')."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = served
+    clip = fc.write_y4m(tmp_path / "green.y4m", fc.solid_frames([sf.TASK_COLOURS["green"]], 10))
+    with sync_playwright() as p:
+        browser, page = open_page(p, url, clip=clip, size=(1440, 1000))
+        try:
+            load_task(page, "colours", "3 classes, 12 examples")
+            page.get_by_text("Webcam: snap or record frames into a class").click()
+            cam = page.locator("#capture-cam")
+            cam.get_by_text("Click to Access Webcam").click()
+            cam.get_by_role("button", name="capture photo").click()
+            page.get_by_label("Into class").click()
+            page.get_by_role("option", name="green").click()
+            frames = page.get_by_label("number input for Frames")
+            frames.fill("4")
+            frames.press("Enter")
+            page.get_by_role("button", name="Record frames", exact=True).click()
+            expect(page.get_by_text("3 classes, 16 examples")).to_be_visible(timeout=60_000)
+            card = page.locator("#class-card-1").first  # green is the second class
+            expect(card.get_by_text("8 examples", exact=True)).to_be_visible(timeout=30_000)
+        finally:
+            browser.close()
