@@ -100,9 +100,6 @@ def test_million_line_jsonl_stops_at_the_limit(tmp_path, parsed):
         load_examples(path, limits=HOSTED)
     assert len(parsed) <= 1000
     assert peak_rss_kib() - before < 100 * 1024  # KiB
-    assert (
-        len(load_examples(path, limits=Limits(max_examples=None))) == 1_000_000
-    )  # the file is fine
 
 
 def test_million_line_zip_stops_at_the_limit(tmp_path, parsed):
