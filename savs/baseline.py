@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .activations import ProgressFn
+from .activations import ProgressFn, batches
 from .data import Example
 from .errors import DataError
 from .models.adapter import ModelAdapter
@@ -184,13 +184,13 @@ def label_log_likelihoods(
         raise DataError("zero-shot scoring needs at least one label.")
     answers = [torch.tensor(label_token_ids(adapter, label)) for label in labels]
     scores = torch.zeros(len(examples), len(labels))
-    batch_size = max(1, batch_size)
-    for start in range(0, len(examples), batch_size):
-        batch = examples[start : start + batch_size]
-        inputs = adapter.encode(batch, prompt)  # left-padded [B, T]
-        scores[start : start + len(batch)] = _batch_scores(adapter, inputs, answers, normalise)
+    done = 0
+    for idx in batches(range(len(examples)), batch_size):
+        inputs = adapter.encode([examples[i] for i in idx], prompt)  # left-padded [B, T]
+        scores[idx] = _batch_scores(adapter, inputs, answers, normalise)
+        done += len(idx)
         if progress:
-            progress(min(start + len(batch), len(examples)), len(examples))
+            progress(done, len(examples))
     return scores
 
 

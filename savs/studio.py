@@ -386,11 +386,10 @@ class Studio(Session):
                 else None
             )
             wrong = set(report.mistakes)
-            kept = [ex if i not in wrong else _with_thumbnails(ex) for i, ex in enumerate(examples)]
-        kept = [
-            ex if i in wrong else Example(ex.text, ex.label, (), ex.source)
-            for i, ex in enumerate(kept)
-        ]
+            kept = [  # while the files exist: mistakes keep small pictures, the rest none
+                _with_thumbnails(ex) if i in wrong else Example(ex.text, ex.label, (), ex.source)
+                for i, ex in enumerate(examples)
+            ]
         self.last_evaluation = Evaluation(report, predictions, kept, seconds, baseline, compared)
         return self.last_evaluation
 
