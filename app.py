@@ -413,12 +413,12 @@ def _wire(
         y["tokens"],
         y["inspector"],
         y["per_class_head"],
+        c["cam_class"],
     ]
-    PAGE.append(c["cam_class"])
     fit = [t["heatmap"], t["top_heads"], t["fit_line"]]
 
     def then(event: Any) -> Any:
-        return event.then(redraw_all, studio, PAGE, **private)
+        return event.then(redraw, studio, PAGE, **private)
 
     def public(
         event: Callable, fn: Callable, inputs: list, outputs: list, name: str, **kwargs: Any
@@ -562,15 +562,6 @@ def _wire_inspect(studio: gr.State, t: dict, y: dict, then: Callable, public: Ca
         [studio, t["auto"]],
         [studio, t["k"], t["k_curve"], t["heatmap"], t["top_heads"], t["fit_line"]],
         "auto_k",
-    )
-
-
-def redraw_all(studio: Studio) -> tuple:
-    """`redraw` plus the webcam's class picker (its choices are the session's classes)."""
-    names = list(studio.classes)
-    return (
-        *redraw(studio),
-        gr.update(choices=names, value=studio.recording or (names[0] if names else None)),
     )
 
 

@@ -64,6 +64,7 @@ def page_of(app, studio: Studio) -> dict:
         "tokens",
         "inspector",
         "head_classes",
+        "webcam_class",
     ]
     return dict(zip(names, out[-len(names) :]))
 

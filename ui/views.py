@@ -139,7 +139,14 @@ def page(studio: Studio) -> tuple:
         baselines_view(studio),
         head_picker(studio),
         *attention_views(studio),
+        webcam_class_picker(studio),
     )
+
+
+def webcam_class_picker(studio: Studio) -> Any:
+    """The webcam's "Into class" choices are the session's classes."""
+    names = list(studio.classes)
+    return gr.update(choices=names, value=studio.recording or (names[0] if names else None))
 
 
 # --- why these heads: k curve, baselines, attention and the head inspector --------------------
