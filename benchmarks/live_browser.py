@@ -42,7 +42,7 @@ def run(seconds: float = 10.0) -> dict:
     sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
     import fake_camera as fc
     import torch
-    from chromium import CHROMIUM, CHROMIUM_ARGS
+    from chromium import extract, load_task, open_page, start_webcam
     from playwright.sync_api import expect, sync_playwright
 
     import app
@@ -58,23 +58,11 @@ def run(seconds: float = 10.0) -> dict:
         with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
             frames = [im for _, im in fc.scene_frames("colour", LABELS, 20, size=128)]
             clip = fc.write_y4m(Path(tmp) / "scenes.y4m", frames)
-            browser = p.chromium.launch(
-                executable_path=CHROMIUM,
-                headless=True,
-                args=CHROMIUM_ARGS + fc.chromium_camera_args(clip),
-            )
-            page = browser.new_page(viewport={"width": 1366, "height": 768})
-            page.goto(url)
-            page.get_by_label("Example task").click()
-            page.get_by_role("option", name="colour", exact=True).click()
-            page.get_by_role("button", name="Load example task").click()
-            expect(page.get_by_text("10 classes, 100 examples")).to_be_visible(timeout=60_000)
-            page.get_by_role("button", name="Extract", exact=True).click()
-            expect(page.locator("#fit-line")).to_contain_text("fit accuracy", timeout=300_000)
+            browser, page = open_page(p, url, clip=clip)
+            load_task(page, "colour", "10 classes, 100 examples")
+            extract(page, timeout=300_000)
             page.get_by_role("tab", name="Live webcam").click()
-            live = page.locator("#live-cam")
-            live.get_by_text("Click to Access Webcam").click()
-            live.get_by_role("button", name="capture photo").click()
+            start_webcam(page, "live-cam")
             expect(page.locator("#live-timing")).to_contain_text("frame 3", timeout=60_000)
             start, (_, first) = time.monotonic(), _frame(page, wait=True)
             seen: dict[str, int] = {}

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from chromium import extract, load_task, open_page, start_webcam  # noqa: E402
 
 
 def shoot(out: Path) -> list[Path]:
@@ -43,20 +43,10 @@ def shoot(out: Path) -> list[Path]:
             Path(tmp) / "scenes.y4m",
             [im for _, im in fc.scene_frames("colour", ["orange"], 10, size=128)],
         )
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS + fc.chromium_camera_args(clip),
-        )
+        browser, page = open_page(p, url, clip=clip)
         try:
-            page = browser.new_page(viewport={"width": 1366, "height": 768})
-            page.goto(url)
-            page.get_by_label("Example task").click()
-            page.get_by_role("option", name="colour", exact=True).click()
-            page.get_by_role("button", name="Load example task").click()
-            expect(page.get_by_text("10 classes, 100 examples")).to_be_visible(timeout=60_000)
-            page.get_by_role("button", name="Extract", exact=True).click()
-            expect(page.locator("#fit-line")).to_contain_text("fit accuracy", timeout=300_000)
+            load_task(page, "colour", "10 classes, 100 examples")
+            extract(page, timeout=300_000)
             page.locator("#query-image input[type=file]").set_input_files(str(query))
             page.get_by_role("button", name="Classify", exact=True).click()
             expect(page.locator("#timing")).to_contain_text("ms", timeout=60_000)
@@ -67,9 +57,7 @@ def shoot(out: Path) -> list[Path]:
             page.screenshot(path=str(saved[-1]))
             page.set_viewport_size({"width": 1366, "height": 768})
             page.get_by_role("tab", name="Live webcam").click()
-            live = page.locator("#live-cam")
-            live.get_by_text("Click to Access Webcam").click()
-            live.get_by_role("button", name="capture photo").click()
+            start_webcam(page, "live-cam")
             expect(page.locator("#live-timing")).to_contain_text("frame 10", timeout=60_000)
             saved.append(out / "live.png")
             page.screenshot(path=str(saved[-1]))

@@ -13,3 +13,39 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--use-fake-ui-for-media-stream",  # camera permission granted without a prompt
 ]
+
+
+def open_page(playwright, url: str, clip=None, size: tuple[int, int] = (1366, 768)):
+    """(browser, page): Chromium on `url`; with `clip`, its fake camera plays that .y4m file."""
+    from fake_camera import chromium_camera_args
+
+    args = CHROMIUM_ARGS + (chromium_camera_args(clip) if clip else [])
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    page.goto(url)
+    return browser, page
+
+
+def load_task(page, task: str, summary: str, timeout: int = 60_000) -> None:
+    """Step 1 of the app: load a bundled example task, wait for its summary line."""
+    from playwright.sync_api import expect
+
+    page.get_by_label("Example task").click()
+    page.get_by_role("option", name=task, exact=True).click()
+    page.get_by_role("button", name="Load example task").click()
+    expect(page.get_by_text(summary)).to_be_visible(timeout=timeout)
+
+
+def extract(page, timeout: int = 120_000) -> None:
+    """Step 2: Extract, wait for the fit line."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="Extract", exact=True).click()
+    expect(page.locator("#fit-line")).to_contain_text("fit accuracy", timeout=timeout)
+
+
+def start_webcam(page, elem_id: str) -> None:
+    """Open a streaming webcam image (`#live-cam`, `#capture-cam`) and start streaming."""
+    cam = page.locator(f"#{elem_id}")
+    cam.get_by_text("Click to Access Webcam").click()
+    cam.get_by_role("button", name="capture photo").click()

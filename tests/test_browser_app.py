@@ -14,7 +14,7 @@ from pathlib import Path
 import fake_camera as fc
 import pytest
 import torch
-from chromium import CHROMIUM, CHROMIUM_ARGS
+from chromium import CHROMIUM, CHROMIUM_ARGS, extract, load_task, open_page, start_webcam
 
 import studio_fixtures as sf
 import tiny_models
@@ -72,30 +72,6 @@ def served(tmp_path_factory):
         finally:
             demo.close()
             mp.undo()
-
-
-def open_page(p, url: str, clip: Path | None = None, size=(1366, 768)):
-    args = CHROMIUM_ARGS + (fc.chromium_camera_args(clip) if clip else [])
-    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
-    page.goto(url)
-    return browser, page
-
-
-def load_task(page, task: str, summary: str) -> None:
-    from playwright.sync_api import expect
-
-    page.get_by_label("Example task").click()
-    page.get_by_role("option", name=task).click()
-    page.get_by_role("button", name="Load example task").click()
-    expect(page.get_by_text(summary)).to_be_visible(timeout=60_000)
-
-
-def extract(page) -> None:
-    from playwright.sync_api import expect
-
-    page.get_by_role("button", name="Extract", exact=True).click()
-    expect(page.locator("#fit-line")).to_contain_text("fit accuracy", timeout=120_000)
 
 
 def test_every_class_of_a_ten_class_task_is_editable_and_one_sample_can_go(served):
@@ -185,9 +161,7 @@ def test_the_live_webcam_gives_successive_predictions(served, tmp_path):
             load_task(page, "colours", "3 classes, 12 examples")
             extract(page)
             page.get_by_role("tab", name="Live webcam").click()
-            live = page.locator("#live-cam")
-            live.get_by_text("Click to Access Webcam").click()
-            live.get_by_role("button", name="capture photo").click()
+            start_webcam(page, "live-cam")
             timing = page.locator("#live-timing")
             expect(timing).to_contain_text("frame", timeout=60_000)
             labels, frames = set(), set()
@@ -295,9 +269,7 @@ def test_recording_webcam_frames_into_a_class(served, tmp_path):
         try:
             load_task(page, "colours", "3 classes, 12 examples")
             page.get_by_text("Webcam: snap or record frames into a class").click()
-            cam = page.locator("#capture-cam")
-            cam.get_by_text("Click to Access Webcam").click()
-            cam.get_by_role("button", name="capture photo").click()
+            start_webcam(page, "capture-cam")
             page.get_by_label("Into class").click()
             page.get_by_role("option", name="green").click()
             frames = page.get_by_label("number input for Frames")
