@@ -12,6 +12,7 @@ examples best, and classify by their majority vote.
 """
 
 from ._version import __version__
+from .ablation import ablate
 from .activations import ActivationCache, extract
 from .baseline import zero_shot_accuracy, zero_shot_predict
 from .classifier import Prediction, SAVClassifier, fit_activations
@@ -22,6 +23,7 @@ from .heads import HeadIndex, capture_heads
 from .metrics import EvalReport
 from .models import ModelAdapter, load_model
 from .pipeline import evaluate, fit, predict
+from .projection import HeadProjection, head_projection
 
 __all__ = [
     "__version__",
@@ -50,4 +52,7 @@ __all__ = [
     "explain_prediction",
     "HeadExplanation",
     "head_class_accuracy",
+    "ablate",
+    "head_projection",
+    "HeadProjection",
 ]
