@@ -19,7 +19,7 @@ from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 from . import distributed
-from .errors import DataError, SavsError
+from .errors import ClassifierError, DataError, SavsError
 
 EXIT_USER_ERROR = 2
 # bidirectional overrides and marks: they reorder what a terminal shows ("Trojan source")
@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--json", action="store_true")
     _add_model_options(pr)
+
+    cmp = sub.add_parser("compare", help="the heads two or more classifiers share")
+    cmp.add_argument("classifiers", nargs="+", metavar="CLASSIFIER", help="folders or .zip")
+    cmp.add_argument("--json", action="store_true")
 
     sub.add_parser("models", help="list the bundled model names")
     return parser
@@ -402,8 +406,29 @@ def cmd_predict(args: argparse.Namespace) -> dict:
     return {**prediction.to_json(), "explanations": [e.to_json() for e in explanations]}
 
 
+def cmd_compare(args: argparse.Namespace) -> dict:
+    from .classifier import SAVClassifier
+    from .overlap import head_overlap
+
+    stems = [Path(p).name.removesuffix(".zip") for p in args.classifiers]
+    names = stems if len(set(stems)) == len(stems) else list(args.classifiers)
+    if len(set(names)) < len(names):
+        raise ClassifierError("a classifier is named twice")
+    return head_overlap({n: SAVClassifier.load(p) for n, p in zip(names, args.classifiers)})
+
+
+def _print_compare(result: dict) -> None:
+    for name, c in result["classifiers"].items():
+        print(f"{name}: {c['k']} heads in layers {', '.join(map(str, c['layers']))}")
+    for pair in result["pairs"]:
+        shared = ", ".join(f"({a},{b})" for a, b in pair["shared"]) or "none"
+        print(f"{pair['a']} & {pair['b']}: {len(pair['shared'])} shared ({shared})")
+
+
 def _print_human(command: str, result: dict) -> None:
-    if command == "fit":
+    if command == "compare":
+        _print_compare(result)
+    elif command == "fit":
         print(
             f"{result['model']}: {result['num_layers']} layers x {result['num_heads']} heads; "
             f"kept {result['k']} heads ({result['scoring']})"
@@ -470,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{spec.name:10} {spec.description}")
         print("hub (internet + GPU): " + ", ".join(HUB_SUGGESTIONS))
         return 0
-    commands = {"fit": cmd_fit, "eval": cmd_eval, "predict": cmd_predict}
+    commands = {"fit": cmd_fit, "eval": cmd_eval, "predict": cmd_predict, "compare": cmd_compare}
     # library warnings (duplicate examples ...) read like errors: one line, no source location
     library_format, warnings.formatwarning = (
         warnings.formatwarning,
