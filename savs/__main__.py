@@ -161,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="accuracy, per-class precision/recall, confusion matrix")
     ev.add_argument("--classifier", required=True, help="folder or .zip written by fit --out")
+    ev.add_argument(
+        "--whole-model",
+        action="store_true",
+        help="load every layer (default: only up to the classifier's deepest head)",
+    )
     ev.add_argument("--test", required=True)
     ev.add_argument("--question")
     ev.add_argument("--model", help="override the model recorded in the classifier")
@@ -179,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="classify one input")
     pr.add_argument("--classifier", required=True)
+    pr.add_argument(
+        "--whole-model",
+        action="store_true",
+        help="load every layer (default: only up to the classifier's deepest head)",
+    )
     pr.add_argument("--image", action="append", default=[], help="an image (repeat for several)")
     pr.add_argument("--text", default="", help="the text / question for this input")
     pr.add_argument("--model", help="override the model recorded in the classifier")
@@ -199,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace, name: str):
+def _load(args: argparse.Namespace, name: str, layers: int | None = None):
     from .models import load_model
 
     dtype = None if args.dtype == "auto" else args.dtype
@@ -210,6 +220,7 @@ def _load(args: argparse.Namespace, name: str):
         dtype=dtype,
         device_map=args.device_map,
         trust_remote_code=args.trust_remote_code,
+        layers=layers,
     )
 
 
@@ -331,7 +342,17 @@ def _classifier_and_model(args: argparse.Namespace):
     from .classifier import SAVClassifier
 
     clf = SAVClassifier.load(args.classifier)
-    adapter = _load(args, args.model or clf.config.get("model", ""))
+    # the model is cut after the deepest selected layer: nothing deeper is ever run; baselines
+    # (zero-shot answers, every head) need it whole
+    whole = args.whole_model or getattr(args, "baselines", False) or not clf.heads
+    layers = None if whole else clf.deepest_layer + 1
+    adapter = _load(args, args.model or clf.config.get("model", ""), layers)
+    if adapter.num_layers < adapter.full_layers and not args.json:
+        print(
+            f"loaded {adapter.num_layers} of {adapter.name}'s {adapter.full_layers} layers: the "
+            f"classifier reads none deeper (--whole-model loads all)",
+            file=sys.stderr,
+        )
     if args.model:
         # the user named the model on purpose (e.g. the recorded folder moved): accept the new
         # name; check_compatible still refuses a model of another shape

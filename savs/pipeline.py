@@ -12,7 +12,7 @@ from .activations import ActivationCache, ProgressFn, batches, extract
 from .classifier import HeadCount, Prediction, SAVClassifier, Scoring, fit_activations
 from .data import Example, check_training_set
 from .distributed import map_batches
-from .errors import ClassifierError, DataError
+from .errors import ClassifierError, DataError, ModelError
 from .metrics import EvalReport, evaluation_report
 from .models.adapter import ModelAdapter
 
@@ -60,6 +60,11 @@ def fit_with_activations(
 ) -> tuple[SAVClassifier, torch.Tensor]:
     """`fit`, also returning the training activations [N, L, H, d] it read, for what else is
     computed from them without running the model again (the k curve, the baselines)."""
+    if adapter.num_layers < adapter.full_layers:
+        raise ModelError(
+            f"{adapter.name!r} was loaded with {adapter.num_layers} of its {adapter.full_layers} "
+            "layers: fitting scores every head, so load the whole model to fit."
+        )
     acts = training_activations(
         adapter, examples, prompt, scoring, batch_size, cache, progress
     )  # [N, L, H, d]
@@ -86,12 +91,18 @@ def check_compatible(classifier: SAVClassifier, adapter: ModelAdapter) -> None:
     """Refuse a classifier made with another model: its heads would mean nothing here."""
     cfg = classifier.config
     shape = (cfg.get("num_layers"), cfg.get("num_heads"), cfg.get("head_dim"))
-    if shape != (adapter.num_layers, adapter.num_heads, adapter.head_dim):
+    if shape != (adapter.full_layers, adapter.num_heads, adapter.head_dim):
         raise ClassifierError(
             f"the classifier was made with {cfg.get('model')!r} ({shape[0]} layers x {shape[1]} "
             f"heads x {shape[2]} dims), but the model in use is {adapter.name!r} "
-            f"({adapter.num_layers} x {adapter.num_heads} x {adapter.head_dim}). Load "
+            f"({adapter.full_layers} x {adapter.num_heads} x {adapter.head_dim}). Load "
             f"{cfg.get('model')!r} first."
+        )
+    if classifier.heads and classifier.deepest_layer >= adapter.num_layers:
+        raise ClassifierError(
+            f"the classifier reads layer {classifier.deepest_layer}, but {adapter.name!r} was "
+            f"loaded with its first {adapter.num_layers} layers only: load it with at least "
+            f"{classifier.deepest_layer + 1} (or whole)."
         )
     if cfg.get("model") not in (None, adapter.name):
         raise ClassifierError(

@@ -66,7 +66,7 @@ def find_attention_outputs(model: nn.Module, num_layers: int) -> tuple[str, list
 class ModelAdapter:
     """A frozen generative model with its processor (VLMs) or tokenizer (text LMs)."""
 
-    def __init__(self, model: nn.Module, processor, name: str):
+    def __init__(self, model: nn.Module, processor, name: str, full_layers: int | None = None):
         self.lock = threading.RLock()  # held for each forward pass (see read_heads)
         self.model = model.eval()
         self.processor = processor
@@ -75,7 +75,9 @@ class ModelAdapter:
         self.is_vlm = getattr(processor, "image_processor", None) is not None
         text_config = model.config.get_text_config()
         _, self.o_projs = find_attention_outputs(model, text_config.num_hidden_layers)
-        self.num_layers = len(self.o_projs)
+        self.num_layers = len(self.o_projs)  # layers built here
+        # the published model's layers: more when loaded cut (load_model(..., layers=N))
+        self.full_layers = full_layers or self.num_layers
         self.num_heads = int(text_config.num_attention_heads)
         in_features = self.o_projs[0].in_features
         if in_features % self.num_heads:

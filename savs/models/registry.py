@@ -24,6 +24,7 @@ from safetensors import SafetensorError
 
 from ..errors import ModelError
 from .adapter import ModelAdapter
+from .cut import cut_config, cut_model_class, text_layers
 from .gguf_cache import converted_folder, ensure_converted
 from .processors import load_processor
 
@@ -314,8 +315,12 @@ def load_model(
     offload_folder: str | None = None,
     trust_remote_code: bool = False,
     local_folders: bool = True,
+    layers: int | None = None,
 ) -> ModelAdapter:
     """Load a bundled name, local folder or hub id as a `ModelAdapter`, or raise ModelError.
+
+    `layers=N` builds the text decoder's first N layers only (vision tower whole) and reads only
+    their weights: enough for a classifier whose deepest head is in layer N - 1 (`savs.models.cut`).
 
     device defaults to CUDA when available; `device_map="auto"` (with optional `max_memory`)
     splits a model too large for one GPU across devices. `trust_remote_code` stays off unless
@@ -340,6 +345,10 @@ def load_model(
             else transformers.AutoModelForCausalLM
         )
         kwargs = {"dtype": torch_dtype, **common}
+        full_layers = text_layers(config)
+        if layers is not None:
+            model_cls = cut_model_class(model_cls._model_mapping[type(config)], layers, full_layers)
+            kwargs["config"] = config = cut_config(config, layers)
         if device_map is not None:
             kwargs["device_map"] = device_map
             if max_memory is not None:
@@ -364,7 +373,7 @@ def load_model(
         if not local_folders and name not in BUNDLED:
             raise ModelError(hosted_refusal(name)) from exc
         raise ModelError(_load_failure(name, source, exc)) from exc
-    return ModelAdapter(model, processor, name)
+    return ModelAdapter(model, processor, name, full_layers=full_layers)
 
 
 def _load_failure(name: str, source: str, exc: BaseException) -> str:
