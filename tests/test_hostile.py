@@ -879,7 +879,9 @@ def test_broken_classifier_archives(tmp_path, saved_classifier):
 
 
 def _adapter(name: str, layers: int, heads: int, dim: int) -> SimpleNamespace:
-    return SimpleNamespace(name=name, num_layers=layers, num_heads=heads, head_dim=dim)
+    return SimpleNamespace(
+        name=name, num_layers=layers, full_layers=layers, num_heads=heads, head_dim=dim
+    )
 
 
 def test_classifier_from_another_model_is_refused(saved_classifier):

@@ -345,8 +345,9 @@ def load_model(
             else transformers.AutoModelForCausalLM
         )
         kwargs = {"dtype": torch_dtype, **common}
-        full_layers = text_layers(config)
+        cut = {}  # ModelAdapter's full_layers, when the decoder is built cut
         if layers is not None:
+            cut["full_layers"] = full_layers = text_layers(config)
             model_cls = cut_model_class(model_cls._model_mapping[type(config)], layers, full_layers)
             kwargs["config"] = config = cut_config(config, layers)
         if device_map is not None:
@@ -373,7 +374,7 @@ def load_model(
         if not local_folders and name not in BUNDLED:
             raise ModelError(hosted_refusal(name)) from exc
         raise ModelError(_load_failure(name, source, exc)) from exc
-    return ModelAdapter(model, processor, name, full_layers=full_layers)
+    return ModelAdapter(model, processor, name, **cut)
 
 
 def _load_failure(name: str, source: str, exc: BaseException) -> str:
