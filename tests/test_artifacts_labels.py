@@ -71,7 +71,7 @@ def _rezip(folder: Path, archive: Path, config_text: str) -> Path:
 def test_a_classifier_json_bomb_is_refused_before_it_is_read(saved, tmp_path, parsed):
     """23 MB of JSON in a ~35 KB zip: refused from the size, with no parse and < 10 MB peak."""
     config = _config(saved)
-    config["junk"] = [0] * 11_500_000  # "0, " x 11.5 M: 23 MB
+    config["junk"] = [0] * 7_700_000  # "0, " x 7.7 M: 23 MB
     archive = _rezip(saved, tmp_path / "bomb.zip", json.dumps(config))
     assert archive.stat().st_size < 60_000
     with zipfile.ZipFile(archive) as zf:
