@@ -20,16 +20,35 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from .classifier import SCORINGS, SAVClassifier
-from .data import label_key
+from .data import label_key, label_problem
 from .errors import ClassifierError
 from .heads import HeadIndex
-from .limits import LOCAL, MAX_ARTIFACT_BYTES, MAX_CLASSIFIER_LABELS, Limits
-from .safezip import open_zip
+from .limits import LOCAL, MAX_ARTIFACT_BYTES, MAX_CLASSIFIER_LABELS, Limits, max_config_bytes
+from .safejson import JSON_ERRORS, json_reason, strict_json
+from .safezip import open_zip, read_member
 
 FORMAT = "savs-classifier"
 FORMAT_VERSION = 1
 TENSORS_FILE = "classifier.safetensors"
 CONFIG_FILE = "classifier.json"
+# the config fields a classifier keeps (what fit_activations and pipeline.classifier_config
+# write); anything else in a classifier.json is dropped on load, never kept in memory
+CONFIG_FIELDS = (
+    "model",
+    "prompt",
+    "k",
+    "scoring",
+    "num_layers",
+    "num_heads",
+    "head_dim",
+    "train_accuracy",
+    "model_class",
+    "savs_version",
+    "torch_version",
+    "transformers_version",
+)
+_NOTE_FIELDS = ("model_class", "savs_version", "torch_version", "transformers_version")
+_NOTE_CHARS = 200
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,13 +137,14 @@ def load_classifier(
     that does not name its model (an upload must: it is checked against the model in use).
     `cls` is the class built (SAVClassifier.load passes its own, for subclasses).
     """
-    tensors_bytes, config_bytes = _read_artifact(Path(path))
+    limits = limits or LOCAL
+    tensors_bytes, config_bytes = _read_artifact(Path(path), max_config_bytes(limits))
     name = Path(path).name
     try:
-        config = json.loads(config_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        config = strict_json(config_bytes.decode("utf-8"))
+    except JSON_ERRORS as exc:  # UnicodeDecodeError is a ValueError
         raise ClassifierError(
-            f"{name}: {CONFIG_FILE} is not valid JSON ({exc or 'nested too deeply'})."
+            f"{name}: {CONFIG_FILE} is not valid JSON ({json_reason(exc)})."
         ) from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ClassifierError(
@@ -136,7 +156,7 @@ def load_classifier(
             f"{name}: classifier format version {version}; this savs "
             f"reads version {FORMAT_VERSION}."
         )
-    _check_config(config, name, limits or LOCAL, require_model)
+    _check_config(config, name, limits, require_model)
     try:
         tensors = load_safetensors_bytes(tensors_bytes)
     except Exception as exc:
@@ -191,10 +211,10 @@ def _from_parts(cls: type[SAVClassifier], tensors: dict, config: dict, name: str
         raise fail(f"tensor 'means' must hold floats, got {means.dtype}.")
     if not torch.isfinite(means).all():
         raise fail("tensor 'means' holds NaN or infinite values.")
-    # labels live in their own field: keep the config as it was before saving
-    config = {
-        key: v for key, v in config.items() if key not in ("format", "format_version", "labels")
-    }
+    if not scores.is_floating_point() or not torch.isfinite(scores).all():
+        raise fail(f"tensor 'head_scores' must hold finite floats, got {scores.dtype} values.")
+    # labels live in their own field; the known fields keep the config as it was before saving
+    config = {key: config[key] for key in CONFIG_FIELDS if key in config}
     return cls(
         labels=list(labels),
         heads=[HeadIndex(a, b) for a, b in pairs],
@@ -231,6 +251,10 @@ def _check_config(config: dict, name: str, limits: Limits, require_model: bool) 
             f"label {long[:40]!r}... is {len(long):,} characters long; the limit is "
             f"{limits.max_label_chars}."
         )
+    for i, label in enumerate(labels):
+        problem = label_problem(label)
+        if problem:
+            raise fail(f"labels[{i}] {label!r} {problem}.")
     if len(set(labels)) != len(labels):
         raise fail("'labels' holds the same class name twice.")
     keys: dict[str, str] = {}
@@ -260,6 +284,16 @@ def _check_config(config: dict, name: str, limits: Limits, require_model: bool) 
                 f"'prompt' is {len(prompt):,} characters long; the limit is "
                 f"{limits.max_text_chars:,}."
             )
+    accuracy = config.get("train_accuracy")
+    if "train_accuracy" in config and (
+        type(accuracy) not in (int, float) or not 0 <= accuracy <= 1
+    ):
+        raise fail(
+            f"'train_accuracy' must be a number from 0 to 1, got {json.dumps(accuracy)[:40]}."
+        )
+    for key in _NOTE_FIELDS:
+        if key in config and (not isinstance(config[key], str) or len(config[key]) > _NOTE_CHARS):
+            raise fail(f"'{key}' must be a string of at most {_NOTE_CHARS} characters.")
     if "scoring" in config and config["scoring"] not in SCORINGS:
         raise fail(
             f"'scoring' must be one of {', '.join(SCORINGS)}, got "
@@ -267,8 +301,10 @@ def _check_config(config: dict, name: str, limits: Limits, require_model: bool) 
         )
 
 
-def _read_artifact(path: Path) -> tuple[bytes, bytes]:
-    """(tensors bytes, config bytes) from a classifier folder or .zip, each size-checked."""
+def _read_artifact(path: Path, config_limit: int) -> tuple[bytes, bytes]:
+    """(tensors bytes, config bytes) from a classifier folder or .zip, each size-checked before
+    it is read (the config against `config_limit`, the tensors against MAX_ARTIFACT_BYTES)."""
+    limit = {TENSORS_FILE: MAX_ARTIFACT_BYTES, CONFIG_FILE: config_limit}
     if path.is_dir():
         files = {n: path / n for n in (TENSORS_FILE, CONFIG_FILE)}
         for n, p in files.items():
@@ -277,8 +313,11 @@ def _read_artifact(path: Path) -> tuple[bytes, bytes]:
                     f"{path.name}: {n} not found; a classifier folder holds "
                     f"{TENSORS_FILE} and {CONFIG_FILE}."
                 )
-            if p.stat().st_size > MAX_ARTIFACT_BYTES:
-                raise ClassifierError(f"{path.name}: {n} is larger than a classifier can be.")
+            if p.stat().st_size > limit[n]:
+                raise ClassifierError(
+                    f"{path.name}: {n} is larger than {limit[n]:,} bytes; a classifier's is "
+                    "smaller."
+                )
         return files[TENSORS_FILE].read_bytes(), files[CONFIG_FILE].read_bytes()
     if not path.is_file():
         raise ClassifierError(f"{path}: classifier not found.")
@@ -290,20 +329,12 @@ def _read_artifact(path: Path) -> tuple[bytes, bytes]:
                     f"{path.name}: {n} not found in the archive; a "
                     f"classifier .zip holds {TENSORS_FILE} and {CONFIG_FILE}."
                 )
-            if names[n].file_size > MAX_ARTIFACT_BYTES:
-                raise ClassifierError(f"{path.name}: {n} is larger than a classifier can be.")
-        return _read_member(zf, names[TENSORS_FILE]), _read_member(zf, names[CONFIG_FILE])
-
-
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    """An archive member, stopping at MAX_ARTIFACT_BYTES whatever its header claims."""
-    with zf.open(info) as f:
-        data = f.read(MAX_ARTIFACT_BYTES + 1)
-    if len(data) > MAX_ARTIFACT_BYTES:
-        raise ClassifierError(
-            f"{Path(zf.filename or '').name}: {info.filename} is larger than a classifier can be."
-        )
-    return data
+        config = read_member(
+            zf, names[CONFIG_FILE], config_limit, ClassifierError, "a classifier's"
+        )  # first: the small one, refused before the tensors are read
+        return read_member(
+            zf, names[TENSORS_FILE], MAX_ARTIFACT_BYTES, ClassifierError, "a classifier's"
+        ), config
 
 
 __all__ = [
@@ -311,6 +342,7 @@ __all__ = [
     "FORMAT_VERSION",
     "TENSORS_FILE",
     "CONFIG_FILE",
+    "CONFIG_FIELDS",
     "artifact_files",
     "save_classifier",
     "check_save_target",

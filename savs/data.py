@@ -42,14 +42,15 @@ from .limits import (
     MAX_IMAGES_PER_EXAMPLE,
     MAX_LABEL_CHARS,
     MAX_LINE_BYTES,
+    MAX_META_BYTES,
     MAX_TEXT_CHARS,
     MAX_ZIP_BYTES,
     MAX_ZIP_FILES,
     Limits,
 )
+from .safejson import JSON_ERRORS, json_reason, strict_json
 
 IMAGE_MARKER = "<image>"  # in a question, marks where the next image goes (interleaving)
-MAX_META_BYTES = 1 << 20  # studio.json: a prompt, 50 class names, k, scoring
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,53 @@ def label_key(label: str) -> str:
     return normalize_label(label).casefold()
 
 
+# Unicode's default-ignorable code points that are not in a category refused below (Cf ...):
+# fillers and variation selectors draw nothing, so "cat" + one of them would read "cat".
+_IGNORABLE = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+# what a label may not hold besides _IGNORABLE: control (escape codes, NUL ...; a tab stays, it
+# reads as space), format (zero-width, bidi overrides, tags), a lone surrogate (not UTF-8)
+_REFUSED_CATEGORIES = {
+    "Cc": "a control character",
+    "Cf": "an invisible character",
+    "Cs": "a lone surrogate",
+}
+
+
+def label_problem(label: str) -> str | None:
+    """Why `label` cannot name a class, or None: it holds a control character or an invisible
+    one, so it would print as (or look like) another label. Every label check calls this: data
+    files, class folders, studio.json, the app's class names and renames, saved classifiers."""
+    for i, c in enumerate(label, start=1):
+        code = ord(c)
+        kind = _REFUSED_CATEGORIES.get(unicodedata.category(c)) if c != "\t" else None
+        if kind is None and any(a <= code <= b for a, b in _IGNORABLE):
+            kind = "an invisible character"
+        if kind is not None:
+            name = unicodedata.name(c, "")  # control characters and unassigned ones have none
+            shown = f"U+{code:04X} ({name})" if name else f"U+{code:04X}"
+            return (
+                f"holds {shown} at position {i}, {kind}: a label must read as what it is; "
+                "remove that character"
+            )
+    return None
+
+
 @dataclass
 class _Reader:
     """One load's running totals, so every limit is checked while reading, before the work it
@@ -146,6 +194,9 @@ class _Reader:
         label = normalize_label(raw)
         if not label:
             raise DataError(f"{where}: the label is empty; give every example a class name.")
+        problem = label_problem(label)
+        if problem:
+            raise DataError(f"{where}: label {label!r} {problem}.")
         key = label.casefold()
         seen = self.labels.get(key)
         if seen is None:
@@ -336,13 +387,15 @@ def load_jsonl(
         where = f"{path.name}:{lineno}"
         reader.count_example(where)  # before parsing: the line past the limit is not parsed
         try:
-            record = json.loads(line)
+            record = strict_json(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno}).") from None
         except RecursionError:
             raise DataError(
                 f"{where}: JSON nested too deeply; each line must be one flat object."
             ) from None
+        except ValueError as exc:  # NaN, Infinity, 1e999, a 5,000-digit number
+            raise DataError(f"{where}: invalid JSON ({json_reason(exc)}).") from None
         examples.append(
             parse_record(record, where, path.parent, question, require_label, reader=reader)
         )
@@ -605,9 +658,9 @@ def read_studio_meta(path: str | Path, limits: Limits = HOSTED) -> dict:
             "file holds a prompt, class names, k and scoring."
         )
     try:
-        meta = json.loads(path.read_bytes().decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise DataError(f"{name}: not valid JSON ({exc or 'nested too deeply'}).") from None
+        meta = strict_json(path.read_bytes().decode("utf-8-sig"))
+    except JSON_ERRORS as exc:  # UnicodeDecodeError is a ValueError
+        raise DataError(f"{name}: not valid JSON ({json_reason(exc)}).") from None
     if not isinstance(meta, dict) or meta.get("format") != STUDIO_FORMAT:
         raise DataError(f'{name}: not a SAVs Studio file (no "format": "{STUDIO_FORMAT}").')
     out: dict = {}
@@ -660,6 +713,7 @@ __all__ = [
     "check_text",
     "normalize_label",
     "label_key",
+    "label_problem",
     "read_studio_meta",
     "join_prompt",
     "split_prompt",

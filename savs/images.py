@@ -10,7 +10,6 @@ a `DataError` naming the file. `image_digest` is an image's content hash (for ca
 from __future__ import annotations
 
 import hashlib
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,16 +36,18 @@ def _image_file(path: Path, name: str) -> Iterator[Image.Image]:
     if path.stat().st_size == 0:
         raise DataError(f"{name}: the image file is empty (0 bytes). Replace or remove it.")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            # `with`: animated images keep their file open until closed
-            with Image.open(path, formats=IMAGE_FORMATS) as img:
-                if img.width * img.height > MAX_IMAGE_PIXELS:
-                    raise DataError(
-                        f"{name}: image is {img.width}x{img.height} pixels, over the "
-                        f"limit of {MAX_IMAGE_PIXELS:,}. Resize it first."
-                    )
-                yield img
+        # No warning filter here: catch_warnings swaps the process-wide filter list, and two
+        # request threads inside it at once leave a filter behind. MAX_IMAGE_PIXELS is below
+        # PIL's warning threshold (89 M), so the header check below refuses every image PIL
+        # would warn about; past twice that PIL raises DecompressionBombError itself.
+        # `with`: animated images keep their file open until closed
+        with Image.open(path, formats=IMAGE_FORMATS) as img:
+            if img.width * img.height > MAX_IMAGE_PIXELS:
+                raise DataError(
+                    f"{name}: image is {img.width}x{img.height} pixels, over the "
+                    f"limit of {MAX_IMAGE_PIXELS:,}. Resize it first."
+                )
+            yield img
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -22,6 +22,8 @@ MAX_ZIP_FILES = 10_000
 MAX_ZIP_BYTES = 1 << 30  # total uncompressed size of an archive
 MAX_CLASSIFIER_LABELS = 10_000  # labels in a saved classifier (local use; hosted: max_classes)
 MAX_ARTIFACT_BYTES = 512 << 20  # each file of a saved classifier
+MAX_META_BYTES = 1 << 20  # studio.json: a prompt, 50 class names, k and scoring
+CONFIG_BASE_BYTES = 64 << 10  # classifier.json beyond its labels and prompt (see max_config_bytes)
 
 # Image formats that are ever decoded. Anything else (EPS, which runs Ghostscript; PSD; ICO ...)
 # is refused before its plugin sees the bytes. TIFF stays: scientific 16-bit / float images.
@@ -49,6 +51,16 @@ class Limits:
 
 
 LOCAL = Limits()
+
+
+def max_config_bytes(limits: Limits) -> int:
+    """The most bytes a classifier.json within `limits` can take: every label and the prompt at
+    full length, 6 bytes a character (JSON's \\uXXXX escape; UTF-8 needs at most 4), 8 of quotes
+    and indentation per label, and CONFIG_BASE_BYTES for the other fields. Checked before the file
+    is read or parsed: hosted (50 labels) about 0.24 MiB, local (10,000 labels) about 12 MiB."""
+    labels = limits.max_classes or MAX_CLASSIFIER_LABELS
+    return CONFIG_BASE_BYTES + 6 * limits.max_text_chars + labels * (6 * limits.max_label_chars + 8)
+
 
 # A Space is open to anyone: one upload may hold at most 1,000 examples in 50 classes and
 # 100 M pixels (about 1,500 images of 256 x 256, or 8 phone photos of 12 M pixels; the app keeps
@@ -95,4 +107,7 @@ __all__ = [
     "MAX_ZIP_BYTES",
     "MAX_CLASSIFIER_LABELS",
     "MAX_ARTIFACT_BYTES",
+    "MAX_META_BYTES",
+    "CONFIG_BASE_BYTES",
+    "max_config_bytes",
 ]

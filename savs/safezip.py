@@ -5,7 +5,8 @@ NotImplementedError for a flipped version byte, zlib.error, EOFError, RuntimeErr
 password, struct.error, ValueError ...). Each reader caught its own subset, and one that missed
 NotImplementedError let a one-byte change to a dataset crash with a traceback. Every reader now
 opens and reads through here and gets the caller's error class (DataError / ClassifierError)
-naming the archive by its file name only, never its server path.
+naming the archive by its file name only, never its server path. `read_member` reads one
+member with a bound.
 """
 
 from __future__ import annotations
@@ -70,4 +71,26 @@ def open_zip(
             ) from None
 
 
-__all__ = ["ZIP_ERRORS", "zip_reason", "open_zip"]
+def read_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, error: type[SavsError], what: str
+) -> bytes:
+    """An archive member's bytes, refused from its header when it claims more than `limit`, and
+    again after `limit` + 1 real bytes (headers can lie): a small zip of a huge file costs at
+    most `limit` bytes, however much it would inflate to. `what` says what it should hold."""
+    archive = Path(zf.filename or "").name
+    refusal = f"{archive}: {info.filename} is larger than {limit:,} bytes; {what} is smaller."
+    if info.file_size > limit:
+        raise error(refusal)
+    with zf.open(info) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise error(refusal)
+    return data
+
+
+__all__ = [
+    "ZIP_ERRORS",
+    "zip_reason",
+    "open_zip",
+    "read_member",
+]

@@ -9,7 +9,6 @@ fitted at another revision is stale until the next Extract.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 from PIL import Image
 
 from .classifier import HeadCount, Prediction, SAVClassifier
-from .data import Example, open_image
+from .data import Example, label_problem, normalize_label, open_image
 from .errors import DataError
 from .limits import MAX_LABEL_CHARS, MAX_TEXT_CHARS
 from .metrics import EvalReport
@@ -148,13 +147,16 @@ class Session:
     # --- classes and examples ----------------------------------------------------------------
 
     def check_class_name(self, name: str) -> str:
-        name = unicodedata.normalize("NFC", (name or "").strip())
+        name = normalize_label(name or "")
         if not name:
             raise DataError("a class needs a name.")
         if len(name) > MAX_LABEL_CHARS:
             raise DataError(
                 f"class name is {len(name)} characters long; the limit is {MAX_LABEL_CHARS}."
             )
+        problem = label_problem(name)
+        if problem:
+            raise DataError(f"class name {name!r} {problem}.")
         return name
 
     def _check_new_name(self, name: str, renaming: str | None = None) -> str:
