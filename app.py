@@ -28,7 +28,7 @@ import torch
 
 from savs.classifier import SCORINGS
 from savs.errors import SavsError
-from savs.models.registry import available_models
+from savs.models.registry import visitor_models
 from savs.pool import max_models_from_env
 from savs.studio import Studio, list_example_tasks
 from ui.classes import (
@@ -134,8 +134,9 @@ def redraw(studio: Studio) -> tuple:
 
 
 def model_choices() -> list[str]:
-    """Only models that can load here (bundled files present; hub models when reachable)."""
-    return available_models()
+    """Only models a visitor may load (bundled, the start model, or the operator's list) and
+    that can load here (bundled files present)."""
+    return visitor_models(START["model"])
 
 
 def _hint(key: str) -> None:
@@ -352,9 +353,10 @@ def build_demo() -> gr.Blocks:
                 model_choices(),
                 value=START["model"],
                 label="Model",
+                # typed names get the app's own refusal (gradio's would list every choice)
                 allow_custom_value=True,
                 scale=3,
-                info="bundled, or a hub id (for this session only)",
+                info="the models this server offers (for this session only)",
             )
             with gr.Column(scale=2, min_width=200):
                 load_model_btn = gr.Button("Load model")

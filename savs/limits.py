@@ -24,6 +24,12 @@ MAX_CLASSIFIER_LABELS = 10_000  # labels in a saved classifier (local use; hoste
 MAX_ARTIFACT_BYTES = 512 << 20  # each file of a saved classifier
 MAX_META_BYTES = 1 << 20  # studio.json: a prompt, 50 class names, k and scoring
 CONFIG_BASE_BYTES = 64 << 10  # classifier.json beyond its labels and prompt (see max_config_bytes)
+MAX_MODEL_NAME_CHARS = 200  # a model name a visitor gives (hub ids are at most 96 + 1 + 96)
+MAX_MODEL_LAYERS = 1024  # layers / experts / blocks one config may declare (real ones: < 200)
+# A model's parameters, from its config, before a weight is built (savs.models.sizing): the
+# env var caps every load (CLI and library too); unset, local use has no cap and the app this one.
+MAX_MODEL_GB_ENV = "SAVS_MAX_MODEL_GB"
+HOSTED_MAX_MODEL_GB = 8.0  # 2 B parameters in fp32, 4 B in bf16
 
 # Image formats that are ever decoded. Anything else (EPS, which runs Ghostscript; PSD; ICO ...)
 # is refused before its plugin sees the bytes. TIFF stays: scientific 16-bit / float images.
@@ -110,4 +116,8 @@ __all__ = [
     "MAX_META_BYTES",
     "CONFIG_BASE_BYTES",
     "max_config_bytes",
+    "MAX_MODEL_NAME_CHARS",
+    "MAX_MODEL_LAYERS",
+    "MAX_MODEL_GB_ENV",
+    "HOSTED_MAX_MODEL_GB",
 ]

@@ -17,29 +17,26 @@ import gradio as gr
 
 from savs.activations import ActivationCache
 from savs.errors import SavsError
-from savs.limits import HOSTED_CALL_CHARS, HOSTED_TEXT_CHARS
+from savs.limits import HOSTED_CALL_CHARS, HOSTED_MAX_MODEL_GB, HOSTED_TEXT_CHARS
 from savs.markup import hide_paths, plain
-from savs.models.registry import load_model
+from savs.models.registry import check_visitor_model, load_model
 from savs.pool import ModelPool
 from savs.studio import Studio
 
 MODEL_ENV = "SAVS_MODEL"
-ALLOWED_MODELS_ENV = "SAVS_ALLOWED_MODELS"
 MODEL_QUEUE = "model"  # concurrency_id of every event that runs a model
 MODEL_WORKERS = 4  # model events at once (each model still runs one at a time: the pool's lock)
 
 START = {"model": os.environ.get(MODEL_ENV, "tiny")}  # the model new sessions start on
 
 
-def operator_models() -> set[str]:
-    raw = os.environ.get(ALLOWED_MODELS_ENV, "")
-    return {a.strip() for a in raw.split(",") if a.strip()}
-
-
 def hosted_loader(name: str):
-    """Visitors load bundled names and hub ids; a local folder only when the operator named it
-    (SAVS_ALLOWED_MODELS, or `--model` at start)."""
-    return load_model(name, local_folders=name in operator_models() | {START["model"]})
+    """Deny by default: visitors load the bundled models and the start model (`--model`), or
+    only the operator's SAVS_ALLOWED_MODELS when it is set; any other name is refused before
+    the disk or the hub is asked. A listed model is sized from its config first (at most
+    SAVS_MAX_MODEL_GB, default HOSTED_MAX_MODEL_GB)."""
+    check_visitor_model(name, START["model"])
+    return load_model(name, max_gb=HOSTED_MAX_MODEL_GB)
 
 
 POOL = ModelPool(loader=hosted_loader)

@@ -6,9 +6,10 @@ from typing import Any
 
 import gradio as gr
 
+from savs.models.registry import check_visitor_model
 from savs.studio import Studio
 
-from .server import CACHE, POOL, gpu, notice, progress_fn, user_errors
+from .server import CACHE, POOL, START, gpu, notice, progress_fn, user_errors
 from .views import fit_views, k_update, session_summary, status_line
 
 
@@ -16,6 +17,7 @@ from .views import fit_views, k_update, session_summary, status_line
 def load_model_cb(studio: Studio, name: str, progress: Any = gr.Progress()) -> tuple:
     """Switch the calling session's model (loaded once per server, shared by its users)."""
     name = (name or "").strip()
+    check_visitor_model(name, START["model"])  # before its name is echoed in the progress bar
     progress(0.1, desc=f"Loading {name} ...")
     studio.model_info = POOL.load(name, notice(progress))
     studio.model = name

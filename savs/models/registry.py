@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import re
 import socket
 import threading
 import warnings
@@ -23,10 +24,12 @@ import torch
 from safetensors import SafetensorError
 
 from ..errors import ModelError
+from ..limits import MAX_MODEL_NAME_CHARS
 from .adapter import ModelAdapter
 from .cut import cut_config, cut_model_class, text_layers
 from .gguf_cache import converted_folder, ensure_converted
 from .processors import load_processor
+from .sizing import check_size, max_model_gb
 
 
 def _assets_root() -> Path:
@@ -159,22 +162,56 @@ HUB_SUGGESTIONS: list[str] = [
 
 
 def allowed_models() -> list[str] | None:
-    """The operator's SAVS_ALLOWED_MODELS list, or None when it is unset (everything may load).
-    Set but listing nothing means nothing may load."""
+    """The operator's SAVS_ALLOWED_MODELS (comma-separated), the only parser of it: when set,
+    the only models that may load here (library, CLI and app alike); None when unset. Unset, the
+    library loads any name and the app's visitors the bundled models and its start model only
+    (`check_visitor_model`). Set but listing nothing means nothing may load."""
     raw = os.environ.get(ALLOWED_MODELS_ENV, "")
     if not raw.strip():
         return None
-    return [a.strip() for a in raw.split(",") if a.strip()]
+    return list(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
 
 
 def check_allowed(name: str) -> None:
-    """Hosted mode: refuse models not listed in SAVS_ALLOWED_MODELS (when it is set)."""
+    """Refuse models not listed in SAVS_ALLOWED_MODELS (when it is set)."""
     allowed = allowed_models()
     if allowed is not None and name not in allowed:
         raise ModelError(
-            f"model {name!r} is not allowed on this server; allowed: "
+            f"model {name[:MAX_MODEL_NAME_CHARS]!r} is not allowed on this server; allowed: "
             f"{', '.join(allowed) or '(none)'}."
         )
+
+
+# a bundled name or a hub id (`org/name`): letters, digits, "-", "_", "." (no "..")
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", re.ASCII)
+
+
+def visitor_names(start: str | None = None) -> list[str]:
+    """What a hosted app's visitors may load (deny by default): the operator's list when
+    SAVS_ALLOWED_MODELS is set, else the bundled models and the app's start model."""
+    allowed = allowed_models()
+    if allowed is not None:
+        return allowed
+    return list(dict.fromkeys([*BUNDLED, *([start] if start else [])]))
+
+
+def check_visitor_model(name: str, start: str | None = None) -> None:
+    """Refuse (ModelError) a visitor's model name that is too long, malformed or not listed
+    (`visitor_names`), before any disk or hub access; the message names no server path."""
+    if len(name) > MAX_MODEL_NAME_CHARS:
+        raise ModelError(
+            f"a model name has at most {MAX_MODEL_NAME_CHARS} characters; this one has "
+            f"{len(name):,}."
+        )
+    if allowed_models() is not None:
+        check_allowed(name)
+    elif name not in visitor_names(start):
+        if ".." in name or not _MODEL_NAME.fullmatch(name):
+            raise ModelError(
+                f"{name!r} is not a bundled name ({', '.join(BUNDLED)}) or a hub id "
+                "(org/name: letters, digits, '-', '_', '.')."
+            )
+        raise ModelError(hosted_refusal(name))
 
 
 _TRUE = {"1", "on", "yes", "true"}
@@ -219,15 +256,12 @@ def hub_reachable() -> bool:
     return bool(endpoint.hostname) and _can_connect(endpoint.hostname, port)
 
 
-def available_models(hub: bool | Callable[[], bool] | None = None) -> list[str]:
-    """The model names that can load where this runs, for a model menu: bundled models whose
-    files are here (or whose hub copy is reachable), then the hub suggestions when the hub is
-    reachable. With SAVS_ALLOWED_MODELS set: the listed names, in the operator's order, less
-    bundled ones that cannot load (listed hub ids are trusted: the operator vouches for them).
-
-    `hub` says whether the hub is reachable (a bool, or a function asked at most once); by
-    default `hub_reachable()`. Nothing is loaded or converted.
-    """
+def _loadable_filter(
+    hub: bool | Callable[[], bool] | None,
+) -> tuple[Callable[[str], bool], Callable[[], bool]]:
+    """(name -> can it load here?, is the hub reachable?). Bundled: its files are here, or its
+    hub copy is reachable; any other name is trusted (the operator's or the user's call). The
+    hub probe runs at most once."""
     probe = hub if callable(hub) else (lambda: hub) if hub is not None else hub_reachable
     reachable = functools.cache(probe)
 
@@ -237,13 +271,35 @@ def available_models(hub: bool | Callable[[], bool] | None = None) -> list[str]:
             return spec.available() or (spec.hub_id is not None and reachable())
         return True
 
+    return loadable, reachable
+
+
+def available_models(hub: bool | Callable[[], bool] | None = None) -> list[str]:
+    """The model names that can load where this runs, for a model menu: bundled models whose
+    files are here (or whose hub copy is reachable), then the hub suggestions when the hub is
+    reachable. With SAVS_ALLOWED_MODELS set: the listed names, in the operator's order, less
+    bundled ones that cannot load (listed hub ids are trusted: the operator vouches for them).
+
+    `hub` says whether the hub is reachable (a bool, or a function asked at most once); by
+    default `hub_reachable()`. Nothing is loaded or converted.
+    """
+    loadable, reachable = _loadable_filter(hub)
     allowed = allowed_models()
     if allowed is not None:
-        return [name for name in dict.fromkeys(allowed) if loadable(name)]
+        return [name for name in allowed if loadable(name)]
     names = [name for name in BUNDLED if loadable(name)]
     if any(m not in BUNDLED for m in HUB_SUGGESTIONS) and reachable():
         names += [m for m in HUB_SUGGESTIONS if m not in names]
     return names
+
+
+def visitor_models(
+    start: str | None = None, hub: bool | Callable[[], bool] | None = None
+) -> list[str]:
+    """The app's model menu: what a visitor may load (`visitor_names`) less bundled models
+    that cannot load here."""
+    loadable, _ = _loadable_filter(hub)
+    return [name for name in visitor_names(start) if loadable(name)]
 
 
 def looks_like_path(name: str) -> bool:
@@ -254,8 +310,23 @@ def looks_like_path(name: str) -> bool:
         or "\\" in name
         or ".." in name
         or name.count("/") > 1
-        or Path(name).exists()
+        or _exists(Path(name))
     )
+
+
+def _exists(path: Path) -> bool:
+    """Path.exists that answers False for names the OS refuses (too long, NUL bytes)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def resolve(name: str, local_folders: bool = True) -> tuple[str, dict]:
@@ -270,8 +341,11 @@ def resolve(name: str, local_folders: bool = True) -> tuple[str, dict]:
         if looks_like_path(name):
             raise ModelError(hosted_refusal(name))
         return name, {}
-    path = Path(name).expanduser()
-    if path.exists():
+    try:
+        path = Path(name).expanduser()
+    except RuntimeError:  # "~someone" with no such user: not a folder
+        path = Path(name)
+    if _exists(path):
         if not (path / "config.json").is_file() and not list(path.glob("*.gguf")):
             raise ModelError(
                 f"{name}: folder has no config.json; save the model with "
@@ -283,9 +357,11 @@ def resolve(name: str, local_folders: bool = True) -> tuple[str, dict]:
 
 
 def hosted_refusal(name: str) -> str:
+    """The one answer for a name a visitor may not load (an unknown hub id, a server folder)."""
     return (
-        f"could not load model {name[:200]!r}: it is not a bundled name "
-        f"({', '.join(BUNDLED)}) or a model this server can reach."
+        f"could not load model {name[:MAX_MODEL_NAME_CHARS]!r}: it is not a bundled name "
+        f"({', '.join(BUNDLED)}) or a model this server allows. Its operator can allow more "
+        f"with {ALLOWED_MODELS_ENV} (comma-separated hub ids or folders)."
     )
 
 
@@ -315,6 +391,7 @@ def load_model(
     offload_folder: str | None = None,
     trust_remote_code: bool = False,
     local_folders: bool = True,
+    max_gb: float | None = None,
     layers: int | None = None,
 ) -> ModelAdapter:
     """Load a bundled name, local folder or hub id as a `ModelAdapter`, or raise ModelError.
@@ -326,24 +403,25 @@ def load_model(
     splits a model too large for one GPU across devices. `trust_remote_code` stays off unless
     the caller turns it on. Layers that fit nowhere go to `offload_folder` on disk.
     `local_folders=False` (a hosted app) loads bundled names and hub ids only, and its errors
-    name no server path.
+    name no server path. A model whose parameters (counted from its config, in the dtype it
+    loads in) exceed $SAVS_MAX_MODEL_GB, else `max_gb` (None: no cap), is refused before any
+    weight is read.
     """
     import transformers
-    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
     check_allowed(name)
     source, extra = resolve(name, local_folders)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch_dtype = _pick_dtype(device, dtype)
     common = {"trust_remote_code": trust_remote_code, **extra}
+    cap_gb = max_model_gb(max_gb)
     try:
         config = transformers.AutoConfig.from_pretrained(source, **common)
-        is_vlm = config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
-        model_cls = (
-            transformers.AutoModelForImageTextToText
-            if is_vlm
-            else transformers.AutoModelForCausalLM
-        )
+        model_cls, is_vlm = _model_class(config)
+        if cap_gb is not None:
+            check_size(
+                name, config, model_cls, torch_dtype, cap_gb, trust_remote_code=trust_remote_code
+            )
         kwargs = {"dtype": torch_dtype, **common}
         cut = {}  # ModelAdapter's full_layers, when the decoder is built cut
         if layers is not None:
@@ -377,17 +455,28 @@ def load_model(
     return ModelAdapter(model, processor, name, **cut)
 
 
+def _model_class(config) -> tuple[type, bool]:
+    """(the transformers auto class for this config, is it a VLM?)."""
+    import transformers
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    if config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+        return transformers.AutoModelForImageTextToText, True
+    return transformers.AutoModelForCausalLM, False
+
+
 def _load_failure(name: str, source: str, exc: BaseException) -> str:
     """Why loading failed: a folder that exists but does not load is not an unknown name."""
     text = str(exc).strip()
     cause = (text.splitlines()[0] if text else type(exc).__name__)[:300].rstrip(".")
-    if Path(source).is_dir():
+    if _is_dir(Path(source)):
         return (
             f"could not load the model folder {source}: {cause}. Check that it holds a "
             "complete save_pretrained model (config, weights, processor or tokenizer)."
         )
     return (
-        f"could not load model {name!r}: it is not a bundled name ({', '.join(BUNDLED)}) or "
+        f"could not load model {name[:MAX_MODEL_NAME_CHARS]!r}: it is not a bundled name "
+        f"({', '.join(BUNDLED)}) or "
         f"a local model folder, and loading it as a hub id failed ({cause}). Hub models need "
         "the internet."
     )
