@@ -24,7 +24,7 @@ IDLE = (
     "Add them again, or import the dataset you exported."
 )
 EXPIRED = (
-    "this session was idle for more than {minutes} and was cleared; your classes are gone. "
+    "this session was idle for more than {duration} and was cleared; your classes are gone. "
     "Add them again, or import the dataset you exported."
 )
 
@@ -112,7 +112,7 @@ class SessionRegistry:
     def sweep(self) -> int:
         """Clear sessions idle past the time to live. Cheap: it walks from the least recently
         used and stops at the first fresh one (busy ones are stepped over, never cleared)."""
-        now, why, expired = self.clock(), EXPIRED.format(minutes=_minutes(self.ttl_s)), 0
+        now, why, expired = self.clock(), EXPIRED.format(duration=_duration(self.ttl_s)), 0
         with self._lock:  # cleared under the lock: a call that starts meanwhile sees `cleared`
             for key, entry in list(self._entries.items()):
                 if now - entry.used <= self.ttl_s:
@@ -150,9 +150,10 @@ class SessionRegistry:
         return thread
 
 
-def _minutes(seconds: float) -> str:
-    m = max(1, round(seconds / 60))
-    return f"{m} minute{'s' * (m != 1)}"
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{round(seconds)} seconds"
+    return f"{round(seconds / 60)} minutes"
 
 
 __all__ = ["SessionRegistry", "IDLE", "EXPIRED"]

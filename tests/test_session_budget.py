@@ -188,7 +188,7 @@ def test_sessions_idle_past_their_time_to_live_are_cleared_and_fresh_ones_kept()
     call(reg, "fresh", fresh, clock, dt=30)
     clock.now += 40  # old: 70 s idle, fresh: 40 s
     assert reg.sweep() == 1
-    assert old.why == EXPIRED.format(minutes="1 minute") and fresh.why is None
+    assert old.why == EXPIRED.format(duration="60 seconds") and fresh.why is None
     assert reg.values() == [fresh]
 
 
