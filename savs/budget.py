@@ -42,9 +42,17 @@ def held_pixels(images: Iterable[Image.Image]) -> int:
     return sum(im.width * im.height for im in images)
 
 
+def pixel_bytes(mode: str) -> int:
+    """Bytes Pillow keeps a pixel in: RGB is stored as 4 (RGBX; measured: 1,000 images of
+    316 x 316 RGB hold 385 MB), one-band 8-bit modes as 1, 16-bit as 2."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
+
+
 def image_bytes(images: Iterable[Image.Image]) -> int:
-    """Memory of decoded images: width x height x bands (RGB: 3 bytes a pixel)."""
-    return sum(im.width * im.height * len(im.getbands()) for im in images)
+    """Memory of decoded images, as Pillow holds them."""
+    return sum(im.width * im.height * pixel_bytes(im.mode) for im in images)
 
 
 def check_pixels(held: int, adding: int, limit: int | None, what: str) -> None:
@@ -90,6 +98,7 @@ __all__ = [
     "check_pixels",
     "held_pixels",
     "image_bytes",
+    "pixel_bytes",
     "incoming_pixels",
     "shrunk",
 ]

@@ -82,9 +82,10 @@ HOSTED_EVALUATE = Limits(
 class SessionBudget:
     """What one session may hold in all, checked before each action that adds to it. None = no
     cap (local use). max_pixels: width x height of every stored example image (uploads, pasted
-    images, imports and webcam frames alike; stored images are at most 1024 x 1024, RGB, so 3
-    bytes a pixel); max_examples: examples in all its classes; max_activation_bytes: the training
-    activations a session keeps for its classifier (N x layers x heads x head_dim x 4 bytes)."""
+    images, imports and webcam frames alike; stored images are at most 1024 x 1024, RGB, which
+    Pillow keeps in 4 bytes a pixel); max_examples: examples in all its classes;
+    max_activation_bytes: the training activations a session keeps for its classifier
+    (N x layers x heads x head_dim x 4 bytes)."""
 
     max_pixels: int | None = None
     max_examples: int | None = None
@@ -92,7 +93,7 @@ class SessionBudget:
 
 
 LOCAL_SESSION = SessionBudget()
-# A hosted session at its budget holds ~300 MB of pixels + 256 MiB of activations (SECURITY.md).
+# A hosted session at its budget holds ~400 MB of pixels + 256 MiB of activations (SECURITY.md).
 HOSTED_SESSION = SessionBudget(
     max_pixels=100_000_000, max_examples=1_000, max_activation_bytes=256 << 20
 )

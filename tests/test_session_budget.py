@@ -118,11 +118,11 @@ def test_extract_is_refused_before_the_model_when_its_activations_pass_the_budge
 def test_memory_counts_images_an_undoable_delete_and_activations():
     studio = budgeted()
     studio.add_examples("a", [frame(), frame()])
-    assert studio.memory_bytes() == 2 * 100 * 100 * 3
+    assert studio.memory_bytes() == 2 * 100 * 100 * 4  # Pillow keeps RGB in 4 bytes
     studio.remove_example("a", 0)  # kept for undo: still held
-    assert studio.memory_bytes() == 2 * 100 * 100 * 3
+    assert studio.memory_bytes() == 2 * 100 * 100 * 4
     studio.activations = torch.zeros(1, 2, 2, 4)
-    assert studio.memory_bytes() == 2 * 30_000 + 64
+    assert studio.memory_bytes() == 2 * 40_000 + 64
 
 
 # --- the registry ---------------------------------------------------------------------------

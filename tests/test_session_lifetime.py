@@ -20,7 +20,7 @@ pytestmark = pytest.mark.app
 
 TTL_S = 8
 SESSIONS_MB = 150
-SIDE = 300  # one 300 x 300 image named n times: n x 270 kB held, from a few-kB upload
+SIDE = 300  # one 300 x 300 image named n times: n x 360 kB held (RGBX), from a 50 kB upload
 FREED_MARGIN_MB = 50
 
 
@@ -43,13 +43,14 @@ def test_an_abandoned_api_session_gives_its_memory_back_within_its_time_to_live(
     url, pid = server
     Client(url, verbose=False).predict(api_name="/add_class")  # first-call costs in `before`
     before = sf.rss_mb(pid)
-    client = holding(url, tmp_path / "big", 500)  # 135 MB of pixels, under the server budget
+    client = holding(url, tmp_path / "big", 400)  # 144 MB of pixels, under the server budget
     held = sf.rss_mb(pid) - before
     assert held > 100, f"the import held only {held:.0f} MB"
     deadline = time.monotonic() + TTL_S + 15  # the sweep runs every TTL / 4
     while sf.rss_mb(pid) > before + FREED_MARGIN_MB and time.monotonic() < deadline:
         time.sleep(0.5)
     left = sf.rss_mb(pid) - before
+    print(f"abandoned session: held {held:.0f} MB, {left:.0f} MB left after the TTL")
     assert left < FREED_MARGIN_MB, f"held {held:.0f} MB; {left:.0f} MB still held after the TTL"
     with pytest.raises(Exception, match=f"was idle for more than {TTL_S} seconds and was cleared"):
         client.predict(api_name="/add_class")
@@ -60,8 +61,8 @@ def test_past_the_memory_budget_the_idle_session_is_cleared_and_told_on_its_next
     server, tmp_path
 ):
     url, _ = server
-    first = holding(url, tmp_path / "a", 300)  # 81 MB
-    second = holding(url, tmp_path / "b", 300)  # 81 MB more: past 150 MB, `first` is idle
+    first = holding(url, tmp_path / "a", 300)  # 108 MB
+    second = holding(url, tmp_path / "b", 300)  # 108 MB more: past 150 MB, `first` is idle
     with pytest.raises(Exception, match="was idle and was cleared to make room"):
         first.predict(api_name="/add_class")
     summary = first.predict(api_name="/add_class")
