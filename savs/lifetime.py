@@ -98,7 +98,10 @@ class SessionRegistry:
         with self._lock:
             entry = self._entries.get(key)
         if entry is not None:
-            entry.bytes = entry.session.memory_bytes()  # outside the lock: it walks the images
+            try:  # outside the lock: it walks the images
+                entry.bytes = entry.session.memory_bytes()
+            except RuntimeError:  # another call of this session edits it now: measured later
+                pass
         self._over_budget(keep=key)
 
     def close(self, key: str) -> Any:
