@@ -95,8 +95,40 @@ HOSTED_EVALUATE = Limits(
     max_zip_files=5_000,
 )
 
+
+@dataclass(frozen=True)
+class SessionBudget:
+    """What one session may hold in all, checked before each action that adds to it. None = no
+    cap (local use). max_pixels: width x height of every stored example image (uploads, pasted
+    images, imports and webcam frames alike; stored images are at most 1024 x 1024, RGB, which
+    Pillow keeps in 4 bytes a pixel); max_examples: examples in all its classes;
+    max_activation_bytes: the training activations a session keeps for its classifier
+    (N x layers x heads x head_dim x 4 bytes)."""
+
+    max_pixels: int | None = None
+    max_examples: int | None = None
+    max_activation_bytes: int | None = None
+
+
+LOCAL_SESSION = SessionBudget()
+# A hosted session at its budget holds ~400 MB of pixels + 256 MiB of activations (SECURITY.md).
+HOSTED_SESSION = SessionBudget(
+    max_pixels=100_000_000, max_examples=1_000, max_activation_bytes=256 << 20
+)
+# Memory all sessions together may hold (sum of `Session.memory_bytes`); past it the least
+# recently used idle session is cleared. Sized for a 16 GB Space: models, the 2 GiB activation
+# cache and Python keep the rest. Override with SAVS_SESSIONS_BYTES.
+SESSIONS_BYTES = 8 << 30
+# A session untouched this long is cleared and its files deleted (SAVS_SESSION_TTL, seconds).
+SESSION_TTL_S = 1800
+
 __all__ = [
     "Limits",
+    "SessionBudget",
+    "LOCAL_SESSION",
+    "HOSTED_SESSION",
+    "SESSIONS_BYTES",
+    "SESSION_TTL_S",
     "LOCAL",
     "HOSTED",
     "HOSTED_CALL_CHARS",

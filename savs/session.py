@@ -16,10 +16,11 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from . import budget
 from .classifier import HeadCount, Prediction, SAVClassifier
 from .data import Example, label_problem, normalize_label, open_image
 from .errors import DataError
-from .limits import MAX_LABEL_CHARS, MAX_TEXT_CHARS
+from .limits import LOCAL_SESSION, MAX_LABEL_CHARS, MAX_TEXT_CHARS, SessionBudget
 from .metrics import EvalReport
 from .pool import ModelInfo
 from .text import plural
@@ -108,6 +109,8 @@ class Session:
     # example's text, an input): the hosted app sets smaller ones (savs.limits)
     max_call_chars: int | None = None
     max_text_chars: int = MAX_TEXT_CHARS
+    budget: SessionBudget = LOCAL_SESSION  # what it may hold in all (hosted: HOSTED_SESSION)
+    cleared: str = ""  # why the server emptied it (idle, expired); told on its next action
 
     # --- staleness ---------------------------------------------------------------------------
 
@@ -250,6 +253,35 @@ class Session:
     def num_examples(self) -> int:
         return sum(len(v) for v in self.classes.values())
 
+    @property
+    def max_examples(self) -> int:
+        cap = self.budget.max_examples
+        return MAX_EXAMPLES if cap is None else min(cap, MAX_EXAMPLES)
+
+    def stored_pixels(self) -> int:
+        """Pixels of every example image in the classes: what the pixel budget counts."""
+        return budget.held_pixels(im for ex in self.training_examples() for im in ex.images)
+
+    def memory_bytes(self) -> int:
+        """About what the session holds in memory: its images (the classes, an undoable
+        delete, the last input and evaluation mistakes) and its training activations."""
+        held = [im for ex in self.training_examples() for im in ex.images]
+        if self.last_removal is not None:
+            held += [im for ex in self.last_removal.examples for im in ex.images]
+        if self.last_evaluation is not None:
+            held += [im for ex in self.last_evaluation.examples for im in ex.images]
+        if self.last_classification is not None and self.last_classification.image is not None:
+            held.append(self.last_classification.image)
+        acts = self.activations.nbytes if self.activations is not None else 0
+        return budget.image_bytes(held) + acts
+
+    def check_room(self, images: Sequence, what: str) -> None:
+        """Refuse, before anything is decoded, examples past the session's budget."""
+        budget.check_examples(self.num_examples(), max(1, len(images)), self.max_examples)
+        if images and self.budget.max_pixels is not None:
+            adding = budget.incoming_pixels(images, STORED_SIDE)
+            budget.check_pixels(self.stored_pixels(), adding, self.budget.max_pixels, what)
+
     def add_examples(
         self, name: str, images: Sequence[str | Path | Image.Image] = (), text: str = ""
     ) -> int:
@@ -258,8 +290,7 @@ class Session:
         if name not in self.classes:
             raise DataError(f"no class named {name!r}; add the class first.")
         text = check_text(text, "the text", self.max_text_chars)
-        if self.num_examples() + max(1, len(images)) > MAX_EXAMPLES:
-            raise DataError(f"a session can hold at most {MAX_EXAMPLES} examples.")
+        self.check_room(images, f"adding {plural(max(1, len(images)), 'example')}")
         opened = [stored_image(im) for im in images]
         if not opened and not text:
             raise DataError("nothing to add: give images and/or a text.")
@@ -282,6 +313,8 @@ class Session:
             raise DataError(f"no class named {name!r}; add the class first.")
         if not 1 <= int(frames) <= MAX_RECORD:
             raise DataError(f"record between 1 and {MAX_RECORD} frames at a time.")
+        budget.check_examples(self.num_examples(), 1, self.max_examples)
+        budget.check_pixels(self.stored_pixels(), 1, self.budget.max_pixels, "recording")
         self.recording, self.record_left = name, int(frames)
 
     def stop_recording(self) -> None:

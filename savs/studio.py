@@ -22,6 +22,7 @@ from PIL import Image
 
 from .activations import ActivationCache, ProgressFn, extract
 from .baseline import zero_shot_accuracy
+from .budget import check_activations, check_pixels
 from .classifier import SCORINGS, HeadCount, SAVClassifier, fit_activations, k_curve
 from .compare import compare_baselines
 from .data import (
@@ -44,7 +45,6 @@ from .models.registry import ASSETS
 from .pipeline import check_compatible, classifier_config, evaluate, predict, training_activations
 from .session import (
     MAX_CLASSES,
-    MAX_EXAMPLES,
     Classification,
     Evaluation,
     Session,
@@ -132,11 +132,15 @@ class Studio(Session):
                     source=ex.source,
                 )
             )
-        if len(classes) > MAX_CLASSES or sum(len(v) for v in classes.values()) > MAX_EXAMPLES:
+        if len(classes) > MAX_CLASSES or sum(len(v) for v in classes.values()) > self.max_examples:
             raise DataError(
                 f"{path.name}: too large for one session (at most {MAX_CLASSES} "
-                f"classes and {MAX_EXAMPLES} examples)."
+                f"classes and {self.max_examples} examples)."
             )
+        if not confine:  # uploads were counted from their headers while reading
+            held = 0 if replace else self.stored_pixels()
+            pixels = sum(im.width * im.height for ex in examples for im in ex.images)
+            check_pixels(held, pixels, self.budget.max_pixels, path.name)
         self.replace_all(classes, prompt, f"{path.name} was imported")
         if meta.get("k"):
             self.k = meta["k"]
@@ -176,6 +180,8 @@ class Studio(Session):
         keep the activations for refits, and fit."""
         examples = self._checked_training_set()
         check_call_text(examples, self.prompt, self.max_call_chars, "Extract")
+        shape = (adapter.num_layers, adapter.num_heads, adapter.head_dim)
+        check_activations(len(examples), shape, self.budget.max_activation_bytes)
         acts = training_activations(
             adapter, examples, self.prompt or None, self.scoring, batch_size, cache, progress
         )  # [N, L, H, d]
@@ -424,11 +430,16 @@ class Studio(Session):
         self.export_dir = tempfile.mkdtemp(prefix="savs-out-")
         return Path(self.export_dir) / filename
 
-    def close(self) -> None:
-        """The session ended: drop everything it holds (pixels, activations, downloads)."""
+    def close(self, why: str = "") -> None:
+        """The session ended: drop everything it holds (pixels, activations, downloads). With
+        `why` (the server cleared it: idle too long, or memory needed), its next action is told
+        (`cleared`)."""
         self.close_files()
         self.classes, self.activations, self.classifier, self.curve = {}, None, None, None
         self.last_classification = self.last_evaluation = self.last_removal = None
+        self.fitted_revision, self.task, self.recording, self.record_left = None, "", "", 0
+        self.revision += 1
+        self.cleared = why
 
     def close_files(self) -> None:
         """Delete the session's export folder (on each export, and when the session ends)."""
@@ -501,11 +512,16 @@ def _with_thumbnails(example: Example) -> Example:
 
 
 def _import_limits(studio: Studio, replace: bool) -> Limits:
-    """An upload may fill the session up to its example limit, not past it."""
-    room = MAX_EXAMPLES - (0 if replace else studio.num_examples())
+    """An upload may fill the session up to its example and pixel budgets, not past them."""
+    room = studio.max_examples - (0 if replace else studio.num_examples())
+    pixels = HOSTED.max_pixels
+    if studio.budget.max_pixels is not None:
+        held = 0 if replace else studio.stored_pixels()
+        pixels = min(pixels or studio.budget.max_pixels, studio.budget.max_pixels - held)
     return dataclasses.replace(
         HOSTED,
         max_examples=max(0, min(HOSTED.max_examples or room, room)),
+        max_pixels=max(0, pixels) if pixels is not None else None,
         max_text_chars=min(HOSTED.max_text_chars, studio.max_text_chars),
     )
 

@@ -16,7 +16,7 @@ from savs.markup import plain
 from savs.studio import Studio
 from savs.text import plural
 
-from .server import discard_upload, register_session, start_session, user_errors
+from .server import discard_upload, register_session, start_session, tracked, user_errors
 from .views import cards_key, session_summary
 
 TILE = 96  # px of one example thumbnail on a card
@@ -99,6 +99,7 @@ def record_cb(studio: Studio, name: str, frames: int) -> tuple:
     return studio, session_summary(studio)
 
 
+@tracked
 def record_frame_cb(studio: Studio, frame: Image.Image | None) -> tuple:
     """Every streamed webcam frame: added while recording. The cards are drawn again only when
     a recording ends (the summary line counts down meanwhile)."""

@@ -11,7 +11,7 @@ from PIL import Image
 from savs import plots
 from savs.studio import Studio
 
-from .server import POOL, gpu, start_session, user_errors
+from .server import POOL, gpu, start_session, tracked, user_errors
 from .views import fit_views, prediction_views
 
 
@@ -30,6 +30,7 @@ def classify_cb(studio: Studio, image: str | None, text: str) -> tuple:
     return studio, label, bars, fit_views(studio)[0], timing
 
 
+@tracked
 def classify_frame_cb(studio: Studio, frame: Image.Image | None, text: str) -> tuple:
     """One frame of the live webcam: label and vote bars only (cheap enough for 5+ per second).
     A frame that cannot be classified yet says why in the label box instead of raising, so the

@@ -6,10 +6,11 @@ The activation cache is keyed by content, so it is safe to share: it only saves 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,15 @@ import gradio as gr
 
 from savs.activations import ActivationCache
 from savs.errors import SavsError
-from savs.limits import HOSTED_CALL_CHARS, HOSTED_MAX_MODEL_GB, HOSTED_TEXT_CHARS
+from savs.lifetime import SessionRegistry
+from savs.limits import (
+    HOSTED_CALL_CHARS,
+    HOSTED_MAX_MODEL_GB,
+    HOSTED_SESSION,
+    HOSTED_TEXT_CHARS,
+    SESSION_TTL_S,
+    SESSIONS_BYTES,
+)
 from savs.markup import hide_paths, plain
 from savs.models.registry import check_visitor_model, load_model
 from savs.pool import ModelPool
@@ -41,8 +50,14 @@ def hosted_loader(name: str):
 
 POOL = ModelPool(loader=hosted_loader)
 CACHE = ActivationCache(max_bytes=int(os.environ.get("SAVS_CACHE_BYTES", 2 << 30)))
-SESSIONS: dict[str, Studio] = {}  # session hash -> its Studio, freed when the page closes
-_SESSIONS_LOCK = threading.Lock()
+# session hash -> its Studio, for pages and API clients alike: freed when the page closes, when
+# idle past SAVS_SESSION_TTL, or (least recently used idle first) past SAVS_SESSIONS_BYTES
+SESSIONS = SessionRegistry(
+    max_bytes=int(os.environ.get("SAVS_SESSIONS_BYTES", SESSIONS_BYTES)),
+    ttl_s=float(os.environ.get("SAVS_SESSION_TTL", SESSION_TTL_S)),
+)
+_SWEEPER: list[threading.Thread] = []  # started once, by the first session
+_SWEEPER_LOCK = threading.Lock()
 
 try:  # Hugging Face Spaces (ZeroGPU): GPU work runs inside spaces.GPU
     import spaces  # type: ignore[import-not-found]
@@ -65,32 +80,95 @@ def start_session(studio: Studio) -> None:
     gradio_client sessions alike)."""
     # how much text a visitor's call may give a model (bounds how long it holds it)
     studio.max_call_chars, studio.max_text_chars = HOSTED_CALL_CHARS, HOSTED_TEXT_CHARS
+    studio.budget = HOSTED_SESSION
     if not studio.model:
         studio.model = START["model"]
         studio.model_info = POOL.info(studio.model)
 
 
+def _session_key(request: gr.Request | None = None) -> str:
+    """The calling session's hash (gradio sets the request of every event, API calls too)."""
+    from gradio.context import LocalContext
+
+    request = request or LocalContext.request.get(None)
+    return (request.session_hash or "") if request is not None else ""
+
+
 def register_session(studio: Studio, request: gr.Request | None) -> None:
-    if request is not None and request.session_hash:
-        with _SESSIONS_LOCK:
-            SESSIONS[request.session_hash] = studio
+    key = _session_key(request)
+    if key:
+        _start_sweeper()
+        SESSIONS.register(key, studio)
+
+
+def _start_sweeper() -> None:
+    """Once per process: sessions nobody calls any more still expire (a bounded, cheap walk)."""
+    with _SWEEPER_LOCK:
+        if not _SWEEPER:
+            _SWEEPER.append(SESSIONS.start_sweeper())
+
+
+@contextlib.contextmanager
+def session_call(studio: Studio) -> Iterator[None]:
+    """Around a callback: the session is registered and busy (never cleared) while it runs;
+    then its memory is measured and idle sessions past the budget or their time are cleared."""
+    key = _session_key()
+    if not key:
+        yield
+        return
+    _start_sweeper()
+    with SESSIONS.call(key, studio):
+        yield
+
+
+def tracked(fn: Callable) -> Callable:
+    """A callback whose first argument is the session's Studio runs inside `session_call`
+    (the live webcam's frames too: a streaming session is busy, not idle)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not (args and isinstance(args[0], Studio)):
+            return fn(*args, **kwargs)
+        with session_call(args[0]):
+            result = fn(*args, **kwargs)
+            _follow(args[0], result)
+            return result
+
+    return wrapper
+
+
+def _follow(studio: Studio, result: Any) -> None:
+    """Under ZeroGPU a callback returns a copy of its Studio (pickled back from the GPU
+    process): the registry follows the object gradio now keeps."""
+    new = result[0] if isinstance(result, tuple) and result else result
+    key = _session_key()
+    if isinstance(new, Studio) and new is not studio and key:
+        SESSIONS.register(key, new)
+
+
+def told_if_cleared(studio: Studio) -> None:
+    """A session the server cleared hears it once, on its next action (which does nothing)."""
+    why, studio.cleared = studio.cleared, ""
+    if why:
+        raise gr.Error(plain(why), title="Session cleared")
 
 
 def close_session(request: gr.Request | None) -> None:
     """The page closed: free what the session held (images, activations, downloads)."""
-    with _SESSIONS_LOCK:
-        studio = SESSIONS.pop(request.session_hash, None) if request else None
-    if studio is not None:
-        studio.close()
+    key = _session_key(request)
+    if key:
+        SESSIONS.close(key)
 
 
 def user_errors(fn: Callable) -> Callable:
     """Show a user's mistake (SavsError) as a toast, escaped and without server paths; the
     session is unchanged because Studio methods check everything before they change anything."""
 
+    @tracked
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         if args and isinstance(args[0], Studio):
+            told_if_cleared(args[0])
             start_session(args[0])
         try:
             return fn(*args, **kwargs)
