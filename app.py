@@ -50,6 +50,7 @@ from ui.classes import (
 )
 from ui.classify import classify_cb, classify_frame_cb
 from ui.evaluate import evaluate_cb, evaluate_task_cb
+from ui.inputs import visitor_image
 from ui.inspect import auto_k_cb, inspect_head_cb, select_head_cb
 from ui.server import (
     CACHE,
@@ -169,10 +170,9 @@ def _step_classes(studio: gr.State, wiring: dict) -> dict[str, Any]:
         c["undo"] = gr.Button("Undo", visible=False, scale=2, elem_id="undo")
     c["summary"] = gr.Markdown(elem_id="session-summary")
     with gr.Accordion("Webcam: snap or record frames into a class", open=False) as cam_box:
-        c["cam"] = gr.Image(
+        c["cam"] = visitor_image(
             sources=["webcam"],
             streaming=True,
-            type="pil",
             height=200,
             show_label=False,
             elem_id="capture-cam",
@@ -263,9 +263,8 @@ def _step_try() -> dict[str, Any]:
     _hint("try")
     with gr.Tabs():
         with gr.Tab("Classify"):
-            y["image"] = gr.Image(
+            y["image"] = visitor_image(
                 sources=["upload", "webcam", "clipboard"],
-                type="filepath",
                 label="Image",
                 height=200,
                 elem_id="query-image",
@@ -279,10 +278,9 @@ def _step_try() -> dict[str, Any]:
             y["bars"] = gr.Plot(show_label=False, elem_id="vote-bars")
             y.update(_attention_view())
         with gr.Tab("Live webcam") as live_tab:
-            y["live_cam"] = gr.Image(
+            y["live_cam"] = visitor_image(
                 sources=["webcam"],
                 streaming=True,
-                type="pil",
                 height=200,
                 show_label=False,
                 elem_id="live-cam",

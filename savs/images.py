@@ -19,6 +19,9 @@ from PIL import Image, ImageOps
 from .errors import DataError
 from .limits import IMAGE_FORMATS, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
 
+# A backstop for any Image.open in this process (gradio's, a plugin's): Pillow warns past our
+# limit and refuses outright past twice it, instead of at its own 89 M / 179 M pixels.
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 ImageLike = str | Path | Image.Image
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -37,9 +40,9 @@ def _image_file(path: Path, name: str) -> Iterator[Image.Image]:
         raise DataError(f"{name}: the image file is empty (0 bytes). Replace or remove it.")
     try:
         # No warning filter here: catch_warnings swaps the process-wide filter list, and two
-        # request threads inside it at once leave a filter behind. MAX_IMAGE_PIXELS is below
-        # PIL's warning threshold (89 M), so the header check below refuses every image PIL
-        # would warn about; past twice that PIL raises DecompressionBombError itself.
+        # request threads inside it at once leave a filter behind. Pillow's own check is set to
+        # our limit (above): past it Pillow only warns and the header check below refuses the
+        # image with its size; past twice it Pillow raises DecompressionBombError itself.
         # `with`: animated images keep their file open until closed
         with Image.open(path, formats=IMAGE_FORMATS) as img:
             if img.width * img.height > MAX_IMAGE_PIXELS:
@@ -50,10 +53,10 @@ def _image_file(path: Path, name: str) -> Iterator[Image.Image]:
             yield img
     except DataError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise DataError(
-            f"{name}: image is too large to decode safely (decompression bomb "
-            "check). Resize it first."
+            f"{name}: image is too large to decode safely (over twice the limit of "
+            f"{MAX_IMAGE_PIXELS:,} pixels). Resize it first."
         ) from None
     except Exception as exc:  # PIL raises many types for corrupt files
         raise DataError(
@@ -91,8 +94,10 @@ def open_image(image: ImageLike, where: str = "") -> Image.Image:
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
-    if getattr(img, "is_animated", False):
-        img.seek(0)  # first frame of a GIF / APNG / WebP animation
+    if img.tell():
+        # an in-memory animation moved past its first frame; a file opens at frame 0, and
+        # `is_animated` is never asked (it parses the next frame)
+        img.seek(0)
     if max(img.size) > MAX_IMAGE_SIDE:
         # shrink first: each conversion below copies the image, and the largest one allowed
         # (40 M pixels RGBA = 160 MB) peaked at 750 MB when shrunk only at the end

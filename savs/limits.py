@@ -77,6 +77,9 @@ HOSTED_CALL_CHARS = 200_000
 # One text a visitor sends (a prompt, an example's text, an input): a long paragraph. Attention
 # grows with the square of the length, so this bounds one batch's time (SECURITY.md).
 HOSTED_TEXT_CHARS = 2_000
+# Files one upload event may hand a callback (a class's "Upload images"): checked before any is
+# opened. A session holds at most 1,000 examples anyway; 100 images is a generous batch.
+HOSTED_UPLOAD_FILES = 100
 
 HOSTED = Limits(
     max_examples=1_000,
@@ -133,6 +136,7 @@ __all__ = [
     "HOSTED",
     "HOSTED_CALL_CHARS",
     "HOSTED_TEXT_CHARS",
+    "HOSTED_UPLOAD_FILES",
     "HOSTED_EVALUATE",
     "IMAGE_FORMATS",
     "MAX_IMAGE_PIXELS",

@@ -320,7 +320,7 @@ class Session:
     def stop_recording(self) -> None:
         self.recording, self.record_left = "", 0
 
-    def record_frame(self, frame: Image.Image) -> bool:
+    def record_frame(self, frame: str | Path | Image.Image) -> bool:
         """While recording, add one frame to the class; False when not recording (or done)."""
         if not self.recording or self.record_left <= 0:
             return False

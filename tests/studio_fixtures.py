@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -30,6 +32,40 @@ def save_tiny_llava(folder: Path) -> Path:
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+def upload(path: Path) -> str:
+    """A copy of `path`, as gradio hands a callback an upload (callbacks delete their uploads)."""
+    copy = Path(tempfile.mkdtemp(prefix="upload-")) / Path(path).name
+    shutil.copyfile(path, copy)
+    return str(copy)
+
+
+def bomb_png(folder: Path, side: int = 13_000) -> Path:
+    """169 M pixels (13,000 x 13,000) in a few kB: one bit per pixel, all black."""
+    path = folder / "bomb.png"
+    Image.new("1", (side, side)).save(path)
+    return path
+
+
+def many_frames_gif(folder: Path, frames: int = 100, side: int = 1200) -> Path:
+    """100 solid 1200 x 1200 frames (144 M pixels in all) in about 220 kB; frame 0 is red."""
+    path = folder / "frames.gif"
+    palette = [220, 30, 30] + [c for i in range(255) for c in (30, 40, i)]
+    images = []
+    for i in range(frames):  # palette frames: no quantising, so this takes well under a second
+        frame = Image.new("P", (side, side), min(i, 255))
+        frame.putpalette(palette)
+        images.append(frame)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=40)
+    return path
+
+
+def eps_named_gif(folder: Path) -> Path:
+    """An EPS file under a .gif name: Pillow's EPS plugin would hand it to Ghostscript."""
+    path = folder / "x.gif"
+    Image.new("RGB", (8, 8)).save(path, "EPS")
+    return path
 
 
 def colour_image(rgb: tuple[int, int, int], i: int, size: int = 32) -> Image.Image:

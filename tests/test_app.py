@@ -120,7 +120,7 @@ def test_task_extract_refit_classify_callbacks(app_module, task_image):
     assert len(rows) == 12 and "fit accuracy" in line and heatmap.layout.height > 0
     studio, heatmap, rows, line, _ = app.refit_cb(studio, 3, "reference")
     assert [r[0] for r in rows] == [1, 2, 3] and "reference" in line
-    studio, label, bars, votes_map, timing = app.classify_cb(studio, str(task_image), "")
+    studio, label, bars, votes_map, timing = app.classify_cb(studio, sf.upload(task_image), "")
     assert set(label) == set(sf.TASK_COLOURS) and abs(sum(label.values()) - 1) < 1e-6
     assert max(label, key=label.get) == "green"  # solid colours separate even in random heads
     assert timing.endswith("ms") and len(votes_map.data) >= 2  # heatmap + vote marks
@@ -190,3 +190,65 @@ def test_app_end_to_end_through_the_client(served, task_image, tmp_path):
     )
     assert "zero-shot baseline **" in line
     assert "Accuracy **100.0%** on 12 examples" in line and len(per_class["data"]) == 3
+
+
+def _webcam_frame(path: Path, folder: Path) -> str:
+    """What the live webcam sends (a data URL) as the app's image input hands it over."""
+    import base64
+
+    from gradio.data_classes import ImageData
+
+    from ui.inputs import raw_image
+
+    url = "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
+    return raw_image(str(folder), ImageData(url=url))
+
+
+def test_webcam_frames_reach_our_loader_and_are_deleted(app_module, tmp_path):
+    """The streams (/classify_frame, recording) cannot be called through gradio_client: their
+    callbacks are called here with frames as the app's image input makes them (issue 21)."""
+    import os
+
+    app = app_module
+    studio = Studio()
+    app.on_page_load(studio, None)
+    app.load_task_cb(studio, "colours")
+    app.extract_cb(studio, sf.TASK_QUESTION, 4, "loo", no_progress)
+    png, gif = sf.bomb_png(tmp_path), sf.many_frames_gif(tmp_path)  # making them costs memory
+    before = sf.rss_mb(os.getpid())
+    bomb = _webcam_frame(png, tmp_path / "cache")
+    label, bars, timing = app.classify_frame_cb(studio, bomb, "")
+    assert "too large" in timing and str(tmp_path) not in timing and "/tmp" not in timing
+    assert not Path(bomb).exists()
+    frames = _webcam_frame(gif, tmp_path / "cache")
+    label, bars, timing = app.classify_frame_cb(studio, frames, "")
+    assert set(label) == set(sf.TASK_COLOURS) and not Path(frames).exists()
+    # recording: a refused frame stops the recording, nothing is added, the frame is deleted
+    n = studio.num_examples()
+    app.record_cb(studio, "red", 3)
+    bomb = _webcam_frame(png, tmp_path / "cache")
+    app.record_frame_cb(studio, bomb)
+    assert studio.recording == "" and studio.num_examples() == n and not Path(bomb).exists()
+    bomb = _webcam_frame(png, tmp_path / "cache")
+    with pytest.raises(gr.Error) as refused:
+        app.snap_cb(studio, "red", bomb)
+    assert "too large" in str(refused.value) and "/tmp" not in str(refused.value)
+    assert not Path(bomb).exists()
+    grown = sf.rss_mb(os.getpid()) - before
+    assert grown < 100, f"RSS grew {grown:.0f} MB"
+
+
+def test_too_many_files_in_one_upload_are_refused_and_deleted(app_module, tmp_path):
+    from savs.limits import HOSTED_UPLOAD_FILES
+
+    studio = Studio()
+    app_module.on_page_load(studio, None)
+    studio.add_class("a")
+    paths = []
+    for i in range(HOSTED_UPLOAD_FILES + 1):
+        path = tmp_path / f"{i}.png"
+        path.write_bytes(b"never opened")
+        paths.append(str(path))
+    with pytest.raises(gr.Error, match=f"at most {HOSTED_UPLOAD_FILES} at a time"):
+        app_module.add_files_cb(studio, "a", paths, "")
+    assert studio.num_examples() == 0 and not any(Path(p).exists() for p in paths)

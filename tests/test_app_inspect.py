@@ -75,7 +75,7 @@ def test_classify_shows_attention_and_the_inspector_opens_on_a_head(app_module, 
     before = page_of(app, studio)
     assert before["overlay"] is None and before["tokens"] == []
     assert "Classify an input" in before["inspector"]
-    app.classify_cb(studio, str(task_image), "")
+    app.classify_cb(studio, sf.upload(task_image), "")
     shown = page_of(app, studio)
     heads = studio.classifier.heads
     expl = studio.last_classification.explanations
@@ -125,7 +125,7 @@ def test_class_names_are_escaped_in_the_inspector(app_module, task_image):
     studio = fitted_studio(app_module)
     studio.rename_class("green", "[x](http://evil) *b*")
     app_module.extract_cb(studio, sf.TASK_QUESTION, 4, "loo", no_progress)
-    app_module.classify_cb(studio, str(task_image), "")
+    app_module.classify_cb(studio, sf.upload(task_image), "")
     shown = page_of(app_module, studio)
     assert "](http" not in shown["inspector"] and "*b*" not in shown["inspector"]
 

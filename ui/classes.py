@@ -12,10 +12,11 @@ import gradio as gr
 from PIL import Image
 
 from savs import plots
-from savs.markup import plain
+from savs.markup import hide_paths, plain
 from savs.studio import Studio
 from savs.text import plural
 
+from .inputs import check_upload_count, upload_paths, visitor_image
 from .server import discard_upload, register_session, start_session, tracked, user_errors
 from .views import cards_key, session_summary
 
@@ -61,9 +62,11 @@ def undo_cb(studio: Studio) -> tuple:
 
 @user_errors
 def add_files_cb(studio: Studio, name: str, files: list | None, text: str) -> Studio:
-    """Uploaded images (many at once) become examples of the class."""
-    paths = [f if isinstance(f, str) else f.name for f in files or []]
+    """Uploaded images (many at once, at most HOSTED_UPLOAD_FILES) become examples of the
+    class; every uploaded file is deleted afterwards, a refused batch too."""
+    paths = upload_paths(files)
     try:
+        check_upload_count(paths)
         if paths:
             studio.add_examples(name, paths, text)
     finally:
@@ -75,18 +78,24 @@ def add_files_cb(studio: Studio, name: str, files: list | None, text: str) -> St
 @user_errors
 def add_example_cb(studio: Studio, name: str, image: str | None, text: str) -> tuple:
     """One example from a pasted / uploaded image and/or the text."""
-    studio.add_examples(name, [image] if image else [], text)
+    try:
+        studio.add_examples(name, [image] if image else [], text)
+    finally:
+        discard_upload(image)
     return studio, None
 
 
 @user_errors
-def snap_cb(studio: Studio, name: str, frame: Image.Image | None) -> Studio:
-    """The webcam's current frame becomes one example of the class."""
-    if frame is None:
-        raise gr.Error("Start the webcam first (click its camera button).")
-    if not name:
-        raise gr.Error("Pick the class the frames go into.")
-    studio.add_examples(name, [frame])
+def snap_cb(studio: Studio, name: str, frame: str | None) -> Studio:
+    """The webcam's current frame (a file, deleted after the call) becomes one example."""
+    try:
+        if frame is None:
+            raise gr.Error("Start the webcam first (click its camera button).")
+        if not name:
+            raise gr.Error("Pick the class the frames go into.")
+        studio.add_examples(name, [frame])
+    finally:
+        discard_upload(frame)
     return studio
 
 
@@ -100,17 +109,20 @@ def record_cb(studio: Studio, name: str, frames: int) -> tuple:
 
 
 @tracked
-def record_frame_cb(studio: Studio, frame: Image.Image | None) -> tuple:
-    """Every streamed webcam frame: added while recording. The cards are drawn again only when
-    a recording ends (the summary line counts down meanwhile)."""
-    if frame is None or not studio.recording:
-        return gr.skip(), gr.skip()
-    start_session(studio)
+def record_frame_cb(studio: Studio, frame: str | None) -> tuple:
+    """Every streamed webcam frame (a file, deleted after the call): added while recording.
+    The cards are drawn again only when a recording ends (the summary counts down meanwhile)."""
     try:
-        studio.record_frame(frame)
-    except Exception as exc:  # a full session: stop recording, say why
-        studio.stop_recording()
-        gr.Warning(plain(str(exc)))
+        if frame is None or not studio.recording:
+            return gr.skip(), gr.skip()
+        start_session(studio)
+        try:
+            studio.record_frame(frame)
+        except Exception as exc:  # a full session or a bad frame: stop recording, say why
+            studio.stop_recording()
+            gr.Warning(plain(hide_paths(str(exc))))
+    finally:
+        discard_upload(frame)
     done = not studio.recording
     return session_summary(studio), (cards_key(studio) if done else gr.skip())
 
@@ -201,9 +213,8 @@ def _card(
             )
             drop = gr.Button("Delete selected sample", size="sm", scale=2, visible=bool(examples))
         with gr.Accordion("Paste an image, or a text-only example", open=False):
-            shot = gr.Image(
+            shot = visitor_image(
                 sources=["clipboard", "upload"],
-                type="filepath",
                 height=140,
                 show_label=False,
                 visible=is_vlm,

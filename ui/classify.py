@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
-from PIL import Image
 
 from savs import plots
+from savs.markup import hide_paths, plain
 from savs.studio import Studio
 
-from .server import POOL, gpu, start_session, tracked, user_errors
+from .server import POOL, discard_upload, gpu, start_session, tracked, user_errors
 from .views import fit_views, prediction_views
 
 
@@ -24,17 +24,27 @@ def _classify_on_device(studio: Studio, image: Any, text: str, explain: bool = F
 
 @user_errors
 def classify_cb(studio: Studio, image: str | None, text: str) -> tuple:
-    studio.check_input(image, text)  # before any model is lent or loaded
-    studio = _classify_on_device(studio, image, text, explain=True)  # + where the heads looked
+    try:
+        studio.check_input(image, text)  # before any model is lent or loaded
+        studio = _classify_on_device(studio, image, text, explain=True)  # + where heads looked
+    finally:
+        discard_upload(image)
     label, bars, timing = prediction_views(studio)
     return studio, label, bars, fit_views(studio)[0], timing
 
 
 @tracked
-def classify_frame_cb(studio: Studio, frame: Image.Image | None, text: str) -> tuple:
-    """One frame of the live webcam: label and vote bars only (cheap enough for 5+ per second).
-    A frame that cannot be classified yet says why in the label box instead of raising, so the
-    stream keeps running while the person trains."""
+def classify_frame_cb(studio: Studio, frame: str | None, text: str) -> tuple:
+    """One frame of the live webcam (a file, deleted after the call): label and vote bars only
+    (cheap enough for 5+ per second). A frame that cannot be classified yet says why in the
+    label box instead of raising, so the stream keeps running while the person trains."""
+    try:
+        return _classify_frame(studio, frame, text)
+    finally:
+        discard_upload(frame)
+
+
+def _classify_frame(studio: Studio, frame: str | None, text: str) -> tuple:
     start_session(studio)
     if frame is None:
         return gr.skip(), gr.skip(), gr.skip()
@@ -44,9 +54,7 @@ def classify_frame_cb(studio: Studio, frame: Image.Image | None, text: str) -> t
     try:
         studio = _classify_on_device(studio, frame, text)
     except Exception as exc:  # noqa: BLE001 - shown on the page, the stream goes on
-        from savs.markup import plain
-
-        return gr.skip(), gr.skip(), plain(str(exc))[:200]
+        return gr.skip(), gr.skip(), plain(hide_paths(str(exc)))[:200]
     studio.live_frames += 1
     label, bars, timing = prediction_views(studio)
     return label, bars, f"{timing} · frame {studio.live_frames}"

@@ -1,0 +1,88 @@
+"""Images a hostile visitor sends, against the app as its own process (issue 21): gradio hands
+every upload to our loader unopened, so a 169 M-pixel PNG of 20 kB and a 100-frame GIF cost the
+server under 100 MB, the PNG is refused in words, the GIF is classified by its first frame, an
+EPS file named .gif never reaches Pillow's EPS plugin, no reply names a server path, and each
+upload is deleted after its call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from test_hosted import RSS_LIMIT_MB, colour_session
+
+import studio_fixtures as sf
+
+pytestmark = pytest.mark.app
+
+IMAGE_ENDPOINTS = {"/classify", "/classify_frame"}  # every public endpoint with an image input
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hosted-images")
+    with sf.app_server(root, GRADIO_TEMP_DIR=str(root / "gradio")) as (url, pid):
+        yield url, pid, root / "gradio"
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("hostile")
+    return {
+        "bomb": sf.bomb_png(folder),
+        "gif": sf.many_frames_gif(folder),
+        "eps": sf.eps_named_gif(folder),
+    }
+
+
+def left_in(cache: Path, name: str) -> list[Path]:
+    return [p for p in cache.rglob(name) if p.is_file()]
+
+
+def test_the_image_endpoints_are_the_ones_tested(server):
+    """A new public endpoint taking an image must be added to these tests."""
+    url, _, _ = server
+    api = Client(url, verbose=False).view_api(print_info=False, return_format="dict")
+    taking_images = {
+        name
+        for name, info in api["named_endpoints"].items()
+        if any("ImageData" in str(p.get("type")) for p in info["parameters"])
+    }
+    assert taking_images <= IMAGE_ENDPOINTS and "/classify" in taking_images, taking_images
+
+
+def test_a_169_megapixel_png_is_refused_without_costing_memory(server, hostile, tmp_path):
+    url, pid, cache = server
+    client, _ = colour_session(url, tmp_path)
+    before = sf.rss_mb(pid)
+    with pytest.raises(Exception) as refused:
+        client.predict(handle_file(hostile["bomb"]), "", api_name="/classify")
+    grown = sf.rss_mb(pid) - before
+    message = str(refused.value)
+    assert "bomb.png" in message and "too large" in message, message
+    assert "/tmp" not in message and str(cache) not in message
+    assert grown < RSS_LIMIT_MB, f"server RSS grew {grown:.0f} MB"
+    assert left_in(cache, "bomb.png") == []  # the refused upload is gone too
+
+
+def test_a_100_frame_gif_is_classified_by_its_first_frame(server, hostile, tmp_path):
+    url, pid, cache = server
+    client, _ = colour_session(url, tmp_path)
+    before = sf.rss_mb(pid)
+    label, *_ = client.predict(handle_file(hostile["gif"]), "", api_name="/classify")
+    grown = sf.rss_mb(pid) - before
+    assert label["label"] == "red"  # frame 0; the other 99 are blue
+    assert grown < RSS_LIMIT_MB, f"server RSS grew {grown:.0f} MB"
+    assert left_in(cache, "frames.gif") == []
+
+
+def test_an_eps_named_gif_is_refused_by_name_without_a_path(server, hostile, tmp_path):
+    url, _, cache = server
+    client, _ = colour_session(url, tmp_path)
+    with pytest.raises(Exception) as refused:
+        client.predict(handle_file(hostile["eps"]), "", api_name="/classify")
+    message = str(refused.value)
+    assert "x.gif: not a readable image" in message, message
+    assert "/tmp" not in message and str(cache) not in message
+    assert left_in(cache, "x.gif") == []
