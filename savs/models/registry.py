@@ -424,7 +424,9 @@ def load_model(
             )
         kwargs = {"dtype": torch_dtype, **common}
         cut = {}  # ModelAdapter's full_layers, when the decoder is built cut
-        if layers is not None:
+        # as many layers as the model has, or more: the whole model (a classifier of a deeper
+        # model is then refused by its shape, with the message that says so)
+        if layers is not None and layers < text_layers(config):
             cut["full_layers"] = full_layers = text_layers(config)
             model_cls = cut_model_class(model_cls._model_mapping[type(config)], layers, full_layers)
             kwargs["config"] = config = cut_config(config, layers)
