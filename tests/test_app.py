@@ -31,9 +31,16 @@ def no_progress(*args, **kwargs) -> None:
 
 @pytest.fixture(scope="module")
 def app_module(tmp_path_factory):
-    """app.py with the tiny model loaded and a generated example task as the examples root."""
-    with sf.app_on_tiny_model(tmp_path_factory.mktemp("app")) as app:
-        yield app
+    """app.py with the tiny model loaded and a generated example task as the examples root.
+    Uploads go as soon as their call ends (no grace: one caller, nobody shares its files)."""
+    import ui.server
+
+    grace, ui.server.UPLOAD_GRACE_S = ui.server.UPLOAD_GRACE_S, 0.0
+    try:
+        with sf.app_on_tiny_model(tmp_path_factory.mktemp("app")) as app:
+            yield app
+    finally:
+        ui.server.UPLOAD_GRACE_S = grace
 
 
 @pytest.fixture

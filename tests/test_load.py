@@ -180,9 +180,13 @@ def bad_request(kind: str, client: Client, i: int, inputs: dict) -> None:
             api_name="/import_dataset",
             match="broken.png",
         )
-    elif kind == "not_an_image":  # gr.Image itself refuses it, with Gradio's generic message
+    elif kind == "not_an_image":  # reaches our loader undecoded, which names the file
         call_fails(
-            client, handle_file(inputs["not_an_image"]), "", api_name="/classify", match="exception"
+            client,
+            handle_file(inputs["not_an_image"]),
+            "",
+            api_name="/classify",
+            match="not a readable image",
         )
     elif kind == "unknown_model":
         call_fails(

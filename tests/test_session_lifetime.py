@@ -70,7 +70,7 @@ def test_past_the_memory_budget_the_idle_session_is_cleared_and_told_on_its_next
     assert "300 examples" in second.predict(api_name="/add_class")
 
 
-def test_webcam_frames_past_the_pixel_budget_are_refused(monkeypatch):
+def test_webcam_frames_past_the_pixel_budget_are_refused(monkeypatch, tmp_path):
     import ui.classes
     import ui.server
     from savs.limits import SessionBudget
@@ -79,16 +79,21 @@ def test_webcam_frames_past_the_pixel_budget_are_refused(monkeypatch):
     monkeypatch.setattr(ui.server, "HOSTED_SESSION", SessionBudget(max_pixels=30_000))
     studio = Studio(model="tiny")
     studio.add_class("a")
-    frame = Image.new("RGB", (100, 100), (200, 30, 30))
+
+    def frame() -> str:  # the camera's frames reach the callbacks as files (type="filepath")
+        path = tmp_path / f"frame{len(list(tmp_path.iterdir()))}.png"
+        Image.new("RGB", (100, 100), (200, 30, 30)).save(path)
+        return str(path)
+
     for _ in range(3):
-        ui.classes.snap_cb(studio, "a", frame)
+        ui.classes.snap_cb(studio, "a", frame())
     with pytest.raises(gr.Error, match="30,000 pixels"):
-        ui.classes.snap_cb(studio, "a", frame)
+        ui.classes.snap_cb(studio, "a", frame())
     with pytest.raises(gr.Error, match="pixels"):  # full: recording cannot start
         ui.classes.record_cb(studio, "a", 10)
     studio.remove_example("a", 0)
     ui.classes.record_cb(studio, "a", 10)
-    ui.classes.record_frame_cb(studio, frame)  # fills the room left
+    ui.classes.record_frame_cb(studio, frame())  # fills the room left
     with pytest.warns(UserWarning, match="pixels"):  # the next frame: refused, recording stops
-        ui.classes.record_frame_cb(studio, frame)
+        ui.classes.record_frame_cb(studio, frame())
     assert studio.num_examples() == 3 and not studio.recording

@@ -10,8 +10,8 @@ import contextlib
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -190,7 +190,28 @@ def notice(progress: Any) -> Callable[[str], None]:
     return lambda message: progress(0.0, desc=message)
 
 
+# how long an upload's file outlives the last call that read it (seconds)
+UPLOAD_GRACE_S = float(os.environ.get("SAVS_UPLOAD_GRACE_S", 30))
+_SPENT: dict[str, float] = {}  # upload path -> when the last call that read it ended
+_SPENT_LOCK = threading.Lock()
+
+
 def discard_upload(path: str | None) -> None:
-    """An upload is read once, then its file goes (gradio's own cache sweep is a backstop)."""
-    if path:
-        Path(path).unlink(missing_ok=True)
+    """An upload's file goes soon after the call that read it (gradio's cache sweep is a
+    backstop). Not at once: gradio stores uploads by content, so two visitors sending the same
+    picture share one file, and deleting it at the end of one call would take it from a call
+    that was uploaded but has not started. A file goes once UPLOAD_GRACE_S has passed since its
+    last call ended, unless it was written again since (another upload of it)."""
+    now = time.time()
+    with _SPENT_LOCK:
+        if path:
+            _SPENT[str(path)] = now
+        due = [(p, t) for p, t in _SPENT.items() if now - t >= UPLOAD_GRACE_S]
+        for p, _ in due:
+            del _SPENT[p]
+    for p, spent in due:
+        try:
+            if os.stat(p).st_mtime <= spent:  # not uploaded again since its last call
+                os.unlink(p)
+        except OSError:  # gone already, or unreadable: nothing to free
+            pass
