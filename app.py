@@ -35,6 +35,7 @@ from ui.classes import (
     add_class_cb,
     add_example_cb,
     add_files_cb,
+    choose_cam_class_cb,
     class_cards,
     delete_class_cb,
     delete_example_cb,
@@ -43,6 +44,7 @@ from ui.classes import (
     on_page_load,
     record_cb,
     record_frame_cb,
+    record_label,
     rename_class_cb,
     set_prompt_cb,
     snap_cb,
@@ -181,8 +183,10 @@ def _step_classes(studio: gr.State, wiring: dict) -> dict[str, Any]:
             c["cam_class"] = gr.Dropdown([], label="Into class", scale=2)
             c["cam_frames"] = gr.Slider(1, 100, value=10, step=1, label="Frames", scale=2)
         with gr.Row():
-            c["snap"] = gr.Button("Snap 1 frame", size="sm")
-            c["record"] = gr.Button("Record frames", size="sm", variant="primary")
+            c["snap"] = gr.Button("Snap", size="sm")
+            c["record"] = gr.Button(
+                record_label(c["cam_frames"].value), size="sm", variant="primary"
+            )
     c["cam_box"] = cam_box
     with gr.Accordion("Import a labeled dataset", open=False):
         c["dataset_in"] = gr.File(
@@ -455,6 +459,8 @@ def _wire(
         "import_dataset",
     )
     then(y["ds_in"].upload(import_dataset_cb, [studio, y["ds_in"]], imported, **private))
+    c["cam_class"].input(choose_cam_class_cb, [studio, c["cam_class"]], studio, **private)
+    c["cam_frames"].change(record_label, c["cam_frames"], c["record"], **private)
     then(c["snap"].click(snap_cb, [studio, c["cam_class"], c["cam"]], studio, **private))
     then(
         c["record"].click(

@@ -103,6 +103,7 @@ class Session:
     curve: list[tuple[int, float]] | None = None
     curve_scoring: str = ""
     recording: str = ""  # the class webcam frames go into while recording
+    capture_class: str = ""  # the webcam's chosen "Into class": kept across page redraws
     record_left: int = 0  # frames still to record
     live_frames: int = 0  # webcam frames classified live (the page counts them)
     # characters of text one model call may read (None: no cap), and of one text (a prompt, an

@@ -259,3 +259,31 @@ def test_too_many_files_in_one_upload_are_refused_and_deleted(app_module, tmp_pa
     with pytest.raises(gr.Error, match=f"at most {HOSTED_UPLOAD_FILES} at a time"):
         app_module.add_files_cb(studio, "a", paths, "")
     assert studio.num_examples() == 0 and not any(Path(p).exists() for p in paths)
+
+
+def test_the_webcam_class_picker_keeps_the_chosen_class(app_module, tmp_path):
+    """Snap and Record choose the class for the session: every redraw shows it (through a
+    rename) until it is deleted; the record button names its count."""
+    from ui.classes import choose_cam_class_cb, record_label
+    from ui.views import webcam_class_picker
+
+    studio = Studio()
+    app_module.on_page_load(studio, None)
+    app_module.load_task_cb(studio, "colours")
+    first, second = list(studio.classes)[:2]
+    assert webcam_class_picker(studio)["value"] == first  # nothing chosen yet
+    with pytest.raises(gr.Error, match="Click to Access Webcam"):
+        app_module.snap_cb(studio, second, None)  # no camera yet, yet the choice is kept
+    assert webcam_class_picker(studio)["value"] == second
+    frame = tmp_path / "frame.png"  # the camera's frame, as the app's image input hands it over
+    sf.colour_image((1, 200, 3), 0).save(frame)
+    app_module.snap_cb(studio, second, str(frame))
+    app_module.add_class_cb(studio)
+    assert webcam_class_picker(studio)["value"] == second
+    app_module.rename_class_cb(studio, second, "leaf")
+    assert webcam_class_picker(studio)["value"] == "leaf"
+    choose_cam_class_cb(studio, first)
+    assert webcam_class_picker(studio)["value"] == first
+    app_module.delete_class_cb(studio, first)
+    assert webcam_class_picker(studio)["value"] == "leaf"  # the first class left
+    assert record_label(1) == "Record 1 frame" and record_label(10.0) == "Record 10 frames"

@@ -96,3 +96,25 @@ def test_readme_says_how_to_install_and_run():
     assert "python app.py --port 7860" in text
     assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in text
     assert f"torch=={next(iter(pins()['torch'].specifier)).version}" in text
+
+
+def test_readme_two_commands_are_what_ci_runs():
+    """The README's block is two commands (set up and run; test), the set-up script installs
+    the pinned torch first (CPU index on Linux) and CI runs the same scripts in a fresh venv."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## Two commands\n\n```bash\n(.*?)```", text, re.S).group(1)
+    commands = [line.split("#", 1)[0].strip() for line in block.splitlines()]
+    assert commands == [
+        "bash scripts/setup.sh && .venv/bin/python app.py --port 7860",
+        "bash scripts/test.sh",
+    ]
+    assert "--host 0.0.0.0" in text and "SAVS_ALLOWED_MODELS" in text
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    torch_pin = f"torch=={next(iter(pins()['torch'].specifier)).version}"
+    installs = [line for line in setup.splitlines() if line.startswith("pip_install ")]
+    assert installs[0].startswith(f"pip_install {torch_pin} ") and "-r " in installs[1]
+    assert "https://download.pytorch.org/whl/cpu" in setup
+    assert ". scripts/setup.sh requirements-dev.txt" in (ROOT / "scripts" / "test.sh").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "SAVS_VENV=" in ci and "mktemp -d" in ci
+    assert ci.index("bash scripts/setup.sh") < ci.index("bash scripts/test.sh")

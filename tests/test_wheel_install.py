@@ -1,15 +1,19 @@
 """`pip install .` gives a package that works on its own: a wheel built from this tree, installed
-offline into a fresh venv (`--system-site-packages` for torch and friends, `--no-index --no-deps`
-for the wheel), fits the bundled `tiny` model on an example task from the installed package's
-own assets, run from another folder."""
+offline into a fresh venv (`--no-index --no-deps` for the wheel; torch and friends come from the
+running interpreter's site-packages through a .pth file, so this works inside a venv too, where
+`--system-site-packages` would see the base interpreter's packages instead), fits the bundled
+`tiny` model on an example task from the installed package's own assets, run from another
+folder."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -39,6 +43,19 @@ def _copy_tree(destination: Path) -> Path:
     return destination
 
 
+def venv_seeing_this_environment(venv: Path, run: dict) -> Path:
+    """A fresh venv (its python returned) whose own site-packages come first, then those of the
+    interpreter running the tests, listed in a .pth file: the packages of this environment,
+    whether it is a venv or not, but never this checkout."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, **run)
+    python = venv / "bin" / "python"
+    ask = [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+    own = Path(subprocess.run(ask, check=True, **run).stdout.strip())
+    paths = dict.fromkeys([*site.getsitepackages(), sysconfig.get_paths()["purelib"]])
+    (own / "outer-environment.pth").write_text("".join(f"{p}\n" for p in paths))
+    return python
+
+
 def test_wheel_installed_offline_fits_tiny_from_its_own_assets(tmp_path):
     source = _copy_tree(tmp_path / "src")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SAVS_ASSETS")}
@@ -64,10 +81,7 @@ def test_wheel_installed_offline_fits_tiny_from_its_own_assets(tmp_path):
     wheel = next((tmp_path / "dist").glob("savs-*.whl"))
     assert wheel.name.startswith(f"savs-{savs.__version__}-"), wheel.name  # savs/_version.py
     venv = tmp_path / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, **run
-    )
-    python = venv / "bin" / "python"
+    python = venv_seeing_this_environment(venv, run)
     installed = subprocess.run(
         [str(python), "-m", "pip", "install", "--no-index", "--no-deps", str(wheel)], **run
     )
@@ -79,13 +93,17 @@ def test_wheel_installed_offline_fits_tiny_from_its_own_assets(tmp_path):
         [
             str(python),
             "-c",
-            "import savs, savs.models.registry as r; print(savs.__file__); print(r.ASSETS)",
+            "import savs, savs.models.registry as r, torch;"
+            "print(savs.__file__); print(r.ASSETS); print(torch.__file__)",
         ],
         cwd=elsewhere,
         **run,
     )
-    package_file, assets = where.stdout.split()
+    package_file, assets, torch_file = where.stdout.split()
     assert Path(package_file).is_relative_to(venv), package_file  # not this checkout
+    # torch is this environment's (a venv's own, not its base interpreter's)
+    here = [Path(p) for p in site.getsitepackages()]
+    assert any(Path(torch_file).is_relative_to(p) for p in here), (torch_file, here)
     assets = Path(assets)
     assert assets == Path(package_file).parent / "assets"
     assert (assets / "tiny" / "model.safetensors").is_file()

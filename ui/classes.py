@@ -85,14 +85,25 @@ def add_example_cb(studio: Studio, name: str, image: str | None, text: str) -> t
     return studio, None
 
 
+# what the camera widget's own controls read (gradio 6.31 has no option to relabel them)
+START_WEBCAM = "Start the webcam first: click 'Click to Access Webcam', then its 'Record' button."
+
+
+def choose_cam_class_cb(studio: Studio, name: str | None) -> Studio:
+    """The visitor's "Into class" choice is the session's: redraws keep it."""
+    studio.capture_class = name or ""
+    return studio
+
+
 @user_errors
 def snap_cb(studio: Studio, name: str, frame: str | None) -> Studio:
     """The webcam's current frame (a file, deleted after the call) becomes one example."""
     try:
-        if frame is None:
-            raise gr.Error("Start the webcam first (click its camera button).")
         if not name:
             raise gr.Error("Pick the class the frames go into.")
+        studio.capture_class = name
+        if frame is None:
+            raise gr.Error(START_WEBCAM)
         studio.add_examples(name, [frame])
     finally:
         discard_upload(frame)
@@ -104,8 +115,14 @@ def record_cb(studio: Studio, name: str, frames: int) -> tuple:
     """Hold-to-record: the next N frames of the streaming webcam go into the class."""
     if not name:
         raise gr.Error("Pick the class the frames go into.")
+    studio.capture_class = name
     studio.start_recording(name, int(frames))
     return studio, session_summary(studio)
+
+
+def record_label(frames: float) -> str:
+    """Our record button names its count ("Record 10 frames"): the camera's own reads "Record"."""
+    return f"Record {plural(int(frames), 'frame')}"
 
 
 @tracked

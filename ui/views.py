@@ -144,9 +144,11 @@ def page(studio: Studio) -> tuple:
 
 
 def webcam_class_picker(studio: Studio) -> Any:
-    """The webcam's "Into class" choices are the session's classes."""
+    """The webcam's "Into class" choices are the session's classes; the chosen one stays chosen
+    (following a rename) until it is deleted, so the next frames never change class unasked."""
     names = list(studio.classes)
-    return gr.update(choices=names, value=studio.recording or (names[0] if names else None))
+    chosen = studio.recording or studio.current_name(studio.capture_class)
+    return gr.update(choices=names, value=chosen if chosen in names else next(iter(names), None))
 
 
 # --- why these heads: k curve, baselines, attention and the head inspector --------------------
