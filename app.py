@@ -28,6 +28,7 @@ import torch
 
 from savs.classifier import SCORINGS
 from savs.errors import SavsError
+from savs.limits import LIVE_STREAMS, LIVE_TIME_LIMIT_S
 from savs.models.registry import visitor_models
 from savs.pool import max_models_from_env
 from savs.studio import Studio, list_example_tasks
@@ -52,10 +53,12 @@ from ui.classes import (
 )
 from ui.classify import classify_cb, classify_frame_cb
 from ui.evaluate import evaluate_cb, evaluate_task_cb
+from ui.fairness import cap_session_queue, model_call
 from ui.inputs import visitor_image
 from ui.inspect import auto_k_cb, inspect_head_cb, select_head_cb
 from ui.server import (
     CACHE,
+    LIVE_QUEUE,
     MODEL_ENV,
     MODEL_QUEUE,
     MODEL_WORKERS,
@@ -373,6 +376,7 @@ def build_demo() -> gr.Blocks:
                 y = _step_try()
         wiring["then"] = _wire(demo, studio, model_box, load_model_btn, status, c, t, y)
     demo.queue(default_concurrency_limit=8, max_size=64)
+    cap_session_queue(demo)
     return demo
 
 
@@ -390,6 +394,11 @@ def _wire(
     for the events the class cards define when they are drawn)."""
     private = dict(api_visibility="private")
     model_bound = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=MODEL_WORKERS)
+    # webcam streams: their own group (an open stream keeps its worker between frames), ended
+    # LIVE_TIME_LIMIT_S after their frames stop; model work inside takes the model's lock
+    live = dict(
+        concurrency_id=LIVE_QUEUE, concurrency_limit=LIVE_STREAMS, time_limit=LIVE_TIME_LIMIT_S
+    )
     PAGE = [
         status,
         t["k"],
@@ -427,7 +436,10 @@ def _wire(
     def public(
         event: Callable, fn: Callable, inputs: list, outputs: list, name: str, **kwargs: Any
     ) -> None:
-        """A named API endpoint (stable outputs for gradio_client users), then the redraw."""
+        """A named API endpoint (stable outputs for gradio_client users), then the redraw.
+        A model-bound one takes its session's turn (one model call per session at once)."""
+        if kwargs.get("concurrency_id") == MODEL_QUEUE:
+            fn = model_call(fn)
         then(event(fn, inputs, outputs, api_name=name, **kwargs))
 
     then(demo.load(on_page_load, studio, [studio, c["prompt"]], **private))
@@ -472,7 +484,7 @@ def _wire(
         [studio, c["cam"]],
         [c["summary"], c["key"]],
         stream_every=0.25,
-        time_limit=600,
+        **live,
         **private,
     )
     public(
@@ -514,8 +526,7 @@ def _wire(
         [y["live_label"], y["live_bars"], y["live_timing"]],
         api_name="classify_frame",
         stream_every=LIVE_EVERY_S,
-        time_limit=900,
-        **model_bound,
+        **live,
     )  # no trigger_mode="always_last": in gradio 6.31 it stopped a stream after one frame
     # (measured in Chromium)
     _wire_inspect(studio, t, y, then, public)

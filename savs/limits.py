@@ -81,6 +81,20 @@ HOSTED_TEXT_CHARS = 2_000
 # opened. A session holds at most 1,000 examples anyway; 100 images is a generous batch.
 HOSTED_UPLOAD_FILES = 100
 
+# --- a classroom on one server (ui/fairness.py, SECURITY.md) -------------------------------------
+# Model calls (/classify, /extract, /evaluate ...) one session may have running at once: one
+# more is refused at once, so a session that fires 40 calls holds the model for one of them.
+MAX_MODEL_CALLS_PER_SESSION = 1
+# Events one session may have waiting or running in gradio's queue (a page needs 4-5: a call,
+# its redraw, two webcam streams); one more is refused when it joins (HTTP 503, with why).
+MAX_QUEUED_PER_SESSION = 8
+# Webcam streams (live classify, recording) open at once over all sessions: their own
+# concurrency group, so open streams never hold the model workers.
+LIVE_STREAMS = 16
+# Seconds of processing one stream may use; an idle stream (no frames) ends after this too,
+# since gradio waits at most this long for the next frame. The webcam then starts a new one.
+LIVE_TIME_LIMIT_S = 30
+
 HOSTED = Limits(
     max_examples=1_000,
     max_pixels=100_000_000,
@@ -156,4 +170,8 @@ __all__ = [
     "MAX_MODEL_LAYERS",
     "MAX_MODEL_GB_ENV",
     "HOSTED_MAX_MODEL_GB",
+    "MAX_MODEL_CALLS_PER_SESSION",
+    "MAX_QUEUED_PER_SESSION",
+    "LIVE_STREAMS",
+    "LIVE_TIME_LIMIT_S",
 ]

@@ -35,6 +35,7 @@ from savs.studio import Studio
 MODEL_ENV = "SAVS_MODEL"
 MODEL_QUEUE = "model"  # concurrency_id of every event that runs a model
 MODEL_WORKERS = 4  # model events at once (each model still runs one at a time: the pool's lock)
+LIVE_QUEUE = "live"  # concurrency_id of the webcam streams: never the model workers
 
 START = {"model": os.environ.get(MODEL_ENV, "tiny")}  # the model new sessions start on
 

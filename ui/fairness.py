@@ -1,0 +1,116 @@
+"""Sharing one server fairly between sessions (issue 21, SECURITY.md): one model call per
+session at once, and a cap on the events one session may have in gradio's queue, so one
+visitor firing many calls can neither fill the shared queue nor hold several model workers.
+
+Sessions are named by gradio's session hash, which a client chooses: a script that makes up a
+new hash per call is bounded by the server-wide limits instead (the queue's size, the model
+workers), not by these."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import gradio as gr
+
+from savs.limits import MAX_MODEL_CALLS_PER_SESSION, MAX_QUEUED_PER_SESSION
+
+from .server import MODEL_QUEUE
+
+ONE_AT_A_TIME = "Your previous request is still running: wait for it to finish."
+JOIN_WAIT_S = 0.5  # how long a session's next model call waits at the door for the last one
+
+
+class SessionGate:
+    """At most `limit` calls of one session at once; one more is refused at once (gr.Error),
+    so a session firing many calls holds a model worker for only `limit` of them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, int] = {}
+
+    @contextmanager
+    def turn(self, session: str | None) -> Iterator[None]:
+        if not session:  # no session (a direct Python call): nothing to share
+            yield
+            return
+        with self._lock:
+            running = self._in_flight.get(session, 0)
+            if running >= self.limit:
+                raise gr.Error(ONE_AT_A_TIME, title="One at a time")
+            self._in_flight[session] = running + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._in_flight.pop(session) - 1
+                if left:
+                    self._in_flight[session] = left
+
+    def in_flight(self, session: str) -> int:
+        with self._lock:
+            return self._in_flight.get(session, 0)
+
+
+MODEL_CALLS = SessionGate(MAX_MODEL_CALLS_PER_SESSION)
+
+
+def current_session() -> str | None:
+    """The session hash of the event being run (gradio sets its request per callback)."""
+    from gradio.context import LocalContext
+
+    request = LocalContext.request.get(None)
+    return getattr(request, "session_hash", None)
+
+
+def model_call(fn: Callable) -> Callable:
+    """A callback that runs a model: one session's calls take turns (MODEL_CALLS)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with MODEL_CALLS.turn(current_session()):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def cap_session_queue(demo: gr.Blocks, limit: int = MAX_QUEUED_PER_SESSION) -> None:
+    """Refuse an event as it joins (gradio answers 503 with the message) when its session
+    already has `limit` events waiting or running, or, for a model call, one model call waiting
+    or running (after JOIN_WAIT_S for it to end): one session's calls never fill the shared
+    queue, and its extra model calls never reach a model worker. Gradio has no per-session
+    setting: this wraps its queue's push (call after demo.queue)."""
+    queue = demo._queue
+    push = queue.push
+
+    async def capped_push(body: Any, request: Any, username: str | None) -> tuple:
+        session = getattr(body, "session_hash", None)
+        if session:
+            if len(queue.pending_event_ids_session.get(session, ())) >= limit:
+                message = f"This session already has {limit} requests waiting: wait for them."
+                return False, message, "queue_full"
+            fn = demo.fns.get(body.fn_index)
+            if fn is not None and fn.concurrency_id == MODEL_QUEUE:
+                if not await _model_turn_free(queue, session):
+                    return False, ONE_AT_A_TIME, "queue_full"
+        return await push(body=body, request=request, username=username)
+
+    queue.push = capped_push
+
+
+async def _model_turn_free(queue: Any, session: str) -> bool:
+    """Whether `session` has no model call in gradio's queue, waiting up to JOIN_WAIT_S (the
+    last call's end reaches the client a moment before gradio forgets it)."""
+    for _ in range(int(JOIN_WAIT_S / 0.05) + 1):
+        events = list(queue.event_ids_to_events.values())
+        if not any(
+            e.session_hash == session and e.fn.concurrency_id == MODEL_QUEUE for e in events
+        ):
+            return True
+        await asyncio.sleep(0.05)
+    return False
