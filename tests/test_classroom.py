@@ -148,3 +148,17 @@ def test_a_burst_of_calls_is_answered_in_turn_or_refused_at_once(server, tmp_pat
     assert refused, outcomes
     assert all("still running" in o or "waiting" in o or "full" in o for o in refused), outcomes
     assert time.perf_counter() - start < 30
+
+
+def test_a_session_holds_one_live_stream_of_the_shared_ones(server):
+    """A second /classify_frame stream of one session is refused as it joins (after
+    JOIN_WAIT_S); another session's stream is not."""
+    url, _ = server
+    index, session = fn_index(url, "classify_frame"), uuid.uuid4().hex
+    status, answer = join(url, index, [None, None, ""], session)
+    assert status == 200, answer
+    time.sleep(0.5)  # the stream runs and waits for its next frame
+    status, answer = join(url, index, [None, None, ""], session)
+    assert status == 503 and "stream open" in answer["detail"], answer
+    status, answer = join(url, index, [None, None, ""], uuid.uuid4().hex)
+    assert status == 200, answer

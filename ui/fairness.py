@@ -19,9 +19,10 @@ import gradio as gr
 
 from savs.limits import MAX_MODEL_CALLS_PER_SESSION, MAX_QUEUED_PER_SESSION
 
-from .server import MODEL_QUEUE
+from .server import LIVE_QUEUE, MODEL_QUEUE
 
 ONE_AT_A_TIME = "Your previous request is still running: wait for it to finish."
+ONE_STREAM = "This session already has this webcam stream open: one at a time."
 JOIN_WAIT_S = 0.5  # how long a session's next model call waits at the door for the last one
 
 
@@ -81,36 +82,41 @@ def model_call(fn: Callable) -> Callable:
 
 def cap_session_queue(demo: gr.Blocks, limit: int = MAX_QUEUED_PER_SESSION) -> None:
     """Refuse an event as it joins (gradio answers 503 with the message) when its session
-    already has `limit` events waiting or running, or, for a model call, one model call waiting
-    or running (after JOIN_WAIT_S for it to end): one session's calls never fill the shared
-    queue, and its extra model calls never reach a model worker. Gradio has no per-session
-    setting: this wraps its queue's push (call after demo.queue)."""
+    already has `limit` events waiting or running; for a model call, when it has a model call
+    waiting or running; for a webcam stream, when it has that stream open (each after
+    JOIN_WAIT_S for the last one to end). One session's calls never fill the shared queue, its
+    extra model calls never reach a model worker, and one session holds one live stream (and
+    one recording stream) of the shared LIVE_STREAMS. Gradio has no per-session setting: this
+    wraps its queue's push (call after demo.queue)."""
     queue = demo._queue
     push = queue.push
 
     async def capped_push(body: Any, request: Any, username: str | None) -> tuple:
         session = getattr(body, "session_hash", None)
-        if session:
+        fn = demo.fns.get(body.fn_index)
+        if session and fn is not None:
             if len(queue.pending_event_ids_session.get(session, ())) >= limit:
                 message = f"This session already has {limit} requests waiting: wait for them."
                 return False, message, "queue_full"
-            fn = demo.fns.get(body.fn_index)
-            if fn is not None and fn.concurrency_id == MODEL_QUEUE:
-                if not await _model_turn_free(queue, session):
+            if fn.concurrency_id == MODEL_QUEUE:
+                if not await _none_in_queue(
+                    queue, session, lambda e: e.concurrency_id == MODEL_QUEUE
+                ):
                     return False, ONE_AT_A_TIME, "queue_full"
+            elif fn.concurrency_id == LIVE_QUEUE:
+                if not await _none_in_queue(queue, session, lambda e: e is fn):
+                    return False, ONE_STREAM, "queue_full"
         return await push(body=body, request=request, username=username)
 
     queue.push = capped_push
 
 
-async def _model_turn_free(queue: Any, session: str) -> bool:
-    """Whether `session` has no model call in gradio's queue, waiting up to JOIN_WAIT_S (the
-    last call's end reaches the client a moment before gradio forgets it)."""
+async def _none_in_queue(queue: Any, session: str, same: Callable[[Any], bool]) -> bool:
+    """Whether `session` has no event whose function is `same` in gradio's queue, waiting up to
+    JOIN_WAIT_S (the last call's end reaches the client a moment before gradio forgets it)."""
     for _ in range(int(JOIN_WAIT_S / 0.05) + 1):
         events = list(queue.event_ids_to_events.values())
-        if not any(
-            e.session_hash == session and e.fn.concurrency_id == MODEL_QUEUE for e in events
-        ):
+        if not any(e.session_hash == session and same(e.fn) for e in events):
             return True
         await asyncio.sleep(0.05)
     return False
