@@ -70,6 +70,7 @@ def test_open_live_streams_do_not_hold_up_another_sessions_classify(server, tmp_
         label, *_ = other.predict(handle_file(held_out), "", api_name="/classify")
         times.append(time.perf_counter() - start)
         assert label["label"] == "red"
+    print(f"\nclassify with {OPEN_STREAMS} live streams open: {max(times):.2f} s at most")
     assert max(times) < CLASSIFY_LIMIT_S, times
 
 
@@ -113,6 +114,10 @@ def test_a_session_with_40_calls_in_flight_slows_another_by_at_most_3x(server, t
         flood.terminate()
         flood.join(timeout=30)
     ratio = statistics.median(busy) / statistics.median(idle)
+    print(
+        f"\nmedian classify {statistics.median(idle):.3f} s idle, {statistics.median(busy):.3f} s"
+        f" beside a 40-call flood: {ratio:.2f}x"
+    )
     assert ratio <= SLOWDOWN_LIMIT, (ratio, idle, busy)
 
 
