@@ -15,6 +15,7 @@ from ._version import __version__
 from .ablation import ablate
 from .activations import ActivationCache, extract
 from .baseline import zero_shot_accuracy, zero_shot_predict
+from .class_attention import ClassAttention, class_attention
 from .classifier import Prediction, SAVClassifier, fit_activations
 from .data import Example, load_examples
 from .errors import ClassifierError, DataError, ModelError, SavsError
@@ -55,4 +56,6 @@ __all__ = [
     "ablate",
     "head_projection",
     "HeadProjection",
+    "class_attention",
+    "ClassAttention",
 ]
