@@ -45,6 +45,10 @@ def _image_file(path: Path, name: str) -> Iterator[Image.Image]:
         # image with its size; past twice it Pillow raises DecompressionBombError itself.
         # `with`: animated images keep their file open until closed
         with Image.open(path, formats=IMAGE_FORMATS) as img:
+            if img.width * img.height > MAX_IMAGE_PIXELS and img.format == "JPEG":
+                # a phone's 48-80 MP photo: JPEG decodes at 1/2, 1/4 or 1/8 scale directly, so
+                # it is scaled down on arrival (and its size below is what will be decoded)
+                img.draft("RGB", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
             if img.width * img.height > MAX_IMAGE_PIXELS:
                 raise DataError(
                     f"{name}: image is {img.width}x{img.height} pixels, over the "
@@ -66,7 +70,8 @@ def _image_file(path: Path, name: str) -> Iterator[Image.Image]:
 
 
 def image_size(image: str | Path, where: str = "") -> tuple[int, int]:
-    """(width, height) from the file's header, decoding no pixels: what budgets are checked on."""
+    """(width, height) from the file's header, decoding no pixels: what budgets are checked on.
+    For a JPEG over MAX_IMAGE_PIXELS, the size it decodes at (scaled by 1/2 to 1/8)."""
     with _image_file(Path(image), where or str(image)) as img:
         return img.size
 

@@ -6,6 +6,7 @@ upload is deleted after its call."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,10 @@ IMAGE_ENDPOINTS = {"/classify", "/classify_frame"}  # every public endpoint with
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("hosted-images")
-    with sf.app_server(root, GRADIO_TEMP_DIR=str(root / "gradio")) as (url, pid):
+    with sf.app_server(root, GRADIO_TEMP_DIR=str(root / "gradio"), SAVS_UPLOAD_GRACE_S="3") as (
+        url,
+        pid,
+    ):
         yield url, pid, root / "gradio"
 
 
@@ -37,7 +41,12 @@ def hostile(tmp_path_factory) -> dict[str, Path]:
 
 
 def left_in(cache: Path, name: str) -> list[Path]:
-    return [p for p in cache.rglob(name) if p.is_file()]
+    """The uploads named `name` still in gradio's cache, once the server's upload grace (3 s
+    here) has passed: waits up to 10 s for them to go."""
+    deadline = time.monotonic() + 10
+    while (left := [p for p in cache.rglob(name) if p.is_file()]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
 
 
 def test_the_image_endpoints_are_the_ones_tested(server):

@@ -32,8 +32,9 @@ def test_a_file_uploaded_again_after_its_last_call_is_kept(tmp_path, monkeypatch
     path = tmp_path / "dog.png"
     path.write_bytes(b"png")
     server.discard_upload(str(path))
-    time.sleep(0.3)
-    os.utime(path)  # gradio wrote it again (a new upload of the same content)
+    time.sleep(0.05)
+    os.utime(path)  # within the grace, gradio wrote it again (a new upload of the same content)
+    time.sleep(0.3)  # the grace has passed: the sweeper found it written after its last call
     server.discard_upload(None)
     assert path.exists()
     assert str(path) not in server._SPENT  # forgotten: the new upload's own call discards it
@@ -47,3 +48,15 @@ def test_with_no_grace_an_upload_goes_when_its_call_ends(tmp_path, monkeypatch):
     time.sleep(0.01)
     server.discard_upload(str(path))
     assert not path.exists()
+
+
+def test_the_last_upload_goes_without_a_later_call(tmp_path, monkeypatch):
+    monkeypatch.setattr(server, "UPLOAD_GRACE_S", 0.2)
+    monkeypatch.setattr(server, "_SPENT", {})
+    path = tmp_path / "fox.png"
+    path.write_bytes(b"png")
+    server.discard_upload(str(path))
+    deadline = time.monotonic() + 5
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not path.exists()  # the sweeper took it

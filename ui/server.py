@@ -195,6 +195,20 @@ def notice(progress: Any) -> Callable[[str], None]:
 UPLOAD_GRACE_S = float(os.environ.get("SAVS_UPLOAD_GRACE_S", 30))
 _SPENT: dict[str, float] = {}  # upload path -> when the last call that read it ended
 _SPENT_LOCK = threading.Lock()
+_UPLOAD_SWEEPER: threading.Thread | None = None
+
+
+def _sweep() -> None:
+    """Deletes what is due every half grace, and ends once nothing waits (saying so under the
+    lock, so the next upload starts a new sweeper)."""
+    global _UPLOAD_SWEEPER
+    while True:
+        time.sleep(max(UPLOAD_GRACE_S / 2, 0.05))
+        with _SPENT_LOCK:
+            if not _SPENT:
+                _UPLOAD_SWEEPER = None
+                return
+        discard_upload(None)
 
 
 def discard_upload(path: str | None) -> None:
@@ -202,7 +216,9 @@ def discard_upload(path: str | None) -> None:
     backstop). Not at once: gradio stores uploads by content, so two visitors sending the same
     picture share one file, and deleting it at the end of one call would take it from a call
     that was uploaded but has not started. A file goes once UPLOAD_GRACE_S has passed since its
-    last call ended, unless it was written again since (another upload of it)."""
+    last call ended, unless it was written again since (another upload of it); a sweeper
+    thread runs while any file waits, so the last upload goes without a later call."""
+    global _UPLOAD_SWEEPER
     now = time.time()
     with _SPENT_LOCK:
         if path:
@@ -210,6 +226,11 @@ def discard_upload(path: str | None) -> None:
         due = [(p, t) for p, t in _SPENT.items() if now - t >= UPLOAD_GRACE_S]
         for p, _ in due:
             del _SPENT[p]
+        if _SPENT and _UPLOAD_SWEEPER is None:
+            _UPLOAD_SWEEPER = threading.Thread(
+                target=_sweep, name="savs-upload-sweeper", daemon=True
+            )
+            _UPLOAD_SWEEPER.start()
     for p, spent in due:
         try:
             if os.stat(p).st_mtime <= spent:  # not uploaded again since its last call
