@@ -12,7 +12,7 @@ import torch
 
 import studio_fixtures as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # app.py, also under bare `pytest`
 from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from test_browser import ARTIFACTS  # noqa: E402
 

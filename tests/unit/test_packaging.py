@@ -14,7 +14,7 @@ import tomllib
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # everything the app and library import, and what requirements.txt must therefore pin
 MUST_PIN = {
     "torch",

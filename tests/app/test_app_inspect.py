@@ -16,7 +16,7 @@ from PIL import Image
 
 import studio_fixtures as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # app.py, also under bare `pytest`
 from savs.classifier import auto_k
 from savs.compare import DISPLAY_NAMES
 from savs.studio import Studio

@@ -17,7 +17,7 @@ from gradio_client import Client, handle_file
 
 import studio_fixtures as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # app.py, also under bare `pytest`
 from savs.studio import Studio
 
 pytestmark = pytest.mark.app

@@ -12,12 +12,12 @@ from chromium import CHROMIUM, CHROMIUM_ARGS
 
 import studio_fixtures as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # app.py, also under bare `pytest`
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
