@@ -28,7 +28,7 @@ from PIL import Image
 # import helpers from test files of another (test_hardening_slow from test_hardening): each tier
 # folder goes on the path too, also when a single file is run.
 TESTS = Path(__file__).parent
-sys.path[:0] = [str(TESTS)] + [str(TESTS / t) for t in ("unit", "integration", "slow", "app", "browser")]
+sys.path[:0] = [str(TESTS / t) for t in ("", "unit", "integration", "slow", "app", "browser")]
 
 from savs import Example, ModelAdapter  # noqa: E402
 
@@ -162,6 +162,16 @@ def colour_examples(colour_images) -> list[Example]:
         for name, paths in colour_images.items()
         for path in paths
     ]
+
+
+@pytest.fixture(scope="module")
+def task_root(tmp_path_factory) -> Path:
+    """A generated colour task in the bundled layout (studio_fixtures.make_colour_task)."""
+    import studio_fixtures as sf
+
+    root = tmp_path_factory.mktemp("examples")
+    sf.make_colour_task(root)
+    return root
 
 
 @pytest.fixture(scope="session")

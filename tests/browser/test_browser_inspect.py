@@ -20,17 +20,6 @@ torch.set_num_threads(1)
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    with sf.app_on_tiny_model(tmp_path_factory.mktemp("browser")) as app:
-        demo = app.build_demo()
-        _, url, _ = demo.launch(
-            prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
-        )
-        yield url
-        demo.close()
-
-
 def test_classify_then_inspect_a_head(app_url, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
