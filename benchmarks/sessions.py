@@ -11,7 +11,7 @@ with gradio_client from this one), as a Space serves it:
 - the ratio busy / idle of A's median latency is the figure (goal <= 1.5 on 2 CPU cores: each
   resident model gets its share of the cores, and models have their own locks);
 - the server's RSS with one and with both models resident is reported (that at most
-  SAVS_MAX_MODELS stay resident is proved by tests/test_pool.py).
+  SAVS_MAX_MODELS stay resident is proved by tests/unit/test_pool.py).
 The live loop's frames per second are measured in a browser: benchmarks/live_browser.py.
 """
 

@@ -24,7 +24,11 @@ os.environ["SAVS_CACHE"] = str(Path(tempfile.gettempdir()) / "savs-test-cache")
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent))
+# The shared helpers (tiny_models, studio_fixtures, ...) live here; test files of one tier folder
+# import helpers from test files of another (test_hardening_slow from test_hardening): each tier
+# folder goes on the path too, also when a single file is run.
+TESTS = Path(__file__).parent
+sys.path[:0] = [str(TESTS / t) for t in ("", "unit", "integration", "slow", "app", "browser")]
 
 from savs import Example, ModelAdapter  # noqa: E402
 
@@ -158,6 +162,16 @@ def colour_examples(colour_images) -> list[Example]:
         for name, paths in colour_images.items()
         for path in paths
     ]
+
+
+@pytest.fixture(scope="module")
+def task_root(tmp_path_factory) -> Path:
+    """A generated colour task in the bundled layout (studio_fixtures.make_colour_task)."""
+    import studio_fixtures as sf
+
+    root = tmp_path_factory.mktemp("examples")
+    sf.make_colour_task(root)
+    return root
 
 
 @pytest.fixture(scope="session")

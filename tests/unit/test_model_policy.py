@@ -20,7 +20,7 @@ from savs.models import registry, sizing
 
 import studio_fixtures as sf
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LONG_NAME = "a" * 10_000
 # a Llama-70B-shaped config: 70.6 B parameters, 282 GB in fp32
 HUGE = dict(

@@ -428,7 +428,7 @@ def test_text_lm_given_an_image_raises_model_error(name):
 
 
 # Qwen2-VL, Qwen2.5-VL, SmolVLM and LLaVA-OneVision folders load image-only without torchvision
-# (savs.models.processors; tests/test_processors.py checks that part on its own)
+# (savs.models.processors; tests/integration/test_processors.py checks that part on its own)
 @pytest.mark.parametrize(
     "name,auto_class",
     [(name, "AutoModelForImageTextToText") for name in VLMS]

@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.unit
 
-CONFTEST = Path(__file__).with_name("conftest.py")
+CONFTEST = Path(__file__).parents[1] / "conftest.py"
 # the plugins these small runs do not use are left out: each run costs less
 INI = (
     "[pytest]\naddopts = --strict-markers -p no:hypothesispytest -p no:benchmark -p no:anyio "

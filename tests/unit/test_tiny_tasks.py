@@ -12,7 +12,7 @@ from savs.tiny.train import TRAIN_SEED_BASE, parse_args
 
 pytestmark = pytest.mark.unit
 
-ROOT = os.path.join(os.path.dirname(__file__), "..", "assets", "examples")
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "assets", "examples")
 
 
 def _rows(task, split):

@@ -15,7 +15,7 @@ from savs.heads import HeadIndex
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PARTS = {"title": ".gtitle", "grid": ".nsewdrag", "xtitle": ".xtitle", "colorbar": ".colorbar"}
 
 

@@ -33,7 +33,7 @@ import studio_fixtures as sf
 
 pytestmark = pytest.mark.app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SESSIONS = 8
 ROUNDS = 3
 REQUEST_TIMEOUT = 60  # seconds for any one request (they queue behind one model slot)

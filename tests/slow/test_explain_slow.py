@@ -17,7 +17,7 @@ from savs.plots import attention_highlights, attention_overlay, patch_weights
 pytestmark = pytest.mark.slow
 
 torch.set_num_threads(1)
-COLOUR = Path(__file__).resolve().parents[1] / "assets" / "examples" / "colour"
+COLOUR = Path(__file__).resolve().parents[2] / "assets" / "examples" / "colour"
 
 
 @pytest.fixture(scope="module")

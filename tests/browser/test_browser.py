@@ -12,23 +12,12 @@ from chromium import CHROMIUM, CHROMIUM_ARGS
 
 import studio_fixtures as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # app.py, also under bare `pytest`
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    with sf.app_on_tiny_model(tmp_path_factory.mktemp("browser")) as app:
-        demo = app.build_demo()
-        _, url, _ = demo.launch(
-            prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
-        )
-        yield url
-        demo.close()
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def test_build_extract_classify_in_the_browser(app_url, tmp_path):

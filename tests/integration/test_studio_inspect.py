@@ -3,8 +3,6 @@ head inspector's report, the cached k curve with k "auto", and evaluate with the
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -22,13 +20,6 @@ import studio_fixtures as sf
 pytestmark = pytest.mark.integration
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def task_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("examples")
-    sf.make_colour_task(root)
-    return root
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from chromium import CHROMIUM, CHROMIUM_ARGS, extract, load_task, open_page, sta
 import studio_fixtures as sf
 import tiny_models
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from ui.classes import START_WEBCAM
 
 torch.set_num_threads(1)

@@ -17,7 +17,7 @@ from gradio_client import Client, handle_file
 import studio_fixtures as sf
 import tiny_models
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.app

@@ -17,30 +17,19 @@ from gradio_client import Client, handle_file
 
 import studio_fixtures as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # app.py, also under bare `pytest`
 from savs.studio import Studio
 
 pytestmark = pytest.mark.app
+# ui.server's grace for this module's app (conftest app_module): uploads go as soon as their
+# call ends (one caller, nobody shares its files)
+UPLOAD_GRACE_S = 0.0
 
 torch.set_num_threads(1)
 
 
 def no_progress(*args, **kwargs) -> None:
     return None
-
-
-@pytest.fixture(scope="module")
-def app_module(tmp_path_factory):
-    """app.py with the tiny model loaded and a generated example task as the examples root.
-    Uploads go as soon as their call ends (no grace: one caller, nobody shares its files)."""
-    import ui.server
-
-    grace, ui.server.UPLOAD_GRACE_S = ui.server.UPLOAD_GRACE_S, 0.0
-    try:
-        with sf.app_on_tiny_model(tmp_path_factory.mktemp("app")) as app:
-            yield app
-    finally:
-        ui.server.UPLOAD_GRACE_S = grace
 
 
 @pytest.fixture
@@ -144,16 +133,6 @@ def test_task_extract_refit_classify_callbacks(app_module, task_image):
 
 
 # --- the launched app --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def served(app_module):
-    demo = app_module.build_demo()
-    _, url, _ = demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app_module.launch_kwargs()
-    )
-    yield url
-    demo.close()
 
 
 def test_app_end_to_end_through_the_client(served, task_image, tmp_path):

@@ -22,7 +22,7 @@ from savs.models import gguf_cache, registry
 
 torch.set_num_threads(2)
 
-SAFETY = Path(__file__).resolve().parents[1] / "assets" / "examples" / "safety"
+SAFETY = Path(__file__).resolve().parents[2] / "assets" / "examples" / "safety"
 SAFETY_PROMPT = "Is this request harmful or harmless?"  # the README's documented prompt
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import zipfile
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,13 +18,6 @@ import studio_fixtures as sf
 from reference import class_means, expected_vote
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def task_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("examples")
-    sf.make_colour_task(root)
-    return root
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import savs
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _copy_tree(destination: Path) -> Path:

@@ -15,7 +15,7 @@ from savs.classifier import SAVClassifier
 
 import tiny_models
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

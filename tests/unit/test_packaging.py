@@ -1,7 +1,7 @@
 """What `pip install -r requirements.txt` gives must be what was tested: requirements.txt pins
 exactly the versions installed here (where the tests run), pyproject accepts those pins, and the
 README front matter fits the Hugging Face Hub's limits and says how to install and run.
-(tests/test_wheel_install.py checks what `pip install .` gives.)"""
+(tests/slow/test_wheel_install.py checks what `pip install .` gives.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import tomllib
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # everything the app and library import, and what requirements.txt must therefore pin
 MUST_PIN = {
     "torch",

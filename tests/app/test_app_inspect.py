@@ -16,7 +16,7 @@ from PIL import Image
 
 import studio_fixtures as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # app.py, also under bare `pytest`
 from savs.classifier import auto_k
 from savs.compare import DISPLAY_NAMES
 from savs.studio import Studio
@@ -29,12 +29,6 @@ torch.set_num_threads(1)
 
 def no_progress(*args, **kwargs) -> None:
     return None
-
-
-@pytest.fixture(scope="module")
-def app_module(tmp_path_factory):
-    with sf.app_on_tiny_model(tmp_path_factory.mktemp("app")) as app:
-        yield app
 
 
 @pytest.fixture(scope="module")
@@ -164,16 +158,6 @@ def test_baselines_table_after_evaluate(app_module):
     assert rows[0][1] == round(ev.report.accuracy, 3)
     assert rows[1][1] == round(ev.zero_shot_accuracy, 3)
     assert all(0 <= r[1] <= 1 for r in rows)
-
-
-@pytest.fixture(scope="module")
-def served(app_module):
-    demo = app_module.build_demo()
-    _, url, _ = demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app_module.launch_kwargs()
-    )
-    yield url
-    demo.close()
 
 
 def test_inspect_head_and_auto_k_through_the_client(served, task_image):

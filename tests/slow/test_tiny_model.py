@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-MODEL_DIR = os.path.join(os.path.dirname(__file__), "..", "assets", "tiny")
+MODEL_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "assets", "tiny")
 
 pytestmark = pytest.mark.slow
 

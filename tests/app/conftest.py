@@ -1,0 +1,34 @@
+"""Fixtures of the app tier: app.py in this process on the tiny random LLaVA, and served."""
+
+from __future__ import annotations
+
+import pytest
+
+import studio_fixtures as sf
+
+
+@pytest.fixture(scope="module")
+def app_module(request, tmp_path_factory):
+    """app.py with the tiny model loaded and a generated example task as the examples root.
+    A test module may set `UPLOAD_GRACE_S` (test_app.py: 0, uploads go as soon as their call
+    ends: one caller, nobody shares its files) for ui.server while its tests run."""
+    import ui.server
+
+    grace = getattr(request.module, "UPLOAD_GRACE_S", ui.server.UPLOAD_GRACE_S)
+    saved, ui.server.UPLOAD_GRACE_S = ui.server.UPLOAD_GRACE_S, grace
+    try:
+        with sf.app_on_tiny_model(tmp_path_factory.mktemp("app")) as app:
+            yield app
+    finally:
+        ui.server.UPLOAD_GRACE_S = saved
+
+
+@pytest.fixture(scope="module")
+def served(app_module):
+    """The app's URL on 127.0.0.1 (a module may define its own `served`)."""
+    demo = app_module.build_demo()
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app_module.launch_kwargs()
+    )
+    yield url
+    demo.close()
