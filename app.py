@@ -5,9 +5,9 @@ attention heads do the work.
 
 NAME is a bundled model ("tiny", "smollm2"), a hub id or a local folder (default: $SAVS_MODEL,
 else "tiny"): the model every new session starts on. This file is the layout and the wiring;
-the callbacks live in `ui/` (one module per step), a session's state and actions in
-`savs.studio.Studio` (one per browser session, in gr.State), its model in the shared
-`savs.pool.ModelPool`.
+the callbacks live in `studio/steps/` (one module per step), a session's state and actions in
+`studio.actions.Studio` (one per browser session, in gr.State), its model in the shared
+`studio.pool.ModelPool`.
 
 Rules the wiring keeps:
 - every session owns its state; `/load_model` changes the calling session's model only;
@@ -30,9 +30,23 @@ from savs.classifier import SCORINGS
 from savs.errors import SavsError
 from savs.limits import LIVE_STREAMS, LIVE_TIME_LIMIT_S
 from savs.models.registry import visitor_models
-from savs.pool import max_models_from_env
-from savs.studio import Studio, list_example_tasks
-from ui.classes import (
+from studio.actions import Studio, list_example_tasks
+from studio.fairness import cap_session_queue, model_call
+from studio.inputs import visitor_image
+from studio.pool import max_models_from_env
+from studio.server import (
+    CACHE,
+    LIVE_QUEUE,
+    MODEL_ENV,
+    MODEL_QUEUE,
+    MODEL_WORKERS,
+    POOL,
+    START,
+    close_session,
+    start,
+    start_session,
+)
+from studio.steps.classes import (
     add_class_cb,
     add_example_cb,
     add_files_cb,
@@ -51,26 +65,12 @@ from ui.classes import (
     snap_cb,
     undo_cb,
 )
-from ui.classify import classify_cb, classify_frame_cb
-from ui.evaluate import evaluate_cb, evaluate_task_cb
-from ui.fairness import cap_session_queue, model_call
-from ui.inputs import visitor_image
-from ui.inspect import auto_k_cb, inspect_head_cb, select_head_cb
-from ui.server import (
-    CACHE,
-    LIVE_QUEUE,
-    MODEL_ENV,
-    MODEL_QUEUE,
-    MODEL_WORKERS,
-    POOL,
-    START,
-    close_session,
-    start,
-    start_session,
-)
-from ui.share import export_classifier_cb, export_dataset_cb, import_classifier_cb
-from ui.train import extract_cb, load_model_cb, refit_cb
-from ui.views import page
+from studio.steps.classify import classify_cb, classify_frame_cb
+from studio.steps.evaluate import evaluate_cb, evaluate_task_cb
+from studio.steps.inspect import auto_k_cb, inspect_head_cb, select_head_cb
+from studio.steps.share import export_classifier_cb, export_dataset_cb, import_classifier_cb
+from studio.steps.train import extract_cb, load_model_cb, refit_cb
+from studio.views import page
 
 __all__ = [
     "build_demo",

@@ -18,7 +18,7 @@ from gradio_client import Client, handle_file
 import studio_fixtures as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py, also under bare `pytest`
-from savs.studio import Studio
+from studio.actions import Studio
 
 pytestmark = pytest.mark.app
 
@@ -33,14 +33,14 @@ def no_progress(*args, **kwargs) -> None:
 def app_module(tmp_path_factory):
     """app.py with the tiny model loaded and a generated example task as the examples root.
     Uploads go as soon as their call ends (no grace: one caller, nobody shares its files)."""
-    import ui.server
+    import studio.server
 
-    grace, ui.server.UPLOAD_GRACE_S = ui.server.UPLOAD_GRACE_S, 0.0
+    grace, studio.server.UPLOAD_GRACE_S = studio.server.UPLOAD_GRACE_S, 0.0
     try:
         with sf.app_on_tiny_model(tmp_path_factory.mktemp("app")) as app:
             yield app
     finally:
-        ui.server.UPLOAD_GRACE_S = grace
+        studio.server.UPLOAD_GRACE_S = grace
 
 
 @pytest.fixture
@@ -205,7 +205,7 @@ def _webcam_frame(path: Path, folder: Path) -> str:
 
     from gradio.data_classes import ImageData
 
-    from ui.inputs import raw_image
+    from studio.inputs import raw_image
 
     url = "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
     return raw_image(str(folder), ImageData(url=url))
@@ -264,8 +264,8 @@ def test_too_many_files_in_one_upload_are_refused_and_deleted(app_module, tmp_pa
 def test_the_webcam_class_picker_keeps_the_chosen_class(app_module, tmp_path):
     """Snap and Record choose the class for the session: every redraw shows it (through a
     rename) until it is deleted; the record button names its count."""
-    from ui.classes import choose_cam_class_cb, record_label
-    from ui.views import webcam_class_picker
+    from studio.steps.classes import choose_cam_class_cb, record_label
+    from studio.views import webcam_class_picker
 
     studio = Studio()
     app_module.on_page_load(studio, None)

@@ -7,10 +7,9 @@ from typing import Any
 
 import gradio as gr
 
-from savs.studio import Studio
-
-from .server import POOL, discard_upload, gpu, notice, progress_fn, user_errors
-from .views import evaluation_views
+from ..actions import Studio
+from ..server import POOL, discard_upload, gpu, notice, progress_fn, user_errors
+from ..views import evaluation_views
 
 
 @gpu

@@ -7,10 +7,10 @@ from __future__ import annotations
 import gradio as gr
 
 from savs.errors import DataError
-from savs.studio import Studio
 
-from .server import user_errors
-from .views import attention_views, curve_view, fit_views, head_picker, k_update
+from ..actions import Studio
+from ..server import user_errors
+from ..views import attention_views, curve_view, fit_views, head_picker, k_update
 
 
 def _choose(studio: Studio, layer: int, head: int) -> None:

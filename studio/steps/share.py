@@ -9,12 +9,12 @@ import gradio as gr
 
 from savs.classifier import SAVClassifier
 from savs.limits import HOSTED
-from savs.markup import plain
-from savs.studio import Studio
 from savs.text import plural
 
-from .server import POOL, discard_upload, notice, user_errors
-from .views import fit_views, session_summary
+from ..actions import Studio
+from ..markup import plain
+from ..server import POOL, discard_upload, notice, user_errors
+from ..views import fit_views, session_summary
 
 
 @user_errors

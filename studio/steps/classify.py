@@ -8,11 +8,11 @@ from typing import Any
 import gradio as gr
 
 from savs import plots
-from savs.markup import hide_paths, plain
-from savs.studio import Studio
 
-from .server import POOL, discard_upload, gpu, start_session, tracked, user_errors
-from .views import fit_views, prediction_views
+from ..actions import Studio
+from ..markup import hide_paths, plain
+from ..server import POOL, discard_upload, gpu, start_session, tracked, user_errors
+from ..views import fit_views, prediction_views
 
 
 @gpu

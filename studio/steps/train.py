@@ -7,10 +7,10 @@ from typing import Any
 import gradio as gr
 
 from savs.models.registry import check_visitor_model
-from savs.studio import Studio
 
-from .server import CACHE, POOL, START, gpu, notice, progress_fn, user_errors
-from .views import fit_views, k_update, session_summary, status_line
+from ..actions import Studio
+from ..server import CACHE, POOL, START, gpu, notice, progress_fn, user_errors
+from ..views import fit_views, k_update, session_summary, status_line
 
 
 @user_errors

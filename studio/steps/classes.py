@@ -12,13 +12,13 @@ import gradio as gr
 from PIL import Image
 
 from savs import plots
-from savs.markup import hide_paths, plain
-from savs.studio import Studio
 from savs.text import plural
 
-from .inputs import check_upload_count, upload_paths, visitor_image
-from .server import discard_upload, register_session, start_session, tracked, user_errors
-from .views import cards_key, session_summary
+from ..actions import Studio
+from ..inputs import check_upload_count, upload_paths, visitor_image
+from ..markup import hide_paths, plain
+from ..server import discard_upload, register_session, start_session, tracked, user_errors
+from ..views import cards_key, session_summary
 
 TILE = 96  # px of one example thumbnail on a card
 TILES_PER_ROW = 8  # thumbnails in a row; a card shows 3 rows and scrolls past them
@@ -295,7 +295,7 @@ def load_task_cb(studio: Studio, task: str) -> tuple:
         raise gr.Error("Pick an example task first.")
     n = studio.load_example_task(task)
     gr.Info(f"Loaded example task '{plain(task)}': {n} examples. Now click 'Extract'.")
-    from .views import fit_views
+    from ..views import fit_views
 
     return (studio, studio.prompt, session_summary(studio), *fit_views(studio))
 
