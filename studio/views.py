@@ -121,7 +121,7 @@ def undo_update(studio: Studio) -> Any:
 
 
 def page(studio: Studio) -> tuple:
-    """Everything the page shows, in the order of `app.PAGE`."""
+    """Everything the page shows, in the order of `studio.wiring.PAGE`."""
     is_vlm = studio.model_info.is_vlm if studio.model_info else True
     return (
         status_line(studio),

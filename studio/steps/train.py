@@ -6,11 +6,14 @@ from typing import Any
 
 import gradio as gr
 
-from savs.models.registry import check_visitor_model
+from savs.classifier import SCORINGS
+from savs.models.registry import check_visitor_model, visitor_models
 
 from ..actions import Studio
 from ..server import CACHE, POOL, START, gpu, notice, progress_fn, user_errors
 from ..views import fit_views, k_update, session_summary, status_line
+from ..wiring import MODEL_BOUND, Page
+from . import heading
 
 
 @user_errors
@@ -62,3 +65,87 @@ def slider_k(studio: Studio, k: int) -> int | str:
     if studio.k == "auto" and int(k) == studio.shown_k:
         return "auto"
     return int(k)
+
+
+# --- layout and events -----------------------------------------------------------------------
+
+HINT = (
+    "**Extract** runs the model once per example and scores every attention head by "
+    "how well its output alone sorts the examples. The **k** best heads vote. "
+    "**Scoring**: *loo* leaves each example out of its own class mean (honest); "
+    "*reference* keeps it in (as in the paper's code)."
+)
+
+
+def model_choices() -> list[str]:
+    """Only models a visitor may load (bundled, the start model, or the operator's list) and
+    that can load here (bundled files present)."""
+    return visitor_models(START["model"])
+
+
+def model_bar(page: Page) -> None:
+    """Above the columns: the session's model (this session only) and its status line."""
+    state = page.state
+    with gr.Row():
+        model_box = gr.Dropdown(
+            model_choices(),
+            value=START["model"],
+            label="Model",
+            # typed names get the app's own refusal (gradio's would list every choice)
+            allow_custom_value=True,
+            scale=3,
+            info="the models this server offers (for this session only)",
+        )
+        with gr.Column(scale=2, min_width=200):
+            load_model = gr.Button("Load model")
+            status = gr.Markdown(elem_id="model-status")
+    page.add(status=status)
+    page.public(
+        load_model.click,
+        load_model_cb,
+        [state, model_box],
+        [state, status, "k"],
+        "load_model",
+        **MODEL_BOUND,
+    )
+
+
+def build(page: Page) -> None:
+    """Step 2 (middle column): extract, k, scoring, heatmap, top heads, the k curve."""
+    state = page.state
+    heading("2 · Extract and inspect", HINT)
+    extract = gr.Button("Extract", variant="primary")
+    with gr.Row():
+        k = gr.Slider(1, 64, value=20, step=1, label="Heads that vote (k)", scale=3)
+        auto = gr.Checkbox(
+            label="auto",
+            scale=1,
+            min_width=80,
+            elem_id="auto-k",
+            info="fewest heads within 1 point of the best",
+        )
+        scoring = gr.Radio(list(SCORINGS), value="loo", label="Scoring", scale=2)
+    fit_line = gr.Markdown("No classifier yet.", elem_id="fit-line")
+    heatmap = gr.Plot(show_label=False, elem_id="head-heatmap")
+    top_heads = gr.Dataframe(
+        headers=["rank", "layer", "head", "score"],
+        label="Top heads (click a row to inspect that head)",
+        interactive=False,
+        max_height=200,
+        elem_id="top-heads",
+    )
+    k_curve = gr.Plot(show_label=False, elem_id="k-curve")
+    page.add(k=k, auto=auto, scoring=scoring, fit_line=fit_line, heatmap=heatmap)
+    page.add(top_heads=top_heads, k_curve=k_curve)
+    fitted = [state, heatmap, top_heads, fit_line, "summary"]
+    page.public(
+        extract.click,
+        extract_cb,
+        [state, "prompt", k, scoring],
+        fitted,
+        "extract",
+        **MODEL_BOUND,
+    )
+    page.public(k.release, refit_cb, [state, k, scoring], fitted, "refit")
+    for event in (k.input, scoring.input):  # typing + Enter, arrow keys, the radio
+        page.private(event, refit_cb, [state, k, scoring], fitted, trigger_mode="always_last")
