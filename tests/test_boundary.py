@@ -52,3 +52,19 @@ def test_no_savs_source_names_the_app_or_the_pool():
     ]
     assert offenders == [], offenders
     assert not (ROOT / "savs" / "pool.py").exists()
+
+
+def test_the_readme_layout_names_every_app_module():
+    """README's Layout section is where a newcomer finds their room: every module of the app
+    wing is listed there, and no path named there as the app's is gone."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    app_part = layout.split("studio/ ", 1)[1].split("\nassets/", 1)[0]
+    modules = sorted(p.name for p in (ROOT / "studio").rglob("*.py") if p.name != "__init__.py")
+    assert modules, "studio/ holds the app"
+    missing = [m for m in modules if m not in app_part]
+    assert missing == [], missing
+    named = set(re.findall(r"(?<![/\w])(\w+\.py)\b", app_part))  # savs/x.py: the library's
+    gone = sorted(named - set(modules))
+    assert gone == [], gone
+    assert not (ROOT / "ui").exists() and "ui/" not in layout
