@@ -190,7 +190,6 @@ def _card(
     studio_state: gr.State,
     then: Callable[[Any], Any],
 ) -> None:
-    private = dict(api_visibility="private")
     with gr.Group(elem_classes="card", elem_id=f"class-card-{i}"):
         with gr.Row(equal_height=True):
             name_box = gr.Textbox(
@@ -206,21 +205,7 @@ def _card(
         gr.Markdown(_count_line(examples))
         chosen = gr.Number(value=None, visible=False)
         if examples:
-            rows = min(3, -(-len(examples) // TILES_PER_ROW))
-            gallery = gr.Gallery(
-                _tiles(examples),
-                columns=TILES_PER_ROW,
-                rows=rows,
-                height=8 + 52 * rows,
-                allow_preview=False,
-                show_label=False,
-                container=False,
-                object_fit="cover",
-                elem_classes="tiles",
-                fit_columns=False,
-                buttons=[],
-            )
-            gallery.select(_selected_index, None, chosen, **private)
+            _gallery(examples).select(_selected_index, None, chosen, **PRIVATE)
         with gr.Row():
             files = gr.UploadButton(
                 "Upload images",
@@ -244,40 +229,33 @@ def _card(
             )
             add_one = gr.Button("Add example", size="sm")
     # the class name is bound when the card is drawn (a new drawing after every edit)
-    rename = functools.partial(_call_for, rename_class_cb, name)
-    then(name_box.submit(rename, [studio_state, name_box], studio_state, **private))
-    then(name_box.blur(rename, [studio_state, name_box], studio_state, **private))
-    then(
-        delete.click(
-            functools.partial(_call_for, delete_class_cb, name),
-            [studio_state],
-            studio_state,
-            **private,
-        )
-    )
-    then(
-        drop.click(
-            functools.partial(_call_for, delete_example_cb, name),
-            [studio_state, chosen],
-            studio_state,
-            **private,
-        )
-    )
-    then(
-        files.upload(
-            functools.partial(_call_for, add_files_cb, name),
-            [studio_state, files, text],
-            studio_state,
-            **private,
-        )
-    )
-    then(
-        add_one.click(
-            functools.partial(_call_for, add_example_cb, name),
-            [studio_state, shot, text],
-            [studio_state, shot],
-            **private,
-        )
+    for event, callback, inputs, outputs in (
+        (name_box.submit, rename_class_cb, [name_box], studio_state),
+        (name_box.blur, rename_class_cb, [name_box], studio_state),
+        (delete.click, delete_class_cb, [], studio_state),
+        (drop.click, delete_example_cb, [chosen], studio_state),
+        (files.upload, add_files_cb, [files, text], studio_state),
+        (add_one.click, add_example_cb, [shot, text], [studio_state, shot]),
+    ):
+        fn = functools.partial(_call_for, callback, name)
+        then(event(fn, [studio_state, *inputs], outputs, **PRIVATE))
+
+
+def _gallery(examples: list) -> gr.Gallery:
+    """A card's thumbnails: up to 3 rows drawn, the rest scrolled to."""
+    rows = min(3, -(-len(examples) // TILES_PER_ROW))
+    return gr.Gallery(
+        _tiles(examples),
+        columns=TILES_PER_ROW,
+        rows=rows,
+        height=8 + 52 * rows,
+        allow_preview=False,
+        show_label=False,
+        container=False,
+        object_fit="cover",
+        elem_classes="tiles",
+        fit_columns=False,
+        buttons=[],
     )
 
 
