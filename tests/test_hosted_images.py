@@ -22,7 +22,9 @@ IMAGE_ENDPOINTS = {"/classify", "/classify_frame"}  # every public endpoint with
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("hosted-images")
-    with sf.app_server(root, GRADIO_TEMP_DIR=str(root / "gradio")) as (url, pid):
+    # uploads go as soon as their call ends (no grace: one caller, nobody shares its files)
+    grace = dict(SAVS_UPLOAD_GRACE_S="0")
+    with sf.app_server(root, GRADIO_TEMP_DIR=str(root / "gradio"), **grace) as (url, pid):
         yield url, pid, root / "gradio"
 
 
