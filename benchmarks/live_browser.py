@@ -46,7 +46,7 @@ def run(seconds: float = 10.0) -> dict:
     from playwright.sync_api import expect, sync_playwright
 
     import app
-    from savs.pool import max_models_from_env
+    from studio.pool import max_models_from_env
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max_models_from_env()))  # as app.main
     app.start("tiny")

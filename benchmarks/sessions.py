@@ -93,7 +93,7 @@ def _rss_of(pid: int) -> float:
 def run(classifies: int = 20, log: Callable[[str], None] = print) -> dict:
     from gradio_client import Client, handle_file
 
-    from savs.pool import max_models_from_env
+    from studio.pool import max_models_from_env
 
     stop = threading.Event()
     rounds: list[float] = []

@@ -81,7 +81,7 @@ HOSTED_TEXT_CHARS = 2_000
 # opened. A session holds at most 1,000 examples anyway; 100 images is a generous batch.
 HOSTED_UPLOAD_FILES = 100
 
-# --- a classroom on one server (ui/fairness.py, SECURITY.md) -------------------------------------
+# --- a classroom on one server (studio/fairness.py, SECURITY.md) ---------------------------------
 # Model calls (/classify, /extract, /evaluate ...) one session may have running at once: one
 # more is refused at once, so a session that fires 40 calls holds the model for one of them.
 MAX_MODEL_CALLS_PER_SESSION = 1

@@ -33,7 +33,7 @@ from savs.limits import (  # noqa: E402
     MAX_TEXT_CHARS,
 )
 from savs.models.registry import load_model  # noqa: E402
-from savs.studio import Studio  # noqa: E402
+from studio.actions import Studio  # noqa: E402
 
 
 def _zip_dataset(folder: Path, n: int, side: int, name: str) -> Path:

@@ -11,16 +11,16 @@ import studio_fixtures as sf
 def app_module(request, tmp_path_factory):
     """app.py with the tiny model loaded and a generated example task as the examples root.
     A test module may set `UPLOAD_GRACE_S` (test_app.py: 0, uploads go as soon as their call
-    ends: one caller, nobody shares its files) for ui.server while its tests run."""
-    import ui.server
+    ends: one caller, nobody shares its files) for studio.server while its tests run."""
+    import studio.server
 
-    grace = getattr(request.module, "UPLOAD_GRACE_S", ui.server.UPLOAD_GRACE_S)
-    saved, ui.server.UPLOAD_GRACE_S = ui.server.UPLOAD_GRACE_S, grace
+    grace = getattr(request.module, "UPLOAD_GRACE_S", studio.server.UPLOAD_GRACE_S)
+    saved, studio.server.UPLOAD_GRACE_S = studio.server.UPLOAD_GRACE_S, grace
     try:
         with sf.app_on_tiny_model(tmp_path_factory.mktemp("app")) as app:
             yield app
     finally:
-        ui.server.UPLOAD_GRACE_S = saved
+        studio.server.UPLOAD_GRACE_S = saved
 
 
 @pytest.fixture(scope="module")

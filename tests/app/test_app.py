@@ -18,10 +18,10 @@ from gradio_client import Client, handle_file
 import studio_fixtures as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # app.py, also under bare `pytest`
-from savs.studio import Studio
+from studio.actions import Studio
 
 pytestmark = pytest.mark.app
-# ui.server's grace for this module's app (conftest app_module): uploads go as soon as their
+# studio.server's grace for this module's app (conftest app_module): uploads go as soon as their
 # call ends (one caller, nobody shares its files)
 UPLOAD_GRACE_S = 0.0
 
@@ -184,7 +184,7 @@ def _webcam_frame(path: Path, folder: Path) -> str:
 
     from gradio.data_classes import ImageData
 
-    from ui.inputs import raw_image
+    from studio.inputs import raw_image
 
     url = "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
     return raw_image(str(folder), ImageData(url=url))
@@ -243,8 +243,8 @@ def test_too_many_files_in_one_upload_are_refused_and_deleted(app_module, tmp_pa
 def test_the_webcam_class_picker_keeps_the_chosen_class(app_module, tmp_path):
     """Snap and Record choose the class for the session: every redraw shows it (through a
     rename) until it is deleted; the record button names its count."""
-    from ui.classes import choose_cam_class_cb, record_label
-    from ui.views import webcam_class_picker
+    from studio.steps.classes import choose_cam_class_cb, record_label
+    from studio.views import webcam_class_picker
 
     studio = Studio()
     app_module.on_page_load(studio, None)

@@ -19,8 +19,8 @@ import studio_fixtures as sf
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # app.py, also under bare `pytest`
 from savs.classifier import auto_k
 from savs.compare import DISPLAY_NAMES
-from savs.studio import Studio
-from ui import views
+from studio import views
+from studio.actions import Studio
 
 pytestmark = pytest.mark.app
 

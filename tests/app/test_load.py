@@ -290,21 +290,21 @@ def test_extract_and_refit_survive_activations_dropped_from_the_shared_cache(tmp
     sys.path.insert(0, str(ROOT))
     import app
     from savs.activations import ActivationCache
-    from savs.pool import ModelPool
-    from savs.studio import Studio
+    from studio.actions import Studio
+    from studio.pool import ModelPool
 
     torch.set_num_threads(1)
-    import ui.server
-    import ui.train
+    from studio import server
+    from studio.steps import train as train_step
 
-    pool = ModelPool(ui.server.hosted_loader)
-    for module in (ui.server, ui.train, sys.modules["ui.classify"]):
+    pool = ModelPool(server.hosted_loader)
+    for module in (server, train_step, sys.modules["studio.steps.classify"]):
         monkeypatch.setattr(module, "POOL", pool)
     app.start(str(sf.save_tiny_llava(tmp_path / "tiny-llava")))
     info = pool.info(app.START["model"])
     one_entry = info.num_layers * info.num_heads * info.head_dim * 4  # bytes of one [L, H, d]
     cache = ActivationCache(max_bytes=5 * one_entry)
-    monkeypatch.setattr(ui.train, "CACHE", cache)
+    monkeypatch.setattr(train_step, "CACHE", cache)
     studio = Studio()
     for colour in ("red", "blue"):
         studio.add_class(colour)

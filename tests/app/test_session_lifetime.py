@@ -71,12 +71,12 @@ def test_past_the_memory_budget_the_idle_session_is_cleared_and_told_on_its_next
 
 
 def test_webcam_frames_past_the_pixel_budget_are_refused(monkeypatch, tmp_path):
-    import ui.classes
-    import ui.server
     from savs.limits import SessionBudget
-    from savs.studio import Studio
+    from studio import server
+    from studio.actions import Studio
+    from studio.steps import classes as classes_step
 
-    monkeypatch.setattr(ui.server, "HOSTED_SESSION", SessionBudget(max_pixels=30_000))
+    monkeypatch.setattr(server, "HOSTED_SESSION", SessionBudget(max_pixels=30_000))
     studio = Studio(model="tiny")
     studio.add_class("a")
 
@@ -86,14 +86,14 @@ def test_webcam_frames_past_the_pixel_budget_are_refused(monkeypatch, tmp_path):
         return str(path)
 
     for _ in range(3):
-        ui.classes.snap_cb(studio, "a", frame())
+        classes_step.snap_cb(studio, "a", frame())
     with pytest.raises(gr.Error, match="30,000 pixels"):
-        ui.classes.snap_cb(studio, "a", frame())
+        classes_step.snap_cb(studio, "a", frame())
     with pytest.raises(gr.Error, match="pixels"):  # full: recording cannot start
-        ui.classes.record_cb(studio, "a", 10)
+        classes_step.record_cb(studio, "a", 10)
     studio.remove_example("a", 0)
-    ui.classes.record_cb(studio, "a", 10)
-    ui.classes.record_frame_cb(studio, frame())  # fills the room left
+    classes_step.record_cb(studio, "a", 10)
+    classes_step.record_frame_cb(studio, frame())  # fills the room left
     with pytest.warns(UserWarning, match="pixels"):  # the next frame: refused, recording stops
-        ui.classes.record_frame_cb(studio, frame())
+        classes_step.record_frame_cb(studio, frame())
     assert studio.num_examples() == 3 and not studio.recording

@@ -20,7 +20,7 @@ import studio_fixtures as sf
 import tiny_models
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from ui.classes import START_WEBCAM
+from studio.steps.classes import START_WEBCAM
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.browser
@@ -202,21 +202,21 @@ def test_on_a_laptop_screen_each_steps_main_action_is_visible(served):
 def test_closing_the_page_frees_the_session(served):
     from playwright.sync_api import sync_playwright
 
-    import ui.server
+    import studio.server
 
     url, _ = served
     with sync_playwright() as p:
         browser, page = open_page(p, url, size=(1440, 1000))
         try:
             load_task(page, "colours", "3 classes, 12 examples")
-            held = [s for s in ui.server.SESSIONS.values() if len(s.classes) == 3]
+            held = [s for s in studio.server.SESSIONS.values() if len(s.classes) == 3]
             assert held, "the page's session is registered"
             page.close()
             deadline = time.monotonic() + 30
             while held[0].classes and time.monotonic() < deadline:
                 time.sleep(0.5)
             assert held[0].classes == {} and held[0].activations is None
-            assert all(s is not held[0] for s in ui.server.SESSIONS.values())
+            assert all(s is not held[0] for s in studio.server.SESSIONS.values())
         finally:
             browser.close()
 

@@ -104,6 +104,14 @@ def test_wheel_installed_offline_fits_tiny_from_its_own_assets(tmp_path):
     # torch is this environment's (a venv's own, not its base interpreter's)
     here = [Path(p) for p in site.getsitepackages()]
     assert any(Path(torch_file).is_relative_to(p) for p in here), (torch_file, here)
+    # the app's package ships in the same wheel (its gradio comes with the [app] extra)
+    app_wing = subprocess.run(
+        [str(python), "-c", "import studio.steps.train as t; print(t.__file__)"],
+        cwd=elsewhere,
+        **run,
+    )
+    assert app_wing.returncode == 0, app_wing.stderr[-2000:]
+    assert Path(app_wing.stdout.strip()).is_relative_to(venv), app_wing.stdout
     assets = Path(assets)
     assert assets == Path(package_file).parent / "assets"
     assert (assets / "tiny" / "model.safetensors").is_file()

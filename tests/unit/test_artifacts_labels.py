@@ -25,7 +25,7 @@ from savs.classifier import CONFIG_FILE, TENSORS_FILE, SAVClassifier, fit_activa
 from savs.data import load_examples, load_folder, load_jsonl, open_image, read_studio_meta
 from savs.errors import ClassifierError, DataError
 from savs.limits import HOSTED, LOCAL, max_config_bytes
-from savs.session import Session
+from studio.session import Session
 
 pytestmark = pytest.mark.unit
 
@@ -301,7 +301,7 @@ def test_no_request_code_changes_process_wide_state():
         r"|set_num_threads"
     )
     files = [p for p in (ROOT / "savs").rglob("*.py") if "tiny" not in p.parts]
-    files += list((ROOT / "ui").rglob("*.py"))
+    files += list((ROOT / "studio").rglob("*.py"))
     allowed = {ROOT / "savs" / "__main__.py"}
     found = [
         f"{p.relative_to(ROOT)}:{n}"

@@ -1,4 +1,4 @@
-"""The per-session gate on model calls (ui/fairness.py): a session's extra call is refused at
+"""The per-session gate on model calls (studio/fairness.py): a session's extra call is refused at
 once, other sessions are not affected, and the turn is given back even when the call fails."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import threading
 import gradio as gr
 import pytest
 
-from ui.fairness import SessionGate
+from studio.fairness import SessionGate
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,7 @@ import savs.images  # noqa: F401 - sets Image.MAX_IMAGE_PIXELS
 from savs.errors import DataError
 from savs.images import open_image
 from savs.limits import HOSTED_UPLOAD_FILES, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
-from ui.inputs import check_upload_count, visitor_image
+from studio.inputs import check_upload_count, visitor_image
 
 pytestmark = pytest.mark.unit
 

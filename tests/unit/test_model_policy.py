@@ -96,7 +96,7 @@ def test_one_parser_of_the_allowlist(monkeypatch):
     # nothing else in the code reads the variable: the app uses the library's parser
     readers = [
         str(p.relative_to(ROOT))
-        for p in [ROOT / "app.py", *ROOT.glob("savs/**/*.py"), *ROOT.glob("ui/*.py")]
+        for p in [ROOT / "app.py", *ROOT.glob("savs/**/*.py"), *ROOT.glob("studio/**/*.py")]
         if re.search(r"environ[^\n]*(ALLOWED_MODELS|SAVS_ALLOWED)", p.read_text("utf-8"))
     ]
     assert readers == ["savs/models/registry.py"], readers
@@ -255,19 +255,19 @@ def test_the_bundled_style_tiny_model_loads_under_the_hosted_cap(llava_model_dir
 @pytest.mark.integration
 def test_the_hosted_loader_refuses_unlisted_names_without_the_hub(monkeypatch, nothing_is_fetched):
     sys.path.insert(0, str(ROOT))
-    import ui.server
+    import studio.server
 
     monkeypatch.delenv(registry.ALLOWED_MODELS_ENV, raising=False)
-    monkeypatch.setitem(ui.server.START, "model", "tiny")
+    monkeypatch.setitem(studio.server.START, "model", "tiny")
     for name in ("org/big-model", "HuggingFaceTB/SmolVLM-256M-Instruct", LONG_NAME, "/etc"):
         with pytest.raises(ModelError) as refused:
-            ui.server.hosted_loader(name)
+            studio.server.hosted_loader(name)
         assert not isinstance(refused.value, Asked)
         assert len(str(refused.value)) < 400
     # a listed hub id goes on to the hub (here: the stand-in that says it was asked)
     monkeypatch.setenv(registry.ALLOWED_MODELS_ENV, "org/big-model")
     with pytest.raises(Asked):
-        ui.server.hosted_loader("org/big-model")
+        studio.server.hosted_loader("org/big-model")
 
 
 # --- through the app ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from savs.errors import ModelError
-from savs.pool import ModelPool, max_models_from_env
+from studio.pool import ModelPool, max_models_from_env
 
 
 class FakeAdapter:

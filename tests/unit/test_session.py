@@ -9,7 +9,7 @@ import torch
 from savs import DataError
 from savs.classifier import fit_activations
 from savs.errors import ClassifierError
-from savs.studio import Studio
+from studio.actions import Studio
 
 import studio_fixtures as sf
 

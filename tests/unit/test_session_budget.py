@@ -16,10 +16,10 @@ import torch
 from PIL import Image
 
 from savs import DataError
-from savs.budget import activation_bytes, incoming_pixels, shrunk
-from savs.lifetime import EXPIRED, IDLE, SessionRegistry
 from savs.limits import HOSTED_SESSION, SessionBudget
-from savs.studio import Studio, _import_limits
+from studio.actions import Studio, _import_limits
+from studio.budget import activation_bytes, incoming_pixels, shrunk
+from studio.lifetime import EXPIRED, IDLE, SessionRegistry
 
 import studio_fixtures as sf
 
@@ -59,12 +59,12 @@ def test_the_pixel_budget_is_read_from_headers_before_decoding(tmp_path, monkeyp
     big = tmp_path / "big.png"
     Image.new("RGB", (4000, 2000)).save(big)
     assert incoming_pixels([big], 1024) == shrunk(4000, 2000, 1024) == 1024 * 512
-    import savs.session
+    import studio.session
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded before the budget was checked")
 
-    monkeypatch.setattr(savs.session, "open_image", no_decoding)
+    monkeypatch.setattr(studio.session, "open_image", no_decoding)
     with pytest.raises(DataError, match="pixels"):
         budgeted(pixels=500_000).add_examples("a", [big])
 

@@ -12,7 +12,7 @@ from PIL import Image
 from savs import ActivationCache, ClassifierError, DataError, Example
 from savs.activations import extract
 from savs.data import join_prompt, split_prompt
-from savs.studio import Studio, list_example_tasks
+from studio.actions import Studio, list_example_tasks
 
 import studio_fixtures as sf
 from reference import class_means, expected_vote

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-import ui.server as server
+import studio.server as server
 
 pytestmark = pytest.mark.unit
 

@@ -12,13 +12,15 @@ import gradio as gr
 from PIL import Image
 
 from savs import plots
-from savs.markup import hide_paths, plain
-from savs.studio import Studio
 from savs.text import plural
 
-from .inputs import check_upload_count, upload_paths, visitor_image
-from .server import discard_upload, register_session, start_session, tracked, user_errors
-from .views import cards_key, session_summary
+from ..actions import Studio, list_example_tasks
+from ..inputs import check_upload_count, upload_paths, visitor_image
+from ..markup import hide_paths, plain
+from ..server import discard_upload, register_session, start_session, tracked, user_errors
+from ..views import cards_key, session_summary
+from ..wiring import FIT, IMPORTED, LIVE, PRIVATE, Page
+from . import heading
 
 TILE = 96  # px of one example thumbnail on a card
 TILES_PER_ROW = 8  # thumbnails in a row; a card shows 3 rows and scrolls past them
@@ -188,7 +190,6 @@ def _card(
     studio_state: gr.State,
     then: Callable[[Any], Any],
 ) -> None:
-    private = dict(api_visibility="private")
     with gr.Group(elem_classes="card", elem_id=f"class-card-{i}"):
         with gr.Row(equal_height=True):
             name_box = gr.Textbox(
@@ -204,21 +205,7 @@ def _card(
         gr.Markdown(_count_line(examples))
         chosen = gr.Number(value=None, visible=False)
         if examples:
-            rows = min(3, -(-len(examples) // TILES_PER_ROW))
-            gallery = gr.Gallery(
-                _tiles(examples),
-                columns=TILES_PER_ROW,
-                rows=rows,
-                height=8 + 52 * rows,
-                allow_preview=False,
-                show_label=False,
-                container=False,
-                object_fit="cover",
-                elem_classes="tiles",
-                fit_columns=False,
-                buttons=[],
-            )
-            gallery.select(_selected_index, None, chosen, **private)
+            _gallery(examples).select(_selected_index, None, chosen, **PRIVATE)
         with gr.Row():
             files = gr.UploadButton(
                 "Upload images",
@@ -242,40 +229,33 @@ def _card(
             )
             add_one = gr.Button("Add example", size="sm")
     # the class name is bound when the card is drawn (a new drawing after every edit)
-    rename = functools.partial(_call_for, rename_class_cb, name)
-    then(name_box.submit(rename, [studio_state, name_box], studio_state, **private))
-    then(name_box.blur(rename, [studio_state, name_box], studio_state, **private))
-    then(
-        delete.click(
-            functools.partial(_call_for, delete_class_cb, name),
-            [studio_state],
-            studio_state,
-            **private,
-        )
-    )
-    then(
-        drop.click(
-            functools.partial(_call_for, delete_example_cb, name),
-            [studio_state, chosen],
-            studio_state,
-            **private,
-        )
-    )
-    then(
-        files.upload(
-            functools.partial(_call_for, add_files_cb, name),
-            [studio_state, files, text],
-            studio_state,
-            **private,
-        )
-    )
-    then(
-        add_one.click(
-            functools.partial(_call_for, add_example_cb, name),
-            [studio_state, shot, text],
-            [studio_state, shot],
-            **private,
-        )
+    for event, callback, inputs, outputs in (
+        (name_box.submit, rename_class_cb, [name_box], studio_state),
+        (name_box.blur, rename_class_cb, [name_box], studio_state),
+        (delete.click, delete_class_cb, [], studio_state),
+        (drop.click, delete_example_cb, [chosen], studio_state),
+        (files.upload, add_files_cb, [files, text], studio_state),
+        (add_one.click, add_example_cb, [shot, text], [studio_state, shot]),
+    ):
+        fn = functools.partial(_call_for, callback, name)
+        then(event(fn, [studio_state, *inputs], outputs, **PRIVATE))
+
+
+def _gallery(examples: list) -> gr.Gallery:
+    """A card's thumbnails: up to 3 rows drawn, the rest scrolled to."""
+    rows = min(3, -(-len(examples) // TILES_PER_ROW))
+    return gr.Gallery(
+        _tiles(examples),
+        columns=TILES_PER_ROW,
+        rows=rows,
+        height=8 + 52 * rows,
+        allow_preview=False,
+        show_label=False,
+        container=False,
+        object_fit="cover",
+        elem_classes="tiles",
+        fit_columns=False,
+        buttons=[],
     )
 
 
@@ -295,7 +275,7 @@ def load_task_cb(studio: Studio, task: str) -> tuple:
         raise gr.Error("Pick an example task first.")
     n = studio.load_example_task(task)
     gr.Info(f"Loaded example task '{plain(task)}': {n} examples. Now click 'Extract'.")
-    from .views import fit_views
+    from ..views import fit_views
 
     return (studio, studio.prompt, session_summary(studio), *fit_views(studio))
 
@@ -310,3 +290,91 @@ def import_dataset_cb(studio: Studio, file: str | None) -> tuple:
         discard_upload(file)
     gr.Info(f"Imported {n} examples in {plural(len(studio.classes), 'class')}.")
     return (studio, studio.prompt, studio.shown_k, studio.scoring, session_summary(studio))
+
+
+# --- layout and events -----------------------------------------------------------------------
+
+HINT = (
+    "Add a class per thing to tell apart and give each a few examples (images, "
+    "webcam frames or texts). The prompt is the question the model reads with every "
+    "example."
+)
+
+
+def build(page: Page) -> None:
+    """Step 1 (left column): example task, prompt, cards, webcam capture, import. The cards'
+    own events are chained to the page redraw when they are drawn (`page.then`)."""
+    state = page.state
+    heading("1 · Classes", HINT)
+    with gr.Row():
+        task = gr.Dropdown(
+            list_example_tasks(),
+            label="Example task",
+            scale=3,
+            value=None,
+            info="a ready-made task for the bundled models",
+        )
+        load_task = gr.Button("Load example task", scale=1, min_width=120)
+    prompt = gr.Textbox(
+        label="Instruction prompt (shared by every example)",
+        placeholder="e.g. What colour is the shape?",
+    )
+    key = gr.Textbox(visible=False, elem_id="cards-key")
+    class_cards(state, key, page.then)
+    with gr.Row():
+        add_class = gr.Button("+ Add a class", scale=2)
+        undo = gr.Button("Undo", visible=False, scale=2, elem_id="undo")
+    summary = gr.Markdown(elem_id="session-summary")
+    page.add(prompt=prompt, key=key, undo=undo, summary=summary)
+    page.public(add_class.click, add_class_cb, [state], [state, summary], "add_class")
+    page.public(undo.click, undo_cb, [state], [state, summary], "undo")
+    page.private(prompt.blur, set_prompt_cb, [state, prompt], [state])
+    page.public(
+        load_task.click,
+        load_task_cb,
+        [state, task],
+        [state, prompt, summary, *FIT],
+        "load_example_task",
+    )
+    _webcam(page)
+    with gr.Accordion("Import a labeled dataset", open=False):
+        dataset_in = gr.File(
+            file_types=[".jsonl", ".zip"],
+            label="JSONL (text only), or .zip of JSONL + images, or .zip with one folder per class",
+        )
+        page.public(
+            dataset_in.upload,
+            import_dataset_cb,
+            [state, dataset_in],
+            [state, *IMPORTED],
+            "import_dataset",
+        )
+
+
+def _webcam(page: Page) -> None:
+    """Snap one frame, or record the next N, into the chosen class."""
+    state, private = page.state, PRIVATE
+    with gr.Accordion("Webcam: snap or record frames into a class", open=False) as cam_box:
+        cam = visitor_image(
+            sources=["webcam"], streaming=True, height=200, show_label=False, elem_id="capture-cam"
+        )
+        with gr.Row():
+            cam_class = gr.Dropdown([], label="Into class", scale=2)
+            cam_frames = gr.Slider(1, 100, value=10, step=1, label="Frames", scale=2)
+        with gr.Row():
+            snap = gr.Button("Snap", size="sm")
+            record = gr.Button(record_label(cam_frames.value), size="sm", variant="primary")
+    page.add(cam_box=cam_box, cam_class=cam_class)
+    page.on(cam_class.input, choose_cam_class_cb, [state, cam_class], [state], **private)
+    page.on(cam_frames.change, record_label, [cam_frames], [record], **private)
+    page.private(snap.click, snap_cb, [state, cam_class, cam], [state])
+    page.private(record.click, record_cb, [state, cam_class, cam_frames], [state, "summary"])
+    page.on(
+        cam.stream,
+        record_frame_cb,
+        [state, cam],
+        ["summary", "key"],
+        stream_every=0.25,
+        **LIVE,
+        **private,
+    )

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from .errors import DataError
-from .images import image_size
+from savs.errors import DataError
+from savs.images import image_size
 
 FLOAT_BYTES = 4  # activations are fp32 on CPU (`savs.activations.extract`)
 MAKE_ROOM = "Delete examples (or a class) to make room"

@@ -8,11 +8,13 @@ from typing import Any
 import gradio as gr
 
 from savs import plots
-from savs.markup import hide_paths, plain
-from savs.studio import Studio
 
-from .server import POOL, discard_upload, gpu, start_session, tracked, user_errors
-from .views import fit_views, prediction_views
+from ..actions import Studio
+from ..inputs import visitor_image
+from ..markup import hide_paths, plain
+from ..server import POOL, discard_upload, gpu, start_session, tracked, user_errors
+from ..views import fit_views, prediction_views
+from ..wiring import LIVE, MODEL_BOUND, Page
 
 
 @gpu
@@ -58,3 +60,50 @@ def _classify_frame(studio: Studio, frame: str | None, text: str) -> tuple:
     studio.live_frames += 1
     label, bars, timing = prediction_views(studio)
     return label, bars, f"{timing} · frame {studio.live_frames}"
+
+
+# --- layout and events -----------------------------------------------------------------------
+
+LIVE_EVERY_S = 0.1  # the webcam's frame interval; the loop answers as fast as the model allows
+
+
+def build(page: Page) -> None:
+    """The Classify tab: one picture and / or text, its label, vote bars and timing."""
+    state = page.state
+    image = visitor_image(
+        sources=["upload", "webcam", "clipboard"], label="Image", height=200, elem_id="query-image"
+    )
+    text = gr.Textbox(label="Text (optional)")
+    classify = gr.Button("Classify", variant="primary")
+    predicted = gr.Label(label="Prediction", num_top_classes=3, elem_id="predicted-label")
+    timing = gr.Markdown(elem_id="timing")
+    bars = gr.Plot(show_label=False, elem_id="vote-bars")
+    page.add(image=image, text=text, predicted=predicted, timing=timing, bars=bars)
+    page.public(
+        classify.click,
+        classify_cb,
+        [state, image, text],
+        [state, predicted, bars, "heatmap", timing],
+        "classify",
+        **MODEL_BOUND,
+    )
+
+
+def build_live(page: Page) -> None:
+    """The Live webcam tab: every frame classified (with the Classify tab's text)."""
+    live_cam = visitor_image(
+        sources=["webcam"], streaming=True, height=200, show_label=False, elem_id="live-cam"
+    )
+    live_label = gr.Label(label="Live prediction", num_top_classes=3, elem_id="live-label")
+    live_timing = gr.Markdown(elem_id="live-timing")
+    live_bars = gr.Plot(show_label=False, elem_id="live-bars")
+    page.on(
+        live_cam.stream,
+        classify_frame_cb,
+        [page.state, live_cam, "text"],
+        [live_label, live_bars, live_timing],
+        api_name="classify_frame",
+        stream_every=LIVE_EVERY_S,
+        **LIVE,
+    )  # no trigger_mode="always_last": in gradio 6.31 it stopped a stream after one frame
+    # (measured in Chromium)

@@ -1,5 +1,5 @@
 """What the page shows, drawn from one session's state after every action ("the page never
-lies"). Every string a visitor or a shared file supplied passes through `savs.markup.md` here.
+lies"). Every string a visitor or a shared file supplied passes through `studio.markup.md` here.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from PIL import Image
 
 from savs import plots
 from savs.compare import DISPLAY_NAMES
-from savs.markup import md
-from savs.studio import Studio
 from savs.text import plural
+
+from .actions import Studio
+from .markup import md
 
 
 def status_line(studio: Studio) -> str:
@@ -120,7 +121,7 @@ def undo_update(studio: Studio) -> Any:
 
 
 def page(studio: Studio) -> tuple:
-    """Everything the page shows, in the order of `app.PAGE`."""
+    """Everything the page shows, in the order of `studio.wiring.PAGE`."""
     is_vlm = studio.model_info.is_vlm if studio.model_info else True
     return (
         status_line(studio),

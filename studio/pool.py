@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import ModelError
-from .models.adapter import ModelAdapter
-from .models.registry import load_model
+from savs.errors import ModelError
+from savs.models.adapter import ModelAdapter
+from savs.models.registry import load_model
 
 MAX_MODELS_ENV = "SAVS_MAX_MODELS"
 DEFAULT_MAX_MODELS = 2

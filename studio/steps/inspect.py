@@ -7,10 +7,11 @@ from __future__ import annotations
 import gradio as gr
 
 from savs.errors import DataError
-from savs.studio import Studio
 
-from .server import user_errors
-from .views import attention_views, curve_view, fit_views, head_picker, k_update
+from ..actions import Studio
+from ..server import user_errors
+from ..views import attention_views, curve_view, fit_views, head_picker, k_update
+from ..wiring import Page
 
 
 def _choose(studio: Studio, layer: int, head: int) -> None:
@@ -55,3 +56,53 @@ def auto_k_cb(studio: Studio, auto: bool) -> tuple:
     else:
         studio.refit(k=k)
     return (studio, k_update(studio), curve_view(studio), *fit_views(studio))
+
+
+# --- layout and events -----------------------------------------------------------------------
+
+
+def build(page: Page) -> None:
+    """In the Classify tab: where the chosen head looked, and the head inspector; a click on a
+    top-heads row and the "auto" k box (both drawn by the train step) open heads / pick k."""
+    state = page.state
+    with gr.Accordion("Why: where the heads looked", open=True):
+        # custom values: choices are redrawn per session, and the callback checks the head
+        picker = gr.Dropdown(
+            [],
+            label="Head",
+            elem_id="head-picker",
+            allow_custom_value=True,
+            info="a selected head; or click a row of 'Top heads'",
+        )
+        overlay = gr.Image(
+            label="Attention on the picture",
+            type="pil",
+            height=220,
+            interactive=False,
+            elem_id="attention-overlay",
+        )
+        tokens = gr.HighlightedText(
+            label="Attention on the prompt's tokens",
+            elem_id="attention-tokens",
+            combine_adjacent=False,
+        )
+        inspector = gr.Markdown(elem_id="head-inspector")
+        per_class_head = gr.Dataframe(
+            headers=["class", "training accuracy", "cosine (this input)", "vote"],
+            label="This head, class by class",
+            interactive=False,
+            max_height=200,
+            elem_id="head-classes",
+        )
+    page.add(picker=picker, overlay=overlay, tokens=tokens, inspector=inspector)
+    page.add(per_class_head=per_class_head)
+    inspected = [state, picker, overlay, tokens, inspector, per_class_head]
+    page.public(picker.input, inspect_head_cb, [state, picker], inspected, "inspect_head")
+    page.private(page["top_heads"].select, select_head_cb, [state], [state])
+    page.public(
+        page["auto"].input,
+        auto_k_cb,
+        [state, "auto"],
+        [state, "k", "k_curve", "heatmap", "top_heads", "fit_line"],
+        "auto_k",
+    )

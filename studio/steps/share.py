@@ -9,12 +9,14 @@ import gradio as gr
 
 from savs.classifier import SAVClassifier
 from savs.limits import HOSTED
-from savs.markup import plain
-from savs.studio import Studio
 from savs.text import plural
 
-from .server import POOL, discard_upload, notice, user_errors
-from .views import fit_views, session_summary
+from ..actions import Studio
+from ..markup import plain
+from ..server import POOL, discard_upload, notice, user_errors
+from ..views import fit_views, session_summary
+from ..wiring import FIT, IMPORTED, MODEL_BOUND, Page
+from .classes import import_dataset_cb
 
 
 @user_errors
@@ -48,3 +50,30 @@ def import_classifier_cb(studio: Studio, file: str | None, progress: Any = gr.Pr
         f"{plural(clf.k, 'head')}, on {plain(model)}."
     )
     return (studio, studio.shown_k, studio.scoring, *fit_views(studio), session_summary(studio))
+
+
+# --- layout and events -----------------------------------------------------------------------
+
+
+def build(page: Page) -> None:
+    """The Save & share tab: export / import the classifier and the dataset."""
+    state = page.state
+    gr.Markdown("**Classifier** (.zip: safetensors + JSON)")
+    export_clf = gr.Button("Export classifier", size="sm")
+    clf_out = gr.File(label="Download", interactive=False, height=80)
+    clf_in = gr.File(file_types=[".zip"], label="Import classifier", height=80)
+    gr.Markdown("**Dataset** (.zip: JSONL + images + prompt)")
+    export_ds = gr.Button("Export dataset", size="sm")
+    ds_out = gr.File(label="Download", interactive=False, height=80)
+    ds_in = gr.File(file_types=[".zip", ".jsonl"], label="Import dataset", height=80)
+    page.private(ds_in.upload, import_dataset_cb, [state, ds_in], [state, *IMPORTED])
+    page.on(export_clf.click, export_classifier_cb, state, clf_out, api_name="export_classifier")
+    page.on(export_ds.click, export_dataset_cb, state, ds_out, api_name="export_dataset")
+    page.public(
+        clf_in.upload,
+        import_classifier_cb,
+        [state, clf_in],
+        [state, "k", "scoring", *FIT, "summary"],
+        "import_classifier",
+        **MODEL_BOUND,
+    )

@@ -1,7 +1,7 @@
 """One person's work in the app, as plain state: classes of examples, the shared prompt, the
 chosen model, the classifier and its activations, and whether that classifier is still current.
 
-Why apart from the actions (`savs.studio`): every edit here is cheap and model-free, so it can be
+Why apart from the actions (`studio.actions`): every edit here is cheap and model-free, so it can be
 tested alone, and the rule "a classifier never silently describes classes that no longer exist"
 lives in one place: every edit of classes, examples or prompt bumps `revision`, and a classifier
 fitted at another revision is stale until the next Extract.
@@ -16,14 +16,15 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from savs.classifier import HeadCount, Prediction, SAVClassifier
+from savs.data import Example, label_problem, normalize_label, open_image
+from savs.errors import DataError
+from savs.limits import LOCAL_SESSION, MAX_LABEL_CHARS, MAX_TEXT_CHARS, SessionBudget
+from savs.metrics import EvalReport
+from savs.text import plural
+
 from . import budget
-from .classifier import HeadCount, Prediction, SAVClassifier
-from .data import Example, label_problem, normalize_label, open_image
-from .errors import DataError
-from .limits import LOCAL_SESSION, MAX_LABEL_CHARS, MAX_TEXT_CHARS, SessionBudget
-from .metrics import EvalReport
 from .pool import ModelInfo
-from .text import plural
 
 MAX_CLASSES = 50
 MAX_EXAMPLES = 1000  # per session: keeps one browser session from filling the server's memory

@@ -18,7 +18,6 @@ import gradio as gr
 
 from savs.activations import ActivationCache
 from savs.errors import SavsError
-from savs.lifetime import SessionRegistry
 from savs.limits import (
     HOSTED_CALL_CHARS,
     HOSTED_MAX_MODEL_GB,
@@ -27,10 +26,12 @@ from savs.limits import (
     SESSION_TTL_S,
     SESSIONS_BYTES,
 )
-from savs.markup import hide_paths, plain
 from savs.models.registry import check_visitor_model, load_model
-from savs.pool import ModelPool
-from savs.studio import Studio
+
+from .actions import Studio
+from .lifetime import SessionRegistry
+from .markup import hide_paths, plain
+from .pool import ModelPool
 
 MODEL_ENV = "SAVS_MODEL"
 MODEL_QUEUE = "model"  # concurrency_id of every event that runs a model

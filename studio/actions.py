@@ -1,5 +1,5 @@
 """What a person does in the app, as plain methods: import, extract, refit, classify, evaluate,
-export. The state they act on is `savs.session.Session`.
+export. The state they act on is `studio.session.Session`.
 
 Why a library class: the Gradio app (app.py) stays a thin layer of small callbacks, and every
 capability is unit-tested here without a browser. Actions that run a model take a
@@ -20,12 +20,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from .activations import ActivationCache, ProgressFn, extract
-from .baseline import zero_shot_accuracy
-from .budget import check_activations, check_pixels
-from .classifier import SCORINGS, HeadCount, SAVClassifier, fit_activations, k_curve
-from .compare import compare_baselines
-from .data import (
+from savs.activations import ActivationCache, ProgressFn, extract
+from savs.baseline import zero_shot_accuracy
+from savs.classifier import SCORINGS, HeadCount, SAVClassifier, fit_activations, k_curve
+from savs.compare import compare_baselines
+from savs.data import (
     Example,
     dataset_root,
     join_prompt,
@@ -36,13 +35,21 @@ from .data import (
     write_jsonl,
     zip_folder,
 )
-from .errors import ClassifierError, DataError, ModelError
-from .explanation import explain_prediction, head_class_accuracy
-from .limits import HOSTED, HOSTED_EVALUATE, Limits
-from .metrics import evaluation_report
-from .models.adapter import ModelAdapter
-from .models.registry import ASSETS
-from .pipeline import check_compatible, classifier_config, evaluate, predict, training_activations
+from savs.errors import ClassifierError, DataError, ModelError
+from savs.explanation import explain_prediction, head_class_accuracy
+from savs.limits import HOSTED, HOSTED_EVALUATE, Limits
+from savs.metrics import evaluation_report
+from savs.models.adapter import ModelAdapter
+from savs.models.registry import ASSETS
+from savs.pipeline import (
+    check_compatible,
+    classifier_config,
+    evaluate,
+    predict,
+    training_activations,
+)
+
+from .budget import check_activations, check_pixels
 from .session import (
     MAX_CLASSES,
     Classification,

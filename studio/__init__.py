@@ -1,0 +1,15 @@
+"""SAVs Studio, the app wing: the Gradio page over the `savs` method library (app.py assembles it).
+
+session.py  one session's state: classes, prompt, model choice, classifier, undo (no model)
+actions.py  `Studio`, the session's actions: import, extract, refit, classify, evaluate, export
+budget.py   what a session holds (memory, stored pixels) and its budget's refusals
+lifetime.py SessionRegistry: time to live and one memory budget for all sessions
+pool.py     ModelPool: models by name, loaded once, lent to sessions batch by batch
+markup.py   escaping visitors' text for Markdown and toasts; server paths cut
+server.py   what all sessions share: the pool, the activation cache, the start model, the
+            session registry, and the error / progress helpers every callback uses
+fairness.py the per-session gate on model calls and the cap on queued events
+inputs.py   what a visitor's uploads and webcam frames become (checked) before an action
+views.py    what the page shows, drawn from one session's state
+steps/      one module per step of the page (classes, train, classify, inspect, evaluate, share)
+"""

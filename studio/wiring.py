@@ -1,0 +1,163 @@
+"""The redraw every step's events share: after each action, failed or not, the whole page is
+drawn again from the session's state (`views.page`), so what it shows is never stale.
+
+Each step names the components the redraw updates or other steps read (`page.add`) and
+declares its events next to its components (`page.public`, `page.private`). An event may send
+outputs to another step's components that are not drawn yet (load_task fills the train step's
+heatmap), so events are registered once the whole page is laid out (`page.finish`), in the
+order they were declared; events declared later (the class cards, drawn by `gr.render`) are
+registered at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from savs.limits import LIVE_STREAMS, LIVE_TIME_LIMIT_S
+
+from .actions import Studio
+from .fairness import model_call
+from .server import LIVE_QUEUE, MODEL_QUEUE, MODEL_WORKERS, start_session
+from .views import page
+
+# what `views.page()` returns, in its order: the redraw's outputs, by name
+PAGE = (
+    "status",
+    "k",
+    "scoring",
+    "summary",
+    "undo",
+    "key",
+    "image",
+    "cam_box",
+    "heatmap",
+    "top_heads",
+    "fit_line",
+    "predicted",
+    "bars",
+    "timing",
+    "eval_line",
+    "per_class",
+    "confusion",
+    "mistakes",
+    "auto",
+    "k_curve",
+    "baselines",
+    "picker",
+    "overlay",
+    "tokens",
+    "inspector",
+    "per_class_head",
+    "cam_class",
+)
+FIT = ("heatmap", "top_heads", "fit_line")  # what a new fit redraws (views.fit_views)
+IMPORTED = ("prompt", "k", "scoring", "summary")  # what an imported dataset sets
+
+PRIVATE = dict(api_visibility="private")
+MODEL_BOUND = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=MODEL_WORKERS)
+# webcam streams: their own group (an open stream keeps its worker between frames), ended
+# LIVE_TIME_LIMIT_S after their frames stop; model work inside takes the model's lock
+LIVE = dict(concurrency_id=LIVE_QUEUE, concurrency_limit=LIVE_STREAMS, time_limit=LIVE_TIME_LIMIT_S)
+
+Output = Any  # a component, or the name a step gave it in `page.add` (resolved in `finish`)
+Outputs = Output | Sequence[Output]
+
+
+def redraw(studio: Studio) -> tuple:
+    """After every action (and its failure): the whole page from the session's state."""
+    start_session(studio)
+    return page(studio)
+
+
+@dataclass
+class Page:
+    """The session's state, the components steps share by name, and the events still to wire."""
+
+    state: gr.State
+    shown: dict[str, Any] = field(default_factory=dict)
+    _pending: list[Callable[[], None]] | None = field(default_factory=list)
+
+    def add(self, **components: Any) -> None:
+        """Components the redraw updates (their names in PAGE) or another step reads."""
+        self.shown.update(components)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.shown[name]
+
+    def public(
+        self,
+        event: Callable,
+        fn: Callable,
+        inputs: Outputs,
+        outputs: Outputs,
+        name: str,
+        **kwargs: Any,
+    ) -> None:
+        """A named API endpoint (stable outputs for gradio_client users), then the redraw.
+        A model-bound one takes its session's turn (one model call per session at once)."""
+        if kwargs.get("concurrency_id") == MODEL_QUEUE:
+            fn = model_call(fn)
+        self._later(
+            lambda: self.then(event(fn, *self._resolve(inputs, outputs), api_name=name, **kwargs))
+        )
+
+    def private(
+        self,
+        event: Callable,
+        fn: Callable,
+        inputs: Outputs,
+        outputs: Outputs,
+        **kwargs: Any,
+    ) -> None:
+        """A page event that is no API endpoint, then the redraw."""
+        self._later(
+            lambda: self.then(event(fn, *self._resolve(inputs, outputs), **PRIVATE, **kwargs))
+        )
+
+    def on(
+        self,
+        event: Callable,
+        fn: Callable,
+        inputs: Outputs,
+        outputs: Outputs,
+        **kwargs: Any,
+    ) -> None:
+        """An event the redraw does not follow (a stream's frames, a download, a label)."""
+        self._later(lambda: event(fn, *self._resolve(inputs, outputs), **kwargs))
+
+    def then(self, event: Any) -> Any:
+        """Chain the redraw after `event` (once the page is laid out)."""
+        if self._pending is not None:
+            self._pending.append(lambda: self.then(event))
+            return event
+        return event.then(redraw, self.state, [self.shown[n] for n in PAGE], **PRIVATE)
+
+    def finish(self) -> None:
+        """The page is laid out: wire every event declared so far, in order."""
+        pending, self._pending = self._pending or [], None
+        missing = set(PAGE) - set(self.shown)
+        if missing:  # a step left out a component views.page() draws: positions would shift
+            raise RuntimeError(f"views.page() draws components no step added: {sorted(missing)}")
+        for wire in pending:
+            wire()
+
+    def _later(self, wire: Callable[[], None]) -> None:
+        if self._pending is None:
+            wire()
+        else:
+            self._pending.append(wire)
+
+    def _resolve(self, inputs: Outputs, outputs: Outputs) -> tuple[Any, Any]:
+        """Names to components; a single component stays single (gradio's own convention)."""
+
+        def one(c: Output) -> Any:
+            return self.shown[c] if isinstance(c, str) else c
+
+        def each(cs: Outputs) -> Any:
+            return [one(c) for c in cs] if isinstance(cs, (list, tuple)) else one(cs)
+
+        return each(inputs), each(outputs)
