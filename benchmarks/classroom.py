@@ -1,0 +1,256 @@
+"""A classroom on one server (issue 21): many students at once, some on the Live tab.
+
+    python -m benchmarks.classroom [--students 30] [--live 10] [--live-seconds 30]
+        [--classifies 10] [--json]
+
+Through the real app (`python app.py --model tiny` as its own process on 127.0.0.1, see
+benchmarks/sessions.py), each student its own gradio_client Client, i.e. its own session:
+- one student alone: /load_example_task colour, /extract, then `--classifies` /classify of a
+  held-out scene; its latencies are the baseline;
+- then `--students` students at once (threads), the same steps; `--live` of them, after
+  extracting, first hold a live stream open for `--live-seconds`, sending a frame every 0.1 s as
+  the webcam does (gradio_client cannot call a streaming endpoint, so over HTTP: queue/join,
+  stream/{event_id}, the session's SSE stream, stream/{event_id}/close), then classify.
+  A student's calls are sequential, so the per-session fairness (one model call at a time)
+  should refuse none; refusals and errors are counted anyway;
+- the server's RSS is sampled every 0.5 s for the whole run.
+Goal (2 cores): classroom p95 classify <= 3x the alone p95; RSS bounded by the session budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.sessions import _app_process, _query_image, _rss_of
+
+GOAL_P95_RATIO = 3.0
+FRAME_EVERY_S = 0.1  # app.LIVE_EVERY_S: the webcam's frame interval
+PROMPT = "What colour is the shape?"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) by nearest rank (p95 of 10 values is the largest of them)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def _frame_payload(image: Path) -> dict:
+    """A frame as the browser's webcam sends it: a JPEG data URL in an ImageData."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.open(image).convert("RGB").save(buffer, "JPEG")
+    url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return {"url": url, "meta": {"_type": "gradio.FileData"}}
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _fn_index(url: str, api_name: str) -> int:
+    with urllib.request.urlopen(url + "config", timeout=30) as response:
+        config = json.loads(response.read())
+    return next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
+
+
+def live_stream(url: str, session: str, index: int, frame: dict, seconds: float) -> dict:
+    """Hold a classify_frame stream open for `seconds` in session `session`, a new frame every
+    0.1 s; returns frames sent and answered (outputs the stream sent back, labels read)."""
+    body = {
+        "data": [None, frame, ""],
+        "fn_index": index,
+        "session_hash": session,
+        "event_data": None,
+        "trigger_id": None,
+    }
+    event_id = _post(url + "gradio_api/queue/join", body)["event_id"]
+    answers: list[str] = []
+    done = threading.Event()
+    reader = threading.Thread(
+        target=_read_answers, args=(url, session, event_id, answers, done), daemon=True
+    )
+    reader.start()
+    sent, deadline = 1, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(FRAME_EVERY_S)
+        _post(url + f"gradio_api/stream/{event_id}", body)
+        sent += 1
+    _post(url + f"gradio_api/stream/{event_id}/close", {})
+    done.wait(timeout=30)
+    return {"sent": sent, "answered": len(answers), "labels": sorted(set(answers))}
+
+
+def _read_answers(url: str, session: str, event_id: str, answers: list, done) -> None:
+    """The session's SSE stream: every output of our event is one answered frame."""
+    try:
+        stream = urllib.request.urlopen(
+            url + f"gradio_api/queue/data?session_hash={session}", timeout=60
+        )
+        for raw in stream:
+            line = raw.decode().strip()
+            if not line.startswith("data:"):
+                continue
+            message = json.loads(line[5:])
+            if message.get("event_id") != event_id:
+                continue
+            output = message.get("output") or {}
+            if message.get("msg") in (
+                "process_streaming",
+                "process_generating",
+                "process_completed",
+            ) and output.get("data"):
+                label = output["data"][0]
+                answers.append(label.get("label", "") if isinstance(label, dict) else str(label))
+            if message.get("msg") == "process_completed":
+                break
+    finally:
+        done.set()
+
+
+def student(url: str, query: Path, classifies: int, live: dict | None, out: dict) -> None:
+    """One student: load the colour task, extract, (live stream), classify `classifies` times.
+    Fills `out` with latencies, refusals/errors and the live counts."""
+    from gradio_client import Client, handle_file
+
+    out.update(latencies=[], errors=[], live=None)
+    try:
+        client = Client(url, verbose=False)
+        client.predict("colour", api_name="/load_example_task")
+        client.predict(PROMPT, 20, "loo", api_name="/extract")
+        if live is not None:
+            out["live"] = live_stream(url, client.session_hash, **live)
+        for _ in range(classifies):
+            start = time.perf_counter()
+            try:
+                client.predict(handle_file(query), "", api_name="/classify")
+                out["latencies"].append(time.perf_counter() - start)
+            except Exception as exc:  # noqa: BLE001 - a refusal or error: counted, go on
+                out["errors"].append(str(exc)[:200])
+    except Exception as exc:  # noqa: BLE001 - a student that could not start
+        out["errors"].append(f"setup: {str(exc)[:200]}")
+
+
+def _sample_rss(pid: int, stop: threading.Event, samples: list[float]) -> None:
+    while not stop.is_set():
+        samples.append(_rss_of(pid))
+        stop.wait(0.5)
+
+
+def _ms(values: list[float], q: float) -> float:
+    return round(1000 * percentile(values, q), 1) if values else float("nan")
+
+
+def run(
+    students: int = 30,
+    live: int = 10,
+    live_seconds: float = 30,
+    classifies: int = 10,
+    log: Callable[[str], None] = print,
+) -> dict:
+    from savs.limits import SESSIONS_BYTES
+
+    budget = int(os.environ.get("SAVS_SESSIONS_BYTES", SESSIONS_BYTES))  # as ui/server.py
+    stop, rss = threading.Event(), []
+    with _app_process(log) as (url, pid), tempfile.TemporaryDirectory() as tmp:
+        sampler = threading.Thread(target=_sample_rss, args=(pid, stop, rss), daemon=True)
+        sampler.start()
+        query = _query_image(Path(tmp))
+        stream = {"index": _fn_index(url, "classify_frame"), "frame": _frame_payload(query)}
+        log("one student alone")
+        alone: dict = {}
+        student(url, query, classifies, None, alone)
+        log(f"{students} students, {live} of them live for {live_seconds} s")
+        outs: list[dict] = [{} for _ in range(students)]
+        threads = [
+            threading.Thread(
+                target=student,
+                args=(url, query, classifies, dict(stream, seconds=live_seconds), outs[i])
+                if i < live
+                else (url, query, classifies, None, outs[i]),
+            )
+            for i in range(students)
+        ]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - start
+        final_rss = _rss_of(pid)
+        stop.set()
+        sampler.join()
+    crowd = [t for o in outs for t in o["latencies"]]
+    lives = [o["live"] for o in outs if o.get("live")]
+    errors = [e for o in [alone, *outs] for e in o["errors"]]
+    alone_p95 = percentile(alone["latencies"], 0.95) if alone["latencies"] else float("nan")
+    return {
+        "students": students,
+        "live_students": live,
+        "live_seconds": live_seconds,
+        "classifies": classifies,
+        "cpu_cores": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "alone_p50_ms": _ms(alone["latencies"], 0.5),
+        "alone_p95_ms": _ms(alone["latencies"], 0.95),
+        "classroom_p50_ms": _ms(crowd, 0.5),
+        "classroom_p95_ms": _ms(crowd, 0.95),
+        "p95_over_alone_p95": round(percentile(crowd, 0.95) / alone_p95, 2) if crowd else None,
+        "goal_p95_ratio": GOAL_P95_RATIO,
+        "classifies_answered": len(crowd),
+        "classroom_wall_s": round(wall, 1),
+        "live_frames_answered": [s["answered"] for s in lives],
+        "live_frames_sent": [s["sent"] for s in lives],
+        "live_answers_per_s_median": round(
+            statistics.median(s["answered"] for s in lives) / live_seconds, 2
+        )
+        if lives
+        else None,
+        "live_labels": sorted({label for s in lives for label in s["labels"]}),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "server_rss_mb_max": round(max(rss)),
+        "server_rss_mb_final": round(final_rss),
+        "rss_samples": len(rss),
+        "sessions_budget_mb": round(budget / 2**20),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.classroom", description=__doc__)
+    parser.add_argument("--students", type=int, default=30)
+    parser.add_argument("--live", type=int, default=10)
+    parser.add_argument("--live-seconds", type=float, default=30)
+    parser.add_argument("--classifies", type=int, default=10)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(
+        args.students,
+        min(args.live, args.students),
+        args.live_seconds,
+        args.classifies,
+        log=lambda s: print(s, file=sys.stderr),
+    )
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

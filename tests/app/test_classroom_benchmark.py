@@ -1,0 +1,40 @@
+"""benchmarks/classroom.py, tiny: three students on the real app (its own process), one of them
+live for 3 s. The live student's stream is answered (the HTTP streaming payload is right), every
+classify is answered with no refusal, and the figures are measured, not made up."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from benchmarks import classroom
+
+pytestmark = pytest.mark.app
+
+
+def test_a_tiny_classroom_is_measured_and_the_live_student_answered(capsys):
+    assert classroom.main(["--students", "3", "--live", "1", "--live-seconds", "3",
+                           "--classifies", "2", "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert out["errors"] == 0, out["first_errors"]
+    assert out["classifies_answered"] == 3 * 2
+    # a frame every 0.1 s for 3 s: about 30 sent; the tiny model answers most of them
+    (sent,), (answered,) = out["live_frames_sent"], out["live_frames_answered"]
+    assert 20 <= sent <= 40 and 3 <= answered <= sent, out
+    assert out["live_labels"] == ["red"]  # the held-out scene is red, via the session's classifier
+    assert 0 < out["alone_p50_ms"] <= out["alone_p95_ms"]
+    assert 0 < out["classroom_p50_ms"] <= out["classroom_p95_ms"]
+    ratio = out["classroom_p95_ms"] / out["alone_p95_ms"]
+    assert out["p95_over_alone_p95"] == pytest.approx(ratio, abs=0.01)
+    assert out["rss_samples"] >= 4  # sampled every 0.5 s over a run of several seconds
+    assert 100 < out["server_rss_mb_final"] <= out["server_rss_mb_max"]
+    assert out["sessions_budget_mb"] > 0 and math.isfinite(out["live_answers_per_s_median"])
+
+
+def test_percentile_is_nearest_rank():
+    values = [float(v) for v in range(1, 11)]
+    assert classroom.percentile(values, 0.5) == 5.0
+    assert classroom.percentile(values, 0.95) == 10.0
+    assert classroom.percentile([3.0], 0.95) == 3.0
