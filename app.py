@@ -13,7 +13,8 @@ Rules the wiring keeps:
 - every session owns its state; `/load_model` changes the calling session's model only;
 - after every action, failed or not, the page is redrawn from the session's state
   (`studio.wiring.redraw`), so what it shows is never stale and no error mark outlives the next
-  action;
+  action; after a success, what the action returned itself is not drawn again (each output is
+  computed once per action);
 - the named API endpoints keep their names and parameters (README: "The app's API").
 """
 

@@ -4,6 +4,7 @@ lies"). Every string a visitor or a shared file supplied passes through `studio.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -51,13 +52,22 @@ def cards_key(studio: Studio) -> str:
 
 def fit_views(studio: Studio) -> tuple:
     """Heatmap, top-heads table and fit line for the session's classifier."""
+    return (heatmap_view(studio), *fit_summary(studio))
+
+
+def heatmap_view(studio: Studio) -> Any:
+    """Every head's score, the selected ones marked (and the last input's votes)."""
+    clf, last = studio.classifier, studio.last_classification
+    if clf is None:
+        return plots.empty_figure("Click 'Extract' to score every attention head")
+    return plots.classifier_heatmap(clf, last.prediction if last else None)
+
+
+def fit_summary(studio: Studio) -> tuple[list, str]:
+    """The top-heads table and the fit line."""
     clf = studio.classifier
     if clf is None:
-        return (
-            plots.empty_figure("Click 'Extract' to score every attention head"),
-            [],
-            "No classifier yet.",
-        )
+        return [], "No classifier yet."
     rows = [
         [rank, h.layer, h.head, round(float(clf.head_scores[h.layer, h.head]), 3)]
         for rank, h in enumerate(clf.heads, 1)
@@ -76,9 +86,7 @@ def fit_views(studio: Studio) -> tuple:
             f"\n\nThe classifier runs on `{md(studio.classifier_model)}`; click 'Extract' "
             f"to fit one on `{md(studio.model)}`."
         )
-    last = studio.last_classification
-    figure = plots.classifier_heatmap(clf, last.prediction if last else None)
-    return figure, rows, line
+    return rows, line
 
 
 def prediction_views(studio: Studio) -> tuple:
@@ -120,28 +128,48 @@ def undo_update(studio: Studio) -> Any:
     return gr.update(visible=r is not None, value=f"Undo: restore {r.what}" if r else "Undo")
 
 
-def page(studio: Studio) -> tuple:
-    """Everything the page shows, in the order of `studio.wiring.PAGE`."""
+def _vlm_only(studio: Studio) -> tuple:
+    """The image inputs (query image, webcam box): shown for vision-language models only."""
     is_vlm = studio.model_info.is_vlm if studio.model_info else True
-    return (
-        status_line(studio),
-        k_update(studio),
-        studio.scoring,
-        session_summary(studio),
-        undo_update(studio),
-        cards_key(studio),
-        gr.update(visible=is_vlm),
-        gr.update(visible=is_vlm),
-        *fit_views(studio),
-        *prediction_views(studio),
-        *evaluation_views(studio),
-        studio.k == "auto",
-        curve_view(studio),
-        baselines_view(studio),
-        head_picker(studio),
-        *attention_views(studio),
-        webcam_class_picker(studio),
-    )
+    return gr.update(visible=is_vlm), gr.update(visible=is_vlm)
+
+
+# Everything the page shows: each view draws some of the page's components (by name) from the
+# session's state. `page` draws them in PAGE's order, the outputs of the redraw after each event.
+VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
+    (("status",), lambda s: (status_line(s),)),
+    (("k",), lambda s: (k_update(s),)),
+    (("scoring",), lambda s: (s.scoring,)),
+    (("summary",), lambda s: (session_summary(s),)),
+    (("undo",), lambda s: (undo_update(s),)),
+    (("key",), lambda s: (cards_key(s),)),
+    (("image", "cam_box"), _vlm_only),
+    (("heatmap",), lambda s: (heatmap_view(s),)),
+    (("top_heads", "fit_line"), fit_summary),
+    (("predicted", "bars", "timing"), prediction_views),
+    (("eval_line", "per_class", "confusion", "mistakes"), evaluation_views),
+    (("auto",), lambda s: (s.k == "auto",)),
+    (("k_curve",), lambda s: (curve_view(s),)),
+    (("baselines",), lambda s: (baselines_view(s),)),
+    (("picker",), lambda s: (head_picker(s),)),
+    (("overlay", "tokens", "inspector", "per_class_head"), lambda s: attention_views(s)),
+    (("cam_class",), lambda s: (webcam_class_picker(s),)),
+)
+PAGE: tuple[str, ...] = tuple(name for names, _ in VIEWS for name in names)
+
+
+def page(studio: Studio, sent: frozenset[str] = frozenset()) -> tuple:
+    """Everything the page shows, in PAGE's order. Components in `sent` (the event before this
+    redraw has just sent them, from the same state) are not sent again (gr.skip()), and a view
+    whose components were all sent is not drawn: each output is computed once per action."""
+    out: list[Any] = []
+    for names, draw in VIEWS:
+        if set(names) <= sent:
+            out.extend(gr.skip() for _ in names)
+            continue
+        values = draw(studio)
+        out.extend(gr.skip() if n in sent else v for n, v in zip(names, values))
+    return tuple(out)
 
 
 def webcam_class_picker(studio: Studio) -> Any:

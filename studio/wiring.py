@@ -22,38 +22,8 @@ from savs.limits import LIVE_STREAMS, LIVE_TIME_LIMIT_S
 from .actions import Studio
 from .fairness import model_call
 from .server import LIVE_QUEUE, MODEL_QUEUE, MODEL_WORKERS, start_session
-from .views import page
+from .views import PAGE, page
 
-# what `views.page()` returns, in its order: the redraw's outputs, by name
-PAGE = (
-    "status",
-    "k",
-    "scoring",
-    "summary",
-    "undo",
-    "key",
-    "image",
-    "cam_box",
-    "heatmap",
-    "top_heads",
-    "fit_line",
-    "predicted",
-    "bars",
-    "timing",
-    "eval_line",
-    "per_class",
-    "confusion",
-    "mistakes",
-    "auto",
-    "k_curve",
-    "baselines",
-    "picker",
-    "overlay",
-    "tokens",
-    "inspector",
-    "per_class_head",
-    "cam_class",
-)
 FIT = ("heatmap", "top_heads", "fit_line")  # what a new fit redraws (views.fit_views)
 IMPORTED = ("prompt", "k", "scoring", "summary")  # what an imported dataset sets
 
@@ -68,9 +38,22 @@ Outputs = Output | Sequence[Output]
 
 
 def redraw(studio: Studio) -> tuple:
-    """After every action (and its failure): the whole page from the session's state."""
+    """After a failed action (or one that sent none of the page): the whole page from the
+    session's state."""
     start_session(studio)
     return page(studio)
+
+
+def redraw_except(sent: frozenset[str]) -> Callable[[Studio], tuple]:
+    """After an action that sent the components `sent` itself: the rest of the page."""
+    if not sent:
+        return redraw
+
+    def redraw_rest(studio: Studio) -> tuple:
+        start_session(studio)
+        return page(studio, sent)
+
+    return redraw_rest
 
 
 @dataclass
@@ -102,7 +85,10 @@ class Page:
         if kwargs.get("concurrency_id") == MODEL_QUEUE:
             fn = model_call(fn)
         self._later(
-            lambda: self.then(event(fn, *self._resolve(inputs, outputs), api_name=name, **kwargs))
+            lambda: self.then(
+                event(fn, *self._resolve(inputs, outputs), api_name=name, **kwargs),
+                sent=self._names(outputs),
+            )
         )
 
     def private(
@@ -115,7 +101,10 @@ class Page:
     ) -> None:
         """A page event that is no API endpoint, then the redraw."""
         self._later(
-            lambda: self.then(event(fn, *self._resolve(inputs, outputs), **PRIVATE, **kwargs))
+            lambda: self.then(
+                event(fn, *self._resolve(inputs, outputs), **PRIVATE, **kwargs),
+                sent=self._names(outputs),
+            )
         )
 
     def on(
@@ -129,12 +118,28 @@ class Page:
         """An event the redraw does not follow (a stream's frames, a download, a label)."""
         self._later(lambda: event(fn, *self._resolve(inputs, outputs), **kwargs))
 
-    def then(self, event: Any) -> Any:
-        """Chain the redraw after `event` (once the page is laid out)."""
+    def then(self, event: Any, sent: frozenset[str] = frozenset()) -> Any:
+        """Chain the redraw after `event` (once the page is laid out): after a success, the
+        components the event did not send itself (`sent`: it drew them from the same state);
+        after a failure, the whole page (a failed event sends nothing)."""
         if self._pending is not None:
-            self._pending.append(lambda: self.then(event))
+            self._pending.append(lambda: self.then(event, sent))
             return event
-        return event.then(redraw, self.state, [self.shown[n] for n in PAGE], **PRIVATE)
+        shown = [self.shown[n] for n in PAGE]
+        if not sent:
+            return event.then(redraw, self.state, shown, **PRIVATE)
+        event.failure(redraw, self.state, shown, **PRIVATE)
+        return event.success(redraw_except(sent), self.state, shown, **PRIVATE)
+
+    def _names(self, outputs: Outputs) -> frozenset[str]:
+        """The PAGE components among an event's outputs (given by name or as components)."""
+        ids = {id(self.shown[n]): n for n in PAGE if n in self.shown}
+        listed = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return frozenset(
+            c if isinstance(c, str) else ids[id(c)]
+            for c in listed
+            if (c in PAGE if isinstance(c, str) else id(c) in ids)
+        )
 
     def finish(self) -> None:
         """The page is laid out: wire every event declared so far, in order."""

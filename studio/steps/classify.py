@@ -13,7 +13,7 @@ from ..actions import Studio
 from ..inputs import visitor_image
 from ..markup import hide_paths, plain
 from ..server import POOL, discard_upload, gpu, start_session, tracked, user_errors
-from ..views import fit_views, prediction_views
+from ..views import heatmap_view, prediction_views
 from ..wiring import LIVE, MODEL_BOUND, Page
 
 
@@ -32,7 +32,7 @@ def classify_cb(studio: Studio, image: str | None, text: str) -> tuple:
     finally:
         discard_upload(image)
     label, bars, timing = prediction_views(studio)
-    return studio, label, bars, fit_views(studio)[0], timing
+    return studio, label, bars, heatmap_view(studio), timing
 
 
 @tracked
