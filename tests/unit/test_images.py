@@ -1,23 +1,20 @@
-"""savs.images and the app's image inputs (issue 21): a visitor's image reaches our own loader
-as the file it was, and the loader decodes the first frame only, scales 16-bit images to 8-bit,
+"""savs.images (issue 21): the loader decodes the first frame only, scales 16-bit images to
+8-bit,
 refuses formats outside IMAGE_FORMATS before their plugin parses them, and leaves Pillow's own
 bomb check set to our limit for every other Image.open in the process."""
 
 from __future__ import annotations
 
-import base64
 import io
 
 import numpy as np
 import pytest
-from gradio.data_classes import ImageData
 from PIL import EpsImagePlugin, GifImagePlugin, Image
 
 import savs.images  # noqa: F401 - sets Image.MAX_IMAGE_PIXELS
 from savs.errors import DataError
 from savs.images import open_image
-from savs.limits import HOSTED_UPLOAD_FILES, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
-from studio.inputs import check_upload_count, visitor_image
+from savs.limits import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
 
 pytestmark = pytest.mark.unit
 
@@ -71,26 +68,3 @@ def test_pillow_bomb_check_is_our_limit(tmp_path):
         Image.open(tmp_path / "bomb.png")  # any Image.open in the process, not only ours
     with pytest.raises(DataError, match="too large to decode safely"):
         open_image(tmp_path / "bomb.png")
-
-
-def test_the_apps_image_input_hands_over_the_file_unopened(tmp_path, monkeypatch):
-    """visitor_image: an upload's path as it is; a webcam data URL becomes a file of its bytes.
-    Image.open is never called (gr.Image opens and converts every upload)."""
-    opened = []
-    monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(a))
-    box = visitor_image(sources=["webcam"], streaming=True)
-    assert box.type == "filepath" and box.image_mode is None
-    upload = tmp_path / "x.gif"
-    upload.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n")
-    assert box.preprocess(ImageData(path=str(upload), orig_name="x.gif")) == str(upload)
-    frame = b"\xff\xd8 not really a jpeg"
-    url = "data:image/jpeg;base64," + base64.b64encode(frame).decode()
-    written = box.preprocess(ImageData(url=url))
-    assert open(written, "rb").read() == frame
-    assert box.preprocess(None) is None and opened == []
-
-
-def test_too_many_files_in_one_upload_are_refused_before_reading():
-    check_upload_count(["a.png"] * HOSTED_UPLOAD_FILES)
-    with pytest.raises(DataError, match=f"at most {HOSTED_UPLOAD_FILES} at a time"):
-        check_upload_count(["never-opened.png"] * (HOSTED_UPLOAD_FILES + 1))

@@ -94,3 +94,25 @@ def test_selecting_tiers_skips_importing_the_other_files(suite):
     )
     suite.runpytest("-m", "unit").assert_outcomes(passed=1)
     assert suite.runpytest("-m", "app").ret == pytest.ExitCode.INTERRUPTED  # its import error
+
+
+def test_the_unit_tier_imports_neither_gradio_nor_a_model_builder():
+    """README: `-m unit` starts without importing gradio, the app or the architecture builders
+    (tests/tiny_models.py imports them when a model is built). Checked on the real suite:
+    collect it in a fresh interpreter, then look at what was imported."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        "import sys, pytest\n"
+        "code = pytest.main(['-m', 'unit', '--collect-only', '-q', '-p', 'no:cacheprovider',"
+        " 'tests'])\n"
+        "names = ('gradio', 'app', 'studio.server', 'transformers.models.llava.modeling_llava')\n"
+        "print('IMPORTED', sorted(m for m in names if m in sys.modules), code)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    last = next(line for line in out.stdout.splitlines()[::-1] if line.startswith("IMPORTED"))
+    assert last == "IMPORTED [] 0", out.stdout[-2000:]

@@ -10,7 +10,7 @@ import pytest
 
 from studio.fairness import SessionGate
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.app
 
 
 def test_a_sessions_extra_call_is_refused_and_others_pass():

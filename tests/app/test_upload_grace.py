@@ -10,7 +10,7 @@ import pytest
 
 import studio.server as server
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.app
 
 
 def test_a_shared_upload_outlives_its_call_by_the_grace_then_goes(tmp_path, monkeypatch):
