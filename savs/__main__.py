@@ -1,4 +1,4 @@
-"""Command line: python -m savs {fit, eval, predict, models}.
+"""Command line: python -m savs {fit, eval, predict, compare, export-space, models}.
 
 User errors (bad data, unknown model, wrong classifier) print one line on stderr and exit with
 code 2; progress bars go to stderr; --json prints one JSON object on stdout.
@@ -206,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--json", action="store_true")
 
     sub.add_parser("models", help="list the bundled model names")
+
+    ex = sub.add_parser("export-space", help="a folder ready to push as a Gradio Space")
+    ex.add_argument("--classifier", required=True, help="folder or .zip written by fit --out")
+    ex.add_argument("--out", required=True, help="a new (or empty) folder to write")
+    ex.add_argument("--title", help="the Space's title (default: from the labels)")
+    ex.add_argument("--text", default="", help="the text sent with each input by default")
+    ex.add_argument("--json", action="store_true")
     return parser
 
 
@@ -427,6 +434,19 @@ def cmd_predict(args: argparse.Namespace) -> dict:
     return {**prediction.to_json(), "explanations": [e.to_json() for e in explanations]}
 
 
+def cmd_export_space(args: argparse.Namespace) -> dict:
+    from .export_space import PUSH_HINT, export_space
+
+    out = export_space(args.classifier, args.out, title=args.title, text=args.text)
+    files = [p for p in out.rglob("*") if p.is_file()]
+    return {
+        "out": str(out),
+        "files": len(files),
+        "bytes": sum(p.stat().st_size for p in files),
+        "push": PUSH_HINT.format(out=out),
+    }
+
+
 def cmd_compare(args: argparse.Namespace) -> dict:
     from .classifier import SAVClassifier
     from .overlap import head_overlap
@@ -449,6 +469,12 @@ def _print_compare(result: dict) -> None:
 def _print_human(command: str, result: dict) -> None:
     if command == "compare":
         _print_compare(result)
+    elif command == "export-space":
+        print(
+            f"wrote {result['out']} ({result['files']} files, {result['bytes'] / 1e6:.1f} MB: "
+            f"app.py, the classifier, savs, requirements.txt, README.md); push it with: "
+            f"{result['push']}"
+        )
     elif command == "fit":
         print(
             f"{result['model']}: {result['num_layers']} layers x {result['num_heads']} heads; "
@@ -517,6 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("hub (internet + GPU): " + ", ".join(HUB_SUGGESTIONS))
         return 0
     commands = {"fit": cmd_fit, "eval": cmd_eval, "predict": cmd_predict, "compare": cmd_compare}
+    commands["export-space"] = cmd_export_space
     # library warnings (duplicate examples ...) read like errors: one line, no source location
     library_format, warnings.formatwarning = (
         warnings.formatwarning,

@@ -80,6 +80,9 @@ HOSTED_TEXT_CHARS = 2_000
 # Files one upload event may hand a callback (a class's "Upload images"): checked before any is
 # opened. A session holds at most 1,000 examples anyway; 100 images is a generous batch.
 HOSTED_UPLOAD_FILES = 100
+# One uploaded file, as gradio's launch(max_file_size=...) takes it: an exported Space's
+# (savs.export_space) picture; a larger one is refused before it is stored.
+HOSTED_FILE_SIZE = "32mb"
 
 # --- a classroom on one server (studio/fairness.py, SECURITY.md) ---------------------------------
 # Model calls (/classify, /extract, /evaluate ...) one session may have running at once: one
@@ -151,6 +154,7 @@ __all__ = [
     "HOSTED_CALL_CHARS",
     "HOSTED_TEXT_CHARS",
     "HOSTED_UPLOAD_FILES",
+    "HOSTED_FILE_SIZE",
     "HOSTED_EVALUATE",
     "IMAGE_FORMATS",
     "MAX_IMAGE_PIXELS",

@@ -5,7 +5,6 @@ actions.py  `Studio`, the session's actions: import, extract, refit, classify, e
 budget.py   what a session holds (memory, stored pixels) and its budget's refusals
 lifetime.py SessionRegistry: time to live and one memory budget for all sessions
 pool.py     ModelPool: models by name, loaded once, lent to sessions batch by batch
-markup.py   escaping visitors' text for Markdown and toasts; server paths cut
 server.py   what all sessions share: the pool, the activation cache, the start model, the
             session registry, and the error / progress helpers every callback uses
 fairness.py the per-session gate on model calls and the cap on queued events

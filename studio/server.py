@@ -26,11 +26,11 @@ from savs.limits import (
     SESSION_TTL_S,
     SESSIONS_BYTES,
 )
+from savs.markup import hide_paths, plain
 from savs.models.registry import check_visitor_model, load_model
 
 from .actions import Studio
 from .lifetime import SessionRegistry
-from .markup import hide_paths, plain
 from .pool import ModelPool
 
 MODEL_ENV = "SAVS_MODEL"

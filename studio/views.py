@@ -12,10 +12,10 @@ from PIL import Image
 
 from savs import plots
 from savs.compare import DISPLAY_NAMES
+from savs.markup import md
 from savs.text import plural
 
 from .actions import Studio
-from .markup import md
 
 
 def status_line(studio: Studio) -> str:

@@ -12,11 +12,11 @@ import gradio as gr
 from PIL import Image
 
 from savs import plots
+from savs.markup import hide_paths, plain
 from savs.text import plural
 
 from ..actions import Studio, list_example_tasks
 from ..inputs import check_upload_count, upload_paths, visitor_image
-from ..markup import hide_paths, plain
 from ..server import discard_upload, register_session, start_session, tracked, user_errors
 from ..views import cards_key, session_summary
 from ..wiring import FIT, IMPORTED, LIVE, PRIVATE, Page

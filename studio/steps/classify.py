@@ -8,10 +8,10 @@ from typing import Any
 import gradio as gr
 
 from savs import plots
+from savs.markup import hide_paths, plain
 
 from ..actions import Studio
 from ..inputs import visitor_image
-from ..markup import hide_paths, plain
 from ..server import POOL, discard_upload, gpu, start_session, tracked, user_errors
 from ..views import heatmap_view, prediction_views
 from ..wiring import LIVE, MODEL_BOUND, Page

@@ -9,10 +9,10 @@ import gradio as gr
 
 from savs.classifier import SAVClassifier
 from savs.limits import HOSTED
+from savs.markup import plain
 from savs.text import plural
 
 from ..actions import Studio
-from ..markup import plain
 from ..server import POOL, discard_upload, notice, user_errors
 from ..views import fit_views, session_summary
 from ..wiring import FIT, IMPORTED, MODEL_BOUND, Page

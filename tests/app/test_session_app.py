@@ -209,7 +209,7 @@ def test_shared_labels_are_escaped_where_they_are_shown(served, green, tmp_path)
     _, _, _, _, timing = (None, *client.predict(None, "text 1", api_name="/classify"))
     import re
 
-    from studio.markup import md
+    from savs.markup import md
 
     assert md(evil) in timing  # the label is shown, as literal text
     for shown in (summary, timing, line):

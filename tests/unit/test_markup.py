@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from studio.markup import hide_paths, md, plain
+from savs.markup import hide_paths, md, plain
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,173 @@
+"""A Gradio Space that classifies with one SAVs classifier (written by `python -m savs
+export-space`; the same file for every export, what differs is in space.json).
+
+Everything it runs is in this folder: the classifier, a copy of the `savs` library (found first:
+Python puts this script's folder first on its path) and, for the bundled `tiny` model, its
+weights (savs/assets/tiny). The model loads once, at start, cut after the classifier's deepest
+selected layer. Visitors classify an image and/or a text, from a file or the live webcam, within
+the hosted limits (savs.limits); they cannot load another model or import data.
+
+API: `/classify` (image file or None, text) -> (label with each class's vote share, vote bars).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+import savs
+from savs import plots
+from savs.data import Example, check_text
+from savs.errors import SavsError
+from savs.images import open_image
+from savs.limits import HOSTED_FILE_SIZE, HOSTED_TEXT_CHARS, LIVE_STREAMS, LIVE_TIME_LIMIT_S
+from savs.markup import hide_paths, md
+
+HERE = Path(__file__).resolve().parent
+SETTINGS = json.loads((HERE / "space.json").read_text(encoding="utf-8"))
+CLASSIFIER = savs.SAVClassifier.load(HERE / SETTINGS["classifier"], require_model=True)
+LAYERS = CLASSIFIER.deepest_layer + 1
+START = time.perf_counter()
+MODEL = savs.load_model(CLASSIFIER.config["model"], layers=LAYERS, local_folders=False)
+LOAD_S = time.perf_counter() - START
+LOCK = threading.Lock()  # one forward pass at a time: the model is shared by every visitor
+LIVE_EVERY_S = 0.25
+
+
+def visitor_example(image: Any, text: str | None) -> Example:
+    """The visitor's input as an Example, within the hosted limits (text length; image format,
+    pixels and size are checked from the header by savs.images), or a gr.Error saying why."""
+    try:
+        text = check_text(text or "", "the text", "text", HOSTED_TEXT_CHARS).strip()
+        if image is None and not text:
+            raise SavsError("nothing to classify: give an image and/or a text.")
+        if image is not None and not MODEL.is_vlm:
+            raise SavsError(f"{CLASSIFIER.config['model']} reads text only.")
+        images = (open_image(image, "the image"),) if image is not None else ()
+    except SavsError as exc:
+        raise gr.Error(hide_paths(str(exc))) from None
+    return Example(text=text, images=images, source="input")
+
+
+def shares(prediction: savs.Prediction) -> dict[str, float]:
+    return {label: prediction.probabilities[label] for label in CLASSIFIER.labels}
+
+
+def classify(image: str | None, text: str | None) -> tuple:
+    """/classify: the label (each class's vote share) and the vote bars."""
+    example = visitor_example(image, text)
+    with LOCK:
+        [prediction] = savs.predict(MODEL, CLASSIFIER, [example])
+    return shares(prediction), plots.probability_bars(prediction, CLASSIFIER.labels)
+
+
+def classify_page(image: str | None, text: str | None) -> tuple:
+    """The page's Classify: the same label and bars, and from the same forward pass where
+    the best-ranked head that voted for the winner looked (a heat overlay on the picture, the
+    text tokens it weighed)."""
+    example = visitor_example(image, text)
+    with LOCK:
+        try:
+            prediction, why = savs.explain_prediction(MODEL, CLASSIFIER, example)
+        except savs.ModelError:  # attention not readable here: classify all the same
+            [prediction], why = savs.predict(MODEL, CLASSIFIER, [example]), []
+    bars = plots.probability_bars(prediction, CLASSIFIER.labels)
+    if not why:
+        return shares(prediction), bars, None, None
+    head = next((e for e in why if e.vote == prediction.label), why[0])
+    overlay = None
+    if example.images:
+        try:
+            overlay = plots.attention_overlay(example.images[0], head)
+        except Exception:  # noqa: BLE001 - no patch grid for this architecture: tokens only
+            overlay = None
+    return shares(prediction), bars, overlay, plots.attention_highlights(head)
+
+
+def classify_frame(frame: Any, text: str | None) -> tuple:
+    """One webcam frame: label and vote bars only (cheap enough for several a second)."""
+    if frame is None:
+        return gr.skip(), gr.skip()
+    example = visitor_example(frame, text)
+    with LOCK:
+        [prediction] = savs.predict(MODEL, CLASSIFIER, [example])
+    return shares(prediction), plots.probability_bars(prediction, CLASSIFIER.labels)
+
+
+def header() -> str:
+    model = CLASSIFIER.config["model"]
+    labels = ", ".join(md(label, 60) for label in CLASSIFIER.labels[:50])
+    return (
+        f"# {md(SETTINGS['title'])}\n\n"
+        f"Classifies into **{len(CLASSIFIER.labels)} classes** ({labels}) by the vote of "
+        f"{CLASSIFIER.k} attention heads of `{md(model)}` "
+        "([SAVs](https://arxiv.org/abs/2412.00142)). The model runs with its first "
+        f"{MODEL.num_layers} of {MODEL.full_layers} decoder layers: the classifier reads none "
+        f"deeper. API: `/classify` (image or None, text) → label, vote bars."
+    )
+
+
+def build() -> gr.Blocks:
+    with gr.Blocks(title=SETTINGS["title"], delete_cache=(600, 600)) as demo:
+        gr.Markdown(header())
+        with gr.Row():
+            with gr.Column():
+                image = gr.Image(
+                    type="filepath",
+                    sources=["upload", "clipboard"],
+                    label="Image",
+                    visible=MODEL.is_vlm,
+                )
+                text = gr.Textbox(
+                    SETTINGS.get("text", ""), label="Text", max_length=HOSTED_TEXT_CHARS
+                )
+                button = gr.Button("Classify", variant="primary")
+            with gr.Column():
+                label = gr.Label(label="Label", num_top_classes=5)
+                bars = gr.Plot(label="Vote share per class")
+        with gr.Accordion("Why: where the top head looked", open=False):
+            with gr.Row():
+                overlay = gr.Image(label="Attention on the picture", visible=MODEL.is_vlm)
+                tokens = gr.HighlightedText(label="Attention on the text", combine_adjacent=False)
+        button.click(
+            classify_page,
+            [image, text],
+            [label, bars, overlay, tokens],
+            api_visibility="private",
+            concurrency_limit=1,
+        )
+        # the API: label and bars only (no explanation to compute or send); a hidden button
+        # carries it, so the page's own call can add the why view from one forward pass
+        api = gr.Button(visible=False)
+        api.click(classify, [image, text], [label, bars], api_name="classify", concurrency_limit=1)
+        if MODEL.is_vlm:
+            with gr.Accordion("Live webcam", open=False):
+                with gr.Row():
+                    cam = gr.Image(sources=["webcam"], streaming=True, type="pil", label="Webcam")
+                    with gr.Column():
+                        live_label = gr.Label(label="Live label", num_top_classes=3)
+                        live_bars = gr.Plot(label="Vote share")
+            cam.stream(
+                classify_frame,
+                [cam, text],
+                [live_label, live_bars],
+                stream_every=LIVE_EVERY_S,
+                time_limit=LIVE_TIME_LIMIT_S,
+                concurrency_id="live",
+                concurrency_limit=LIVE_STREAMS,
+                api_visibility="private",
+            )
+    demo.queue(default_concurrency_limit=1, max_size=64)
+    return demo
+
+
+if __name__ == "__main__":
+    print(
+        f"loaded {MODEL.name} ({MODEL.num_layers} of {MODEL.full_layers} layers) in {LOAD_S:.1f} s"
+    )
+    build().launch(max_file_size=HOSTED_FILE_SIZE)
