@@ -226,7 +226,7 @@ def run(
         "live_labels": sorted({label for s in lives for label in s["labels"]}),
         "errors": len(errors),
         "first_errors": errors[:3],
-        "server_rss_mb_max": round(max(rss)),
+        "server_rss_mb_max": round(max(*rss, final_rss)),  # the final reading is one too
         "server_rss_mb_final": round(final_rss),
         "rss_samples": len(rss),
         "sessions_budget_mb": round(budget / 2**20),
