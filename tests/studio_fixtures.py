@@ -155,18 +155,24 @@ def app_server(root: Path, start_timeout: float = 90, **env_extra: str) -> Itera
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_until_answering(f"http://127.0.0.1:{port}/", proc, log, start_timeout)
+            wait_until_answering(f"http://127.0.0.1:{port}/", proc, log, start_timeout)
             yield f"http://127.0.0.1:{port}/", proc.pid
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+            stop(proc)
 
 
-def _wait_until_answering(url: str, proc: subprocess.Popen, log, timeout: float) -> None:
+def stop(proc: subprocess.Popen) -> None:
+    """A server process ended: asked first, killed if it does not end within 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=15)
+
+
+def wait_until_answering(url: str, proc: subprocess.Popen, log, timeout: float) -> None:
+    """Until `url` answers 200; fails with the end of `log` if the process exits first."""
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:

@@ -10,11 +10,9 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,8 @@ from gradio_client import Client, handle_file
 
 import savs
 from savs.models.registry import ASSETS
+
+import studio_fixtures as sf
 
 pytestmark = pytest.mark.app
 
@@ -46,12 +46,6 @@ def readme_blocks() -> list[tuple[str, str]]:
     text = (ROOT / "README.md").read_text()
     section = text.split("## Take the classifier with you", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```(\w+)\n(.*?)```", section, re.S)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +79,7 @@ def exported(tmp_path_factory):
 def server(exported):
     """The Space's app.py on a free 127.0.0.1 port, PYTHONPATH empty; yields its URL."""
     work, _, space = exported
-    port = free_port()
+    port = sf.free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("SAVS_ASSETS", "PYTHONPATH")}
     env.update(
         PYTHONPATH="",
@@ -102,34 +96,13 @@ def server(exported):
             [sys.executable, "-c", PROBE], cwd=space, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            wait_until_answering(url, proc, log)
+            sf.wait_until_answering(url, proc, log, START_TIMEOUT_S)
             print(f"\nexported app answered {time.perf_counter() - start:.1f} s after start")
             log.seek(0)
             assert f"savs from {space.resolve() / 'savs'}" in log.read()
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
-
-
-def wait_until_answering(url: str, proc: subprocess.Popen, log) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise AssertionError(f"app.py exited with {proc.returncode}:\n{log.read()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"app.py did not answer on {url} in {START_TIMEOUT_S} s")
+            sf.stop(proc)
 
 
 @pytest.fixture(scope="module")
