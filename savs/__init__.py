@@ -23,7 +23,7 @@ from .explanation import HeadExplanation, explain, explain_prediction, head_clas
 from .heads import HeadIndex, capture_heads
 from .metrics import EvalReport
 from .models import ModelAdapter, load_model
-from .pipeline import evaluate, fit, predict
+from .pipeline import evaluate, evaluate_with_baselines, fit, predict
 from .projection import HeadProjection, head_projection
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "ModelAdapter",
     "load_model",
     "evaluate",
+    "evaluate_with_baselines",
     "fit",
     "predict",
     "zero_shot_accuracy",

@@ -234,7 +234,7 @@ def _load(args: argparse.Namespace, name: str, layers: int | None = None):
 def cmd_fit(args: argparse.Namespace) -> dict:
     from .classifier import k_curve
     from .data import DuplicateExampleWarning, check_training_set, load_examples
-    from .pipeline import evaluate, fit_with_activations
+    from .pipeline import fit_with_activations
 
     if args.out:  # before anything slow: a bad --out must not cost a whole fit
         from .classifier import SAVClassifier
@@ -282,17 +282,16 @@ def cmd_fit(args: argparse.Namespace) -> dict:
         "processes": distributed.world_size(),
         "k_curve": [[k, acc] for k, acc in k_curve(acts, [ex.label for ex in train], args.scoring)],
     }
-    if test is not None:
-        with progress_bar("testing", not args.json) as bar:
-            report, _ = evaluate(adapter, clf, test, args.batch_size, progress=bar)
-        result["test_examples"] = len(test)
-        result["test_accuracy"] = report.accuracy
     if args.baseline == "zeroshot":
         result.update(_zeroshot_baseline(args, adapter, clf.labels, test or train))
-    if args.baselines:
-        result["baselines"] = _baselines(
-            args, adapter, clf, train, acts, test, args.prompt, result.get("zeroshot_accuracy")
-        )
+    if test is not None:
+        report, baselines = _test(args, adapter, clf, test, train, acts)
+        result["test_examples"] = len(test)
+        result["test_accuracy"] = report.accuracy
+        if baselines is not None:
+            result["baselines"] = _with_zero_shot(
+                args, adapter, clf, test, baselines, result.get("zeroshot_accuracy")
+            )
     if args.out and distributed.is_main_process():
         result["out"] = str(clf.save(args.out))
     result["seconds"] = round(time.perf_counter() - start, 3)
@@ -314,35 +313,36 @@ def _zeroshot_baseline(args: argparse.Namespace, adapter, labels: list[str], exa
     }
 
 
-def _baselines(
-    args: argparse.Namespace,
-    adapter,
-    clf,
-    train,
-    train_acts,
-    test,
-    prompt: str | None,
-    zero_shot: float | None = None,
-) -> dict[str, float]:
-    """`--baselines`: test accuracy of zero-shot (the model answering with a label) and of the
-    `savs.compare` baselines, fit on the training activations [N, L, H, d]."""
-    from .activations import extract
-    from .baseline import zero_shot_accuracy
-    from .compare import compare_baselines
+def _test(args: argparse.Namespace, adapter, clf, test, train, train_acts=None):
+    """(report, baselines or None) on the test set: with `--baselines`, the SAVs predictions and
+    the `savs.compare` baselines from one pass over the test set (savs.evaluate_with_baselines),
+    the baselines fit on `train_acts` [N, L, H, d]."""
+    from .pipeline import evaluate, evaluate_with_baselines
 
-    with progress_bar("baselines", not args.json) as bar:
-        test_acts = extract(adapter, test, prompt, args.batch_size, progress=bar)  # [N', L, H, d]
+    if not args.baselines:
+        with progress_bar("testing", not args.json) as bar:
+            return evaluate(adapter, clf, test, args.batch_size, progress=bar)[0], None
+    with progress_bar("testing", not args.json) as bar:
+        report, _, baselines = evaluate_with_baselines(
+            adapter, clf, test, train_acts, [ex.label for ex in train], args.batch_size, bar
+        )
+    return report, baselines
+
+
+def _with_zero_shot(
+    args: argparse.Namespace, adapter, clf, test, baselines: dict, zero_shot: float | None
+) -> dict[str, float]:
+    """`--baselines`: the zero-shot answer's test accuracy (already measured by `--baseline
+    zeroshot`, or measured now) beside the `savs.compare` baselines."""
+    from .baseline import zero_shot_accuracy
+
     if zero_shot is None:
+        prompt = clf.config.get("prompt") or None
         with progress_bar("zero-shot", not args.json) as bar:
             zero_shot = zero_shot_accuracy(
                 adapter, test, clf.labels, prompt, args.batch_size, progress=bar
             )
-    return {
-        "zero_shot": zero_shot,
-        **compare_baselines(
-            train_acts, [ex.label for ex in train], test_acts, [ex.label for ex in test], clf.heads
-        ),
-    }
+    return {"zero_shot": zero_shot, **baselines}
 
 
 def _classifier_and_model(args: argparse.Namespace):
@@ -369,7 +369,6 @@ def _classifier_and_model(args: argparse.Namespace):
 
 def cmd_eval(args: argparse.Namespace) -> dict:
     from .data import load_examples
-    from .pipeline import evaluate
 
     if args.baselines and not args.train:
         raise SavsError(
@@ -383,17 +382,17 @@ def cmd_eval(args: argparse.Namespace) -> dict:
         else None
     )
     clf, adapter = _classifier_and_model(args)
-    with progress_bar("evaluating", not args.json) as bar:
-        report, _ = evaluate(adapter, clf, test, args.batch_size, progress=bar)
+    train_acts = _training_activations(args, adapter, clf, train) if train is not None else None
+    report, baselines = _test(args, adapter, clf, test, train, train_acts)
     result = {**report.to_json(), "test_examples": len(test)}
-    if train is not None:
-        result["baselines"] = _eval_baselines(args, adapter, clf, train, test)
+    if baselines is not None:
+        result["baselines"] = _with_zero_shot(args, adapter, clf, test, baselines, None)
     return result
 
 
-def _eval_baselines(args: argparse.Namespace, adapter, clf, train, test) -> dict[str, float]:
-    """`eval --baselines`: read the training examples with the classifier's prompt, then as
-    `fit --baselines`."""
+def _training_activations(args: argparse.Namespace, adapter, clf, train):
+    """`eval --baselines`: every head of the training examples the classifier was fit on,
+    read with its prompt: [N, L, H, d]."""
     from .activations import extract
 
     seen = {ex.label for ex in train}
@@ -411,8 +410,7 @@ def _eval_baselines(args: argparse.Namespace, adapter, clf, train, test) -> dict
         )
     prompt = clf.config.get("prompt") or None
     with progress_bar("extracting", not args.json) as bar:
-        train_acts = extract(adapter, train, prompt, args.batch_size, progress=bar)
-    return _baselines(args, adapter, clf, train, train_acts, test, prompt)
+        return extract(adapter, train, prompt, args.batch_size, progress=bar)  # [N, L, H, d]
 
 
 def cmd_predict(args: argparse.Namespace) -> dict:

@@ -10,6 +10,7 @@ import torch
 from ._version import __version__
 from .activations import ActivationCache, ProgressFn, batches, extract
 from .classifier import HeadCount, Prediction, SAVClassifier, Scoring, fit_activations
+from .compare import compare_baselines
 from .data import Example, check_training_set
 from .distributed import map_batches
 from .errors import ClassifierError, DataError, ModelError
@@ -147,11 +148,43 @@ def evaluate(
     progress: ProgressFn | None = None,
 ) -> tuple[EvalReport, list[Prediction]]:
     """Predict labeled examples and compare: accuracy, per-class precision / recall, confusion."""
+    labels = _test_labels(examples)
+    predictions = predict(adapter, classifier, examples, batch_size, progress=progress)
+    report = evaluation_report(labels, [p.label for p in predictions], classifier.labels)
+    return report, predictions
+
+
+def evaluate_with_baselines(
+    adapter: ModelAdapter,
+    classifier: SAVClassifier,
+    examples: Sequence[Example],
+    train_acts: torch.Tensor,
+    train_labels: Sequence[str],
+    batch_size: int = 8,
+    progress: ProgressFn | None = None,
+) -> tuple[EvalReport, list[Prediction], dict[str, float]]:
+    """`evaluate`, and the `savs.compare` baselines fit on the training activations
+    [N, L, H, d] (those the classifier was fit on) and scored on the same test set: every head
+    of the test set is read in one pass, and the SAVs predictions come from it too (the model
+    runs once, whole, instead of once cut for SAVs and again for the baselines)."""
+    labels = _test_labels(examples)
+    check_compatible(classifier, adapter)
+    if adapter.num_layers < adapter.full_layers:
+        raise ModelError(
+            f"{adapter.name!r} was loaded with {adapter.num_layers} of its {adapter.full_layers} "
+            "layers: the baselines read every head, so load the whole model."
+        )
+    prompt = classifier.config.get("prompt") or None
+    test_acts = extract(adapter, examples, prompt, batch_size, progress=progress)  # [N', L, H, d]
+    predictions = classifier.predict_activations(test_acts)
+    report = evaluation_report(labels, [p.label for p in predictions], classifier.labels)
+    compared = compare_baselines(train_acts, train_labels, test_acts, labels, classifier.heads)
+    return report, predictions, compared
+
+
+def _test_labels(examples: Sequence[Example]) -> list[str]:
+    """The test set's labels; every example needs one."""
     unlabeled = [ex.describe() for ex in examples if ex.label is None]
     if unlabeled:
         raise DataError(f"{unlabeled[0]}: test example without a label.")
-    predictions = predict(adapter, classifier, examples, batch_size, progress=progress)
-    report = evaluation_report(
-        [ex.label for ex in examples], [p.label for p in predictions], classifier.labels
-    )
-    return report, predictions
+    return [ex.label for ex in examples]

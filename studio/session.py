@@ -18,7 +18,7 @@ from PIL import Image
 
 from savs.classifier import HeadCount, Prediction, SAVClassifier
 from savs.data import Example, label_problem, normalize_label, open_image
-from savs.errors import DataError
+from savs.errors import ClassifierError, DataError
 from savs.limits import LOCAL_SESSION, MAX_LABEL_CHARS, MAX_TEXT_CHARS, SessionBudget
 from savs.metrics import EvalReport
 from savs.text import plural
@@ -28,6 +28,7 @@ from .pool import ModelInfo
 
 MAX_CLASSES = 50
 MAX_EXAMPLES = 1000  # per session: keeps one browser session from filling the server's memory
+NO_CLASSIFIER = "no classifier yet: add examples and click 'Extract', or import a classifier."
 MAX_RECORD = 100  # webcam frames one "record" click may add
 STORED_SIDE = 1024  # images are kept (and exported) at most this large; processors use less
 
@@ -136,6 +137,22 @@ class Session:
             f"{self.change or 'the classes changed'} since the last Extract: click 'Extract' "
             "to update the classifier (unchanged examples are not run again)."
         )
+
+    def current_classifier(self) -> SAVClassifier:
+        """The classifier, if it still matches the classes: the one check every action that
+        uses it makes (classify, evaluate, inspect, refit), so that "none yet" and "out of date"
+        are refused alike and read alike everywhere."""
+        if self.classifier is None:
+            raise ClassifierError(NO_CLASSIFIER)
+        if self.stale:
+            raise ClassifierError(self.stale_message())
+        return self.classifier
+
+    @property
+    def can_refit(self) -> bool:
+        """Are there training activations the current classifier was fitted on (so another k
+        or scoring is a refit without the model)? Not after an import, nor once out of date."""
+        return self.activations is not None and self.classifier is not None and not self.stale
 
     def _edited(self, change: str) -> None:
         self.revision += 1
@@ -409,6 +426,7 @@ __all__ = [
     "MAX_CLASSES",
     "MAX_EXAMPLES",
     "MAX_RECORD",
+    "NO_CLASSIFIER",
     "STORED_SIDE",
     "stored_image",
     "check_text",

@@ -30,13 +30,6 @@ def _evaluate_on_device(
     return studio
 
 
-def _ready(studio: Studio) -> None:
-    if studio.classifier is None:
-        raise gr.Error("No classifier yet: add examples and click 'Extract', or import one.")
-    if studio.stale:
-        raise gr.Error(studio.stale_message())
-
-
 @user_errors
 def evaluate_cb(
     studio: Studio, file: str | None, zero_shot: bool = False, progress: Any = gr.Progress()
@@ -44,7 +37,7 @@ def evaluate_cb(
     try:
         if not file:
             raise gr.Error("Upload a labeled test set (.jsonl or .zip) first.")
-        _ready(studio)
+        studio.current_classifier()  # before the upload is read
         studio = _evaluate_on_device(studio, file, zero_shot, True, progress)
     finally:
         discard_upload(file)
@@ -58,7 +51,7 @@ def evaluate_task_cb(
     path = studio.task_test_set()
     if path is None:
         raise gr.Error("Load a bundled example task first: its test set is evaluated here.")
-    _ready(studio)
+    studio.current_classifier()  # before the model is lent
     studio = _evaluate_on_device(studio, str(path), zero_shot, False, progress)
     return (studio, *evaluation_views(studio))
 

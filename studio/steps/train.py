@@ -51,7 +51,7 @@ def extract_cb(
 def refit_cb(studio: Studio, k: int, scoring: str) -> tuple:
     """k slider / scoring radio: refit from the kept activations (no model run)."""
     k = slider_k(studio, k)
-    if studio.activations is None or studio.stale:  # nothing to refit: remember the choice
+    if not studio.can_refit:  # nothing to refit: remember the choice
         studio.k, studio.scoring = k if k == "auto" else max(1, int(k)), scoring
     else:
         studio.refit(k=k, scoring=scoring)

@@ -180,3 +180,22 @@ def test_bad_heads_are_usage_errors(capsys, llava_model_dir, data, value):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "--heads" in err and "'auto'" in err and "Traceback" not in err
+
+
+def test_baselines_read_the_test_set_once(capsys, llava_model_dir, data, monkeypatch):
+    """`fit --baselines`: the SAVs test predictions and the baselines come from one pass over
+    the test set (savs.evaluate_with_baselines), not a cut pass and then a whole one."""
+    from savs.models.adapter import ModelAdapter
+
+    rows = []
+    real = ModelAdapter.read_heads
+
+    def counted(self, inputs, *args, **kwargs):
+        rows.append(len(inputs["input_ids"]))
+        return real(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(ModelAdapter, "read_heads", counted)
+    test = str(data / "test.jsonl")
+    result = run_json(capsys, *fit_argv(llava_model_dir, data, "--test", test, "--baselines"))
+    assert set(result["baselines"]) == BASELINE_KEYS
+    assert sum(rows) == result["train_examples"] + result["test_examples"]

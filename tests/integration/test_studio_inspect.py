@@ -54,7 +54,7 @@ def test_a_model_that_cannot_explain_still_classifies(fitted, llava_adapter, mon
     def refuse(*args, **kwargs):
         raise ModelError("no eager attention here")
 
-    monkeypatch.setattr("studio.actions.explain_prediction", refuse)
+    monkeypatch.setattr("studio.classifying.explain_prediction", refuse)
     result = fitted.classify(llava_adapter, sf.colour_image((200, 0, 0), 1), explain=True)
     assert result.explanations is None and "no eager attention" in result.explain_error
     assert result.prediction.label in sf.TASK_COLOURS
@@ -83,7 +83,7 @@ def test_k_curve_is_cached_and_auto_picks_its_k(fitted, monkeypatch):
     curve = fitted.k_curve()
     assert curve == k_curve(fitted.activations, labels, "loo") and len(curve) == 12
     calls = []
-    monkeypatch.setattr("studio.actions.k_curve", lambda *a, **k: calls.append(1) or [])
+    monkeypatch.setattr("studio.fitting.k_curve", lambda *a, **k: calls.append(1) or [])
     assert fitted.k_curve() is curve and not calls  # cached: not computed per redraw
     clf = fitted.refit(k="auto")
     assert fitted.k == "auto" and clf.k == auto_k(curve) and fitted.shown_k == clf.k

@@ -17,8 +17,9 @@ from PIL import Image
 
 from savs import DataError
 from savs.limits import HOSTED_SESSION, SessionBudget
-from studio.actions import Studio, _import_limits
+from studio.actions import Studio
 from studio.budget import activation_bytes, incoming_pixels, shrunk
+from studio.datasets import _import_limits
 from studio.lifetime import EXPIRED, IDLE, SessionRegistry
 
 import studio_fixtures as sf
