@@ -113,21 +113,16 @@ def extract(
             todo.append(i)
         else:
             out[i] = hit
-    done = n - len(todo)
     if progress:
-        progress(done, n)
+        progress(n - len(todo), n)
     plan = batch_plan(examples, todo, batch_size)
 
     def run(idx: Sequence[int]) -> torch.Tensor:
-        nonlocal done
-        inputs = adapter.encode([examples[i] for i in idx], prompt)
-        acts = adapter.read_heads(inputs)  # [B, L, H, d]
-        done += len(idx)
-        if progress:
-            progress(done, n)
-        return acts
+        return adapter.read_heads(
+            adapter.encode([examples[i] for i in idx], prompt)
+        )  # [B, L, H, d]
 
-    for idx, acts in zip(plan, map_batches(run, plan)):
+    for idx, acts in zip(plan, map_batches(run, plan, progress, done=n - len(todo))):
         for row, i in enumerate(idx):
             out[i] = acts[row]
             if cache is not None:

@@ -24,6 +24,7 @@ import torch
 
 from .activations import ProgressFn, batches
 from .data import Example
+from .distributed import map_batches
 from .errors import DataError
 from .models.adapter import ModelAdapter
 
@@ -184,13 +185,14 @@ def label_log_likelihoods(
         raise DataError("zero-shot scoring needs at least one label.")
     answers = [torch.tensor(label_token_ids(adapter, label)) for label in labels]
     scores = torch.zeros(len(examples), len(labels))
-    done = 0
-    for idx in batches(range(len(examples)), batch_size):
+    plan = batches(range(len(examples)), batch_size)
+
+    def run(idx: Sequence[int]) -> torch.Tensor:
         inputs = adapter.encode([examples[i] for i in idx], prompt)  # left-padded [B, T]
-        scores[idx] = _batch_scores(adapter, inputs, answers, normalise)
-        done += len(idx)
-        if progress:
-            progress(done, len(examples))
+        return _batch_scores(adapter, inputs, answers, normalise)  # [B, C]
+
+    for idx, batch_scores in zip(plan, map_batches(run, plan, progress)):
+        scores[idx] = batch_scores
     return scores
 
 

@@ -41,9 +41,20 @@ def device() -> str | None:
     return str(_state().device) if world_size() > 1 else None
 
 
-def map_batches(fn: Callable[[Sequence[int]], T], batches: Sequence[Sequence[int]]) -> list[T]:
-    """fn(batch) for every batch, in order. With several processes each runs every
-    world_size-th batch, and the results are gathered so that every process gets all of them."""
+def map_batches(
+    fn: Callable[[Sequence[int]], T],
+    batches: Sequence[Sequence[int]],
+    progress: Callable[[int, int], None] | None = None,
+    done: int = 0,
+) -> list[T]:
+    """fn(batch) for every batch, in order: the one batch loop every model-running function
+    (extraction, prediction, the zero-shot baseline) uses. With `progress`, (examples done,
+    total) is reported after each batch, `done` counting examples already had (cache hits). With
+    several processes each runs every world_size-th batch, and the results are gathered so that
+    every process gets all of them."""
+    total = done + sum(len(batch) for batch in batches)
+    if progress is not None:
+        fn = _counted(fn, progress, done, total)
     n = world_size()
     if n == 1:
         return [fn(batch) for batch in batches]
@@ -53,3 +64,18 @@ def map_batches(fn: Callable[[Sequence[int]], T], batches: Sequence[Sequence[int
     mine = [(i, fn(batches[i])) for i in range(rank, len(batches), n)]
     gathered = dict(gather_object(mine))  # flattened [(batch index, result), ...] from all ranks
     return [gathered[i] for i in range(len(batches))]
+
+
+def _counted(
+    fn: Callable[[Sequence[int]], T], progress: Callable[[int, int], None], done: int, total: int
+) -> Callable[[Sequence[int]], T]:
+    """`fn`, reporting progress(examples done, total) after each batch (this process's)."""
+
+    def run(batch: Sequence[int]) -> T:
+        nonlocal done
+        result = fn(batch)
+        done += len(batch)
+        progress(done, total)
+        return result
+
+    return run

@@ -125,19 +125,14 @@ def predict(
     layers = sorted({h.layer for h in classifier.heads})
     prompt = classifier.config.get("prompt") or None
     plan = batches(range(len(examples)), batch_size)
-    done = 0
 
     def run(idx: Sequence[int]) -> list[Prediction]:
-        nonlocal done
         acts = adapter.read_heads(
             adapter.encode([examples[i] for i in idx], prompt), layers, early_exit
         )  # [B, L', H, d]
-        done += len(idx)
-        if progress:
-            progress(done, len(examples))
         return classifier.predict_activations(acts)
 
-    return [p for batch in map_batches(run, plan) for p in batch]
+    return [p for batch in map_batches(run, plan, progress) for p in batch]
 
 
 def evaluate(
