@@ -422,21 +422,10 @@ def load_model(
             check_size(
                 name, config, model_cls, torch_dtype, cap_gb, trust_remote_code=trust_remote_code
             )
-        kwargs = {"dtype": torch_dtype, **common}
-        cut = {}  # ModelAdapter's full_layers, when the decoder is built cut
-        # as many layers as the model has, or more: the whole model (a classifier of a deeper
-        # model is then refused by its shape, with the message that says so)
-        if layers is not None and layers < text_layers(config):
-            cut["full_layers"] = full_layers = text_layers(config)
-            model_cls = cut_model_class(model_cls._model_mapping[type(config)], layers, full_layers)
-            kwargs["config"] = config = cut_config(config, layers)
-        if device_map is not None:
-            kwargs["device_map"] = device_map
-            if max_memory is not None:
-                kwargs["max_memory"] = max_memory
-            if offload_folder is not None:
-                kwargs["offload_folder"] = offload_folder
-        model = model_cls.from_pretrained(source, **kwargs)
+        placement = _placement(device_map, max_memory, offload_folder)
+        model, cut = _build_model(
+            source, config, model_cls, layers, {"dtype": torch_dtype, **common, **placement}
+        )
         if device_map is None:
             model = model.to(device)
         if is_vlm:  # image-only when the video processor needs a missing torchvision
@@ -455,6 +444,26 @@ def load_model(
             raise ModelError(hosted_refusal(name)) from exc
         raise ModelError(_load_failure(name, source, exc)) from exc
     return ModelAdapter(model, processor, name, **cut)
+
+
+def _placement(device_map: str | dict | None, max_memory: dict | None, offload_folder) -> dict:
+    """from_pretrained's placement arguments: none without a device_map."""
+    if device_map is None:
+        return {}
+    given = {"max_memory": max_memory, "offload_folder": offload_folder}
+    return {"device_map": device_map, **{k: v for k, v in given.items() if v is not None}}
+
+
+def _build_model(source: str, config, model_cls: type, layers: int | None, kwargs: dict):
+    """(the model, ModelAdapter's `full_layers` when cut): the whole model, or with `layers`
+    fewer than the decoder has, its first `layers` only (as many or more: the whole model; a
+    classifier of a deeper model is then refused by its shape, with the message that says so)."""
+    cut = {}
+    if layers is not None and layers < text_layers(config):
+        cut["full_layers"] = full_layers = text_layers(config)
+        model_cls = cut_model_class(model_cls._model_mapping[type(config)], layers, full_layers)
+        kwargs = {**kwargs, "config": cut_config(config, layers)}
+    return model_cls.from_pretrained(source, **kwargs), cut
 
 
 def _model_class(config) -> tuple[type, bool]:
