@@ -81,6 +81,18 @@ def test_pyproject_accepts_the_pinned_versions():
             assert req.specifier.contains(pinned), f"pyproject {line} excludes the pin {pinned}"
 
 
+def test_the_library_alone_installs_no_app_or_figure_packages():
+    """`pip install savs` is the method: gradio comes with [app], plotly with [plots] / [app]
+    (only studio imports gradio, only savs.plots imports plotly: tests/unit/test_boundary.py)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {
+        key: {Requirement(d).name for d in deps}
+        for key, deps in project["optional-dependencies"].items()
+    }
+    assert {Requirement(d).name for d in project["dependencies"]}.isdisjoint({"gradio", "plotly"})
+    assert {"gradio", "plotly"} <= names["app"] and names["plots"] == {"plotly"}
+
+
 def test_readme_front_matter_fits_the_hub():
     fields = front_matter()
     assert 0 < len(fields["short_description"]) <= 60, fields["short_description"]
