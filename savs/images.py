@@ -9,7 +9,10 @@ a `DataError` naming the file. `image_digest` is an image's content hash (for ca
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -143,4 +146,37 @@ def image_digest(image: ImageLike) -> str:
     return h.hexdigest()
 
 
-__all__ = ["ImageLike", "IMAGE_SUFFIXES", "open_image", "image_size", "image_digest"]
+def unopened_image(payload: object, folder: str | Path) -> str | None:
+    """An image input's payload as a file path, its bytes not decoded: an upload's own path,
+    or a data URL (the live webcam sends its frames so) written to a new file in `folder`. The
+    gradio glue (the app's `studio.inputs.visitor_image`, an exported Space's input) hands
+    this to callbacks instead of gradio's decoded image, so `open_image` checks come first.
+    `payload` is gradio's ImageData, read by duck typing (the library imports no gradio)."""
+    if payload is None:
+        return None
+    url = getattr(payload, "url", None) or ""
+    if url.startswith("data:"):
+        return _data_url_file(url, Path(folder))
+    return getattr(payload, "path", None)
+
+
+def _data_url_file(url: str, folder: Path) -> str:
+    """A data URL's bytes in a new file in `folder`."""
+    try:
+        data = base64.b64decode(url.partition(",")[2], validate=True)
+    except (binascii.Error, ValueError):
+        data = b""  # open_image refuses an empty file with a clear message
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix="frame-", delete=False) as f:
+        f.write(data)
+    return f.name
+
+
+__all__ = [
+    "ImageLike",
+    "IMAGE_SUFFIXES",
+    "open_image",
+    "image_size",
+    "image_digest",
+    "unopened_image",
+]

@@ -1,7 +1,10 @@
 """SAVs Studio, the app wing: the Gradio page over the `savs` method library (app.py assembles it).
 
 session.py  one session's state: classes, prompt, model choice, classifier, undo (no model)
-actions.py  `Studio`, the session's actions: import, extract, refit, classify, evaluate, export
+actions.py  `Studio`: a session with all its actions, one module a kind (no gradio):
+datasets.py   import a dataset or an example task, export the labeled examples
+fitting.py    extract and fit, refit from kept activations, the k curve, the head report
+classifying.py  classify (+ explain), evaluate (+ baselines)
 budget.py   what a session holds (memory, stored pixels) and its budget's refusals
 lifetime.py SessionRegistry: time to live and one memory budget for all sessions
 pool.py     ModelPool: models by name, loaded once, lent to sessions batch by batch

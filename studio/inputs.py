@@ -9,25 +9,22 @@ header. Callbacks delete the files they were given (`discard_upload`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from gradio.data_classes import ImageData
 
 from savs.errors import DataError
+from savs.images import unopened_image
 from savs.limits import HOSTED_UPLOAD_FILES
 
 
 def visitor_image(**kwargs: Any) -> gr.Image:
-    """A `gr.Image` input whose callback receives a file path, never a decoded image.
-    (Its preprocess is replaced on the instance: a subclass would make gradio write a .pyi
-    file next to this module at import.)"""
+    """A `gr.Image` input whose callback receives a file path, never a decoded image
+    (`savs.images.unopened_image`). Its preprocess is replaced on the instance: a subclass
+    would make gradio write a .pyi file next to this module at import."""
     box = gr.Image(**kwargs, type="filepath", image_mode=None)
     box.preprocess = functools.partial(raw_image, box.GRADIO_CACHE)
     return box
@@ -35,23 +32,7 @@ def visitor_image(**kwargs: Any) -> gr.Image:
 
 def raw_image(folder: str, payload: ImageData | None) -> str | None:
     """An image input's payload as a file path, unopened."""
-    if payload is None:
-        return None
-    if payload.url and payload.url.startswith("data:"):
-        return _data_url_file(payload.url, folder)
-    return payload.path
-
-
-def _data_url_file(url: str, folder: str) -> str:
-    """A data URL's bytes in a new file (the live webcam sends its frames this way)."""
-    try:
-        data = base64.b64decode(url.partition(",")[2], validate=True)
-    except (binascii.Error, ValueError):
-        data = b""  # open_image refuses an empty file with a clear message
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, prefix="frame-", delete=False) as f:
-        f.write(data)
-    return f.name
+    return unopened_image(payload, folder)
 
 
 def upload_paths(files: Sequence[Any] | None) -> list[str]:

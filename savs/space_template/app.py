@@ -12,7 +12,9 @@ API: `/classify` (image file or None, text) -> (label with each class's vote sha
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -24,7 +26,7 @@ import savs
 from savs import plots
 from savs.data import Example, check_text
 from savs.errors import SavsError
-from savs.images import open_image
+from savs.images import open_image, unopened_image
 from savs.limits import HOSTED_FILE_SIZE, HOSTED_TEXT_CHARS, LIVE_STREAMS, LIVE_TIME_LIMIT_S
 from savs.markup import hide_paths, md
 
@@ -37,6 +39,14 @@ MODEL = savs.load_model(CLASSIFIER.config["model"], layers=LAYERS, local_folders
 LOAD_S = time.perf_counter() - START
 LOCK = threading.Lock()  # one forward pass at a time: the model is shared by every visitor
 LIVE_EVERY_S = 0.25
+
+
+def visitor_image(**kwargs: Any) -> gr.Image:
+    """An image input whose callback gets the file unopened (savs.images.unopened_image), so
+    savs.images checks format and pixels from the header before anything decodes it."""
+    box = gr.Image(**kwargs, type="filepath", image_mode=None)
+    box.preprocess = lambda payload: unopened_image(payload, box.GRADIO_CACHE)
+    return box
 
 
 def visitor_example(image: Any, text: str | None) -> Example:
@@ -89,13 +99,18 @@ def classify_page(image: str | None, text: str | None) -> tuple:
     return shares(prediction), bars, overlay, plots.attention_highlights(head)
 
 
-def classify_frame(frame: Any, text: str | None) -> tuple:
-    """One webcam frame: label and vote bars only (cheap enough for several a second)."""
+def classify_frame(frame: str | None, text: str | None) -> tuple:
+    """One webcam frame (a file of its bytes, deleted after the call): label and vote bars
+    only (cheap enough for several a second)."""
     if frame is None:
         return gr.skip(), gr.skip()
-    example = visitor_example(frame, text)
-    with LOCK:
-        [prediction] = savs.predict(MODEL, CLASSIFIER, [example])
+    try:
+        example = visitor_example(frame, text)
+        with LOCK:
+            [prediction] = savs.predict(MODEL, CLASSIFIER, [example])
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(frame)
     return shares(prediction), plots.probability_bars(prediction, CLASSIFIER.labels)
 
 
@@ -117,8 +132,7 @@ def build() -> gr.Blocks:
         gr.Markdown(header())
         with gr.Row():
             with gr.Column():
-                image = gr.Image(
-                    type="filepath",
+                image = visitor_image(
                     sources=["upload", "clipboard"],
                     label="Image",
                     visible=MODEL.is_vlm,
@@ -148,7 +162,7 @@ def build() -> gr.Blocks:
         if MODEL.is_vlm:
             with gr.Accordion("Live webcam", open=False):
                 with gr.Row():
-                    cam = gr.Image(sources=["webcam"], streaming=True, type="pil", label="Webcam")
+                    cam = visitor_image(sources=["webcam"], streaming=True, label="Webcam")
                     with gr.Column():
                         live_label = gr.Label(label="Live label", num_top_classes=3)
                         live_bars = gr.Plot(label="Vote share")

@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TASK = ASSETS / "examples" / "count"
 QUESTION = "How many shapes are there?"
 START_TIMEOUT_S = 120
+RSS_LIMIT_MB = 100  # issue 21's bound for a hostile image on any endpoint
+SERVER_PID: dict[str, int] = {}  # the exported app's process, for its RSS
 CALL_TIMEOUT_S = 60
 # inside the app's process, before app.py runs: the savs it imports is the folder's copy
 PROBE = (
@@ -100,6 +102,7 @@ def server(exported):
             print(f"\nexported app answered {time.perf_counter() - start:.1f} s after start")
             log.seek(0)
             assert f"savs from {space.resolve() / 'savs'}" in log.read()
+            SERVER_PID["pid"] = proc.pid
             yield url
         finally:
             sf.stop(proc)
@@ -187,6 +190,23 @@ def test_hosted_limits_hold_on_the_api(server, held_out):
         client.predict(None, "x" * 2001, api_name="/classify")
     with pytest.raises(Exception, match="nothing to classify"):
         client.predict(None, "", api_name="/classify")
+
+
+def test_hostile_images_are_refused_before_anything_decodes_them(server, tmp_path):
+    """The exported app's image input hands files over unopened (savs.images.unopened_image):
+    a 169 M-pixel PNG of a few kB is refused from its header, an EPS named .gif by its format,
+    without the server's memory growing and without a server path in the message."""
+    client = Client(server, verbose=False)
+    before = sf.rss_mb(SERVER_PID["pid"])
+    hostile = [(sf.bomb_png(tmp_path), "too large"), (sf.eps_named_gif(tmp_path), "not a readable")]
+    for path, said in hostile:
+        with pytest.raises(Exception) as refused:
+            client.predict(handle_file(path), "", api_name="/classify")
+        message = str(refused.value)
+        assert said in message, message
+        assert "/tmp" not in message and str(tmp_path) not in message, message
+    grown = sf.rss_mb(SERVER_PID["pid"]) - before
+    assert grown < RSS_LIMIT_MB, f"the exported app's RSS grew {grown:.0f} MB"
 
 
 WHY_PROBE = """
