@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from savs.classifier import SCORINGS, SAVClassifier
+from savs.data import zip_folder
 from savs.errors import ClassifierError
+from savs.export_space import export_space
 from savs.models.adapter import ModelAdapter
 from savs.pipeline import check_compatible
 
@@ -59,6 +61,16 @@ class Studio(DatasetActions, FitActions, ClassifyActions):
         if self.classifier is None:
             raise ClassifierError("no classifier to export yet: click 'Extract' first.")
         return self.classifier.save(Path(archive))
+
+    def export_space(self, archive: str | Path) -> Path:
+        """The classifier as a Space ready to push (`savs.export_space`), zipped: its app, the
+        classifier, the savs library, pinned requirements and front matter."""
+        if self.classifier is None:
+            raise ClassifierError("no classifier to export yet: click 'Extract' first.")
+        with tempfile.TemporaryDirectory(prefix="savs-space-") as tmp:
+            saved = self.classifier.save(Path(tmp) / "classifier.zip")
+            space = export_space(saved, Path(tmp) / "space")
+            return zip_folder(space, archive)
 
     def import_classifier(
         self, path: str | Path, adapter: ModelAdapter | None = None

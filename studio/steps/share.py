@@ -1,5 +1,6 @@
-"""Save and share: the classifier (.zip of safetensors + JSON) and the labeled dataset (.zip of
-JSONL + images + studio.json). Downloads live in the session's one export folder."""
+"""Save and share: the classifier (.zip of safetensors + JSON), a Space ready to push (.zip of a
+folder holding an app with that classifier only) and the labeled dataset (.zip of JSONL + images
++ studio.json). Downloads live in the session's one export folder."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ def export_classifier_cb(studio: Studio) -> str:
     if studio.classifier is None:
         raise gr.Error("No classifier to export yet: click 'Extract' first.")
     return str(studio.export_classifier(studio.new_export_path("savs-classifier.zip")))
+
+
+@user_errors
+def export_space_cb(studio: Studio) -> str:
+    """The classifier as a Space folder, zipped: unzip, then push it to the Hub as a Space."""
+    if studio.classifier is None:
+        raise gr.Error("No classifier to export yet: click 'Extract' first.")
+    return str(studio.export_space(studio.new_export_path("savs-space.zip")))
 
 
 @user_errors
@@ -62,6 +71,12 @@ def build(page: Page) -> None:
     export_clf = gr.Button("Export classifier", size="sm")
     clf_out = gr.File(label="Download", interactive=False, height=80)
     clf_in = gr.File(file_types=[".zip"], label="Import classifier", height=80)
+    gr.Markdown(
+        "**Space** (.zip: a Gradio app with this classifier only; unzip, then "
+        "`hf upload --repo-type space YOUR-NAME/SPACE-NAME .` inside the folder)"
+    )
+    export_sp = gr.Button("Export a Space", size="sm")
+    space_out = gr.File(label="Download", interactive=False, height=80)
     gr.Markdown("**Dataset** (.zip: JSONL + images + prompt)")
     export_ds = gr.Button("Export dataset", size="sm")
     ds_out = gr.File(label="Download", interactive=False, height=80)
@@ -69,6 +84,7 @@ def build(page: Page) -> None:
     page.private(ds_in.upload, import_dataset_cb, [state, ds_in], [state, *IMPORTED])
     page.on(export_clf.click, export_classifier_cb, state, clf_out, api_name="export_classifier")
     page.on(export_ds.click, export_dataset_cb, state, ds_out, api_name="export_dataset")
+    page.on(export_sp.click, export_space_cb, state, space_out, api_name="export_space")
     page.public(
         clf_in.upload,
         import_classifier_cb,

@@ -42,7 +42,12 @@ def test_after_each_endpoint_the_redraw_skips_what_it_sent_and_a_failure_redraws
     for dep in endpoints:
         after = [d for d in demo.config["dependencies"] if d.get("trigger_after") == dep["id"]]
         if not after:  # no redraw: the live stream's frames, the downloads
-            assert dep["api_name"] in {"classify_frame", "export_classifier", "export_dataset"}
+            assert dep["api_name"] in {
+                "classify_frame",
+                "export_classifier",
+                "export_dataset",
+                "export_space",
+            }
             continue
         success = next(d for d in after if d["trigger_only_on_success"])
         failure = next(d for d in after if d["trigger_only_on_failure"])

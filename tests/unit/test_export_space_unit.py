@@ -7,6 +7,7 @@ line, exit code 2."""
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from test_packaging import pins
 
 from savs.__main__ import main
 from savs.classifier import fit_activations
+from savs.errors import ClassifierError
 from savs.export_space import (
     DESCRIPTION_CHARS,
     TITLE_CHARS,
@@ -23,6 +25,7 @@ from savs.export_space import (
     front_matter,
     requirements,
 )
+from studio.actions import Studio
 
 pytestmark = pytest.mark.unit
 
@@ -148,3 +151,30 @@ def test_cli_says_what_it_wrote_and_how_to_push(tmp_path, capsys):
     assert f"wrote {tmp_path / 's'}" in line
     assert f"hf upload --repo-type space YOUR-NAME/SPACE-NAME {tmp_path / 's'} ." in line
     assert Path(tmp_path / "s" / "app.py").is_file()
+
+
+def test_the_apps_export_is_the_same_space_zipped(tmp_path):
+    """Save & share -> Export a Space (Studio.export_space): the folder export-space writes,
+    as one .zip in the session's export folder (replaced by its next export)."""
+    studio = Studio(classifier=classifier(["cat", "dog"]))
+    archive = studio.export_space(studio.new_export_path("savs-space.zip"))
+    names = set(zipfile.ZipFile(archive).namelist())
+    reference = export_space(_saved(studio, tmp_path), tmp_path / "space")
+    expected = {str(p.relative_to(reference)) for p in reference.rglob("*") if p.is_file()}
+    assert names == expected and {"app.py", "space.json", "classifier.zip"} <= names
+    assert list(Path(studio.export_dir).iterdir()) == [archive]
+    studio.close_files()
+    assert not archive.exists()
+
+
+def test_the_apps_export_refuses_a_model_folder_without_writing(tmp_path):
+    studio = Studio(classifier=classifier(["cat", "dog"], model=str(tmp_path / "my-model")))
+    with pytest.raises(ClassifierError, match="a Space cannot read a folder"):
+        studio.export_space(studio.new_export_path("savs-space.zip"))
+    assert list(Path(studio.export_dir).iterdir()) == []  # nothing half-written is left
+    with pytest.raises(ClassifierError, match="no classifier"):
+        Studio().export_space(tmp_path / "x.zip")
+
+
+def _saved(studio, tmp_path: Path) -> Path:
+    return studio.classifier.save(tmp_path / "classifier.zip")
