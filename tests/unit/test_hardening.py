@@ -59,7 +59,7 @@ def parsed(monkeypatch) -> list[int]:
     """Counts every JSON record the loader parses."""
     calls: list[int] = []
     real = json.loads
-    monkeypatch.setattr(data.json, "loads", lambda s, *a, **k: calls.append(1) or real(s, *a, **k))
+    monkeypatch.setattr(json, "loads", lambda s, *a, **k: calls.append(1) or real(s, *a, **k))
     return calls
 
 
