@@ -24,6 +24,7 @@ from savs.__main__ import EXIT_USER_ERROR, main, printable
 from savs.classifier import CONFIG_FILE, TENSORS_FILE, Prediction, SAVClassifier, fit_activations
 from savs.data import (
     check_text,
+    clean_text,
     load_examples,
     load_jsonl,
     open_image,
@@ -177,6 +178,21 @@ def test_class_and_text_limits_name_line_and_field(tmp_path):
         load_jsonl(long, limits=Limits(max_text_chars=100))
     with pytest.raises(DataError, match=r"^input: field 'text' is 20,001 characters long"):
         check_text("y" * 20_001, "input", "text")
+
+
+def test_the_two_text_checks_keep_their_two_jobs_and_one_limit():
+    """check_text: a field someone wrote (a non-string refused, the text kept as written);
+    clean_text: text a visitor typed (None is empty, surrounding spaces go before the count).
+    Both refuse past the limit in the same words."""
+    assert check_text("  a ", "f.jsonl:1", "question") == "  a "
+    with pytest.raises(DataError, match=r"^f\.jsonl:1: field 'label' must be a string, got int"):
+        check_text(3, "f.jsonl:1", "label")
+    assert clean_text(None, "the text") == "" and clean_text("  a \n", "the text") == "a"
+    assert clean_text(" " * 50 + "ab" + " " * 50, "the prompt", 2) == "ab"
+    with pytest.raises(DataError, match=r"^the prompt is 3 characters long; the limit is 2\.$"):
+        clean_text(" abc ", "the prompt", 2)
+    with pytest.raises(DataError, match=r"^f: field 'q' is 3 characters long; the limit is 2\.$"):
+        check_text("abc", "f", "q", 2)
 
 
 def test_a_line_longer_than_the_limit_is_refused_unread(tmp_path):
