@@ -30,6 +30,7 @@ from savs.data import (
     open_image,
     read_studio_meta,
     safe_extract_zip,
+    write_studio_meta,
 )
 from savs.errors import ClassifierError, DataError
 from savs.limits import HOSTED, IMAGE_FORMATS, MAX_LINE_BYTES, Limits
@@ -531,6 +532,22 @@ def test_studio_meta_reads_a_good_file(tmp_path):
     path.write_text(" " * (data.MAX_META_BYTES + 1))
     with pytest.raises(DataError, match=r"^studio\.json: larger than 1024 KiB"):
         read_studio_meta(path)
+
+
+def test_studio_meta_written_is_read_back_as_written(tmp_path):
+    """The writer and the strict reader are one format: what an export writes, an import
+    accepts unchanged (non-ASCII kept as UTF-8 text, not escaped)."""
+    classes = ["\u00e9cole", "b", "empty one"]
+    path = write_studio_meta(tmp_path, "Which?\nOne word.", classes, 7, "reference")
+    assert path == tmp_path / data.STUDIO_FILE == tmp_path / "studio.json"
+    assert "\u00e9cole" in path.read_text("utf-8")
+    assert json.loads(path.read_text("utf-8"))["format"] == data.STUDIO_FORMAT
+    assert read_studio_meta(path) == {
+        "prompt": "Which?\nOne word.",
+        "classes": classes,
+        "k": 7,
+        "scoring": "reference",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
