@@ -66,6 +66,14 @@ def parse_record(
             raise DataError(f"{where}: field 'label' is empty; give every example a class name.")
         label = reader.label(label, where)
 
+    images = [reader.image(p, base_dir, where) for p in _image_paths(record, where, limits)]
+    if not text and not images:
+        raise DataError(f"{where}: the example has neither text nor images.")
+    return Example(text=text, label=label, images=tuple(images), source=where)
+
+
+def _image_paths(record: dict, where: str, limits: Limits) -> list[str]:
+    """A record's "image" field as a list of at most max_images_per_example paths."""
     raw = record.get("image")
     if raw is None:
         paths: list[str] = []
@@ -82,10 +90,7 @@ def parse_record(
             f"{where}: {len(paths)} images in one example; the limit is "
             f"{limits.max_images_per_example}."
         )
-    images = [reader.image(p, base_dir, where) for p in paths]
-    if not text and not images:
-        raise DataError(f"{where}: the example has neither text nor images.")
-    return Example(text=text, label=label, images=tuple(images), source=where)
+    return paths
 
 
 def _jsonl_lines(path: Path, name: str) -> Iterator[tuple[int, str]]:
