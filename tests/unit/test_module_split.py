@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -142,3 +144,14 @@ def test_every_name_of_the_old_data_module_still_imports(home):
         namespace: dict = {}
         exec(f"from savs.data import {name}", namespace)
         assert namespace[name] is getattr(new, name), name
+
+
+def test_the_readme_layout_names_every_data_module():
+    """A newcomer finds savs.data's rooms in README's Layout: every module of the package is
+    listed under data/, and every module listed there exists."""
+    root = Path(__file__).resolve().parents[2]
+    layout = (root / "README.md").read_text("utf-8").split("## Layout", 1)[1]
+    part = layout.split("  data/ ", 1)[1].split("\n  images.py", 1)[0]
+    modules = {p.name for p in (root / "savs" / "data").glob("*.py") if p.name != "__init__.py"}
+    named = set(re.findall(r"^    (\w+\.py) ", part, re.M))
+    assert named == modules, (sorted(modules - named), sorted(named - modules))
