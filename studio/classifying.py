@@ -13,14 +13,14 @@ from PIL import Image
 from savs.activations import ProgressFn
 from savs.baseline import zero_shot_accuracy
 from savs.classifier import SAVClassifier
-from savs.data import Example, load_examples, open_image, split_prompt
+from savs.data import Example, clean_text, load_examples, open_image, split_prompt
 from savs.errors import DataError, ModelError
 from savs.explanation import explain_prediction
 from savs.limits import HOSTED_EVALUATE
 from savs.models.adapter import ModelAdapter
 from savs.pipeline import check_compatible, evaluate, evaluate_with_baselines, predict
 
-from .session import Classification, Evaluation, Session, check_call_text, check_text, stored_image
+from .session import Classification, Evaluation, Session, check_call_text, stored_image
 
 MISTAKE_THUMB = 256  # evaluation keeps only its mistakes' pictures, this large
 
@@ -41,7 +41,7 @@ class ClassifyActions(Session):
     def check_input(self, image: object, text: str | None) -> str:
         """Refuse what cannot be classified before any model work: no classifier, an out of
         date one, or no input at all. Returns the cleaned text."""
-        text = check_text(text, "the text", self.max_text_chars)
+        text = clean_text(text, "the text", self.max_text_chars)
         if image is None and not text:
             raise DataError("nothing to classify: give an image and/or a text.")
         prompt = str(self.classifier.config.get("prompt") or "") if self.classifier else ""

@@ -7,12 +7,12 @@ file leaves the session's work as it was."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 from pathlib import Path
 
 from savs.data import (
+    STUDIO_FILE,
     Example,
     dataset_root,
     join_prompt,
@@ -20,6 +20,7 @@ from savs.data import (
     read_studio_meta,
     split_prompt,
     write_jsonl,
+    write_studio_meta,
     zip_folder,
 )
 from savs.errors import DataError
@@ -30,7 +31,6 @@ from .budget import check_pixels
 from .session import MAX_CLASSES, Session, stored_image
 
 EXAMPLES_ENV = "SAVS_EXAMPLES"  # folder of bundled example tasks (default: assets/examples)
-STUDIO_FILE = "studio.json"  # sidecar in a dataset export: prompt, empty classes, k, scoring
 DATASET_FILE = "data.jsonl"
 
 
@@ -143,16 +143,7 @@ class DatasetActions(Session):
         full = [dataclasses.replace(ex, text=join_prompt(self.prompt, ex.text)) for ex in examples]
         with tempfile.TemporaryDirectory(prefix="savs-export-") as tmp:
             write_jsonl(full, tmp, DATASET_FILE)
-            meta = {
-                "format": "savs-studio",
-                "prompt": self.prompt,
-                "classes": list(self.classes),
-                "k": self.shown_k,
-                "scoring": self.scoring,
-            }
-            Path(tmp, STUDIO_FILE).write_text(
-                json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8"
-            )
+            write_studio_meta(tmp, self.prompt, list(self.classes), self.shown_k, self.scoring)
             return zip_folder(tmp, archive)
 
 

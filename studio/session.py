@@ -17,17 +17,19 @@ import torch
 from PIL import Image
 
 from savs.classifier import HeadCount, Prediction, SAVClassifier
-from savs.data import Example, label_problem, normalize_label, open_image
+from savs.data import Example, clean_text, label_problem, normalize_label, open_image
 from savs.errors import ClassifierError, DataError
-from savs.limits import LOCAL_SESSION, MAX_LABEL_CHARS, MAX_TEXT_CHARS, SessionBudget
+from savs.limits import HOSTED, LOCAL_SESSION, MAX_LABEL_CHARS, MAX_TEXT_CHARS, SessionBudget
 from savs.metrics import EvalReport
 from savs.text import plural
 
 from . import budget
 from .pool import ModelInfo
 
-MAX_CLASSES = 50
-MAX_EXAMPLES = 1000  # per session: keeps one browser session from filling the server's memory
+# a session, local or hosted, holds at most what one hosted upload may: keeps one browser
+# session from filling the server's memory (the numbers live in savs.limits.HOSTED)
+MAX_CLASSES = HOSTED.max_classes
+MAX_EXAMPLES = HOSTED.max_examples
 NO_CLASSIFIER = "no classifier yet: add examples and click 'Extract', or import a classifier."
 MAX_RECORD = 100  # webcam frames one "record" click may add
 STORED_SIDE = 1024  # images are kept (and exported) at most this large; processors use less
@@ -308,7 +310,7 @@ class Session:
         no images. Every image is opened first: one bad file adds nothing and names the file."""
         if name not in self.classes:
             raise DataError(f"no class named {name!r}; add the class first.")
-        text = check_text(text, "the text", self.max_text_chars)
+        text = clean_text(text, "the text", self.max_text_chars)
         self.check_room(images, f"adding {plural(max(1, len(images)), 'example')}")
         opened = [stored_image(im) for im in images]
         if not opened and not text:
@@ -353,7 +355,7 @@ class Session:
         return True
 
     def set_prompt(self, prompt: str) -> None:
-        prompt = check_text(prompt, "the prompt", self.max_text_chars)
+        prompt = clean_text(prompt, "the prompt", self.max_text_chars)
         if prompt != self.prompt:
             self.prompt = prompt
             self._edited("the prompt changed")
@@ -395,13 +397,6 @@ def check_call_text(examples: Sequence[Example], prompt: str, limit: int | None,
         )
 
 
-def check_text(text: str | None, what: str, limit: int = MAX_TEXT_CHARS) -> str:
-    text = (text or "").strip()
-    if len(text) > limit:
-        raise DataError(f"{what} is {len(text):,} characters long; the limit is {limit:,}.")
-    return text
-
-
 def _relabel(example: Example, label: str) -> Example:
     return Example(text=example.text, label=label, images=example.images, source=example.source)
 
@@ -429,5 +424,4 @@ __all__ = [
     "NO_CLASSIFIER",
     "STORED_SIDE",
     "stored_image",
-    "check_text",
 ]

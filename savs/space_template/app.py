@@ -24,7 +24,7 @@ import gradio as gr
 
 import savs
 from savs import plots
-from savs.data import Example, check_text
+from savs.data import Example, clean_text
 from savs.errors import SavsError
 from savs.images import open_image, unopened_image
 from savs.limits import HOSTED_FILE_SIZE, HOSTED_TEXT_CHARS, LIVE_STREAMS, LIVE_TIME_LIMIT_S
@@ -53,7 +53,7 @@ def visitor_example(image: Any, text: str | None) -> Example:
     """The visitor's input as an Example, within the hosted limits (text length; image format,
     pixels and size are checked from the header by savs.images), or a gr.Error saying why."""
     try:
-        text = check_text(text or "", "the text", "text", HOSTED_TEXT_CHARS).strip()
+        text = clean_text(text, "the text", HOSTED_TEXT_CHARS)
         if image is None and not text:
             raise SavsError("nothing to classify: give an image and/or a text.")
         if image is not None and not MODEL.is_vlm:

@@ -24,11 +24,13 @@ from savs.__main__ import EXIT_USER_ERROR, main, printable
 from savs.classifier import CONFIG_FILE, TENSORS_FILE, Prediction, SAVClassifier, fit_activations
 from savs.data import (
     check_text,
+    clean_text,
     load_examples,
     load_jsonl,
     open_image,
     read_studio_meta,
     safe_extract_zip,
+    write_studio_meta,
 )
 from savs.errors import ClassifierError, DataError
 from savs.limits import HOSTED, IMAGE_FORMATS, MAX_LINE_BYTES, Limits
@@ -59,7 +61,7 @@ def parsed(monkeypatch) -> list[int]:
     """Counts every JSON record the loader parses."""
     calls: list[int] = []
     real = json.loads
-    monkeypatch.setattr(data.json, "loads", lambda s, *a, **k: calls.append(1) or real(s, *a, **k))
+    monkeypatch.setattr(json, "loads", lambda s, *a, **k: calls.append(1) or real(s, *a, **k))
     return calls
 
 
@@ -177,6 +179,21 @@ def test_class_and_text_limits_name_line_and_field(tmp_path):
         load_jsonl(long, limits=Limits(max_text_chars=100))
     with pytest.raises(DataError, match=r"^input: field 'text' is 20,001 characters long"):
         check_text("y" * 20_001, "input", "text")
+
+
+def test_the_two_text_checks_keep_their_two_jobs_and_one_limit():
+    """check_text: a field someone wrote (a non-string refused, the text kept as written);
+    clean_text: text a visitor typed (None is empty, surrounding spaces go before the count).
+    Both refuse past the limit in the same words."""
+    assert check_text("  a ", "f.jsonl:1", "question") == "  a "
+    with pytest.raises(DataError, match=r"^f\.jsonl:1: field 'label' must be a string, got int"):
+        check_text(3, "f.jsonl:1", "label")
+    assert clean_text(None, "the text") == "" and clean_text("  a \n", "the text") == "a"
+    assert clean_text(" " * 50 + "ab" + " " * 50, "the prompt", 2) == "ab"
+    with pytest.raises(DataError, match=r"^the prompt is 3 characters long; the limit is 2\.$"):
+        clean_text(" abc ", "the prompt", 2)
+    with pytest.raises(DataError, match=r"^f: field 'q' is 3 characters long; the limit is 2\.$"):
+        check_text("abc", "f", "q", 2)
 
 
 def test_a_line_longer_than_the_limit_is_refused_unread(tmp_path):
@@ -515,6 +532,22 @@ def test_studio_meta_reads_a_good_file(tmp_path):
     path.write_text(" " * (data.MAX_META_BYTES + 1))
     with pytest.raises(DataError, match=r"^studio\.json: larger than 1024 KiB"):
         read_studio_meta(path)
+
+
+def test_studio_meta_written_is_read_back_as_written(tmp_path):
+    """The writer and the strict reader are one format: what an export writes, an import
+    accepts unchanged (non-ASCII kept as UTF-8 text, not escaped)."""
+    classes = ["\u00e9cole", "b", "empty one"]
+    path = write_studio_meta(tmp_path, "Which?\nOne word.", classes, 7, "reference")
+    assert path == tmp_path / data.STUDIO_FILE == tmp_path / "studio.json"
+    assert "\u00e9cole" in path.read_text("utf-8")
+    assert json.loads(path.read_text("utf-8"))["format"] == data.STUDIO_FORMAT
+    assert read_studio_meta(path) == {
+        "prompt": "Which?\nOne word.",
+        "classes": classes,
+        "k": 7,
+        "scoring": "reference",
+    }
 
 
 # ---------------------------------------------------------------------------------------------

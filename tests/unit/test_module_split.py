@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -91,3 +93,65 @@ def test_cli_scoring_choices_are_scorings():
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     action = next(a for a in sub.choices["fit"]._actions if a.dest == "scoring")
     assert tuple(action.choices) == SCORINGS
+
+
+# Issue 20: savs/data.py became the package savs/data/; every name the module offered (its
+# __all__ and the public names callers used) is still importable from savs.data, and is the
+# object its new home holds.
+DATA_NAMES = {
+    "savs.data.examples": [
+        "Example",
+        "example_digest",
+        "check_text",
+        "IMAGE_MARKER",
+        "join_prompt",
+        "split_prompt",
+    ],
+    "savs.data.labels": ["normalize_label", "label_key", "label_problem"],
+    "savs.data.jsonl": ["parse_record", "load_jsonl", "write_jsonl"],
+    "savs.data.datasets": ["load_folder", "load_examples"],
+    "savs.data.training_set": [
+        "check_training_set",
+        "class_counts",
+        "find_duplicates",
+        "warn_duplicates",
+        "DuplicateExampleWarning",
+    ],
+    "savs.data.studio_file": ["read_studio_meta", "STUDIO_FORMAT"],
+    "savs.limits": [
+        "Limits",
+        "HOSTED",
+        "LOCAL",
+        "IMAGE_FORMATS",
+        "MAX_IMAGE_PIXELS",
+        "MAX_IMAGE_SIDE",
+        "MAX_IMAGES_PER_EXAMPLE",
+        "MAX_LABEL_CHARS",
+        "MAX_LINE_BYTES",
+        "MAX_META_BYTES",
+        "MAX_TEXT_CHARS",
+        "MAX_ZIP_BYTES",
+        "MAX_ZIP_FILES",
+    ],
+    "savs.errors": ["DataError"],
+}
+
+
+@pytest.mark.parametrize("home", sorted(DATA_NAMES))
+def test_every_name_of_the_old_data_module_still_imports(home):
+    new = importlib.import_module(home)
+    for name in DATA_NAMES[home]:
+        namespace: dict = {}
+        exec(f"from savs.data import {name}", namespace)
+        assert namespace[name] is getattr(new, name), name
+
+
+def test_the_readme_layout_names_every_data_module():
+    """A newcomer finds savs.data's rooms in README's Layout: every module of the package is
+    listed under data/, and every module listed there exists."""
+    root = Path(__file__).resolve().parents[2]
+    layout = (root / "README.md").read_text("utf-8").split("## Layout", 1)[1]
+    part = layout.split("  data/ ", 1)[1].split("\n  images.py", 1)[0]
+    modules = {p.name for p in (root / "savs" / "data").glob("*.py") if p.name != "__init__.py"}
+    named = set(re.findall(r"^    (\w+\.py) ", part, re.M))
+    assert named == modules, (sorted(modules - named), sorted(named - modules))

@@ -130,3 +130,21 @@ def test_readme_two_commands_are_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "SAVS_VENV=" in ci and "mktemp -d" in ci
     assert ci.index("bash scripts/setup.sh") < ci.index("bash scripts/test.sh")
+
+
+def test_the_wheel_lists_every_package_folder():
+    """setuptools ships only the packages pyproject names: a new package folder (savs/data/)
+    missing there would install a library that fails on import. Every folder of savs/ and
+    studio/ holding an __init__.py must be listed, and every listed one must exist."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    moved = setuptools.get("package-dir", {})  # savs.assets is ./assets (no __init__.py)
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("savs", "studio")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert found - listed == set(), f"not in pyproject's packages: {sorted(found - listed)}"
+    gone = {p for p in listed - found if p not in moved}
+    assert gone == set(), f"listed but no such package: {sorted(gone)}"
+    assert "savs.data" in listed

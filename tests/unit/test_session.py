@@ -9,6 +9,7 @@ import torch
 from savs import DataError
 from savs.classifier import fit_activations
 from savs.errors import ClassifierError
+from savs.limits import HOSTED
 from studio.actions import Studio
 
 import studio_fixtures as sf
@@ -164,3 +165,16 @@ def test_a_call_that_would_read_too_much_text_is_refused_before_the_model():
         s.check_input(None, "hello text")
     s.max_call_chars = None
     assert s.check_input(None, "hello text") == "hello text"
+
+
+def test_a_session_holds_at_most_what_one_hosted_upload_may():
+    """The session's caps are savs.limits.HOSTED's numbers (one place), local sessions too."""
+    from studio import session
+
+    assert (session.MAX_CLASSES, session.MAX_EXAMPLES) == (HOSTED.max_classes, HOSTED.max_examples)
+    s = Studio()
+    assert s.max_examples == HOSTED.max_examples
+    for i in range(HOSTED.max_classes):
+        s.add_class(f"c{i}")
+    with pytest.raises(DataError, match=f"at most {HOSTED.max_classes} classes"):
+        s.add_class("one more")
