@@ -2,7 +2,7 @@
 is exported with the README's command, the folder's `app.py` starts as its own process with
 an empty PYTHONPATH (its own `savs` copy, not this repository's, checked inside the process),
 and `/classify` gives the library's label and vote shares for held-out pictures, through
-gradio_client, @gradio/client (Node) and curl, each run as the README shows it."""
+gradio_client, @gradio/client (Node, from npm) and curl, each run as the README shows it."""
 
 from __future__ import annotations
 
@@ -181,6 +181,34 @@ def test_the_readme_curl_example(server, held_out, exported):
     label, bars = json.loads(data.removeprefix("data: "))
     assert label["label"] == expected.label
     shares = {c["label"]: c["confidence"] for c in label["confidences"]}
+    assert shares == pytest.approx(expected.probabilities, abs=1e-9)
+
+
+JS_CLIENT = "@gradio/client@2.7.0"  # the version npm installed when the README example was written
+
+
+def test_the_readme_javascript_example(server, held_out, exported):
+    """The README's @gradio/client example, run by Node against the exported app (the client
+    from npm, the one registry this machine reaches besides PyPI and Debian)."""
+    lang, code = readme_blocks()[2]
+    picture, expected = held_out[2]
+    folder = picture_folder(exported[0], picture, "js")
+    installed = subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", JS_CLIENT],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    (folder / "classify.mjs").write_text(local(code, server))
+    done = subprocess.run(
+        ["node", "classify.mjs"], cwd=folder, capture_output=True, text=True, timeout=CALL_TIMEOUT_S
+    )
+    assert lang == "javascript" and done.returncode == 0, done.stderr
+    got, confidences = done.stdout.split(maxsplit=1)
+    assert got == expected.label
+    shares = {c["label"]: c["confidence"] for c in json.loads(confidences)}
     assert shares == pytest.approx(expected.probabilities, abs=1e-9)
 
 
