@@ -49,6 +49,7 @@ from .limits import (
     Limits,
 )
 from .safejson import JSON_ERRORS, json_reason, strict_json
+from .types import SCORINGS, class_order
 
 IMAGE_MARKER = "<image>"  # in a question, marks where the next image goes (interleaving)
 
@@ -614,7 +615,15 @@ def check_training_set(examples: Sequence[Example], leave_one_out: bool) -> list
     if missing:
         raise DataError(f"{missing[0]}: training example without a label.")
     warn_duplicates(examples)
-    counts = class_counts(examples)
+    return check_labels([ex.label for ex in examples], leave_one_out)
+
+
+def check_labels(labels: Sequence[str], leave_one_out: bool) -> list[str]:
+    """The rule for a training set's labels, in one place (`check_training_set` before a model
+    runs, `classifier.fit_activations` on the activations): at least two classes, and with
+    leave-one-out scoring at least two examples in each. Returns the classes in first-seen
+    order."""
+    counts = Counter(labels)
     if len(counts) < 2:
         only = next(iter(counts), None)
         raise DataError(
@@ -630,7 +639,7 @@ def check_training_set(examples: Sequence[Example], leave_one_out: bool) -> list
                 "needs at least two per class. Add an example, or use scoring "
                 "'reference'."
             )
-    return list(dict.fromkeys(ex.label for ex in examples))
+    return class_order(labels)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -646,8 +655,6 @@ def read_studio_meta(path: str | Path, limits: Limits = HOSTED) -> dict:
     "classes": [NFC names, <= max_classes, each <= max_label_chars, no two spellings of one
     name], "k": int >= 1 (not a bool), "scoring": one of SCORINGS}. Anything else is a
     DataError naming the field (messages name the file by its name only)."""
-    from .classifier import SCORINGS  # here: data does not need torch otherwise
-
     path = Path(path)
     name = path.name
     if not path.is_file():

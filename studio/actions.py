@@ -221,17 +221,18 @@ class Studio(Session):
     def _fit(self, examples: list[Example]) -> SAVClassifier:
         num_heads = self.activations.shape[1] * self.activations.shape[2]
         k = "auto" if self.k == "auto" else min(int(self.k), num_heads)
-        self._fitted(
-            fit_activations(
-                self.activations, [ex.label for ex in examples], k, self.scoring, self.fit_config
-            )
+        clf = fit_activations(
+            self.activations, [ex.label for ex in examples], k, self.scoring, self.fit_config
         )
+        self._fitted(clf)
+        self.curve, self.curve_scoring = clf.k_curve, self.scoring  # from the fit's own cosines
         return self.classifier
 
     def k_curve(self) -> list[tuple[int, float]] | None:
         """Training accuracy (leave-one-out with "loo") for every k from 1 to L * H, from the
-        kept activations: computed once per fit and scoring, then cached. None when there are
-        no current activations (nothing extracted, an imported classifier, or out of date)."""
+        kept activations: the fit's own (`SAVClassifier.k_curve`), computed here only when the
+        scoring changed without a fit. None when there are no current activations (nothing
+        extracted, an imported classifier, or out of date)."""
         if self.activations is None or self.classifier is None or self.stale:
             return None
         if self.curve is None or self.curve_scoring != self.scoring:
@@ -254,7 +255,7 @@ class Studio(Session):
                 self.activations,
                 [ex.label for ex in self.training_examples()],
                 (layer, head),
-                clf.config.get("scoring", self.scoring),
+                clf.config.scoring or self.scoring,
             )
         expl = next((e for e in self.explanations() if (e.layer, e.head) == (layer, head)), None)
         rank = next(
@@ -280,7 +281,7 @@ class Studio(Session):
     @property
     def classifier_model(self) -> str:
         """The model the classifier was made with: it always runs on that one."""
-        return str(self.classifier.config.get("model") or "") if self.classifier else ""
+        return str(self.classifier.config.model or "") if self.classifier else ""
 
     def _ready(self, adapter: ModelAdapter) -> SAVClassifier:
         if self.classifier is None:
@@ -298,7 +299,7 @@ class Studio(Session):
         text = check_text(text, "the text", self.max_text_chars)
         if image is None and not text:
             raise DataError("nothing to classify: give an image and/or a text.")
-        prompt = str(self.classifier.config.get("prompt") or "") if self.classifier else ""
+        prompt = str(self.classifier.config.prompt or "") if self.classifier else ""
         check_call_text([Example(text=text)], prompt, self.max_call_chars, "This input")
         if self.classifier is None:
             raise ClassifierError(
@@ -357,7 +358,7 @@ class Studio(Session):
         in one pass; the SAVs predictions and the `savs.compare` baselines all come from it.
         Its files live only during the call; the mistakes keep small copies of their images."""
         clf = self._ready(adapter)
-        prompt = clf.config.get("prompt") or ""
+        prompt = clf.config.prompt or ""
         path = Path(path)
         with tempfile.TemporaryDirectory(prefix="savs-test-") as tmp:
             loaded = load_examples(
@@ -415,7 +416,7 @@ class Studio(Session):
         if unlabeled:
             raise DataError(f"{unlabeled[0]}: test example without a label.")
         test_acts = extract(
-            adapter, examples, clf.config.get("prompt") or None, progress=progress
+            adapter, examples, clf.config.prompt or None, progress=progress
         )  # [N', L, H, d]
         predictions = clf.predict_activations(test_acts)
         labels = [ex.label for ex in examples]
@@ -475,8 +476,8 @@ class Studio(Session):
         self._fitted(clf)
         self.activations, self.curve = None, None  # it came without training activations
         self.k = clf.k
-        if clf.config.get("scoring") in SCORINGS:
-            self.scoring = clf.config["scoring"]
+        if clf.config.scoring in SCORINGS:
+            self.scoring = clf.config.scoring
         return clf
 
     def export_dataset(self, archive: str | Path) -> Path:
