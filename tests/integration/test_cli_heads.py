@@ -180,3 +180,18 @@ def test_bad_heads_are_usage_errors(capsys, llava_model_dir, data, value):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "--heads" in err and "'auto'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("heads", ["3", "auto"])
+def test_fit_reads_the_cosines_once(capsys, llava_model_dir, data, monkeypatch, heads):
+    """The curve in `fit --json` is the fit's own: one cosine pass [N, M, C], not a second
+    `k_curve` after the fit (issue 20)."""
+    import savs.classifier as classifier
+
+    calls = []
+    real = classifier.class_cosines
+    monkeypatch.setattr(
+        classifier, "class_cosines", lambda *a, **kw: calls.append(1) or real(*a, **kw)
+    )
+    result = run_json(capsys, *fit_argv(llava_model_dir, data, "--heads", heads))
+    assert len(calls) == 1 and len(result["k_curve"]) == 12

@@ -164,3 +164,22 @@ def test_a_call_that_would_read_too_much_text_is_refused_before_the_model():
         s.check_input(None, "hello text")
     s.max_call_chars = None
     assert s.check_input(None, "hello text") == "hello text"
+
+
+@pytest.mark.parametrize("k", [3, "auto"])
+def test_a_refit_and_its_curve_read_the_cosines_once(k, monkeypatch):
+    """A k change redraws the k curve: the refit's own curve, not a second pass over the
+    activations (issue 20: `Studio.k_curve` used to compute `k_curve` again after the fit)."""
+    import savs.classifier as classifier
+
+    s = fitted_studio()
+    calls = []
+    real = classifier.class_cosines
+    monkeypatch.setattr(
+        classifier, "class_cosines", lambda *a, **kw: calls.append(1) or real(*a, **kw)
+    )
+    clf = s.refit(k=k, scoring="reference")
+    curve = s.k_curve()
+    labels = [ex.label for ex in s.training_examples()]
+    assert len(calls) == 1 and curve is clf.k_curve
+    assert curve == classifier.k_curve(s.activations, labels, "reference")
