@@ -265,11 +265,14 @@ def auto_k(curve: Sequence[tuple[int, float]], tolerance: float = AUTO_TOLERANCE
 @dataclass
 class SAVClassifier(ClassifierData):
     """Class means of the selected heads, plus what is needed to use and explain them (the
-    fields: `types.ClassifierData`; `config` is a typed `types.FitConfig`). `k_curve` is the
-    k curve the fit computed from its own cosines, as `k_curve()` returns it: None for a loaded
-    classifier or a refit from given scores. It is not saved."""
+    fields: `types.ClassifierData`; `config` is a typed `types.FitConfig`). Not saved, what
+    the fit knew: `k_curve`, the k curve from its own cosines as `k_curve()` returns it (None
+    after a refit from given scores); `head_margins` [L, H], every head's mean margin, so that
+    (head_scores, head_margins) are the `scores` a refit with another k reuses. Both are None
+    for a loaded classifier."""
 
     k_curve: KCurve | None = field(default=None, compare=False, repr=False)
+    head_margins: torch.Tensor | None = field(default=None, compare=False, repr=False)
 
     def selected_activations(self, acts: torch.Tensor) -> torch.Tensor:
         """The selected heads' activations: [N, L', H, d] (L' may stop after the deepest
@@ -397,7 +400,13 @@ def fit_activations(
     winner, _, _ = vote(selected, means)  # [N]; no Prediction objects: N can be thousands
     config.train_accuracy = float((winner == y).float().mean())
     return SAVClassifier(
-        labels=classes, heads=heads, means=means, head_scores=score, config=config, k_curve=curve
+        labels=classes,
+        heads=heads,
+        means=means,
+        head_scores=score,
+        config=config,
+        k_curve=curve,
+        head_margins=margin,
     )
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from savs.activations import ActivationCache, ProgressFn, extract
 from savs.baseline import zero_shot_accuracy
-from savs.classifier import SCORINGS, HeadCount, SAVClassifier, fit_activations, k_curve
+from savs.classifier import SCORINGS, HeadCount, SAVClassifier, auto_k, fit_activations, k_curve
 from savs.compare import compare_baselines
 from savs.data import (
     Example,
@@ -221,11 +221,27 @@ class Studio(Session):
     def _fit(self, examples: list[Example]) -> SAVClassifier:
         num_heads = self.activations.shape[1] * self.activations.shape[2]
         k = "auto" if self.k == "auto" else min(int(self.k), num_heads)
+        last, scores = self.classifier, None
+        if (
+            last is not None
+            and last.head_margins is not None
+            and self.curve is not None  # reset whenever the activations change
+            and self.curve_scoring == self.scoring == last.config.scoring
+        ):
+            # only k moved: the head scores and the curve stand, and no cosine is computed
+            scores = (last.head_scores, last.head_margins)
+            k = auto_k(self.curve) if k == "auto" else k
         clf = fit_activations(
-            self.activations, [ex.label for ex in examples], k, self.scoring, self.fit_config
+            self.activations,
+            [ex.label for ex in examples],
+            k,
+            self.scoring,
+            self.fit_config,
+            scores,
         )
         self._fitted(clf)
-        self.curve, self.curve_scoring = clf.k_curve, self.scoring  # from the fit's own cosines
+        if clf.k_curve is not None:  # the fit's own, from the cosines its scores came from
+            self.curve, self.curve_scoring = clf.k_curve, self.scoring
         return self.classifier
 
     def k_curve(self) -> list[tuple[int, float]] | None:
