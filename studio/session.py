@@ -101,7 +101,8 @@ class Session:
     renamed: dict[str, str] = field(default_factory=dict)  # old name -> new, for pages drawn
     # before a rename (their buttons still say the old name)
     inspected: tuple[int, int] | None = None  # (layer, head) the head inspector shows
-    # the k curve of `activations` under `curve_scoring`: computed once per fit, not per redraw
+    # the k curve of `activations` under `curve_scoring`: the fit's own (SAVClassifier.k_curve),
+    # kept by a refit with another k (it reuses the head scores), never computed per redraw
     curve: list[tuple[int, float]] | None = None
     curve_scoring: str = ""
     recording: str = ""  # the class webcam frames go into while recording
