@@ -232,8 +232,7 @@ def _load(args: argparse.Namespace, name: str, layers: int | None = None):
 
 
 def cmd_fit(args: argparse.Namespace) -> dict:
-    from .classifier import k_curve
-    from .data import DuplicateExampleWarning, check_training_set, load_examples
+    from .data import check_training_set, load_examples
     from .pipeline import fit_with_activations
 
     if args.out:  # before anything slow: a bad --out must not cost a whole fit
@@ -254,9 +253,7 @@ def cmd_fit(args: argparse.Namespace) -> dict:
     )
     check_training_set(train, leave_one_out=args.scoring == "loo")  # before a slow model load
     adapter = _load(args, args.model)
-    with progress_bar("extracting", not args.json) as bar, warnings.catch_warnings():
-        # `fit` checks the same set again: its duplicate warnings were printed just above
-        warnings.simplefilter("ignore", DuplicateExampleWarning)
+    with progress_bar("extracting", not args.json) as bar:
         clf, acts = fit_with_activations(
             adapter,
             train,
@@ -265,6 +262,7 @@ def cmd_fit(args: argparse.Namespace) -> dict:
             scoring=args.scoring,
             batch_size=args.batch_size,
             progress=bar,
+            checked=True,  # just above
         )  # acts: [N, L, H, d]
     result = {
         "model": adapter.name,
@@ -273,14 +271,14 @@ def cmd_fit(args: argparse.Namespace) -> dict:
         "scoring": args.scoring,
         "k_auto": args.heads == "auto",
         "train_examples": len(train),
-        "train_accuracy": clf.config["train_accuracy"],
+        "train_accuracy": clf.config.train_accuracy,
         "top_heads": [[h.layer, h.head] for h in clf.heads],
         "head_scores": clf.head_scores.tolist(),
         "num_layers": adapter.num_layers,
         "num_heads": adapter.num_heads,
         "head_dim": adapter.head_dim,
         "processes": distributed.world_size(),
-        "k_curve": [[k, acc] for k, acc in k_curve(acts, [ex.label for ex in train], args.scoring)],
+        "k_curve": [[k, acc] for k, acc in clf.k_curve],  # from the fit's own cosines
     }
     if args.baseline == "zeroshot":
         result.update(_zeroshot_baseline(args, adapter, clf.labels, test or train))
@@ -337,7 +335,7 @@ def _with_zero_shot(
     from .baseline import zero_shot_accuracy
 
     if zero_shot is None:
-        prompt = clf.config.get("prompt") or None
+        prompt = clf.config.prompt or None
         with progress_bar("zero-shot", not args.json) as bar:
             zero_shot = zero_shot_accuracy(
                 adapter, test, clf.labels, prompt, args.batch_size, progress=bar
@@ -353,7 +351,7 @@ def _classifier_and_model(args: argparse.Namespace):
     # (zero-shot answers, every head) need it whole
     whole = args.whole_model or getattr(args, "baselines", False) or not clf.heads
     layers = None if whole else clf.deepest_layer + 1
-    adapter = _load(args, args.model or clf.config.get("model", ""), layers)
+    adapter = _load(args, args.model or clf.config.model or "", layers)
     if adapter.num_layers < adapter.full_layers and not args.json:
         print(
             f"loaded {adapter.num_layers} of {adapter.name}'s {adapter.full_layers} layers: the "
@@ -363,7 +361,7 @@ def _classifier_and_model(args: argparse.Namespace):
     if args.model:
         # the user named the model on purpose (e.g. the recorded folder moved): accept the new
         # name; check_compatible still refuses a model of another shape
-        clf.config["model"] = adapter.name
+        clf.config.model = adapter.name
     return clf, adapter
 
 
@@ -408,7 +406,7 @@ def _training_activations(args: argparse.Namespace, adapter, clf, train):
             f"{Path(args.train).name}: {problem}; give --train the examples the "
             "classifier was fit on."
         )
-    prompt = clf.config.get("prompt") or None
+    prompt = clf.config.prompt or None
     with progress_bar("extracting", not args.json) as bar:
         return extract(adapter, train, prompt, args.batch_size, progress=bar)  # [N, L, H, d]
 

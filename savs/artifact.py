@@ -5,7 +5,9 @@ A saved classifier is a folder (or a .zip of one) holding two files: classifier.
 model, prompt, k, scoring, ...). Never pickle: a classifier may come from anyone (an app upload),
 so loading checks every field and shape before anything uses it, and fails naming the field.
 
-`SAVClassifier.save` / `load` / `check_save_target` call the functions here.
+`SAVClassifier.save` / `load` / `check_save_target` call the functions here. This module knows
+classifiers only as `types.ClassifierData` (savs.classifier imports it, not the other way round);
+`load_classifier` builds the class `builds_by_default` named: SAVClassifier.
 """
 
 from __future__ import annotations
@@ -14,39 +16,37 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from .classifier import SCORINGS, SAVClassifier
 from .data import label_key, label_problem
 from .errors import ClassifierError
-from .heads import HeadIndex
 from .limits import LOCAL, MAX_ARTIFACT_BYTES, MAX_CLASSIFIER_LABELS, Limits, max_config_bytes
 from .safejson import JSON_ERRORS, json_reason, strict_json
 from .safezip import open_zip, read_member
+from .types import CONFIG_FIELDS, SCORINGS, ClassifierData, FitConfig, HeadIndex
+
+Loaded = TypeVar("Loaded", bound=ClassifierData)
+# the class `load_classifier` builds when not told: savs.classifier sits above this module (its
+# SAVClassifier saves and loads through it), so it names its class here (`builds_by_default`)
+_DEFAULT_CLASS: list[type[ClassifierData]] = [ClassifierData]
+
+
+def builds_by_default(cls: type[Loaded]) -> type[Loaded]:
+    """Class decorator: `load_classifier` builds `cls` when no class is given."""
+    _DEFAULT_CLASS[0] = cls
+    return cls
+
 
 FORMAT = "savs-classifier"
 FORMAT_VERSION = 1
 TENSORS_FILE = "classifier.safetensors"
 CONFIG_FILE = "classifier.json"
-# the config fields a classifier keeps (what fit_activations and pipeline.classifier_config
-# write); anything else in a classifier.json is dropped on load, never kept in memory
-CONFIG_FIELDS = (
-    "model",
-    "prompt",
-    "k",
-    "scoring",
-    "num_layers",
-    "num_heads",
-    "head_dim",
-    "train_accuracy",
-    "model_class",
-    "savs_version",
-    "torch_version",
-    "transformers_version",
-)
+# CONFIG_FIELDS (savs.types, re-exported): the config fields a classifier keeps, the fields of
+# FitConfig; anything else in a classifier.json is dropped on load, never kept in memory
 _NOTE_FIELDS = ("model_class", "savs_version", "torch_version", "transformers_version")
 _NOTE_CHARS = 200
 
@@ -55,7 +55,7 @@ _NOTE_CHARS = 200
 # Writing
 
 
-def artifact_files(classifier: SAVClassifier) -> tuple[bytes, bytes]:
+def artifact_files(classifier: ClassifierData) -> tuple[bytes, bytes]:
     """The two files of a saved classifier: (safetensors bytes, JSON bytes)."""
     tensors = {
         "means": classifier.means.float().contiguous(),  # [K, C, d]
@@ -77,7 +77,7 @@ def artifact_files(classifier: SAVClassifier) -> tuple[bytes, bytes]:
     )
 
 
-def save_classifier(classifier: SAVClassifier, path: str | Path) -> Path:
+def save_classifier(classifier: ClassifierData, path: str | Path) -> Path:
     """Save to a folder, or to a .zip when `path` ends in .zip. Returns the path."""
     path = Path(path)
     tensors, config = artifact_files(classifier)
@@ -128,14 +128,15 @@ def load_classifier(
     limits: Limits | None = None,
     require_model: bool = False,
     *,
-    cls: type[SAVClassifier] = SAVClassifier,
-) -> SAVClassifier:
+    cls: type[Loaded] | None = None,
+) -> Loaded:
     """Load a folder or .zip written by `save_classifier`, validating every field and shape.
 
     `limits` bounds the labels (count: max_classes, else MAX_CLASSIFIER_LABELS; length:
     max_label_chars) and the prompt (max_text_chars); `require_model` refuses a classifier
     that does not name its model (an upload must: it is checked against the model in use).
-    `cls` is the class built (SAVClassifier.load passes its own, for subclasses).
+    `cls` is the class built (SAVClassifier.load passes its own, for subclasses); by default
+    the one `builds_by_default` named (SAVClassifier, once savs.classifier is imported).
     """
     limits = limits or LOCAL
     tensors_bytes, config_bytes = _read_artifact(Path(path), max_config_bytes(limits))
@@ -163,10 +164,10 @@ def load_classifier(
         raise ClassifierError(
             f"{name}: {TENSORS_FILE} is not a valid safetensors file ({exc})."
         ) from None
-    return _from_parts(cls, tensors, config, name)
+    return _from_parts(cls or _DEFAULT_CLASS[0], tensors, config, name)
 
 
-def _from_parts(cls: type[SAVClassifier], tensors: dict, config: dict, name: str) -> SAVClassifier:
+def _from_parts(cls: type[Loaded], tensors: dict, config: dict, name: str) -> Loaded:
     """The classifier from its checked config and its tensors, each checked against the config."""
 
     def fail(msg: str) -> ClassifierError:
@@ -214,13 +215,12 @@ def _from_parts(cls: type[SAVClassifier], tensors: dict, config: dict, name: str
     if not scores.is_floating_point() or not torch.isfinite(scores).all():
         raise fail(f"tensor 'head_scores' must hold finite floats, got {scores.dtype} values.")
     # labels live in their own field; the known fields keep the config as it was before saving
-    config = {key: config[key] for key in CONFIG_FIELDS if key in config}
     return cls(
         labels=list(labels),
         heads=[HeadIndex(a, b) for a, b in pairs],
         means=means.float(),
         head_scores=scores.float(),
-        config=config,
+        config=FitConfig.of(config),  # the known fields only
     )
 
 

@@ -27,6 +27,7 @@ from .data import Example
 from .distributed import map_batches
 from .errors import DataError
 from .models.adapter import ModelAdapter
+from .types import class_order
 
 
 def label_token_ids(adapter: ModelAdapter, label: str) -> list[int]:
@@ -197,7 +198,7 @@ def label_log_likelihoods(
 
 
 def _labels_of(examples: Sequence[Example]) -> list[str]:
-    labels = list(dict.fromkeys(ex.label for ex in examples if ex.label is not None))
+    labels = class_order(ex.label for ex in examples if ex.label is not None)
     if len(labels) < 2:
         raise DataError("zero-shot accuracy needs labeled examples of at least two classes.")
     return labels

@@ -13,16 +13,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import torch
 
-from .errors import DataError
-from .heads import HeadIndex
+from . import artifact
+from .artifact import CONFIG_FILE, FORMAT, FORMAT_VERSION, TENSORS_FILE  # their old home
+from .data import check_labels
 from .limits import Limits
+from .types import (
+    SCORINGS,
+    ClassifierData,
+    FitConfig,
+    HeadCount,
+    HeadIndex,
+    KCurve,
+    Prediction,
+    Scoring,
+    class_order,
+)
 
-Scoring = Literal["loo", "reference"]
-SCORINGS: tuple[str, ...] = ("loo", "reference")
 _EPS = 1e-12
 # A head gets credit for an example only when the own class is nearer by more than float noise:
 # an uninformative head (same vector for every input) has all cosines equal up to rounding, and
@@ -139,24 +148,6 @@ def gather_heads(acts: torch.Tensor, heads: Sequence[HeadIndex]) -> torch.Tensor
 # Voting
 
 
-@dataclass
-class Prediction:
-    """One classified input: the label, votes and vote shares per class, and each head's vote."""
-
-    label: str
-    votes: dict[str, int]
-    probabilities: dict[str, float]
-    head_votes: list[tuple[HeadIndex, str]]
-
-    def to_json(self) -> dict:
-        return {
-            "label": self.label,
-            "votes": self.votes,
-            "probabilities": self.probabilities,
-            "head_votes": [[h.layer, h.head, lab] for h, lab in self.head_votes],
-        }
-
-
 def head_cosines(selected: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
     """Cosine of each selected head's activation with each of its class means: [N, K, C] from
     selected [N, K, d] and means [K, C, d]. A head votes for its largest."""
@@ -186,7 +177,6 @@ def vote(
 # ---------------------------------------------------------------------------------------------
 # How many heads: training accuracy for every k at once
 
-HeadCount = int | Literal["auto"]
 AUTO_TOLERANCE = 0.01  # "auto" keeps the fewest heads within one point of the best accuracy
 _CURVE_CHUNK = 1 << 20  # cosines per chunk of examples: a few MB, so each step stays in cache
 
@@ -250,7 +240,12 @@ def k_curve(
     """
     classes, y = _class_indices(acts, labels, scoring, scores)
     accuracy, _, _ = _ranked_curve(acts, y, len(classes), scoring, scores)
-    return [(k, acc) for k, acc in enumerate(accuracy.tolist(), start=1)]
+    return _as_curve(accuracy)
+
+
+def _as_curve(accuracy: torch.Tensor) -> KCurve:
+    """[(k, accuracy), ...] from the accuracy of k = 1 .. M heads [M]."""
+    return list(enumerate(accuracy.tolist(), start=1))
 
 
 def auto_k(curve: Sequence[tuple[int, float]], tolerance: float = AUTO_TOLERANCE) -> int:
@@ -266,23 +261,18 @@ def auto_k(curve: Sequence[tuple[int, float]], tolerance: float = AUTO_TOLERANCE
 # The classifier
 
 
+@artifact.builds_by_default
 @dataclass
-class SAVClassifier:
-    """Class means of the selected heads, plus what is needed to use and explain them."""
+class SAVClassifier(ClassifierData):
+    """Class means of the selected heads, plus what is needed to use and explain them (the
+    fields: `types.ClassifierData`; `config` is a typed `types.FitConfig`). Not saved, what
+    the fit knew: `k_curve`, the k curve from its own cosines as `k_curve()` returns it (None
+    after a refit from given scores); `head_margins` [L, H], every head's mean margin, so that
+    (head_scores, head_margins) are the `scores` a refit with another k reuses. Both are None
+    for a loaded classifier."""
 
-    labels: list[str]
-    heads: list[HeadIndex]
-    means: torch.Tensor  # [K, C, d]
-    head_scores: torch.Tensor  # [L, H], every head's score
-    config: dict = field(default_factory=dict)  # model, prompt, k, scoring, shapes, versions
-
-    @property
-    def k(self) -> int:
-        return len(self.heads)
-
-    @property
-    def deepest_layer(self) -> int:
-        return max(h.layer for h in self.heads)
+    k_curve: KCurve | None = field(default=None, compare=False, repr=False)
+    head_margins: torch.Tensor | None = field(default=None, compare=False, repr=False)
 
     def selected_activations(self, acts: torch.Tensor) -> torch.Tensor:
         """The selected heads' activations: [N, L', H, d] (L' may stop after the deepest
@@ -309,21 +299,17 @@ class SAVClassifier:
         return out
 
     # --- saving and loading: savs.artifact (safetensors + JSON only, never pickle) ----------
-    # imported inside: savs.artifact builds SAVClassifier objects, so it imports this module
+    # savs.artifact knows only types.ClassifierData; `builds_by_default` names this class to it
 
     def save(self, path: str | Path) -> Path:
         """Save to a folder, or to a .zip when `path` ends in .zip (`artifact.save_classifier`)."""
-        from .artifact import save_classifier
-
-        return save_classifier(self, path)
+        return artifact.save_classifier(self, path)
 
     @staticmethod
     def check_save_target(path: str | Path) -> Path:
         """Refuse, before any work, a place `save` could not write (`artifact.check_save_target`).
         Returns the path."""
-        from .artifact import check_save_target
-
-        return check_save_target(path)
+        return artifact.check_save_target(path)
 
     @classmethod
     def load(
@@ -331,9 +317,22 @@ class SAVClassifier:
     ) -> SAVClassifier:
         """Load a folder or .zip written by `save`, validating every field and shape
         (`artifact.load_classifier`: what `limits` and `require_model` bound)."""
-        from .artifact import load_classifier
+        return artifact.load_classifier(path, limits, require_model, cls=cls)
 
-        return load_classifier(path, limits, require_model, cls=cls)
+
+def encode_labels(
+    labels: Sequence[str], classes: Sequence[str] | None = None, unknown: int | None = None
+) -> tuple[list[str], torch.Tensor]:
+    """The one label-to-index encoding (fit, k curve, baselines, explanations, projections):
+    the classes (given, else `types.class_order(labels)`) and each label's class index [N].
+    A label outside the classes is a KeyError, or gets index `unknown` when one is given."""
+    classes = class_order(labels) if classes is None else list(classes)
+    index = {c: i for i, c in enumerate(classes)}
+    if unknown is None:
+        codes = [index[lab] for lab in labels]
+    else:
+        codes = [index.get(lab, unknown) for lab in labels]
+    return classes, torch.tensor(codes, dtype=torch.int64)
 
 
 def _class_indices(
@@ -344,7 +343,7 @@ def _class_indices(
 ) -> tuple[list[str], torch.Tensor]:
     """Classes in order of first appearance and each example's class index [N], after checking
     that the activations, labels and reused scores fit together and that the scoring can use
-    them."""
+    them (`data.check_labels`: the training-set rule the app and the CLI check early)."""
     if acts.ndim != 4 or acts.shape[0] != len(labels):
         raise ValueError(
             f"need activations [N, L, H, d] with N = {len(labels)} labels, got {list(acts.shape)}"
@@ -353,18 +352,8 @@ def _class_indices(
         raise ValueError(
             f"scores have shape {list(scores[0].shape)}, expected [L, H] = {list(acts.shape[1:3])}"
         )
-    classes = list(dict.fromkeys(labels))
-    if len(classes) < 2:
-        raise DataError("need at least two classes to train a classifier.")
-    index = {c: i for i, c in enumerate(classes)}
-    y = torch.tensor([index[lab] for lab in labels])
-    if scoring == "loo" and int(torch.bincount(y).min()) < 2:
-        single = classes[int(torch.bincount(y).argmin())]
-        raise DataError(
-            f"class {single!r} has a single example; leave-one-out scoring needs at "
-            "least two per class. Add an example, or use scoring 'reference'."
-        )
-    return classes, y
+    check_labels(labels, leave_one_out=scoring == "loo")
+    return encode_labels(labels)
 
 
 def fit_activations(
@@ -372,7 +361,7 @@ def fit_activations(
     labels: Sequence[str],
     k: HeadCount = 20,
     scoring: Scoring = "loo",
-    config: dict | None = None,
+    config: FitConfig | dict | None = None,
     scores: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> SAVClassifier:
     """Fit from activations [N, L, H, d] and one label per example. No model is run.
@@ -385,51 +374,52 @@ def fit_activations(
 
     k="auto" keeps the fewest heads whose training accuracy (leave-one-out with "loo") is within
     one point of the best over every k (`k_curve`, `auto_k`).
+
+    The classifier's `k_curve` is the k curve (as `k_curve()` returns it) from the cosines the
+    head scores came from: one pass over the activations gives both. With `scores` and a fixed
+    k no cosines are computed, and `k_curve` is None.
     """
     classes, y = _class_indices(acts, labels, scoring, scores)
-    if isinstance(k, str) and k == "auto":
+    curve: KCurve | None = None
+    auto = isinstance(k, str) and k == "auto"
+    if scores is None or auto:
         accuracy, score, margin = _ranked_curve(acts, y, len(classes), scoring, scores)
-        k = auto_k(list(enumerate(accuracy.tolist(), start=1)))
+        curve = _as_curve(accuracy)
     else:
-        if scores is None:
-            scores = score_heads(acts, y, len(classes), scoring)
         score, margin = scores
+    if auto:
+        k = auto_k(curve)
     heads = select_heads(score, margin, k)
     _, num_layers, num_heads, d = acts.shape
     selected = gather_heads(acts, heads).float()  # [N, K, d]
     sums, counts = class_sums(selected, y, len(classes))  # [C, K, d]
     means = (sums / counts[:, None, None]).transpose(0, 1).contiguous()  # [K, C, d]
-    config = {
-        **(config or {}),
-        "k": len(heads),
-        "scoring": scoring,
-        "num_layers": num_layers,
-        "num_heads": num_heads,
-        "head_dim": d,
-    }
-    clf = SAVClassifier(labels=classes, heads=heads, means=means, head_scores=score, config=config)
+    config = FitConfig.of(config)  # a copy: the caller's stays as it was
+    config.k, config.scoring = len(heads), scoring
+    config.num_layers, config.num_heads, config.head_dim = num_layers, num_heads, d
     winner, _, _ = vote(selected, means)  # [N]; no Prediction objects: N can be thousands
-    clf.config["train_accuracy"] = float((winner == y).float().mean())
-    return clf
-
-
-_ARTIFACT_NAMES = ("FORMAT", "FORMAT_VERSION", "TENSORS_FILE", "CONFIG_FILE")
-
-
-def __getattr__(name: str) -> object:
-    """The artifact constants' old home (`from savs.classifier import CONFIG_FILE`) still
-    works: they live in savs.artifact, imported on first use (it imports this module)."""
-    if name in _ARTIFACT_NAMES:
-        from . import artifact
-
-        return getattr(artifact, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    config.train_accuracy = float((winner == y).float().mean())
+    return SAVClassifier(
+        labels=classes,
+        heads=heads,
+        means=means,
+        head_scores=score,
+        config=config,
+        k_curve=curve,
+        head_margins=margin,
+    )
 
 
 __all__ = [
     "Scoring",
     "SCORINGS",
     "HeadCount",
+    "KCurve",
+    "FitConfig",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "TENSORS_FILE",
+    "CONFIG_FILE",
     "SAVClassifier",
     "Prediction",
     "class_cosines",
@@ -437,6 +427,7 @@ __all__ = [
     "select_heads",
     "vote",
     "k_curve",
+    "encode_labels",
     "auto_k",
     "fit_activations",
     "head_cosines",

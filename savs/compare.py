@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .classifier import class_sums, gather_heads, vote
+from .classifier import class_sums, encode_labels, gather_heads, vote
 from .errors import DataError
 from .heads import HeadIndex
 
@@ -40,15 +40,10 @@ def class_indices(
 ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
     """Classes (first-seen order in training), train indices [N] and test indices [N'] (-1 for
     a test label no training example has: every baseline gets it wrong, as SAVs would)."""
-    classes = list(dict.fromkeys(train_labels))
+    classes, y = encode_labels(train_labels)
     if len(classes) < 2:
         raise DataError("the baselines need training examples of at least two classes.")
-    index = {c: i for i, c in enumerate(classes)}
-    return (
-        classes,
-        torch.tensor([index[lab] for lab in train_labels]),
-        torch.tensor([index.get(lab, -1) for lab in test_labels]),
-    )
+    return classes, y, encode_labels(test_labels, classes, unknown=-1)[1]
 
 
 def _accuracy(predicted: torch.Tensor, y: torch.Tensor) -> float:

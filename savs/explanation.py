@@ -32,6 +32,7 @@ from .classifier import (
     SAVClassifier,
     Scoring,
     counts_as_correct,
+    encode_labels,
     example_margins,
     head_cosines,
 )
@@ -262,7 +263,7 @@ def explain_prediction(
     """Classify one example and explain every selected head, from a single forward pass that
     stops after the deepest selected layer. The prediction is the one `savs.predict` gives."""
     check_compatible(classifier, adapter)
-    inputs = adapter.encode([example], classifier.config.get("prompt") or None)
+    inputs = adapter.encode([example], classifier.config.prompt or None)
     layers = sorted({h.layer for h in classifier.heads})
     with eager_attention(adapter, layers) as weights:
         acts = adapter.read_heads(inputs, layers)  # [1, L', H, d]
@@ -323,9 +324,7 @@ def head_class_accuracy(
             f"head ({layer}, {index}) is outside the {acts.shape[1]} layers x "
             f"{acts.shape[2]} heads."
         )
-    classes = list(dict.fromkeys(labels))
-    index_of = {c: i for i, c in enumerate(classes)}
-    y = torch.tensor([index_of[label] for label in labels])  # [N]
+    classes, y = encode_labels(labels)  # y: [N]
     one = acts[:, layer, index, None, :].float()  # [N, 1, d]
     correct = counts_as_correct(example_margins(one, y, len(classes), scoring))[:, 0]  # [N]
     return {c: float(correct[y == i].float().mean()) for i, c in enumerate(classes)}

@@ -73,7 +73,7 @@ def export_space(
     invalid classifier) before anything is written."""
     source = Path(classifier_path)
     clf = SAVClassifier.load(source, require_model=True)
-    model = str(clf.config["model"])
+    model = str(clf.config.model)
     _check_model_name(model)
     if not clf.heads:
         raise ClassifierError(f"{source.name}: the classifier has no heads to vote.")
@@ -190,7 +190,7 @@ def space_title(title: str | None, labels: list[str]) -> str:
 
 def _kind(clf: SAVClassifier) -> str:
     """What the classifier reads, from the model class it recorded: a causal LM reads text."""
-    model_class = str(clf.config.get("model_class") or "")
+    model_class = str(clf.config.model_class or "")
     if not model_class:
         return "input"
     return "text" if model_class.endswith("ForCausalLM") else "image"

@@ -13,17 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import NamedTuple
 
 import torch
 from torch import nn
 
-
-class HeadIndex(NamedTuple):
-    """One attention head, as (layer, head); layers and heads count from 0."""
-
-    layer: int
-    head: int
+from .types import HeadIndex  # re-exported: its home was here (`from savs.heads import HeadIndex`)
 
 
 class StopForward(Exception):
@@ -63,3 +57,6 @@ def capture_heads(
     finally:
         for handle in handles:
             handle.remove()
+
+
+__all__ = ["HeadIndex", "StopForward", "capture_heads"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .types import class_order
+
 
 @dataclass
 class EvalReport:
@@ -28,7 +30,7 @@ def evaluation_report(
     """Compare true and predicted labels. `labels` fixes the order (others are appended)."""
     if len(truth) != len(predicted) or not truth:
         raise ValueError("need as many predictions as true labels, and at least one")
-    order = list(dict.fromkeys([*labels, *truth, *predicted]))
+    order = class_order([*labels, *truth, *predicted])
     index = {lab: i for i, lab in enumerate(order)}
     matrix = [[0] * len(order) for _ in order]
     for t, p in zip(truth, predicted):

@@ -15,7 +15,7 @@ from .errors import ClassifierError
 
 
 def _grid(clf: SAVClassifier) -> tuple[int, int]:
-    return int(clf.config.get("num_layers", 0)), int(clf.config.get("num_heads", 0))
+    return int(clf.config.num_layers or 0), int(clf.config.num_heads or 0)
 
 
 def head_overlap(classifiers: Mapping[str, SAVClassifier]) -> dict:

@@ -16,6 +16,7 @@ from .distributed import map_batches
 from .errors import ClassifierError, DataError, ModelError
 from .metrics import EvalReport, evaluation_report
 from .models.adapter import ModelAdapter
+from .types import FitConfig
 
 
 def training_activations(
@@ -26,9 +27,12 @@ def training_activations(
     batch_size: int = 8,
     cache: ActivationCache | None = None,
     progress: ProgressFn | None = None,
+    checked: bool = False,
 ) -> torch.Tensor:
-    """Check a training set, then run the model once per example: [N, L, H, d]."""
-    check_training_set(examples, leave_one_out=scoring == "loo")
+    """Check a training set (`data.check_training_set`, unless the caller did: `checked`),
+    then run the model once per example: [N, L, H, d]."""
+    if not checked:
+        check_training_set(examples, leave_one_out=scoring == "loo")
     return extract(adapter, examples, prompt, batch_size, cache, progress)
 
 
@@ -58,46 +62,50 @@ def fit_with_activations(
     batch_size: int = 8,
     cache: ActivationCache | None = None,
     progress: ProgressFn | None = None,
+    checked: bool = False,
 ) -> tuple[SAVClassifier, torch.Tensor]:
     """`fit`, also returning the training activations [N, L, H, d] it read, for what else is
-    computed from them without running the model again (the k curve, the baselines)."""
+    computed from them without running the model again (the baselines; the k curve is the
+    classifier's `k_curve`). `checked`: the caller ran `data.check_training_set` already (its
+    duplicate warnings are not given twice)."""
     if adapter.num_layers < adapter.full_layers:
         raise ModelError(
             f"{adapter.name!r} was loaded with {adapter.num_layers} of its {adapter.full_layers} "
             "layers: fitting scores every head, so load the whole model to fit."
         )
     acts = training_activations(
-        adapter, examples, prompt, scoring, batch_size, cache, progress
+        adapter, examples, prompt, scoring, batch_size, cache, progress, checked
     )  # [N, L, H, d]
     return fit_activations(
         acts, [ex.label for ex in examples], k, scoring, classifier_config(adapter, prompt)
     ), acts
 
 
-def classifier_config(adapter: ModelAdapter, prompt: str | None) -> dict:
-    """What a saved classifier records about how it was made."""
+def classifier_config(adapter: ModelAdapter, prompt: str | None) -> FitConfig:
+    """What a saved classifier records about how it was made (the fit adds k, scoring and
+    shapes)."""
     import transformers
 
-    return {
-        "model": adapter.name,
-        "model_class": type(adapter.model).__name__,
-        "prompt": prompt or "",
-        "savs_version": __version__,
-        "torch_version": torch.__version__,
-        "transformers_version": transformers.__version__,
-    }
+    return FitConfig(
+        model=adapter.name,
+        model_class=type(adapter.model).__name__,
+        prompt=prompt or "",
+        savs_version=__version__,
+        torch_version=torch.__version__,
+        transformers_version=transformers.__version__,
+    )
 
 
 def check_compatible(classifier: SAVClassifier, adapter: ModelAdapter) -> None:
     """Refuse a classifier made with another model: its heads would mean nothing here."""
     cfg = classifier.config
-    shape = (cfg.get("num_layers"), cfg.get("num_heads"), cfg.get("head_dim"))
+    shape = (cfg.num_layers, cfg.num_heads, cfg.head_dim)
     if shape != (adapter.full_layers, adapter.num_heads, adapter.head_dim):
         raise ClassifierError(
-            f"the classifier was made with {cfg.get('model')!r} ({shape[0]} layers x {shape[1]} "
+            f"the classifier was made with {cfg.model!r} ({shape[0]} layers x {shape[1]} "
             f"heads x {shape[2]} dims), but the model in use is {adapter.name!r} "
             f"({adapter.full_layers} x {adapter.num_heads} x {adapter.head_dim}). Load "
-            f"{cfg.get('model')!r} first."
+            f"{cfg.model!r} first."
         )
     if classifier.heads and classifier.deepest_layer >= adapter.num_layers:
         raise ClassifierError(
@@ -105,10 +113,10 @@ def check_compatible(classifier: SAVClassifier, adapter: ModelAdapter) -> None:
             f"loaded with its first {adapter.num_layers} layers only: load it with at least "
             f"{classifier.deepest_layer + 1} (or whole)."
         )
-    if cfg.get("model") not in (None, adapter.name):
+    if cfg.model not in (None, adapter.name):
         raise ClassifierError(
-            f"the classifier was made with {cfg.get('model')!r}, but the model "
-            f"in use is {adapter.name!r}. Load {cfg.get('model')!r} first."
+            f"the classifier was made with {cfg.model!r}, but the model "
+            f"in use is {adapter.name!r}. Load {cfg.model!r} first."
         )
 
 
@@ -123,7 +131,7 @@ def predict(
     """Classify examples. The model runs only up to the deepest selected layer (early exit)."""
     check_compatible(classifier, adapter)
     layers = sorted({h.layer for h in classifier.heads})
-    prompt = classifier.config.get("prompt") or None
+    prompt = classifier.config.prompt or None
     plan = batches(range(len(examples)), batch_size)
 
     def run(idx: Sequence[int]) -> list[Prediction]:
@@ -169,7 +177,7 @@ def evaluate_with_baselines(
             f"{adapter.name!r} was loaded with {adapter.num_layers} of its {adapter.full_layers} "
             "layers: the baselines read every head, so load the whole model."
         )
-    prompt = classifier.config.get("prompt") or None
+    prompt = classifier.config.prompt or None
     test_acts = extract(adapter, examples, prompt, batch_size, progress=progress)  # [N', L, H, d]
     predictions = classifier.predict_activations(test_acts)
     report = evaluation_report(labels, [p.label for p in predictions], classifier.labels)

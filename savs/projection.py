@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .classifier import encode_labels
 from .errors import SavsError
 from .heads import HeadIndex
 
@@ -65,9 +66,8 @@ def head_projection(
     variance = s.square()
     total = float(variance.sum()) or 1.0
     explained = tuple(float(v) / total for v in torch.cat([variance, torch.zeros(2)])[:2])
-    classes = list(dict.fromkeys(labels))
+    classes, index = encode_labels(labels)  # index: [N]
     points = (x - center) @ axes.T  # [N, 2]
-    index = torch.tensor([classes.index(lab) for lab in labels])
     means = torch.stack([points[index == c].mean(0) for c in range(len(classes))])  # [C, 2]
     return HeadProjection(
         head=HeadIndex(layer, h),

@@ -88,8 +88,8 @@ class Studio(DatasetActions, FitActions, ClassifyActions):
         self._fitted(clf)
         self.activations, self.curve = None, None  # it came without training activations
         self.k = clf.k
-        if clf.config.get("scoring") in SCORINGS:
-            self.scoring = clf.config["scoring"]
+        if clf.config.scoring in SCORINGS:
+            self.scoring = clf.config.scoring
         return clf
 
 

@@ -31,7 +31,7 @@ class ClassifyActions(Session):
     @property
     def classifier_model(self) -> str:
         """The model the classifier was made with: it always runs on that one."""
-        return str(self.classifier.config.get("model") or "") if self.classifier else ""
+        return str(self.classifier.config.model or "") if self.classifier else ""
 
     def _ready(self, adapter: ModelAdapter) -> SAVClassifier:
         clf = self.current_classifier()
@@ -44,7 +44,7 @@ class ClassifyActions(Session):
         text = clean_text(text, "the text", self.max_text_chars)
         if image is None and not text:
             raise DataError("nothing to classify: give an image and/or a text.")
-        prompt = str(self.classifier.config.get("prompt") or "") if self.classifier else ""
+        prompt = str(self.classifier.config.prompt or "") if self.classifier else ""
         check_call_text([Example(text=text)], prompt, self.max_call_chars, "This input")
         self.current_classifier()
         return text
@@ -98,7 +98,7 @@ class ClassifyActions(Session):
         in one pass; the SAVs predictions and the `savs.compare` baselines all come from it.
         Its files live only during the call; the mistakes keep small copies of their images."""
         clf = self._ready(adapter)
-        prompt = clf.config.get("prompt") or ""
+        prompt = clf.config.prompt or ""
         with tempfile.TemporaryDirectory(prefix="savs-test-") as tmp:
             examples = self._read_test_set(Path(path), prompt, confine, tmp)
             start = time.perf_counter()

@@ -5,7 +5,7 @@ same kept activations."""
 from __future__ import annotations
 
 from savs.activations import ActivationCache, ProgressFn
-from savs.classifier import SCORINGS, HeadCount, SAVClassifier, fit_activations, k_curve
+from savs.classifier import SCORINGS, HeadCount, SAVClassifier, auto_k, fit_activations, k_curve
 from savs.data import Example
 from savs.errors import ClassifierError, DataError
 from savs.explanation import head_class_accuracy
@@ -64,17 +64,34 @@ class FitActions(Session):
     def _fit(self, examples: list[Example]) -> SAVClassifier:
         num_heads = self.activations.shape[1] * self.activations.shape[2]
         k = "auto" if self.k == "auto" else min(int(self.k), num_heads)
-        self._fitted(
-            fit_activations(
-                self.activations, [ex.label for ex in examples], k, self.scoring, self.fit_config
-            )
+        last, scores = self.classifier, None
+        if (
+            last is not None
+            and last.head_margins is not None
+            and self.curve is not None  # reset whenever the activations change
+            and self.curve_scoring == self.scoring == last.config.scoring
+        ):
+            # only k moved: the head scores and the curve stand, and no cosine is computed
+            scores = (last.head_scores, last.head_margins)
+            k = auto_k(self.curve) if k == "auto" else k
+        clf = fit_activations(
+            self.activations,
+            [ex.label for ex in examples],
+            k,
+            self.scoring,
+            self.fit_config,
+            scores,
         )
+        self._fitted(clf)
+        if clf.k_curve is not None:  # the fit's own, from the cosines its scores came from
+            self.curve, self.curve_scoring = clf.k_curve, self.scoring
         return self.classifier
 
     def k_curve(self) -> list[tuple[int, float]] | None:
         """Training accuracy (leave-one-out with "loo") for every k from 1 to L * H, from the
-        kept activations: computed once per fit and scoring, then cached. None when there are
-        no current activations (nothing extracted, an imported classifier, or out of date)."""
+        kept activations: the fit's own (`SAVClassifier.k_curve`), computed here only when the
+        scoring changed without a fit. None when there are no current activations (nothing
+        extracted, an imported classifier, or out of date)."""
         if not self.can_refit:
             return None
         if self.curve is None or self.curve_scoring != self.scoring:
@@ -97,7 +114,7 @@ class FitActions(Session):
                 self.activations,
                 [ex.label for ex in self.training_examples()],
                 (layer, head),
-                clf.config.get("scoring", self.scoring),
+                clf.config.scoring or self.scoring,
             )
         expl = next((e for e in self.explanations() if (e.layer, e.head) == (layer, head)), None)
         rank = next(

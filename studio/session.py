@@ -22,6 +22,7 @@ from savs.errors import ClassifierError, DataError
 from savs.limits import HOSTED, LOCAL_SESSION, MAX_LABEL_CHARS, MAX_TEXT_CHARS, SessionBudget
 from savs.metrics import EvalReport
 from savs.text import plural
+from savs.types import FitConfig
 
 from . import budget
 from .pool import ModelInfo
@@ -92,7 +93,7 @@ class Session:
     # the training activations the classifier was fitted on ([N, L, H, d], in the order of
     # training_examples() at `fitted_revision`) and how the fit was made: refits read them
     activations: torch.Tensor | None = None
-    fit_config: dict = field(default_factory=dict)
+    fit_config: FitConfig = field(default_factory=FitConfig)
     revision: int = 0  # bumped by every edit of classes, examples or prompt
     fitted_revision: int | None = None
     change: str = ""  # what the last edit was, for the "out of date" notice
@@ -103,7 +104,8 @@ class Session:
     renamed: dict[str, str] = field(default_factory=dict)  # old name -> new, for pages drawn
     # before a rename (their buttons still say the old name)
     inspected: tuple[int, int] | None = None  # (layer, head) the head inspector shows
-    # the k curve of `activations` under `curve_scoring`: computed once per fit, not per redraw
+    # the k curve of `activations` under `curve_scoring`: the fit's own (SAVClassifier.k_curve),
+    # kept by a refit with another k (it reuses the head scores), never computed per redraw
     curve: list[tuple[int, float]] | None = None
     curve_scoring: str = ""
     recording: str = ""  # the class webcam frames go into while recording
@@ -374,7 +376,7 @@ class Session:
         n = self.num_examples()
         parts = [f"{plural(len(self.classes), 'class')}, {plural(n, 'example')}"]
         if self.classifier is not None:
-            acc = self.classifier.config.get("train_accuracy")
+            acc = self.classifier.config.train_accuracy
             parts.append(
                 f"classifier: top {plural(self.classifier.k, 'head')}"
                 + (f", fit accuracy {acc:.0%}" if isinstance(acc, float) else "")

@@ -72,10 +72,10 @@ def fit_summary(studio: Studio) -> tuple[list, str]:
         [rank, h.layer, h.head, round(float(clf.head_scores[h.layer, h.head]), 3)]
         for rank, h in enumerate(clf.heads, 1)
     ]
-    acc = clf.config.get("train_accuracy")
+    acc = clf.config.train_accuracy
     auto = " (auto: the fewest within one point of the best)" if studio.k == "auto" else ""
     line = (
-        f"**{plural(clf.k, 'head')}** selected{auto} ({md(clf.config.get('scoring', '?'))} "
+        f"**{plural(clf.k, 'head')}** selected{auto} ({md(clf.config.scoring or '?')} "
         f"scoring) on `{md(studio.classifier_model or '?')}`"
         + (f" · fit accuracy **{acc:.0%}**" if isinstance(acc, float) else "")
     )

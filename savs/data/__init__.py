@@ -49,6 +49,7 @@ from .labels import label_key, label_problem, normalize_label
 from .studio_file import STUDIO_FILE, STUDIO_FORMAT, read_studio_meta, write_studio_meta
 from .training_set import (
     DuplicateExampleWarning,
+    check_labels,
     check_training_set,
     class_counts,
     find_duplicates,
@@ -64,6 +65,7 @@ __all__ = [
     "load_folder",
     "load_examples",
     "check_training_set",
+    "check_labels",
     "class_counts",
     "IMAGE_MARKER",
     "find_duplicates",

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..limits import HOSTED, MAX_META_BYTES, Limits
 from ..safejson import JSON_ERRORS, json_reason, strict_json
+from ..types import SCORINGS
 from .examples import check_text
 from .reader import Reader
 
@@ -95,8 +96,6 @@ def _classes(classes: object, name: str, limits: Limits) -> list[str]:
 
 
 def _scoring(scoring: object, name: str) -> str:
-    from ..classifier import SCORINGS  # here: reading data needs no torch otherwise
-
     if scoring not in SCORINGS:
         raise DataError(
             f"{name}: field 'scoring' must be one of {', '.join(SCORINGS)}, got "

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from ..errors import DataError
+from ..types import class_order
 from .examples import Example, example_digest
 
 
@@ -74,7 +75,15 @@ def check_training_set(examples: Sequence[Example], leave_one_out: bool) -> list
     if missing:
         raise DataError(f"{missing[0]}: training example without a label.")
     warn_duplicates(examples)
-    counts = class_counts(examples)
+    return check_labels([ex.label for ex in examples], leave_one_out)
+
+
+def check_labels(labels: Sequence[str], leave_one_out: bool) -> list[str]:
+    """The rule for a training set's labels, in one place (`check_training_set` before a model
+    runs, `classifier.fit_activations` on the activations): at least two classes, and with
+    leave-one-out scoring at least two examples in each. Returns the classes in first-seen
+    order."""
+    counts = Counter(labels)
     if len(counts) < 2:
         only = next(iter(counts), None)
         raise DataError(
@@ -90,7 +99,7 @@ def check_training_set(examples: Sequence[Example], leave_one_out: bool) -> list
                 "needs at least two per class. Add an example, or use scoring "
                 "'reference'."
             )
-    return list(dict.fromkeys(ex.label for ex in examples))
+    return class_order(labels)
 
 
 __all__ = [
@@ -99,4 +108,5 @@ __all__ = [
     "find_duplicates",
     "warn_duplicates",
     "check_training_set",
+    "check_labels",
 ]

@@ -35,7 +35,7 @@ SETTINGS = json.loads((HERE / "space.json").read_text(encoding="utf-8"))
 CLASSIFIER = savs.SAVClassifier.load(HERE / SETTINGS["classifier"], require_model=True)
 LAYERS = CLASSIFIER.deepest_layer + 1
 START = time.perf_counter()
-MODEL = savs.load_model(CLASSIFIER.config["model"], layers=LAYERS, local_folders=False)
+MODEL = savs.load_model(CLASSIFIER.config.model, layers=LAYERS, local_folders=False)
 LOAD_S = time.perf_counter() - START
 LOCK = threading.Lock()  # one forward pass at a time: the model is shared by every visitor
 LIVE_EVERY_S = 0.25
@@ -57,7 +57,7 @@ def visitor_example(image: Any, text: str | None) -> Example:
         if image is None and not text:
             raise SavsError("nothing to classify: give an image and/or a text.")
         if image is not None and not MODEL.is_vlm:
-            raise SavsError(f"{CLASSIFIER.config['model']} reads text only.")
+            raise SavsError(f"{CLASSIFIER.config.model} reads text only.")
         images = (open_image(image, "the image"),) if image is not None else ()
     except SavsError as exc:
         raise gr.Error(hide_paths(str(exc))) from None
@@ -115,7 +115,7 @@ def classify_frame(frame: str | None, text: str | None) -> tuple:
 
 
 def header() -> str:
-    model = CLASSIFIER.config["model"]
+    model = CLASSIFIER.config.model
     labels = ", ".join(md(label, 60) for label in CLASSIFIER.labels[:50])
     return (
         f"# {md(SETTINGS['title'])}\n\n"

@@ -51,7 +51,7 @@ def import_classifier_cb(studio: Studio, file: str | None, progress: Any = gr.Pr
         clf = SAVClassifier.load(file, limits=HOSTED, require_model=True)
     finally:
         discard_upload(file)
-    model = str(clf.config.get("model") or "")
+    model = str(clf.config.model or "")
     with POOL.use(model, notice(progress), work=False) as adapter:
         studio.import_classifier_object(clf, adapter)
     gr.Info(

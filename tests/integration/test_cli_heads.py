@@ -199,3 +199,18 @@ def test_baselines_read_the_test_set_once(capsys, llava_model_dir, data, monkeyp
     result = run_json(capsys, *fit_argv(llava_model_dir, data, "--test", test, "--baselines"))
     assert set(result["baselines"]) == BASELINE_KEYS
     assert sum(rows) == result["train_examples"] + result["test_examples"]
+
+
+@pytest.mark.parametrize("heads", ["3", "auto"])
+def test_fit_reads_the_cosines_once(capsys, llava_model_dir, data, monkeypatch, heads):
+    """The curve in `fit --json` is the fit's own: one cosine pass [N, M, C], not a second
+    `k_curve` after the fit (issue 20)."""
+    import savs.classifier as classifier
+
+    calls = []
+    real = classifier.class_cosines
+    monkeypatch.setattr(
+        classifier, "class_cosines", lambda *a, **kw: calls.append(1) or real(*a, **kw)
+    )
+    result = run_json(capsys, *fit_argv(llava_model_dir, data, "--heads", heads))
+    assert len(calls) == 1 and len(result["k_curve"]) == 12

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from savs.classifier import auto_k, fit_activations, k_curve, score_heads
+from savs.classifier import auto_k, encode_labels, fit_activations, k_curve, score_heads
 from savs.errors import DataError
 
 pytestmark = pytest.mark.unit
@@ -145,3 +145,51 @@ def test_k_curve_figure_marks_the_chosen_k():
     assert "k = %{x}" in line.hovertemplate and fig.layout.height
     assert "leave-one-out" in fig.layout.title.text
     assert len(k_curve_figure(curve, chosen_k=None, scoring="reference").data) == 1
+
+
+# --- the fit's own curve (issue 20): one cosine pass gives the head scores and the curve -------
+
+
+@pytest.mark.parametrize("scoring", ["loo", "reference"])
+@pytest.mark.parametrize("k", [3, "auto"])
+def test_the_fit_returns_the_curve_k_curve_computes(scoring, k):
+    acts, labels = random_task(5, n_per_class=6)
+    clf = fit_activations(acts, labels, k, scoring)
+    assert clf.k_curve == k_curve(acts, labels, scoring) and len(clf.k_curve) == 3 * 4
+    again = fit_activations(acts, labels, 2, scoring, scores=score_heads_of(acts, labels, scoring))
+    assert again.k_curve is None  # a refit from given scores computes no cosines: no curve
+    auto = fit_activations(
+        acts, labels, "auto", scoring, scores=score_heads_of(acts, labels, scoring)
+    )
+    assert auto.k_curve == clf.k_curve  # k="auto" needs the curve: computed, the scores reused
+
+
+def score_heads_of(acts: torch.Tensor, labels: list[str], scoring: str):
+    classes, y = encode_labels(labels)
+    return score_heads(acts, y, len(classes), scoring)
+
+
+@pytest.mark.parametrize("k", [3, "auto"])
+def test_a_fit_computes_the_cosines_once(k, monkeypatch):
+    """The fit scores the heads and draws the curve from one [N, M, C] cosine pass (before
+    issue 20: a fit, then `k_curve` again; with k="auto" the curve was computed twice)."""
+    import savs.classifier as classifier
+
+    calls = []
+    real = classifier.class_cosines
+    monkeypatch.setattr(
+        classifier, "class_cosines", lambda *a, **kw: calls.append(1) or real(*a, **kw)
+    )
+    acts, labels = random_task(6)
+    clf = fit_activations(acts, labels, k)
+    assert len(calls) == 1 and clf.k_curve is not None
+
+
+def test_the_k_curve_is_not_saved(tmp_path):
+    from savs.classifier import SAVClassifier
+
+    acts, labels = random_task(7)
+    clf = fit_activations(acts, labels, 2, config={"model": "m"})
+    loaded = SAVClassifier.load(clf.save(tmp_path / "c"))
+    assert clf.k_curve and loaded.k_curve is None
+    assert "curve" not in (tmp_path / "c" / "classifier.json").read_text()

@@ -178,3 +178,46 @@ def test_a_session_holds_at_most_what_one_hosted_upload_may():
         s.add_class(f"c{i}")
     with pytest.raises(DataError, match=f"at most {HOSTED.max_classes} classes"):
         s.add_class("one more")
+
+
+@pytest.mark.parametrize("k", [3, "auto"])
+def test_a_refit_and_its_curve_read_the_cosines_once(k, monkeypatch):
+    """A k change redraws the k curve: the refit's own curve, not a second pass over the
+    activations (issue 20: `Studio.k_curve` used to compute `k_curve` again after the fit)."""
+    import savs.classifier as classifier
+
+    s = fitted_studio()
+    calls = []
+    real = classifier.class_cosines
+    monkeypatch.setattr(
+        classifier, "class_cosines", lambda *a, **kw: calls.append(1) or real(*a, **kw)
+    )
+    clf = s.refit(k=k, scoring="reference")
+    curve = s.k_curve()
+    labels = [ex.label for ex in s.training_examples()]
+    assert len(calls) == 1 and curve is clf.k_curve
+    assert curve == classifier.k_curve(s.activations, labels, "reference")
+
+
+@pytest.mark.parametrize("k", [1, 3, "auto"])
+def test_a_k_change_reuses_the_head_scores(k, monkeypatch):
+    """Only k moved: the refit reads no cosine, keeps the curve, and gives the classifier a
+    fresh fit gives."""
+    import savs.classifier as classifier
+
+    s = fitted_studio()
+    curve = s.k_curve()
+    calls = []
+    real = classifier.class_cosines
+    monkeypatch.setattr(
+        classifier, "class_cosines", lambda *a, **kw: calls.append(1) or real(*a, **kw)
+    )
+    refit = s.refit(k=k)
+    assert calls == [] and s.k_curve() is curve
+    monkeypatch.undo()
+    labels = [ex.label for ex in s.training_examples()]
+    fresh = fit_activations(s.activations, labels, k, "loo", s.fit_config)
+    assert refit.heads == fresh.heads and torch.equal(refit.means, fresh.means)
+    assert refit.config == fresh.config and torch.equal(refit.head_scores, fresh.head_scores)
+    s.refit(scoring="reference")  # another scoring: scored again, a new curve
+    assert s.k_curve() == classifier.k_curve(s.activations, labels, "reference")
