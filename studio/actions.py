@@ -36,7 +36,7 @@ from savs.data import (
     zip_folder,
 )
 from savs.errors import ClassifierError, DataError, ModelError
-from savs.explanation import explain_prediction, head_class_accuracy
+from savs.explanation import explain_with_activations, head_class_accuracy
 from savs.limits import HOSTED, HOSTED_EVALUATE, Limits
 from savs.metrics import evaluation_report
 from savs.models.adapter import ModelAdapter
@@ -317,7 +317,8 @@ class Studio(Session):
     ) -> Classification:
         """Classify one input (an image and/or text) with the current classifier. With
         `explain`, the same single forward pass also gives each selected head's attention
-        (`savs.explanation.explain_prediction`); a model whose attention cannot be read is
+        (`savs.explanation.explain_with_activations`) and keeps the input's vectors of every head
+        up to the deepest selected layer; a model whose attention cannot be read is
         classified all the same, and `explain_error` says why there is no explanation."""
         text = self.check_input(image, text)
         clf = self._ready(adapter)
@@ -325,10 +326,10 @@ class Studio(Session):
         images = (open_image(image, name),) if image is not None else ()
         example = Example(text=text, images=images, source="input")
         start = time.perf_counter()
-        explanations, why = None, ""
+        explanations, vectors, why = None, None, ""
         if explain:
             try:
-                prediction, explanations = explain_prediction(adapter, clf, example)
+                prediction, explanations, vectors = explain_with_activations(adapter, clf, example)
             except ModelError as exc:
                 why = str(exc)
         if explanations is None:
@@ -339,6 +340,7 @@ class Studio(Session):
             explanations,
             stored_image(images[0], name) if images and explain else None,
             why,
+            vectors,
         )
         return self.last_classification
 

@@ -41,6 +41,9 @@ class Classification:
     explanations: list | None = None  # [savs.explanation.HeadExplanation]
     image: Image.Image | None = None  # the input picture, for the attention overlay
     explain_error: str = ""  # why there are no explanations, when they were asked for
+    # the input's vector of every head up to the deepest selected layer ([L', H, d], from the
+    # explained pass; None without one): any head's cosines, the head map's star, the re-tally
+    vectors: torch.Tensor | None = None
 
 
 @dataclass
@@ -100,6 +103,7 @@ class Session:
     renamed: dict[str, str] = field(default_factory=dict)  # old name -> new, for pages drawn
     # before a rename (their buttons still say the old name)
     inspected: tuple[int, int] | None = None  # (layer, head) the head inspector shows
+    heads_off: tuple[tuple[int, int], ...] = ()  # selected heads unticked for the re-tally
     # the k curve of `activations` under `curve_scoring`: computed once per fit, not per redraw
     curve: list[tuple[int, float]] | None = None
     curve_scoring: str = ""

@@ -54,7 +54,7 @@ def test_a_model_that_cannot_explain_still_classifies(fitted, llava_adapter, mon
     def refuse(*args, **kwargs):
         raise ModelError("no eager attention here")
 
-    monkeypatch.setattr("studio.actions.explain_prediction", refuse)
+    monkeypatch.setattr("studio.actions.explain_with_activations", refuse)
     result = fitted.classify(llava_adapter, sf.colour_image((200, 0, 0), 1), explain=True)
     assert result.explanations is None and "no eager attention" in result.explain_error
     assert result.prediction.label in sf.TASK_COLOURS
