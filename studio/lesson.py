@@ -176,6 +176,8 @@ def retally(studio: Studio, ticked: Sequence[Head]) -> Prediction | None:
     clf, last = studio.classifier, studio.last_classification
     if clf is None or last is None or last.vectors is None or studio.stale:
         return None
+    if max(h.layer for h in clf.heads) >= last.vectors.shape[0]:  # not this classifier's pass
+        return None
     keep = [i for i, h in enumerate(clf.heads) if (h.layer, h.head) in set(ticked)]
     if not keep:
         return None

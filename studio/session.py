@@ -270,7 +270,8 @@ class Session:
 
     def memory_bytes(self) -> int:
         """About what the session holds in memory: its images (the classes, an undoable
-        delete, the last input and evaluation mistakes) and its training activations."""
+        delete, the last input and evaluation mistakes), its training activations and the last
+        input's head vectors."""
         held = [im for ex in self.training_examples() for im in ex.images]
         if self.last_removal is not None:
             held += [im for ex in self.last_removal.examples for im in ex.images]
@@ -279,6 +280,9 @@ class Session:
         if self.last_classification is not None and self.last_classification.image is not None:
             held.append(self.last_classification.image)
         acts = self.activations.nbytes if self.activations is not None else 0
+        last = self.last_classification
+        if last is not None and last.vectors is not None:  # the last input's head vectors
+            acts += last.vectors.nbytes
         return budget.image_bytes(held) + acts
 
     def check_room(self, images: Sequence, what: str) -> None:

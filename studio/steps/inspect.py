@@ -156,9 +156,9 @@ def build(page: Page) -> None:
     page.public(picker.input, inspect_head_cb, [state, picker], inspected, "inspect_head")
     page.private(any_head.input, any_head_cb, [state, any_head], [*inspected, head_map])
     page.private(page["top_heads"].select, select_head_cb, [state], [state])
-    page.public(
-        vote_heads.input, retally_cb, [state, vote_heads], [state, retally, retally_bars], "retally"
-    )
+    # private: a CheckboxGroup checks its value against the choices this session's page was
+    # sent, which a gradio_client caller never gets
+    page.private(vote_heads.input, retally_cb, [state, vote_heads], [state, retally, retally_bars])
     page.public(
         page["auto"].input,
         auto_k_cb,
