@@ -360,8 +360,6 @@ def inspector_line(studio: Studio, report: dict) -> str:
         line += f"\n\nNo attention for this input: {md(last.explain_error, 300)}"
     elif last is None:
         line += "\n\nClassify an input to see where this head looked and how it voted."
-    elif not report["selected"]:
-        line += "\n\nWhere a head looked is read for the selected heads only."
     elif report["cosines"] is None and last.vectors is None:
         line += "\n\nClassify an input in this tab to compare this head with it."
     elif report["cosines"] is None and report["layer"] >= last.vectors.shape[0]:
@@ -369,6 +367,8 @@ def inspector_line(studio: Studio, report: dict) -> str:
             "\n\nClassify stops after the deepest selected layer, so this input was never "
             "run through this head's layer: no cosines for it."
         )
+    if last is not None and not report["selected"]:
+        line += "\n\nWhere a head looked is read for the selected heads only."
     if report["class_accuracy"] is None:
         line += (
             "\n\nNo training accuracies: the classifier was imported or is out of date; "

@@ -58,6 +58,13 @@ def any_head_cb(studio: Studio, choice: str | None) -> tuple:
     return (studio, head_picker(studio), *attention_views(studio), head_map_view(studio))
 
 
+def heatmap_click_cb(studio: Studio, clicked: str | None) -> tuple:
+    """A click on a heatmap cell ("layer,head,n": n counts the page's clicks): open that head."""
+    if not clicked:  # the box's first value: nothing was clicked
+        return tuple(gr.skip() for _ in range(7))
+    return any_head_cb(studio, ",".join(str(clicked).split(",")[:2]))
+
+
 @user_errors
 def retally_cb(studio: Studio, ticked: list[str] | None) -> tuple:
     """The vote's head boxes: the last input's vote counted by the ticked heads only."""
@@ -94,6 +101,29 @@ def auto_k_cb(studio: Studio, auto: bool) -> tuple:
 
 
 # --- layout and events -----------------------------------------------------------------------
+
+
+# gr.Plot has only a change event: in the browser, a click on a heatmap cell writes the head
+# plotly was hovering ("layer,head") into a hidden box, whose input event opens that head. Bound
+# once per page, on the document (the plot's own div is replaced when a figure is redrawn).
+HEATMAP_CLICK_JS = """
+() => {
+  if (window.savsHeatmapClick) return;
+  window.savsHeatmapClick = true;
+  document.addEventListener("click", (event) => {
+    const plot = event.target.closest && event.target.closest("#head-heatmap .js-plotly-plot");
+    const point = plot && plot._hoverdata && plot._hoverdata[0];
+    // a cell, or a selected head's mark drawn over it: both sit at (head, layer)
+    if (!point || !Number.isInteger(point.x) || !Number.isInteger(point.y)) return;
+    const box = document.querySelector("#heatmap-click textarea, #heatmap-click input");
+    if (!box) return;
+    // a new value on every click (the same cell twice too): the box's change event fires
+    window.savsHeatmapClicks = (window.savsHeatmapClicks || 0) + 1;
+    box.value = `${point.y},${point.x},${window.savsHeatmapClicks}`;
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+}
+"""
 
 
 def _help(key: str) -> None:
@@ -149,12 +179,15 @@ def build(page: Page) -> None:
         retally = gr.Markdown(elem_id="retally-line")
         retally_bars = gr.Plot(show_label=False, elem_id="retally-bars")
         _help("retally")
+    clicked = gr.Textbox(visible="hidden", elem_id="heatmap-click", show_label=False)
     page.add(picker=picker, overlay=overlay, tokens=tokens, inspector=inspector)
     page.add(per_class_head=per_class_head, any_head=any_head, head_map=head_map)
     page.add(vote_heads=vote_heads, retally=retally, retally_bars=retally_bars)
     inspected = [state, picker, overlay, tokens, inspector, per_class_head]
     page.public(picker.input, inspect_head_cb, [state, picker], inspected, "inspect_head")
     page.private(any_head.input, any_head_cb, [state, any_head], [*inspected, head_map])
+    page.private(clicked.change, heatmap_click_cb, [state, clicked], [*inspected, head_map])
+    page.on(page["heatmap"].change, None, None, None, js=HEATMAP_CLICK_JS)
     page.private(page["top_heads"].select, select_head_cb, [state], [state])
     # private: a CheckboxGroup checks its value against the choices this session's page was
     # sent, which a gradio_client caller never gets

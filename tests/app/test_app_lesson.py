@@ -228,3 +228,19 @@ def test_each_view_has_its_help_line(app_module):
     for key, text in lesson.HELP.items():
         assert texts[f"help-{key.replace('_', '-')}"] == text
     assert "vote share" in lesson.HELP["retally"] and "loo" in lesson.HELP["inspector"]
+
+
+def test_a_heatmap_click_opens_its_head(app_module):
+    """The page's click bridge writes "layer,head,n" (n: the page's click count) into a hidden
+    box; its change event opens that head, selected or not."""
+    from studio.steps.inspect import HEATMAP_CLICK_JS, heatmap_click_cb
+
+    studio = fitted_studio(app_module)
+    layer, head = unselected_heads(studio)[0]
+    studio, picker, *_, line, _, head_map = heatmap_click_cb(studio, f"{layer},{head},7")
+    assert studio.inspected == (layer, head) and f"Layer {layer}, head {head}" in line
+    assert heatmap_click_cb(studio, "") == tuple(gr.skip() for _ in range(7))
+    assert studio.inspected == (layer, head)
+    with pytest.raises(gr.Error, match="nor any head"):
+        heatmap_click_cb(studio, "99,0,8")
+    assert "#head-heatmap" in HEATMAP_CLICK_JS and "#heatmap-click" in HEATMAP_CLICK_JS

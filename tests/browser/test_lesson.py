@@ -1,5 +1,6 @@
 """The lesson views in a real browser (headless Chromium through Playwright): a head that was not
-selected opens from the all-heads picker and says why it was not kept, its vector map draws one
+selected opens from the all-heads picker and from a click on its heatmap cell and says why it
+was not kept, its vector map draws one
 point per training example with the input as a star, and unticking heads re-tallies the vote."""
 
 from __future__ import annotations
@@ -20,6 +21,17 @@ from test_browser import ARTIFACTS  # noqa: E402
 torch.set_num_threads(1)
 pytestmark = pytest.mark.browser
 
+# where a heatmap cell is on screen: plotly's axes map (head, layer) into its drag layer
+CELL_JS = """([layer, head]) => {
+  const plot = document.querySelector('#head-heatmap .js-plotly-plot');
+  const box = plot.querySelector('.nsewdrag').getBoundingClientRect();
+  const layout = plot._fullLayout;
+  return [box.left + layout.xaxis.l2p(head), box.top + layout.yaxis.l2p(layer)];
+}"""
+HOVERED_JS = """([layer, head]) => {
+  const hover = document.querySelector('#head-heatmap .js-plotly-plot')._hoverdata;
+  return !!hover && hover[0].y === layer && hover[0].x === head;
+}"""
 # per trace of the head map: its name and number of points (plotly keeps them on the graph div)
 TRACES_JS = "el => el.data.map(t => [t.name, t.x.length])"
 
@@ -35,6 +47,7 @@ def test_any_head_its_vector_map_and_the_vote_without_some_heads(app_url, tmp_pa
         try:
             load_task(page, "colours", "3 classes, 12 examples")
             extract(page)
+            expect(page.locator("#fit-line")).to_contain_text("12 heads", timeout=30_000)
             box = page.get_by_label("number input for Heads that vote (k)")
             box.fill("4")
             box.press("Enter")
@@ -57,6 +70,26 @@ def test_any_head_its_vector_map_and_the_vote_without_some_heads(app_url, tmp_pa
             expect(inspector).to_contain_text("Not kept: rank 12 of 12 heads; k = 4")
             expect(inspector).to_contain_text("would keep it")
             expect(page.locator("#head-classes")).to_contain_text("green")
+
+            # a click on a heatmap cell opens that head, selected or not
+            def click_cell(cell: tuple[int, int]) -> None:
+                page.locator("#head-heatmap").scroll_into_view_if_needed()
+                x, y = page.evaluate(CELL_JS, list(cell))
+                page.mouse.move(x, y)  # plotly's hover says which cell is under the pointer
+                page.mouse.move(x + 1, y)
+                page.wait_for_function(HOVERED_JS, arg=list(cell), timeout=10_000)
+                page.mouse.click(x + 1, y)
+
+            kept = page.locator("#top-heads [data-testid='cell-0-1']").inner_text().strip()
+            kept_head = page.locator("#top-heads [data-testid='cell-0-2']").inner_text().strip()
+            for cell in ((int(kept), int(kept_head)), (int(layer), int(head))):
+                click_cell(cell)
+                expect(inspector).to_contain_text(
+                    f"Layer {cell[0]}, head {cell[1]}", timeout=30_000
+                )
+                if cell[0] == int(kept) and cell[1] == int(kept_head):
+                    expect(inspector).to_contain_text("· rank 1 of 4")
+            expect(inspector).to_contain_text("not selected")
 
             # its vector map: one point per training example, three means, the input's star
             head_map = page.locator("#head-map .js-plotly-plot")
