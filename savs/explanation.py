@@ -262,11 +262,21 @@ def explain_prediction(
 ) -> tuple[Prediction, list[HeadExplanation]]:
     """Classify one example and explain every selected head, from a single forward pass that
     stops after the deepest selected layer. The prediction is the one `savs.predict` gives."""
+    prediction, explanations, _ = explain_with_activations(adapter, classifier, example)
+    return prediction, explanations
+
+
+def explain_with_activations(
+    adapter: ModelAdapter, classifier: SAVClassifier, example: Example
+) -> tuple[Prediction, list[HeadExplanation], torch.Tensor]:
+    """`explain_prediction`, plus the input's vectors [L', H, d] of every head up to the deepest
+    selected layer (the same forward pass reads them at no extra cost): what lets the app show
+    any head of those layers against the input, and re-tally the vote without some heads."""
     check_compatible(classifier, adapter)
     inputs = adapter.encode([example], classifier.config.prompt or None)
     layers = sorted({h.layer for h in classifier.heads})
     with eager_attention(adapter, layers) as weights:
-        acts = adapter.read_heads(inputs, layers)  # [1, L', H, d]
+        acts = adapter.read_heads(inputs, range(layers[-1] + 1))  # [1, L', H, d]
     missing = [layer for layer in layers if layer not in weights]
     if missing:
         raise ModelError(
@@ -290,7 +300,7 @@ def explain_prediction(
                 patches=list(patches),
             )
         )
-    return prediction, out
+    return prediction, out, acts[0]
 
 
 def explain(

@@ -17,6 +17,7 @@ from .classifier import Prediction, SAVClassifier
 from .explanation import HeadExplanation
 from .heads import HeadIndex
 from .metrics import EvalReport
+from .projection import HeadProjection
 from .text import plural
 
 # one colour per class (Okabe-Ito, colour-blind safe), cycled when there are more classes
@@ -532,3 +533,92 @@ def attention_highlights(
 
 
 __all__ += ["patch_weights", "attention_overlay", "attention_highlights"]
+
+
+def head_map_figure(
+    projection: HeadProjection,
+    texts: Sequence[str] = (),
+    star: torch.Tensor | None = None,
+    title: str = "",
+) -> go.Figure:
+    """One head's training vectors on its PCA plane (`savs.head_projection`): a trace per class
+    (colour and shape), its mean as a cross, the last input as a star. Hover: label and text."""
+    p = projection
+    fig = go.Figure()
+    points = p.points.tolist()
+    for c, label in enumerate(p.classes):
+        rows = [i for i, lab in enumerate(p.labels) if lab == label]
+        fig.add_trace(
+            go.Scatter(
+                x=[points[i][0] for i in rows],
+                y=[points[i][1] for i in rows],
+                mode="markers",
+                name=shown(label),
+                marker=dict(
+                    color=class_colour(c, label),
+                    symbol=class_symbol(c),
+                    size=9,
+                    line=dict(color=DARK, width=0.5),
+                ),
+                text=[shown(_hover(label, texts[i] if i < len(texts) else "")) for i in rows],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    means = p.means.tolist()
+    fig.add_trace(
+        go.Scatter(
+            x=[m[0] for m in means],
+            y=[m[1] for m in means],
+            mode="markers",
+            name="class means",
+            marker=dict(
+                color=[class_colour(c, lab) for c, lab in enumerate(p.classes)],
+                symbol="x-thin",
+                size=16,
+                line=dict(width=3, color=[class_colour(c, lab) for c, lab in enumerate(p.classes)]),
+            ),
+            text=[f"mean of {shown(lab)}" for lab in p.classes],
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
+    if star is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[float(star[0])],
+                y=[float(star[1])],
+                mode="markers",
+                name="this input",
+                marker=dict(symbol="star", size=20, color=LIGHT, line=dict(color=DARK, width=2)),
+                hovertemplate="the last input<extra></extra>",
+            )
+        )
+    a, b = p.explained
+    legend_height = _legend_height([t.name for t in fig.data])
+    fig.update_layout(
+        title=dict(text=shown(title) or "A head's vectors", x=0.01),
+        height=340 + legend_height,
+        margin={**_MARGIN, "b": _MARGIN["b"] + legend_height},
+        xaxis=dict(title=f"axis 1 ({a:.0%} of the spread)", zeroline=False),
+        yaxis=dict(title=f"axis 2 ({b:.0%})", zeroline=False),
+        plot_bgcolor="white",
+        legend=dict(  # in the bottom margin, as under the heatmap
+            orientation="h",
+            xref="container",
+            x=0.01,
+            xanchor="left",
+            yref="container",
+            y=0.0,
+            yanchor="bottom",
+            itemsizing="constant",
+            maxheight=max(legend_height, 1),
+        ),
+    )
+    return fig
+
+
+def _hover(label: str, text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return f"{label}: {text[:limit]}{'…' if len(text) > limit else ''}" if text else label
+
+
+__all__ += ["head_map_figure"]

@@ -3,7 +3,8 @@
 session.py  one session's state: classes, prompt, model choice, classifier, undo (no model)
 actions.py  `Studio`: a session with all its actions, one module a kind (no gradio):
 datasets.py   import a dataset or an example task, export the labeled examples
-fitting.py    extract and fit, refit from kept activations, the k curve, the head report
+fitting.py    extract and fit, refit from kept activations, the k curve
+inspecting.py any head's numbers for the inspector (rank, accuracy per class, cosines)
 classifying.py  classify (+ explain), evaluate (+ baselines)
 budget.py   what a session holds (memory, stored pixels) and its budget's refusals
 lifetime.py SessionRegistry: time to live and one memory budget for all sessions

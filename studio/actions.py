@@ -25,11 +25,12 @@ from savs.pipeline import check_compatible
 from .classifying import ClassifyActions
 from .datasets import EXAMPLES_ENV, DatasetActions, examples_root, list_example_tasks
 from .fitting import FitActions
+from .inspecting import InspectActions
 from .session import Classification, Evaluation
 
 
 @dataclass
-class Studio(DatasetActions, FitActions, ClassifyActions):
+class Studio(DatasetActions, FitActions, InspectActions, ClassifyActions):
     """A session with its actions. `export_dir` is the one folder its downloads live in."""
 
     export_dir: str = field(default="", repr=False)

@@ -15,7 +15,7 @@ from savs.baseline import zero_shot_accuracy
 from savs.classifier import SAVClassifier
 from savs.data import Example, clean_text, load_examples, open_image, split_prompt
 from savs.errors import DataError, ModelError
-from savs.explanation import explain_prediction
+from savs.explanation import explain_with_activations
 from savs.limits import HOSTED_EVALUATE
 from savs.models.adapter import ModelAdapter
 from savs.pipeline import check_compatible, evaluate, evaluate_with_baselines, predict
@@ -58,7 +58,8 @@ class ClassifyActions(Session):
     ) -> Classification:
         """Classify one input (an image and/or text) with the current classifier. With
         `explain`, the same single forward pass also gives each selected head's attention
-        (`savs.explanation.explain_prediction`); a model whose attention cannot be read is
+        (`savs.explanation.explain_with_activations`) and keeps the input's vectors of every head
+        up to the deepest selected layer; a model whose attention cannot be read is
         classified all the same, and `explain_error` says why there is no explanation."""
         text = self.check_input(image, text)
         clf = self._ready(adapter)
@@ -66,10 +67,10 @@ class ClassifyActions(Session):
         images = (open_image(image, name),) if image is not None else ()
         example = Example(text=text, images=images, source="input")
         start = time.perf_counter()
-        explanations, why = None, ""
+        explanations, vectors, why = None, None, ""
         if explain:
             try:
-                prediction, explanations = explain_prediction(adapter, clf, example)
+                prediction, explanations, vectors = explain_with_activations(adapter, clf, example)
             except ModelError as exc:
                 why = str(exc)
         if explanations is None:
@@ -80,6 +81,7 @@ class ClassifyActions(Session):
             explanations,
             stored_image(images[0], name) if images and explain else None,
             why,
+            vectors,
         )
         return self.last_classification
 

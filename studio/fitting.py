@@ -1,19 +1,17 @@
 """Extract and fit: run the model once per training example, keep the activations, and refit
-from them (another k or scoring) without the model; the k curve and the head inspector read the
-same kept activations."""
+from them (another k or scoring) without the model; the k curve comes from the fit itself."""
 
 from __future__ import annotations
 
 from savs.activations import ActivationCache, ProgressFn
 from savs.classifier import SCORINGS, HeadCount, SAVClassifier, auto_k, fit_activations, k_curve
 from savs.data import Example
-from savs.errors import ClassifierError, DataError
-from savs.explanation import head_class_accuracy
+from savs.errors import DataError
 from savs.models.adapter import ModelAdapter
 from savs.pipeline import classifier_config, training_activations
 
 from .budget import check_activations
-from .session import NO_CLASSIFIER, Session, check_call_text
+from .session import Session, check_call_text
 
 
 class FitActions(Session):
@@ -99,41 +97,6 @@ class FitActions(Session):
             self.curve = k_curve(self.activations, labels, self.scoring)
             self.curve_scoring = self.scoring
         return self.curve
-
-    def head_report(self, layer: int, head: int) -> dict:
-        """What the head inspector shows for one head: its accuracy per class on the training
-        set (None without current training activations), and for the last input, when it was
-        explained and the head is selected, its cosine with each class mean and its vote."""
-        if self.classifier is None:  # out of date is fine: the head's scores are still its own
-            raise ClassifierError(NO_CLASSIFIER)
-        clf = self.classifier
-        layer, head = int(layer), int(head)
-        accuracy = None
-        if self.activations is not None and not self.stale:
-            accuracy = head_class_accuracy(
-                self.activations,
-                [ex.label for ex in self.training_examples()],
-                (layer, head),
-                clf.config.scoring or self.scoring,
-            )
-        expl = next((e for e in self.explanations() if (e.layer, e.head) == (layer, head)), None)
-        rank = next(
-            (i for i, h in enumerate(clf.heads, 1) if (h.layer, h.head) == (layer, head)), None
-        )
-        return {
-            "layer": layer,
-            "head": head,
-            "rank": rank,
-            "score": float(clf.head_scores[layer, head]),
-            "class_accuracy": accuracy,
-            "cosines": expl.cosines if expl else None,
-            "vote": expl.vote if expl else None,
-        }
-
-    def explanations(self) -> list:
-        """The last classification's head explanations ([] when there are none)."""
-        last = self.last_classification
-        return list(last.explanations or []) if last is not None else []
 
 
 __all__ = ["FitActions"]

@@ -45,6 +45,9 @@ class Classification:
     explanations: list | None = None  # [savs.explanation.HeadExplanation]
     image: Image.Image | None = None  # the input picture, for the attention overlay
     explain_error: str = ""  # why there are no explanations, when they were asked for
+    # the input's vector of every head up to the deepest selected layer ([L', H, d], from the
+    # explained pass; None without one): any head's cosines, the head map's star, the re-tally
+    vectors: torch.Tensor | None = None
 
 
 @dataclass
@@ -104,6 +107,7 @@ class Session:
     renamed: dict[str, str] = field(default_factory=dict)  # old name -> new, for pages drawn
     # before a rename (their buttons still say the old name)
     inspected: tuple[int, int] | None = None  # (layer, head) the head inspector shows
+    heads_off: tuple[tuple[int, int], ...] = ()  # selected heads unticked for the re-tally
     # the k curve of `activations` under `curve_scoring`: the fit's own (SAVClassifier.k_curve),
     # kept by a refit with another k (it reuses the head scores), never computed per redraw
     curve: list[tuple[int, float]] | None = None
@@ -287,7 +291,8 @@ class Session:
 
     def memory_bytes(self) -> int:
         """About what the session holds in memory: its images (the classes, an undoable
-        delete, the last input and evaluation mistakes) and its training activations."""
+        delete, the last input and evaluation mistakes), its training activations and the last
+        input's head vectors."""
         held = [im for ex in self.training_examples() for im in ex.images]
         if self.last_removal is not None:
             held += [im for ex in self.last_removal.examples for im in ex.images]
@@ -296,6 +301,9 @@ class Session:
         if self.last_classification is not None and self.last_classification.image is not None:
             held.append(self.last_classification.image)
         acts = self.activations.nbytes if self.activations is not None else 0
+        last = self.last_classification
+        if last is not None and last.vectors is not None:  # the last input's head vectors
+            acts += last.vectors.nbytes
         return budget.image_bytes(held) + acts
 
     def check_room(self, images: Sequence, what: str) -> None:

@@ -15,6 +15,7 @@ from savs.compare import DISPLAY_NAMES
 from savs.markup import md
 from savs.text import plural
 
+from . import lesson
 from .actions import Studio
 
 
@@ -148,6 +149,10 @@ VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
     (("top_heads", "fit_line"), fit_summary),
     (("predicted", "bars", "timing"), prediction_views),
     (("eval_line", "per_class", "confusion", "mistakes"), evaluation_views),
+    (("any_head",), lambda s: (any_head_picker(s),)),
+    (("head_map",), lambda s: (head_map_view(s),)),
+    (("vote_heads",), lambda s: (vote_heads_update(s),)),
+    (("retally", "retally_bars"), lambda s: retally_views(s)),
     (("auto",), lambda s: (s.k == "auto",)),
     (("k_curve",), lambda s: (curve_view(s),)),
     (("baselines",), lambda s: (baselines_view(s),)),
@@ -211,12 +216,14 @@ def baselines_view(studio: Studio) -> list[list]:
 
 
 def inspected_head(studio: Studio) -> tuple[int, int] | None:
-    """The head the inspector shows: the one chosen, if still selected, else the top head."""
-    clf = studio.classifier
+    """The head the inspector shows: the one chosen (any head of the model), else the top head."""
+    clf, size = studio.classifier, lesson.grid(studio)
     if clf is None or not clf.heads:
         return None
-    heads = [(h.layer, h.head) for h in clf.heads]
-    return studio.inspected if studio.inspected in heads else heads[0]
+    chosen = studio.inspected
+    if chosen is not None and all(0 <= x < n for x, n in zip(chosen, size)):
+        return chosen
+    return (clf.heads[0].layer, clf.heads[0].head)
 
 
 def head_value(layer: int, head: int) -> str:
@@ -241,7 +248,69 @@ def head_picker(studio: Studio) -> Any:
         )
         for rank, h in enumerate(clf.heads, 1)
     ]
+    value = head_value(*chosen) if any((h.layer, h.head) == chosen for h in clf.heads) else None
+    return gr.update(choices=choices, value=value)
+
+
+def any_head_picker(studio: Studio) -> Any:
+    """Every head of the model, best first: "L2 H3 · score 0.93 · rank 1, kept"."""
+    chosen, clf = inspected_head(studio), studio.classifier
+    if chosen is None:
+        return gr.update(choices=[], value=None)
+    kept = {(h.layer, h.head) for h in clf.heads}
+    choices = [
+        (
+            f"L{layer} H{head} · score {float(clf.head_scores[layer, head]):.3f} · rank {rank}"
+            + (", kept" if (layer, head) in kept else ""),
+            head_value(layer, head),
+        )
+        for rank, (layer, head) in enumerate(lesson.ranking(studio), 1)
+    ]
     return gr.update(choices=choices, value=head_value(*chosen))
+
+
+def head_map_view(studio: Studio) -> Any:
+    """The inspected head's training vectors on a plane (`lesson.head_map`)."""
+    chosen = inspected_head(studio)
+    if chosen is None:
+        return plots.empty_figure("Click 'Extract' to see a head's vectors", height=320)
+    return lesson.head_map(studio, *chosen)
+
+
+def ticked_heads(studio: Studio) -> list[tuple[int, int]]:
+    """The selected heads the re-tally counts: all but those the visitor unticked."""
+    clf = studio.classifier
+    heads = [(h.layer, h.head) for h in clf.heads] if clf is not None else []
+    return [h for h in heads if h not in set(studio.heads_off)]
+
+
+def vote_heads_update(studio: Studio) -> Any:
+    """One box per selected head ("L2 H3 (red)": its vote on the last input), ticked unless the
+    visitor unticked it."""
+    clf, votes = studio.classifier, {(e.layer, e.head): e.vote for e in studio.explanations()}
+    if clf is None:
+        return gr.update(choices=[], value=[])
+    choices = [
+        (
+            f"L{h.layer} H{h.head}"
+            + (f" ({votes[h.layer, h.head]})" if (h.layer, h.head) in votes else ""),
+            head_value(h.layer, h.head),
+        )
+        for h in clf.heads
+    ]
+    return gr.update(choices=choices, value=[head_value(*h) for h in ticked_heads(studio)])
+
+
+def retally_views(studio: Studio) -> tuple:
+    """(re-tally line, re-tallied vote bars) of the last input, by the ticked heads."""
+    ticked = ticked_heads(studio)
+    p = lesson.retally(studio, ticked)
+    bars = (
+        plots.probability_bars(p, studio.classifier.labels)
+        if p is not None
+        else plots.empty_figure("Classify an input, then untick heads", height=200)
+    )
+    return lesson.retally_line(studio, ticked), bars
 
 
 def attention_views(studio: Studio) -> tuple:
@@ -249,7 +318,7 @@ def attention_views(studio: Studio) -> tuple:
     chosen = inspected_head(studio)
     if chosen is None:
         return None, [], "Extract, then classify an input to see where its heads looked.", []
-    report = studio.head_report(*chosen)
+    report = lesson.head_report(studio, *chosen)
     expl = next((e for e in studio.explanations() if (e.layer, e.head) == chosen), None)
     last = studio.last_classification
     overlay = None
@@ -276,17 +345,30 @@ def _shown_large(image: Image.Image, side: int = 256) -> Image.Image:
 
 
 def inspector_line(studio: Studio, report: dict) -> str:
-    line = (
-        f"**Layer {report['layer']}, head {report['head']}** · rank {report['rank']} of "
-        f"{studio.classifier.k} · score {report['score']:.3f}"
-    )
-    if report["vote"] is not None:
-        line += f" · votes **{md(report['vote'])}** for this input"
+    head = f"**Layer {report['layer']}, head {report['head']}**"
+    if report["selected"]:
+        line = f"{head} · rank {report['rank']} of {report['k']} · score {report['score']:.3f}"
+        if report["vote"] is not None:
+            line += f" · votes **{md(report['vote'])}** for this input"
+    else:
+        line = f"{head} · not selected · score {report['score']:.3f}"
+        if report["vote"] is not None:
+            line += f" · nearest class mean for this input: **{md(report['vote'])}**"
+    line += f"\n\n{lesson.why_line(report)}"
     last = studio.last_classification
     if last is not None and last.explain_error:
         line += f"\n\nNo attention for this input: {md(last.explain_error, 300)}"
     elif last is None:
         line += "\n\nClassify an input to see where this head looked and how it voted."
+    elif report["cosines"] is None and last.vectors is None:
+        line += "\n\nClassify an input in this tab to compare this head with it."
+    elif report["cosines"] is None and report["layer"] >= last.vectors.shape[0]:
+        line += (
+            "\n\nClassify stops after the deepest selected layer, so this input was never "
+            "run through this head's layer: no cosines for it."
+        )
+    if last is not None and not report["selected"]:
+        line += "\n\nWhere a head looked is read for the selected heads only."
     if report["class_accuracy"] is None:
         line += (
             "\n\nNo training accuracies: the classifier was imported or is out of date; "
@@ -304,7 +386,7 @@ def inspector_rows(report: dict) -> list[list]:
             c,
             round(accuracy[c], 3) if c in accuracy else "–",
             round(cosines[c], 3) if c in cosines else "–",
-            "◀ vote" if c == report["vote"] else "",
+            ("◀ vote" if report["selected"] else "◀ nearest") if c == report["vote"] else "",
         ]
         for c in classes
     ]

@@ -8,30 +8,72 @@ import gradio as gr
 
 from savs.errors import DataError
 
+from .. import lesson
 from ..actions import Studio
 from ..server import user_errors
-from ..views import attention_views, curve_view, fit_views, head_picker, k_update
+from ..views import (
+    attention_views,
+    curve_view,
+    fit_views,
+    head_map_view,
+    head_picker,
+    k_update,
+    retally_views,
+)
 from ..wiring import Page
 
 
 def _choose(studio: Studio, layer: int, head: int) -> None:
-    clf = studio.classifier
-    if clf is None:
+    """Open any head of the model, selected or not."""
+    size = lesson.grid(studio)
+    if size is None:
         raise DataError("no classifier yet: click 'Extract' first.")
-    if (layer, head) not in [(h.layer, h.head) for h in clf.heads]:
-        raise DataError(f"layer {layer}, head {head} is not one of the selected heads.")
+    if not (0 <= layer < size[0] and 0 <= head < size[1]):
+        raise DataError(
+            f"layer {layer}, head {head} is not one of the selected heads, nor any head of "
+            f"this model ({size[0]} layers x {size[1]} heads, counted from 0)."
+        )
     studio.inspected = (layer, head)
+
+
+def _head(choice: str | None) -> tuple[int, int]:
+    try:
+        layer, head = (int(x) for x in str(choice or "").split(","))
+    except ValueError:
+        raise DataError("pick a head, as 'layer,head'.") from None
+    return layer, head
 
 
 @user_errors
 def inspect_head_cb(studio: Studio, choice: str | None) -> tuple:
-    """The head picker ("layer,head"): open that head in the inspector."""
-    try:
-        layer, head = (int(x) for x in str(choice or "").split(","))
-    except ValueError:
-        raise DataError("pick one of the selected heads, as 'layer,head'.") from None
-    _choose(studio, layer, head)
+    """The head picker ("layer,head", any head): open that head in the inspector."""
+    _choose(studio, *_head(choice))
     return (studio, head_picker(studio), *attention_views(studio))
+
+
+@user_errors
+def any_head_cb(studio: Studio, choice: str | None) -> tuple:
+    """The all-heads picker: open that head, and draw its vector map."""
+    _choose(studio, *_head(choice))
+    return (studio, head_picker(studio), *attention_views(studio), head_map_view(studio))
+
+
+def heatmap_click_cb(studio: Studio, clicked: str | None) -> tuple:
+    """A click on a heatmap cell ("layer,head,n": n counts the page's clicks): open that head."""
+    if not clicked:  # the box's first value: nothing was clicked
+        return tuple(gr.skip() for _ in range(7))
+    return any_head_cb(studio, ",".join(str(clicked).split(",")[:2]))
+
+
+@user_errors
+def retally_cb(studio: Studio, ticked: list[str] | None) -> tuple:
+    """The vote's head boxes: the last input's vote counted by the ticked heads only."""
+    clf = studio.classifier
+    if clf is None:
+        raise DataError("no classifier yet: click 'Extract' first.")
+    on = {_head(c) for c in ticked or []}
+    studio.heads_off = tuple((h.layer, h.head) for h in clf.heads if (h.layer, h.head) not in on)
+    return (studio, *retally_views(studio))
 
 
 @user_errors
@@ -61,9 +103,37 @@ def auto_k_cb(studio: Studio, auto: bool) -> tuple:
 # --- layout and events -----------------------------------------------------------------------
 
 
+# gr.Plot has only a change event: in the browser, a click on a heatmap cell writes the head
+# plotly was hovering ("layer,head") into a hidden box, whose input event opens that head. Bound
+# once per page, on the document (the plot's own div is replaced when a figure is redrawn).
+HEATMAP_CLICK_JS = """
+() => {
+  if (window.savsHeatmapClick) return;
+  window.savsHeatmapClick = true;
+  document.addEventListener("click", (event) => {
+    const plot = event.target.closest && event.target.closest("#head-heatmap .js-plotly-plot");
+    const point = plot && plot._hoverdata && plot._hoverdata[0];
+    // a cell, or a selected head's mark drawn over it: both sit at (head, layer)
+    if (!point || !Number.isInteger(point.x) || !Number.isInteger(point.y)) return;
+    const box = document.querySelector("#heatmap-click textarea, #heatmap-click input");
+    if (!box) return;
+    // a new value on every click (the same cell twice too): the box's change event fires
+    window.savsHeatmapClicks = (window.savsHeatmapClicks || 0) + 1;
+    box.value = `${point.y},${point.x},${window.savsHeatmapClicks}`;
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+}
+"""
+
+
+def _help(key: str) -> None:
+    gr.Markdown(lesson.HELP[key], elem_classes=["hint"], elem_id=f"help-{key.replace('_', '-')}")
+
+
 def build(page: Page) -> None:
-    """In the Classify tab: where the chosen head looked, and the head inspector; a click on a
-    top-heads row and the "auto" k box (both drawn by the train step) open heads / pick k."""
+    """In the Classify tab: where the chosen head looked, the inspector for any head, its vector
+    map and the vote re-tallied without some heads; a click on a top-heads row and the "auto" k
+    box (both drawn by the train step) open heads / pick k."""
     state = page.state
     with gr.Accordion("Why: where the heads looked", open=True):
         # custom values: choices are redrawn per session, and the callback checks the head
@@ -73,6 +143,13 @@ def build(page: Page) -> None:
             elem_id="head-picker",
             allow_custom_value=True,
             info="a selected head; or click a row of 'Top heads'",
+        )
+        any_head = gr.Dropdown(
+            [],
+            label="Any head",
+            elem_id="any-head",
+            allow_custom_value=True,
+            info="every head of the model, best score first: why was it kept, or not?",
         )
         overlay = gr.Image(
             label="Attention on the picture",
@@ -87,6 +164,7 @@ def build(page: Page) -> None:
             combine_adjacent=False,
         )
         inspector = gr.Markdown(elem_id="head-inspector")
+        _help("inspector")
         per_class_head = gr.Dataframe(
             headers=["class", "training accuracy", "cosine (this input)", "vote"],
             label="This head, class by class",
@@ -94,11 +172,26 @@ def build(page: Page) -> None:
             max_height=200,
             elem_id="head-classes",
         )
+        head_map = gr.Plot(show_label=False, elem_id="head-map")
+        _help("head_map")
+    with gr.Accordion("Switch heads off in the vote", open=False):
+        vote_heads = gr.CheckboxGroup([], label="Heads that vote", elem_id="vote-heads")
+        retally = gr.Markdown(elem_id="retally-line")
+        retally_bars = gr.Plot(show_label=False, elem_id="retally-bars")
+        _help("retally")
+    clicked = gr.Textbox(visible="hidden", elem_id="heatmap-click", show_label=False)
     page.add(picker=picker, overlay=overlay, tokens=tokens, inspector=inspector)
-    page.add(per_class_head=per_class_head)
+    page.add(per_class_head=per_class_head, any_head=any_head, head_map=head_map)
+    page.add(vote_heads=vote_heads, retally=retally, retally_bars=retally_bars)
     inspected = [state, picker, overlay, tokens, inspector, per_class_head]
     page.public(picker.input, inspect_head_cb, [state, picker], inspected, "inspect_head")
+    page.private(any_head.input, any_head_cb, [state, any_head], [*inspected, head_map])
+    page.private(clicked.change, heatmap_click_cb, [state, clicked], [*inspected, head_map])
+    page.on(page["heatmap"].change, None, None, None, js=HEATMAP_CLICK_JS)
     page.private(page["top_heads"].select, select_head_cb, [state], [state])
+    # private: a CheckboxGroup checks its value against the choices this session's page was
+    # sent, which a gradio_client caller never gets
+    page.private(vote_heads.input, retally_cb, [state, vote_heads], [state, retally, retally_bars])
     page.public(
         page["auto"].input,
         auto_k_cb,

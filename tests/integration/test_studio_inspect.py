@@ -50,11 +50,25 @@ def test_classify_with_explanations_is_the_plain_prediction(fitted, llava_adapte
     assert fitted.last_classification is None and fitted.explanations() == []
 
 
+def test_classify_keeps_the_input_vectors_of_every_head_up_to_the_deepest_layer(
+    fitted, llava_adapter
+):
+    image = sf.colour_image(sf.TASK_COLOURS["green"], 2)
+    result = fitted.classify(llava_adapter, image, explain=True)
+    deepest = max(h.layer for h in fitted.classifier.heads)
+    example = Example(text="", images=(image,), source="input")
+    whole = extract(llava_adapter, [example], fitted.prompt or None)[0]  # [L, H, d]
+    assert result.vectors.shape == (deepest + 1, *whole.shape[1:])
+    torch.testing.assert_close(result.vectors, whole[: deepest + 1])  # unselected heads too
+    assert fitted.memory_bytes() >= fitted.activations.nbytes + result.vectors.nbytes
+    assert fitted.classify(llava_adapter, image).vectors is None  # no explained pass: none
+
+
 def test_a_model_that_cannot_explain_still_classifies(fitted, llava_adapter, monkeypatch):
     def refuse(*args, **kwargs):
         raise ModelError("no eager attention here")
 
-    monkeypatch.setattr("studio.classifying.explain_prediction", refuse)
+    monkeypatch.setattr("studio.classifying.explain_with_activations", refuse)
     result = fitted.classify(llava_adapter, sf.colour_image((200, 0, 0), 1), explain=True)
     assert result.explanations is None and "no eager attention" in result.explain_error
     assert result.prediction.label in sf.TASK_COLOURS

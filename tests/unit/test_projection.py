@@ -70,3 +70,39 @@ def test_one_example_and_bad_shapes_or_heads_are_handled():
         head_projection(acts[:, 0], labels, (0, 0))
     with pytest.raises(SavsError, match="N = 2"):
         head_projection(acts, labels[:2], (0, 0))
+
+
+def test_the_head_map_figure_draws_every_example_its_class_mean_and_the_input():
+    """savs.plots.head_map_figure: one trace per class holding exactly its examples (hover:
+    label and the example's text, as text, never markup), the means, the input as a star."""
+    import json
+
+    from savs.plots import head_map_figure
+
+    acts, labels = clustered(n_per_class=5)
+    labels[0] = evil = '<a href="https://phish.invalid">cat</a>'
+    texts = [f"example {i} <b>bold</b>" for i in range(len(labels))]
+    texts[1] = "word " * 40  # long texts are cut
+    proj = head_projection(acts, labels, (1, 2))
+    star = proj.place(acts[:1])[0]
+    fig = head_map_figure(proj, texts, star, "Layer 1, head 2")
+    classes = fig.data[: len(proj.classes)]
+    assert [t.name for t in fig.data] == [
+        '&lt;a href="https://phish.invalid"&gt;cat&lt;/a&gt;',
+        "cat",
+        "dog",
+        "owl",
+        "class means",
+        "this input",
+    ]
+    assert sum(len(t.x) for t in classes) == len(labels)
+    cats = [i for i, lab in enumerate(labels) if lab == "cat"]
+    assert list(classes[1].x) == pytest.approx(proj.points[cats, 0].tolist())
+    assert classes[1].text[0] == "cat: " + ("word " * 40)[:80] + "…"  # cut at 80 characters
+    assert classes[1].text[1] == "cat: example 2 &lt;b&gt;bold&lt;/b&gt;"
+    assert list(fig.data[-2].x) == pytest.approx(proj.means[:, 0].tolist())
+    assert [fig.data[-1].x[0], fig.data[-1].y[0]] == pytest.approx(star.tolist())
+    assert fig.layout.height >= 340
+    text = json.dumps(fig.to_plotly_json(), default=str)
+    assert "<a href" not in text and "<b>" not in text and evil not in text
+    assert len(head_map_figure(proj).data) == len(proj.classes) + 1  # no input: no star
