@@ -1,7 +1,7 @@
 """A classroom on one server (issue 21): many students at once, some on the Live tab.
 
     python -m benchmarks.classroom [--students 30] [--live 10] [--live-seconds 30]
-        [--classifies 10] [--json]
+        [--classifies 10] [--think-seconds 0] [--json]
 
 Through the real app (`python app.py --model tiny` as its own process on 127.0.0.1, see
 benchmarks/sessions.py), each student its own gradio_client Client, i.e. its own session:
@@ -13,7 +13,11 @@ benchmarks/sessions.py), each student its own gradio_client Client, i.e. its own
   stream/{event_id}, the session's SSE stream, stream/{event_id}/close), then classify.
   A student's calls are sequential, so the per-session fairness (one model call at a time)
   should refuse none; refusals and errors are counted anyway;
-- the server's RSS is sampled every 0.5 s for the whole run.
+- `--think-seconds` T: each student pauses T s before each classify after the first (a real
+  student looks at the answer); 0, the default, is the non-stop stress test;
+- the server's RSS is sampled every 0.5 s for the whole run, and the CPU seconds the server
+  process and this one (every student's client: their threads share the server's cores) spent
+  while the students worked.
 Goal (2 cores): classroom p95 classify <= 3x the alone p95; RSS bounded by the session budget.
 """
 
@@ -125,9 +129,12 @@ def _read_answers(url: str, session: str, event_id: str, answers: list, done) ->
         done.set()
 
 
-def student(url: str, query: Path, classifies: int, live: dict | None, out: dict) -> None:
-    """One student: load the colour task, extract, (live stream), classify `classifies` times.
-    Fills `out` with latencies, refusals/errors and the live counts."""
+def student(
+    url: str, query: Path, classifies: int, live: dict | None, out: dict, think: float = 0.0
+) -> None:
+    """One student: load the colour task, extract, (live stream), classify `classifies` times
+    (pausing `think` seconds before each after the first). Fills `out` with latencies,
+    refusals/errors and the live counts."""
     from gradio_client import Client, handle_file
 
     out.update(latencies=[], errors=[], live=None)
@@ -137,7 +144,9 @@ def student(url: str, query: Path, classifies: int, live: dict | None, out: dict
         client.predict(PROMPT, 20, "loo", api_name="/extract")
         if live is not None:
             out["live"] = live_stream(url, client.session_hash, **live)
-        for _ in range(classifies):
+        for i in range(classifies):
+            if i and think:
+                time.sleep(think)
             start = time.perf_counter()
             try:
                 client.predict(handle_file(query), "", api_name="/classify")
@@ -154,6 +163,12 @@ def _sample_rss(pid: int, stop: threading.Event, samples: list[float]) -> None:
         stop.wait(0.5)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process `pid` has used (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _ms(values: list[float], q: float) -> float:
     return round(1000 * percentile(values, q), 1) if values else float("nan")
 
@@ -164,6 +179,7 @@ def run(
     live_seconds: float = 30,
     classifies: int = 10,
     log: Callable[[str], None] = print,
+    think: float = 0.0,
 ) -> dict:
     from savs.limits import SESSIONS_BYTES
 
@@ -182,18 +198,20 @@ def run(
         threads = [
             threading.Thread(
                 target=student,
-                args=(url, query, classifies, dict(stream, seconds=live_seconds), outs[i])
+                args=(url, query, classifies, dict(stream, seconds=live_seconds), outs[i], think)
                 if i < live
-                else (url, query, classifies, None, outs[i]),
+                else (url, query, classifies, None, outs[i], think),
             )
             for i in range(students)
         ]
-        start = time.perf_counter()
+        start, server_cpu, client_cpu = time.perf_counter(), _cpu_seconds(pid), time.process_time()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         wall = time.perf_counter() - start
+        server_cpu = _cpu_seconds(pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
         final_rss = _rss_of(pid)
         stop.set()
         sampler.join()
@@ -215,7 +233,16 @@ def run(
         "p95_over_alone_p95": round(percentile(crowd, 0.95) / alone_p95, 2) if crowd else None,
         "goal_p95_ratio": GOAL_P95_RATIO,
         "classifies_answered": len(crowd),
+        "think_seconds": think,
         "classroom_wall_s": round(wall, 1),
+        "classifies_per_s": round(len(crowd) / wall, 2),
+        # while the students worked: CPU seconds of the server and of this process (the
+        # students' clients), and the clients' share of the two
+        "server_cpu_s": round(server_cpu, 2),
+        "client_cpu_s": round(client_cpu, 2),
+        "client_cpu_share": round(client_cpu / (client_cpu + server_cpu), 2)
+        if client_cpu + server_cpu
+        else None,
         "live_frames_answered": [s["answered"] for s in lives],
         "live_frames_sent": [s["sent"] for s in lives],
         "live_answers_per_s_median": round(
@@ -239,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live", type=int, default=10)
     parser.add_argument("--live-seconds", type=float, default=30)
     parser.add_argument("--classifies", type=int, default=10)
+    parser.add_argument(
+        "--think-seconds", type=float, default=0.0, help="pause before each classify but the first"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     result = run(
@@ -247,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         args.live_seconds,
         args.classifies,
         log=lambda s: print(s, file=sys.stderr),
+        think=args.think_seconds,
     )
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
