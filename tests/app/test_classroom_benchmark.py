@@ -1,6 +1,7 @@
 """benchmarks/classroom.py, tiny: three students on the real app (its own process), one of them
-live for 3 s, each pausing 1 s before its second classify. The live student's stream is answered (the HTTP streaming payload is right), every
-classify is answered with no refusal, and the figures are measured, not made up."""
+live for 3 s, each pausing 1 s before its second classify. The live student's stream is
+answered (the HTTP streaming payload is right), every classify is answered with no refusal,
+and the figures are measured, not made up."""
 
 from __future__ import annotations
 
