@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -77,7 +78,9 @@ def _fn_index(url: str, api_name: str) -> int:
 
 def live_stream(url: str, session: str, index: int, frame: dict, seconds: float) -> dict:
     """Hold a classify_frame stream open for `seconds` in session `session`, a new frame every
-    0.1 s; returns frames sent and answered (outputs the stream sent back, labels read)."""
+    0.1 s; returns frames sent and answered (outputs the stream sent back, labels read). A
+    stream the server ended (its LIVE_TIME_LIMIT_S of processing: a frame's POST gets 404) is
+    joined again, as the page's webcam does; `restarts` counts them."""
     body = {
         "data": [None, frame, ""],
         "fn_index": index,
@@ -85,21 +88,42 @@ def live_stream(url: str, session: str, index: int, frame: dict, seconds: float)
         "event_data": None,
         "trigger_id": None,
     }
-    event_id = _post(url + "gradio_api/queue/join", body)["event_id"]
     answers: list[str] = []
-    done = threading.Event()
-    reader = threading.Thread(
-        target=_read_answers, args=(url, session, event_id, answers, done), daemon=True
-    )
-    reader.start()
-    sent, deadline = 1, time.monotonic() + seconds
+    readers: list[threading.Event] = []
+
+    def join() -> str:
+        event_id = _post(url + "gradio_api/queue/join", body)["event_id"]
+        done = threading.Event()
+        readers.append(done)
+        threading.Thread(
+            target=_read_answers, args=(url, session, event_id, answers, done), daemon=True
+        ).start()
+        return event_id
+
+    event_id, sent, restarts = join(), 1, 0
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         time.sleep(FRAME_EVERY_S)
-        _post(url + f"gradio_api/stream/{event_id}", body)
+        try:
+            _post(url + f"gradio_api/stream/{event_id}", body)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+            event_id, restarts = join(), restarts + 1
         sent += 1
-    _post(url + f"gradio_api/stream/{event_id}/close", {})
-    done.wait(timeout=30)
-    return {"sent": sent, "answered": len(answers), "labels": sorted(set(answers))}
+    try:
+        _post(url + f"gradio_api/stream/{event_id}/close", {})
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:  # 404: it had just ended by itself
+            raise
+    for done in readers:
+        done.wait(timeout=30)
+    return {
+        "sent": sent,
+        "answered": len(answers),
+        "labels": sorted(set(answers)),
+        "restarts": restarts,
+    }
 
 
 def _read_answers(url: str, session: str, event_id: str, answers: list, done) -> None:
@@ -122,6 +146,8 @@ def _read_answers(url: str, session: str, event_id: str, answers: list, done) ->
                 "process_completed",
             ) and output.get("data"):
                 label = output["data"][0]
+                if isinstance(label, dict) and label.get("__type__") == "update":
+                    continue  # a dropped frame (the server was busy): the page keeps its answer
                 answers.append(label.get("label", "") if isinstance(label, dict) else str(label))
             if message.get("msg") == "process_completed":
                 break
@@ -251,6 +277,7 @@ def run(
         if lives
         else None,
         "live_labels": sorted({label for s in lives for label in s["labels"]}),
+        "live_stream_restarts": sum(s["restarts"] for s in lives),
         "errors": len(errors),
         "first_errors": errors[:3],
         "server_rss_mb_max": round(max(*rss, final_rss)),  # the final reading is one too
