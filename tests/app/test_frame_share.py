@@ -11,7 +11,7 @@ import pytest
 
 from studio.fairness import FrameShare
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.app  # studio imports gradio: not the unit tier
 
 
 def test_one_frame_at_a_time_and_one_that_waits_too_long_is_dropped():
