@@ -1,7 +1,7 @@
 """A classroom on one server (issue 21): many students at once, some on the Live tab.
 
     python -m benchmarks.classroom [--students 30] [--live 10] [--live-seconds 30]
-        [--classifies 10] [--json]
+        [--classifies 10] [--think-seconds 0] [--json]
 
 Through the real app (`python app.py --model tiny` as its own process on 127.0.0.1, see
 benchmarks/sessions.py), each student its own gradio_client Client, i.e. its own session:
@@ -13,7 +13,11 @@ benchmarks/sessions.py), each student its own gradio_client Client, i.e. its own
   stream/{event_id}, the session's SSE stream, stream/{event_id}/close), then classify.
   A student's calls are sequential, so the per-session fairness (one model call at a time)
   should refuse none; refusals and errors are counted anyway;
-- the server's RSS is sampled every 0.5 s for the whole run.
+- `--think-seconds` T: each student pauses T s before each classify after the first (a real
+  student looks at the answer); 0, the default, is the non-stop stress test;
+- the server's RSS is sampled every 0.5 s for the whole run, and the CPU seconds the server
+  process and this one (every student's client: their threads share the server's cores) spent
+  while the students worked.
 Goal (2 cores): classroom p95 classify <= 3x the alone p95; RSS bounded by the session budget.
 """
 
@@ -30,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -73,7 +78,9 @@ def _fn_index(url: str, api_name: str) -> int:
 
 def live_stream(url: str, session: str, index: int, frame: dict, seconds: float) -> dict:
     """Hold a classify_frame stream open for `seconds` in session `session`, a new frame every
-    0.1 s; returns frames sent and answered (outputs the stream sent back, labels read)."""
+    0.1 s; returns frames sent and answered (outputs the stream sent back, labels read). A
+    stream the server ended (its LIVE_TIME_LIMIT_S of processing: a frame's POST gets 404) is
+    joined again, as the page's webcam does; `restarts` counts them."""
     body = {
         "data": [None, frame, ""],
         "fn_index": index,
@@ -81,21 +88,42 @@ def live_stream(url: str, session: str, index: int, frame: dict, seconds: float)
         "event_data": None,
         "trigger_id": None,
     }
-    event_id = _post(url + "gradio_api/queue/join", body)["event_id"]
     answers: list[str] = []
-    done = threading.Event()
-    reader = threading.Thread(
-        target=_read_answers, args=(url, session, event_id, answers, done), daemon=True
-    )
-    reader.start()
-    sent, deadline = 1, time.monotonic() + seconds
+    readers: list[threading.Event] = []
+
+    def join() -> str:
+        event_id = _post(url + "gradio_api/queue/join", body)["event_id"]
+        done = threading.Event()
+        readers.append(done)
+        threading.Thread(
+            target=_read_answers, args=(url, session, event_id, answers, done), daemon=True
+        ).start()
+        return event_id
+
+    event_id, sent, restarts = join(), 1, 0
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         time.sleep(FRAME_EVERY_S)
-        _post(url + f"gradio_api/stream/{event_id}", body)
+        try:
+            _post(url + f"gradio_api/stream/{event_id}", body)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+            event_id, restarts = join(), restarts + 1
         sent += 1
-    _post(url + f"gradio_api/stream/{event_id}/close", {})
-    done.wait(timeout=30)
-    return {"sent": sent, "answered": len(answers), "labels": sorted(set(answers))}
+    try:
+        _post(url + f"gradio_api/stream/{event_id}/close", {})
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:  # 404: it had just ended by itself
+            raise
+    for done in readers:
+        done.wait(timeout=30)
+    return {
+        "sent": sent,
+        "answered": len(answers),
+        "labels": sorted(set(answers)),
+        "restarts": restarts,
+    }
 
 
 def _read_answers(url: str, session: str, event_id: str, answers: list, done) -> None:
@@ -118,6 +146,8 @@ def _read_answers(url: str, session: str, event_id: str, answers: list, done) ->
                 "process_completed",
             ) and output.get("data"):
                 label = output["data"][0]
+                if isinstance(label, dict) and label.get("__type__") == "update":
+                    continue  # a dropped frame (the server was busy): the page keeps its answer
                 answers.append(label.get("label", "") if isinstance(label, dict) else str(label))
             if message.get("msg") == "process_completed":
                 break
@@ -125,9 +155,12 @@ def _read_answers(url: str, session: str, event_id: str, answers: list, done) ->
         done.set()
 
 
-def student(url: str, query: Path, classifies: int, live: dict | None, out: dict) -> None:
-    """One student: load the colour task, extract, (live stream), classify `classifies` times.
-    Fills `out` with latencies, refusals/errors and the live counts."""
+def student(
+    url: str, query: Path, classifies: int, live: dict | None, out: dict, think: float = 0.0
+) -> None:
+    """One student: load the colour task, extract, (live stream), classify `classifies` times
+    (pausing `think` seconds before each after the first). Fills `out` with latencies,
+    refusals/errors and the live counts."""
     from gradio_client import Client, handle_file
 
     out.update(latencies=[], errors=[], live=None)
@@ -137,7 +170,9 @@ def student(url: str, query: Path, classifies: int, live: dict | None, out: dict
         client.predict(PROMPT, 20, "loo", api_name="/extract")
         if live is not None:
             out["live"] = live_stream(url, client.session_hash, **live)
-        for _ in range(classifies):
+        for i in range(classifies):
+            if i and think:
+                time.sleep(think)
             start = time.perf_counter()
             try:
                 client.predict(handle_file(query), "", api_name="/classify")
@@ -154,6 +189,12 @@ def _sample_rss(pid: int, stop: threading.Event, samples: list[float]) -> None:
         stop.wait(0.5)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process `pid` has used (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _ms(values: list[float], q: float) -> float:
     return round(1000 * percentile(values, q), 1) if values else float("nan")
 
@@ -164,6 +205,7 @@ def run(
     live_seconds: float = 30,
     classifies: int = 10,
     log: Callable[[str], None] = print,
+    think: float = 0.0,
 ) -> dict:
     from savs.limits import SESSIONS_BYTES
 
@@ -182,18 +224,20 @@ def run(
         threads = [
             threading.Thread(
                 target=student,
-                args=(url, query, classifies, dict(stream, seconds=live_seconds), outs[i])
+                args=(url, query, classifies, dict(stream, seconds=live_seconds), outs[i], think)
                 if i < live
-                else (url, query, classifies, None, outs[i]),
+                else (url, query, classifies, None, outs[i], think),
             )
             for i in range(students)
         ]
-        start = time.perf_counter()
+        start, server_cpu, client_cpu = time.perf_counter(), _cpu_seconds(pid), time.process_time()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         wall = time.perf_counter() - start
+        server_cpu = _cpu_seconds(pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
         final_rss = _rss_of(pid)
         stop.set()
         sampler.join()
@@ -215,7 +259,16 @@ def run(
         "p95_over_alone_p95": round(percentile(crowd, 0.95) / alone_p95, 2) if crowd else None,
         "goal_p95_ratio": GOAL_P95_RATIO,
         "classifies_answered": len(crowd),
+        "think_seconds": think,
         "classroom_wall_s": round(wall, 1),
+        "classifies_per_s": round(len(crowd) / wall, 2),
+        # while the students worked: CPU seconds of the server and of this process (the
+        # students' clients), and the clients' share of the two
+        "server_cpu_s": round(server_cpu, 2),
+        "client_cpu_s": round(client_cpu, 2),
+        "client_cpu_share": round(client_cpu / (client_cpu + server_cpu), 2)
+        if client_cpu + server_cpu
+        else None,
         "live_frames_answered": [s["answered"] for s in lives],
         "live_frames_sent": [s["sent"] for s in lives],
         "live_answers_per_s_median": round(
@@ -224,6 +277,7 @@ def run(
         if lives
         else None,
         "live_labels": sorted({label for s in lives for label in s["labels"]}),
+        "live_stream_restarts": sum(s["restarts"] for s in lives),
         "errors": len(errors),
         "first_errors": errors[:3],
         "server_rss_mb_max": round(max(*rss, final_rss)),  # the final reading is one too
@@ -239,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live", type=int, default=10)
     parser.add_argument("--live-seconds", type=float, default=30)
     parser.add_argument("--classifies", type=int, default=10)
+    parser.add_argument(
+        "--think-seconds", type=float, default=0.0, help="pause before each classify but the first"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     result = run(
@@ -247,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         args.live_seconds,
         args.classifies,
         log=lambda s: print(s, file=sys.stderr),
+        think=args.think_seconds,
     )
     print(json.dumps(result, indent=None if args.json else 2))
     return 0

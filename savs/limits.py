@@ -97,6 +97,12 @@ LIVE_STREAMS = 16
 # Seconds of processing one stream may use; an idle stream (no frames) ends after this too,
 # since gradio waits at most this long for the next frame. The webcam then starts a new one.
 LIVE_TIME_LIMIT_S = 30
+# The webcams' share of the time while clicks (/classify, /extract ...) run (studio.fairness.
+# FrameShare): live frames run one at a time over all streams, and at most this fraction of the
+# time while any click runs. A frame that waits LIVE_FRAME_WAIT_S for its turn is dropped (the
+# webcam has sent newer ones).
+LIVE_FRAME_SHARE = 0.25
+LIVE_FRAME_WAIT_S = 1.0
 
 HOSTED = Limits(
     max_examples=1_000,
@@ -178,4 +184,6 @@ __all__ = [
     "MAX_QUEUED_PER_SESSION",
     "LIVE_STREAMS",
     "LIVE_TIME_LIMIT_S",
+    "LIVE_FRAME_SHARE",
+    "LIVE_FRAME_WAIT_S",
 ]

@@ -11,13 +11,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import gradio as gr
 
-from savs.limits import MAX_MODEL_CALLS_PER_SESSION, MAX_QUEUED_PER_SESSION
+from savs.limits import (
+    LIVE_FRAME_SHARE,
+    LIVE_FRAME_WAIT_S,
+    MAX_MODEL_CALLS_PER_SESSION,
+    MAX_QUEUED_PER_SESSION,
+)
 
 from .server import LIVE_QUEUE, MODEL_QUEUE
 
@@ -57,8 +63,62 @@ class SessionGate:
         with self._lock:
             return self._in_flight.get(session, 0)
 
+    def busy(self) -> bool:
+        """Whether any session has a call running."""
+        with self._lock:
+            return bool(self._in_flight)
+
 
 MODEL_CALLS = SessionGate(MAX_MODEL_CALLS_PER_SESSION)
+
+
+class FrameShare:
+    """Live frames' share of the model: one frame at a time over all streams, and while any
+    session's click (a model call) runs, frames take at most `share` of the time: after a frame
+    that took d seconds the next starts d * (1 / share - 1) later. A frame that cannot start
+    within `wait_s` is dropped (`turn` yields False): gradio keeps only a stream's newest
+    frame, so a newer one is waiting. Alone, a webcam runs as fast as the model allows."""
+
+    def __init__(self, share: float, wait_s: float, busy: Callable[[], bool]) -> None:
+        self.share, self.wait_s, self._busy = share, wait_s, busy
+        self._cond = threading.Condition()
+        self._running = False
+        self._next = 0.0  # monotonic time before which no frame starts
+        self.dropped = 0  # frames dropped since the start (read by tests and benchmarks)
+
+    @contextmanager
+    def turn(self) -> Iterator[bool]:
+        mine = self._start()
+        if not mine:
+            yield False
+            return
+        start = time.monotonic()
+        try:
+            yield True
+        finally:
+            spent = time.monotonic() - start
+            with self._cond:
+                self._running = False
+                rest = spent * (1 / self.share - 1) if self._busy() else 0.0
+                self._next = time.monotonic() + rest
+                self._cond.notify_all()
+
+    def _start(self) -> bool:
+        deadline = time.monotonic() + self.wait_s
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                if not self._running and now >= self._next:
+                    self._running = True
+                    return True
+                if now >= deadline:
+                    self.dropped += 1
+                    return False
+                until = deadline if self._running else min(deadline, self._next)
+                self._cond.wait(max(until - now, 0.001))
+
+
+LIVE_FRAMES = FrameShare(LIVE_FRAME_SHARE, LIVE_FRAME_WAIT_S, MODEL_CALLS.busy)
 
 
 def current_session() -> str | None:

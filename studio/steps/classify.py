@@ -11,6 +11,7 @@ from savs import plots
 from savs.markup import hide_paths, plain
 
 from ..actions import Studio
+from ..fairness import LIVE_FRAMES
 from ..inputs import visitor_image
 from ..server import POOL, discard_upload, gpu, start_session, tracked, user_errors
 from ..views import heatmap_view, prediction_views
@@ -39,7 +40,8 @@ def classify_cb(studio: Studio, image: str | None, text: str) -> tuple:
 def classify_frame_cb(studio: Studio, frame: str | None, text: str) -> tuple:
     """One frame of the live webcam (a file, deleted after the call): label and vote bars only
     (cheap enough for 5+ per second). A frame that cannot be classified yet says why in the
-    label box instead of raising, so the stream keeps running while the person trains."""
+    label box instead of raising, so the stream keeps running while the person trains. Frames
+    take turns over all streams (`LIVE_FRAMES`); one the server is too busy for is dropped."""
     try:
         return _classify_frame(studio, frame, text)
     finally:
@@ -53,10 +55,13 @@ def _classify_frame(studio: Studio, frame: str | None, text: str) -> tuple:
     if studio.classifier is None or studio.stale:
         why = "Extract first" if studio.classifier is None else "Classes changed: Extract again"
         return {why: 1.0}, plots.empty_figure(why, height=200), why
-    try:
-        studio = _classify_on_device(studio, frame, text)
-    except Exception as exc:  # noqa: BLE001 - shown on the page, the stream goes on
-        return gr.skip(), gr.skip(), plain(hide_paths(str(exc)))[:200]
+    with LIVE_FRAMES.turn() as mine:
+        if not mine:  # the server is behind: a newer frame waits, this one is dropped
+            return gr.skip(), gr.skip(), gr.skip()
+        try:
+            studio = _classify_on_device(studio, frame, text)
+        except Exception as exc:  # noqa: BLE001 - shown on the page, the stream goes on
+            return gr.skip(), gr.skip(), plain(hide_paths(str(exc)))[:200]
     studio.live_frames += 1
     label, bars, timing = prediction_views(studio)
     return label, bars, f"{timing} · frame {studio.live_frames}"

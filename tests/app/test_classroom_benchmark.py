@@ -1,6 +1,7 @@
 """benchmarks/classroom.py, tiny: three students on the real app (its own process), one of them
-live for 3 s. The live student's stream is answered (the HTTP streaming payload is right), every
-classify is answered with no refusal, and the figures are measured, not made up."""
+live for 3 s, each pausing 1 s before its second classify. The live student's stream is
+answered (the HTTP streaming payload is right), every classify is answered with no refusal,
+and the figures are measured, not made up."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.app
 
 def test_a_tiny_classroom_is_measured_and_the_live_student_answered(capsys):
     assert classroom.main(["--students", "3", "--live", "1", "--live-seconds", "3",
-                           "--classifies", "2", "--json"]) == 0  # fmt: skip
+                           "--classifies", "2", "--think-seconds", "1", "--json"]) == 0  # fmt: skip
     out = json.loads(capsys.readouterr().out)
     assert out["errors"] == 0, out["first_errors"]
     assert out["classifies_answered"] == 3 * 2
@@ -31,6 +32,11 @@ def test_a_tiny_classroom_is_measured_and_the_live_student_answered(capsys):
     assert out["rss_samples"] >= 4  # sampled every 0.5 s over a run of several seconds
     assert 100 < out["server_rss_mb_final"] <= out["server_rss_mb_max"]
     assert out["sessions_budget_mb"] > 0 and math.isfinite(out["live_answers_per_s_median"])
+    # the pause before the second classify; the CPU both sides spent, measured
+    assert out["think_seconds"] == 1 and out["classroom_wall_s"] >= 3 + 1
+    assert out["server_cpu_s"] > 0 and out["client_cpu_s"] > 0
+    share = out["client_cpu_s"] / (out["client_cpu_s"] + out["server_cpu_s"])
+    assert out["client_cpu_share"] == pytest.approx(share, abs=0.02)
 
 
 def test_percentile_is_nearest_rank():

@@ -232,3 +232,31 @@ def test_labels_are_text_in_every_figure_not_markup():
     for fig in figures:
         text = json.dumps(fig.to_plotly_json(), default=str)
         assert "<a href" not in text and "&lt;a href" in text
+
+
+def _figures_built_unvalidated():
+    """Every figure plots.FAST builds, with votes, rings, named colours and markup labels."""
+    scores, heads, p, labels = _voted(5, 12)
+    labels[1] = "<b>blue</b> & red"
+    named = Prediction("red", {"red": 2, "blue": 1}, {"red": 2 / 3, "blue": 1 / 3}, [])
+    return {
+        "votes": plots.head_heatmap(scores, heads, p, labels),
+        "rings": plots.head_heatmap(scores, heads),
+        "bare": plots.head_heatmap(scores),
+        "bars": plots.probability_bars(p, labels),
+        "named bars": plots.probability_bars(named, ["red", "blue"]),
+        "empty": plots.empty_figure("Extract first", height=200),
+    }
+
+
+@pytest.mark.parametrize("name", list(_figures_built_unvalidated()))
+def test_figures_built_without_validation_are_what_validation_makes(name):
+    """plots.FAST skips plotly's per-property validation (most of a classify's plot cost):
+    validating the figure again must change nothing in the JSON the page receives."""
+    import json
+
+    import plotly.graph_objects as go
+
+    fig = _figures_built_unvalidated()[name]
+    validated = go.Figure(fig.to_plotly_json())
+    assert json.loads(fig.to_json()) == json.loads(validated.to_json())

@@ -1,0 +1,65 @@
+"""Live frames' share of the model (studio.fairness.FrameShare): one frame at a time over all
+webcams, at most `share` of the time while clicks run, and a frame that cannot start in time
+is dropped (the webcam has sent a newer one)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from studio.fairness import FrameShare
+
+pytestmark = pytest.mark.app  # studio imports gradio: not the unit tier
+
+
+def test_one_frame_at_a_time_and_one_that_waits_too_long_is_dropped():
+    share = FrameShare(0.25, wait_s=0.2, busy=lambda: False)
+    with share.turn() as first:
+        assert first
+        start = time.monotonic()
+        with share.turn() as second:  # another stream's frame, while the first runs
+            assert not second
+        assert 0.2 <= time.monotonic() - start < 1.5
+    assert share.dropped == 1
+    start = time.monotonic()
+    with share.turn() as third:  # the first has ended: no clicks, no rest
+        assert third
+    assert time.monotonic() - start < 0.1 and share.dropped == 1
+
+
+def test_while_clicks_run_frames_rest_three_times_their_time_at_a_quarter():
+    busy = [True]
+    share = FrameShare(0.25, wait_s=3.0, busy=lambda: busy[0])
+    with share.turn():
+        time.sleep(0.2)
+    start = time.monotonic()
+    with share.turn() as mine:  # rests 0.2 * (1 / 0.25 - 1) = 0.6 s first
+        waited = time.monotonic() - start
+    assert mine and 0.55 <= waited < 2.0, waited
+    busy[0] = False  # no click runs: the next frame starts at once
+    start = time.monotonic()
+    with share.turn() as mine:
+        assert mine and time.monotonic() - start < 0.1
+
+
+def test_a_waiting_frame_starts_when_the_running_one_ends():
+    share = FrameShare(0.25, wait_s=3.0, busy=lambda: False)
+    started = threading.Event()
+    waited: list[float] = []
+
+    def second() -> None:
+        started.wait(5)
+        start = time.monotonic()
+        with share.turn() as mine:
+            waited.append(time.monotonic() - start if mine else -1.0)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with share.turn():
+        started.set()
+        time.sleep(0.3)
+    thread.join(10)
+    assert waited and 0.2 <= waited[0] < 1.5, waited  # woken when the first ended, not dropped
+    assert share.dropped == 0
