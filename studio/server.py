@@ -200,11 +200,12 @@ _UPLOAD_SWEEPER: threading.Thread | None = None
 
 
 def _sweep() -> None:
-    """Deletes what is due every half grace, and ends once nothing waits (saying so under the
-    lock, so the next upload starts a new sweeper)."""
+    """Deletes what is due every half grace (at most every second: the grace is read again
+    each round), and ends once nothing waits (saying so under the lock, so the next upload
+    starts a new sweeper)."""
     global _UPLOAD_SWEEPER
     while True:
-        time.sleep(max(UPLOAD_GRACE_S / 2, 0.05))
+        time.sleep(min(max(UPLOAD_GRACE_S / 2, 0.05), 1.0))
         with _SPENT_LOCK:
             if not _SPENT:
                 _UPLOAD_SWEEPER = None
