@@ -13,7 +13,13 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-import plotly.graph_objects as go
+try:
+    import plotly.graph_objects as go
+except ImportError as exc:  # plotly is an extra: the method itself needs no figures
+    raise ImportError(
+        "savs.plots draws its figures with plotly, which `pip install savs` leaves out: "
+        "pip install 'savs[plots]' (or 'savs[app]')."
+    ) from exc
 import torch
 from PIL import Image, ImageOps
 

@@ -69,3 +69,15 @@ def test_the_readme_layout_names_every_app_module():
     gone = sorted(named - set(modules))
     assert gone == [], gone
     assert not (ROOT / "ui").exists() and "ui/" not in layout
+
+
+def test_savs_plots_without_plotly_says_which_extra_to_install():
+    """plotly is the [plots] extra: importing savs.plots without it names the extra."""
+    probe = (
+        "import sys; sys.modules['plotly'] = None\n"
+        "try:\n    import savs.plots\nexcept ImportError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert "pip install 'savs[plots]'" in out.stdout, out.stdout + out.stderr
