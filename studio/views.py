@@ -154,6 +154,7 @@ VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
     (("picker",), lambda s: (head_picker(s),)),
     (("overlay", "tokens", "inspector", "per_class_head"), lambda s: attention_views(s)),
     (("cam_class",), lambda s: (webcam_class_picker(s),)),
+    (("task_key",), lambda s: (s.task,)),  # the Classify tab's test inputs follow it
 )
 PAGE: tuple[str, ...] = tuple(name for names, _ in VIEWS for name in names)
 
