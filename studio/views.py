@@ -143,6 +143,7 @@ VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
     (("summary",), lambda s: (session_summary(s),)),
     (("undo",), lambda s: (undo_update(s),)),
     (("key",), lambda s: (cards_key(s),)),
+    (("task_key",), lambda s: (s.task,)),  # the Classify tab's test inputs follow it
     (("image", "cam_box"), _vlm_only),
     (("heatmap",), lambda s: (heatmap_view(s),)),
     (("top_heads", "fit_line"), fit_summary),
@@ -154,7 +155,6 @@ VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
     (("picker",), lambda s: (head_picker(s),)),
     (("overlay", "tokens", "inspector", "per_class_head"), lambda s: attention_views(s)),
     (("cam_class",), lambda s: (webcam_class_picker(s),)),
-    (("task_key",), lambda s: (s.task,)),  # the Classify tab's test inputs follow it
 )
 PAGE: tuple[str, ...] = tuple(name for names, _ in VIEWS for name in names)
 

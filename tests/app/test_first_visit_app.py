@@ -15,6 +15,7 @@ from gradio_client import Client
 import studio_fixtures as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # app.py, also under bare `pytest`
+from studio import views
 from studio.actions import Studio
 from studio.steps import first_visit
 
@@ -49,11 +50,11 @@ def test_try_an_example_loads_and_extracts_then_undo_brings_back_the_users_class
     assert "fit accuracy" in line and rows and heatmap.layout.height > 0
     assert "It replaced your 1 class — Undo brings it back." in told[-1]
     # the page: the undo button offers them back, and the Classify tab's key is the task
-    page = app.redraw(studio)
-    assert page[4]["value"] == "Undo: restore your 1 class" and page[-1] == "colours"
+    page, task_key = app.redraw(studio), views.PAGE.index("task_key")
+    assert page[4]["value"] == "Undo: restore your 1 class" and page[task_key] == "colours"
     studio, summary = app.undo_cb(studio)
     assert list(studio.classes) == ["mine"] and summary.startswith("1 class, 3 examples")
-    assert studio.stale and studio.task == "" and app.redraw(studio)[-1] == ""
+    assert studio.stale and studio.task == "" and app.redraw(studio)[task_key] == ""
 
 
 def test_the_test_inputs_fill_the_classify_inputs(app_module):
