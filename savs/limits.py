@@ -80,6 +80,11 @@ HOSTED_TEXT_CHARS = 2_000
 # Files one upload event may hand a callback (a class's "Upload images"): checked before any is
 # opened. A session holds at most 1,000 examples anyway; 100 images is a generous batch.
 HOSTED_UPLOAD_FILES = 100
+# Lines one "Add examples" of text may hold (the app: one text-only example per line), so a
+# pasted list adds a class's examples at once; each line is one text (max_text_chars) as well.
+MAX_TEXT_LINES_PER_ADD = 100
+# Test inputs the Classify tab shows for the loaded example task (thumbnails, click to classify)
+TEST_GALLERY_ITEMS = 24
 # One uploaded file, as gradio's launch(max_file_size=...) takes it: an exported Space's
 # (savs.export_space) picture; a larger one is refused before it is stored.
 HOSTED_FILE_SIZE = "32mb"

@@ -49,7 +49,7 @@ class Studio(DatasetActions, FitActions, InspectActions, ClassifyActions):
         self.classes, self.activations, self.classifier, self.curve = {}, None, None, None
         self.last_classification = self.last_evaluation = self.last_removal = None
         self.fitted_revision, self.task, self.recording, self.record_left = None, "", "", 0
-        self.revision += 1
+        self.new_revision()
         self.cleared = why
 
     def close_files(self) -> None:

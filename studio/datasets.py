@@ -7,6 +7,7 @@ file leaves the session's work as it was."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -24,7 +25,7 @@ from savs.data import (
     zip_folder,
 )
 from savs.errors import DataError
-from savs.limits import HOSTED, Limits
+from savs.limits import HOSTED, TEST_GALLERY_ITEMS, Limits
 from savs.models.registry import ASSETS
 
 from .budget import check_pixels
@@ -81,11 +82,13 @@ class DatasetActions(Session):
             held = 0 if replace else self.stored_pixels()
             pixels = sum(im.width * im.height for ex in examples for im in ex.images)
             check_pixels(held, pixels, self.budget.max_pixels, path.name)
-        self.replace_all(classes, prompt, f"{path.name} was imported")
-        if meta.get("k"):
-            self.k = meta["k"]
-        if meta.get("scoring"):
-            self.scoring = meta["scoring"]
+        self.replace_all(
+            classes,
+            prompt,
+            f"{path.name} was imported",
+            k=meta.get("k") or None,
+            scoring=meta.get("scoring") or None,
+        )
         return len(examples)
 
     def _read_dataset(self, path: Path, replace: bool, confine: bool) -> tuple[list[Example], dict]:
@@ -133,6 +136,20 @@ class DatasetActions(Session):
             return None
         path = (root or examples_root()) / self.task / "test.jsonl"
         return path if path.is_file() else None
+
+    def task_test_inputs(self, limit: int = TEST_GALLERY_ITEMS) -> list[Example]:
+        """Up to `limit` of the loaded example task's test examples, taken in turn from each
+        class (a test file is often sorted by label), their text without the shared prompt:
+        what the Classify tab offers to click. [] without a task or a test set."""
+        path = self.task_test_set()
+        if path is None:
+            return []
+        by_class: dict[str, list[Example]] = {}
+        for ex in load_examples(path):
+            text = split_prompt(ex.text, self.prompt)
+            by_class.setdefault(ex.label or "", []).append(dataclasses.replace(ex, text=text))
+        rows = itertools.zip_longest(*by_class.values())
+        return [ex for row in rows for ex in row if ex is not None][:limit]
 
     def export_dataset(self, archive: str | Path) -> Path:
         """Labeled examples -> .zip of data.jsonl + images/ + studio.json (prompt, classes, k).

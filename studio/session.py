@@ -19,7 +19,14 @@ from PIL import Image
 from savs.classifier import HeadCount, Prediction, SAVClassifier
 from savs.data import Example, clean_text, label_problem, normalize_label, open_image
 from savs.errors import ClassifierError, DataError
-from savs.limits import HOSTED, LOCAL_SESSION, MAX_LABEL_CHARS, MAX_TEXT_CHARS, SessionBudget
+from savs.limits import (
+    HOSTED,
+    LOCAL_SESSION,
+    MAX_LABEL_CHARS,
+    MAX_TEXT_CHARS,
+    MAX_TEXT_LINES_PER_ADD,
+    SessionBudget,
+)
 from savs.metrics import EvalReport
 from savs.text import plural
 from savs.types import FitConfig
@@ -70,8 +77,22 @@ class Evaluation:
 
 
 @dataclass
+class TrainingSet:
+    """Everything a replace (an import, an example task) swaps out: kept for its undo."""
+
+    classes: dict[str, list[Example]]
+    prompt: str
+    k: HeadCount
+    scoring: str
+    task: str
+
+    def num_examples(self) -> int:
+        return sum(len(v) for v in self.classes.values())
+
+
+@dataclass
 class Removal:
-    """What the last delete took away, so that it can be undone exactly."""
+    """What the last delete or replace took away, so that it can be undone exactly."""
 
     what: str  # shown on the undo button: "class 'stripes'", "example 3 of 'red'"
     position: int  # class position, or example index within its class
@@ -80,6 +101,12 @@ class Removal:
     whole_class: bool
     revision_before: int
     revision_after: int
+    replaced: TrainingSet | None = None  # a replace: the whole training set it swapped out
+
+    def held_examples(self) -> list[Example]:
+        """Every example the undo would bring back (what the session's memory counts)."""
+        extra = self.replaced.classes.values() if self.replaced is not None else ()
+        return [*self.examples, *(ex for examples in extra for ex in examples)]
 
 
 @dataclass
@@ -97,7 +124,8 @@ class Session:
     # training_examples() at `fitted_revision`) and how the fit was made: refits read them
     activations: torch.Tensor | None = None
     fit_config: FitConfig = field(default_factory=FitConfig)
-    revision: int = 0  # bumped by every edit of classes, examples or prompt
+    revision: int = 0  # a new number on every edit of classes, examples or prompt
+    revisions_made: int = 0  # the highest revision given: an undone edit's number is never reused
     fitted_revision: int | None = None
     change: str = ""  # what the last edit was, for the "out of date" notice
     last_removal: Removal | None = None
@@ -113,6 +141,7 @@ class Session:
     curve: list[tuple[int, float]] | None = None
     curve_scoring: str = ""
     recording: str = ""  # the class webcam frames go into while recording
+    adding_to: str = ""  # the class whose "add examples" panel stays open across redraws
     capture_class: str = ""  # the webcam's chosen "Into class": kept across page redraws
     record_left: int = 0  # frames still to record
     live_frames: int = 0  # webcam frames classified live (the page counts them)
@@ -162,8 +191,14 @@ class Session:
         or scoring is a refit without the model)? Not after an import, nor once out of date."""
         return self.activations is not None and self.classifier is not None and not self.stale
 
+    def new_revision(self) -> None:
+        """A revision number never given before: a classifier fitted at an undone revision
+        can never look current again after later edits."""
+        self.revisions_made = max(self.revisions_made, self.revision) + 1
+        self.revision = self.revisions_made
+
     def _edited(self, change: str) -> None:
-        self.revision += 1
+        self.new_revision()
         self.change = change
         self.last_classification = None  # it described the old classes: the page must not show it
         self.last_removal = None
@@ -249,12 +284,14 @@ class Session:
         )
 
     def undo(self) -> str:
-        """Undo the last delete; returns what came back. If nothing else changed since, the
-        classifier is current again (it was fitted on exactly this)."""
+        """Undo the last delete or replace; returns what came back. If nothing else changed
+        since, the classifier is current again (it was fitted on exactly this)."""
         r = self.last_removal
         if r is None:
             raise DataError("nothing to undo.")
-        if r.whole_class:
+        if r.replaced is not None:
+            self._restore(r.replaced)
+        elif r.whole_class:
             if len(self.classes) >= MAX_CLASSES or r.name in self.classes:
                 raise DataError(
                     f"cannot restore class {r.name!r}: a class of that name exists "
@@ -268,10 +305,14 @@ class Session:
                 raise DataError(f"cannot restore the example: class {r.name!r} is gone.")
             self.classes[r.name].insert(min(r.position, len(self.classes[r.name])), r.examples[0])
         undone_cleanly = self.revision == r.revision_after
-        self._edited(f"{r.what} was restored")
+        self._edited(f"{r.what} came back")
         if undone_cleanly:
             self.revision = r.revision_before
         return r.what
+
+    def _restore(self, saved: TrainingSet) -> None:
+        self.classes, self.prompt, self.task = saved.classes, saved.prompt, saved.task
+        self.k, self.scoring = saved.k, saved.scoring
 
     def current_name(self, name: str) -> str:
         """The class's name now, following renames made since a page drew `name`."""
@@ -295,7 +336,7 @@ class Session:
         input's head vectors."""
         held = [im for ex in self.training_examples() for im in ex.images]
         if self.last_removal is not None:
-            held += [im for ex in self.last_removal.examples for im in ex.images]
+            held += [im for ex in self.last_removal.held_examples() for im in ex.images]
         if self.last_evaluation is not None:
             held += [im for ex in self.last_evaluation.examples for im in ex.images]
         if self.last_classification is not None and self.last_classification.image is not None:
@@ -338,6 +379,30 @@ class Session:
         self._edited(f"{len(new)} example{'s' * (len(new) != 1)} added to {name!r}")
         return len(new)
 
+    def add_text_examples(self, name: str, text: str) -> int:
+        """Each non-empty line of `text` becomes one text-only example (a pasted list), at most
+        MAX_TEXT_LINES_PER_ADD at once; every line is checked first: a bad one adds nothing."""
+        if name not in self.classes:
+            raise DataError(f"no class named {name!r}; add the class first.")
+        lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+        if not lines:
+            raise DataError("nothing to add: type a text (one example per line).")
+        if len(lines) > MAX_TEXT_LINES_PER_ADD:
+            raise DataError(
+                f"{len(lines):,} lines at once; at most {MAX_TEXT_LINES_PER_ADD} examples "
+                "(one per line) per add."
+            )
+        for i, line in enumerate(lines, 1):
+            clean_text(line, f"line {i}", self.max_text_chars)
+        budget.check_examples(self.num_examples(), len(lines), self.max_examples)
+        first = len(self.classes[name]) + 1
+        self.classes[name].extend(
+            Example(text=line, label=name, source=f"{name} #{i}")
+            for i, line in enumerate(lines, first)
+        )
+        self._edited(f"{plural(len(lines), 'example')} added to {name!r}")
+        return len(lines)
+
     def start_recording(self, name: str, frames: int) -> None:
         """The next `frames` webcam frames become examples of class `name` (hold-to-record)."""
         if name not in self.classes:
@@ -370,12 +435,37 @@ class Session:
             self.prompt = prompt
             self._edited("the prompt changed")
 
-    def replace_all(self, classes: dict[str, list[Example]], prompt: str, change: str) -> None:
-        """Swap in a whole new set of classes (an import or an example task)."""
-        self.classes = classes
-        self.prompt = prompt
-        self.task = ""
+    def replace_all(
+        self,
+        classes: dict[str, list[Example]],
+        prompt: str,
+        change: str,
+        k: HeadCount | None = None,
+        scoring: str | None = None,
+    ) -> None:
+        """Swap in a whole new set of classes (an import or an example task), and k / scoring
+        when given. What it replaced (classes, prompt, k, scoring, task) comes back with
+        `undo()`, when there was anything to lose."""
+        saved = TrainingSet(self.classes, self.prompt, self.k, self.scoring, self.task)
+        before = self.revision
+        self.classes, self.prompt, self.task = classes, prompt, ""
+        self.k = self.k if k is None else k
+        self.scoring = scoring or self.scoring
         self._edited(change)
+        if saved.classes or saved.prompt:
+            n = len(saved.classes)
+            what = f"your {plural(n, 'class')}" if n else "your prompt"
+            self.last_removal = Removal(
+                what, 0, "", [], False, before, self.revision, replaced=saved
+            )
+
+    def replaced_notice(self) -> str:
+        """What the last replace took away and how to get it back ("" when it took nothing)."""
+        r = self.last_removal
+        if r is None or r.replaced is None:
+            return ""
+        them = "it" if r.what in ("your 1 class", "your prompt") else "them"
+        return f"It replaced {r.what} — Undo brings {them} back."
 
     def training_examples(self) -> list[Example]:
         return [ex for examples in self.classes.values() for ex in examples]
@@ -428,6 +518,7 @@ __all__ = [
     "Classification",
     "Evaluation",
     "Removal",
+    "TrainingSet",
     "MAX_CLASSES",
     "MAX_EXAMPLES",
     "MAX_RECORD",

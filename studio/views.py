@@ -144,6 +144,7 @@ VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
     (("summary",), lambda s: (session_summary(s),)),
     (("undo",), lambda s: (undo_update(s),)),
     (("key",), lambda s: (cards_key(s),)),
+    (("task_key",), lambda s: (s.task,)),  # the Classify tab's test inputs follow it
     (("image", "cam_box"), _vlm_only),
     (("heatmap",), lambda s: (heatmap_view(s),)),
     (("top_heads", "fit_line"), fit_summary),

@@ -20,7 +20,8 @@ from ..inputs import check_upload_count, upload_paths, visitor_image
 from ..server import discard_upload, register_session, start_session, tracked, user_errors
 from ..views import cards_key, session_summary
 from ..wiring import FIT, IMPORTED, LIVE, PRIVATE, Page
-from . import heading
+from . import first_visit, heading
+from .first_visit import loaded_message
 
 TILE = 96  # px of one example thumbnail on a card
 TILES_PER_ROW = 8  # thumbnails in a row; a card shows 3 rows and scrolls past them
@@ -40,6 +41,11 @@ def rename_class_cb(studio: Studio, old: str, new: str) -> Studio:
     if old in studio.classes and (new or "").strip() != old:
         studio.rename_class(old, new)
     return studio
+
+
+def shown_name(name: str, studio: Studio) -> str:
+    """A card's name box after a refused rename: the class's name as it is (at once)."""
+    return studio.current_name(name)
 
 
 @user_errors
@@ -79,9 +85,14 @@ def add_files_cb(studio: Studio, name: str, files: list | None, text: str) -> St
 
 @user_errors
 def add_example_cb(studio: Studio, name: str, image: str | None, text: str) -> tuple:
-    """One example from a pasted / uploaded image and/or the text."""
+    """One example from a pasted / uploaded image (with the text as its text), or without an
+    image one text-only example per line. The panel stays open for the next ones, emptied."""
     try:
-        studio.add_examples(name, [image] if image else [], text)
+        studio.adding_to = name
+        if image:
+            studio.add_examples(name, [image], text)
+        else:
+            studio.add_text_examples(name, text)
     finally:
         discard_upload(image)
     return studio, None
@@ -179,17 +190,20 @@ def class_cards(studio_state: gr.State, key: gr.Textbox, then: Callable[[Any], A
     def cards(studio: Studio) -> None:
         is_vlm = studio.model_info.is_vlm if studio.model_info else True
         for i, (name, examples) in enumerate(studio.classes.items()):
-            _card(i, name, examples, is_vlm, studio_state, then)
+            adding = name == studio.current_name(studio.adding_to)
+            _card(i, name, examples, (is_vlm, adding), studio_state, then)
 
 
 def _card(
     i: int,
     name: str,
     examples: list,
-    is_vlm: bool,
+    shown: tuple[bool, bool],
     studio_state: gr.State,
     then: Callable[[Any], Any],
 ) -> None:
+    """One class card; `shown`: (the model reads images, the add panel is open)."""
+    is_vlm, adding = shown
     with gr.Group(elem_classes="card", elem_id=f"class-card-{i}"):
         with gr.Row(equal_height=True):
             name_box = gr.Textbox(
@@ -216,18 +230,7 @@ def _card(
                 visible=is_vlm,
             )
             drop = gr.Button("Delete selected sample", size="sm", scale=2, visible=bool(examples))
-        with gr.Accordion("Paste an image, or a text-only example", open=False):
-            shot = visitor_image(
-                sources=["clipboard", "upload"],
-                height=140,
-                show_label=False,
-                visible=is_vlm,
-                interactive=True,
-            )
-            text = gr.Textbox(
-                label="Text for new examples (optional)", key=f"text-{i}", interactive=True
-            )
-            add_one = gr.Button("Add example", size="sm")
+        panel, shot, text, add_one = _add_panel(i, len(examples), is_vlm, adding)
     # the class name is bound when the card is drawn (a new drawing after every edit)
     for event, callback, inputs, outputs in (
         (name_box.submit, rename_class_cb, [name_box], studio_state),
@@ -238,7 +241,52 @@ def _card(
         (add_one.click, add_example_cb, [shot, text], [studio_state, shot]),
     ):
         fn = functools.partial(_call_for, callback, name)
-        then(event(fn, [studio_state, *inputs], outputs, **PRIVATE))
+        done = event(fn, [studio_state, *inputs], outputs, **PRIVATE)
+        if callback is rename_class_cb:  # refused: the box shows the name it still has
+            done.failure(functools.partial(shown_name, name), studio_state, name_box, **PRIVATE)
+        then(done)
+    _keep_panel(panel, name, studio_state)
+
+
+def _add_panel(i: int, count: int, is_vlm: bool, adding: bool) -> tuple:
+    """A card's "add" panel: a pasted image and / or texts (one example per line)."""
+    with gr.Accordion(ADD_PANEL[is_vlm], open=adding) as panel:
+        shot = visitor_image(
+            sources=["clipboard", "upload"],
+            height=140,
+            show_label=False,
+            visible=is_vlm,
+            interactive=True,
+        )
+        text = gr.Textbox(  # kept across redraws until this card's examples change
+            label=TEXT_LABEL[is_vlm],
+            key=f"text-{i}-{count}",
+            interactive=True,
+            lines=3,
+            max_lines=12,
+        )
+        add_one = gr.Button("Add", size="sm")
+    return panel, shot, text, add_one
+
+
+def _keep_panel(panel: gr.Accordion, name: str, studio_state: gr.State) -> None:
+    """Opening or closing a card's add panel is remembered (no redraw follows)."""
+    for event, value in ((panel.expand, name), (panel.collapse, "")):
+        event(functools.partial(_panel_cb, value), studio_state, studio_state, **PRIVATE)
+
+
+# the add panel as the model reads: a text-only model is never offered pictures
+ADD_PANEL = {True: "Paste an image, or add texts", False: "Add text examples"}
+TEXT_LABEL = {
+    True: "Text: with an image, its text; without one, one example per line",
+    False: "One example per line (paste a list to add many at once)",
+}
+
+
+def _panel_cb(name: str, studio: Studio) -> Studio:
+    """The open add panel is the session's: redraws after each edit keep it open."""
+    studio.adding_to = name
+    return studio
 
 
 def _gallery(examples: list) -> gr.Gallery:
@@ -274,7 +322,7 @@ def load_task_cb(studio: Studio, task: str) -> tuple:
     if not task:
         raise gr.Error("Pick an example task first.")
     n = studio.load_example_task(task)
-    gr.Info(f"Loaded example task '{plain(task)}': {n} examples. Now click 'Extract'.")
+    gr.Info(f"{loaded_message(studio, task, n)} Now click 'Extract'.")
     from ..views import fit_views
 
     return (studio, studio.prompt, session_summary(studio), *fit_views(studio))
@@ -288,7 +336,11 @@ def import_dataset_cb(studio: Studio, file: str | None) -> tuple:
         n = studio.import_dataset(file, confine=True)
     finally:
         discard_upload(file)
-    gr.Info(f"Imported {n} examples in {plural(len(studio.classes), 'class')}.")
+    replaced = studio.replaced_notice()
+    gr.Info(
+        f"Imported {n} examples in {plural(len(studio.classes), 'class')}."
+        + (f" {replaced}" if replaced else "")
+    )
     return (studio, studio.prompt, studio.shown_k, studio.scoring, session_summary(studio))
 
 
@@ -306,6 +358,7 @@ def build(page: Page) -> None:
     own events are chained to the page redraw when they are drawn (`page.then`)."""
     state = page.state
     heading("1 · Classes", HINT)
+    first_visit.try_button(page)
     with gr.Row():
         task = gr.Dropdown(
             list_example_tasks(),

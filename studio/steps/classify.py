@@ -16,6 +16,7 @@ from ..inputs import visitor_image
 from ..server import POOL, discard_upload, gpu, start_session, tracked, user_errors
 from ..views import heatmap_view, prediction_views
 from ..wiring import LIVE, MODEL_BOUND, Page
+from . import first_visit
 
 
 @gpu
@@ -92,6 +93,7 @@ def build(page: Page) -> None:
         "classify",
         **MODEL_BOUND,
     )
+    first_visit.test_gallery(page)
 
 
 def build_live(page: Page) -> None:
