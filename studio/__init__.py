@@ -1,6 +1,7 @@
 """SAVs Studio, the app wing: the Gradio page over the `savs` method library (app.py assembles it).
 
 session.py  one session's state: classes, prompt, model choice, classifier, undo (no model)
+records.py  the last classification / evaluation, the last delete or replace (for Undo)
 actions.py  `Studio`: a session with all its actions, one module a kind (no gradio):
 datasets.py   import a dataset or an example task, export the labeled examples
 fitting.py    extract and fit, refit from kept activations, the k curve
@@ -14,5 +15,7 @@ server.py   what all sessions share: the pool, the activation cache, the start m
 fairness.py the per-session gate on model calls and the cap on queued events
 inputs.py   what a visitor's uploads and webcam frames become (checked) before an action
 views.py    what the page shows, drawn from one session's state
-steps/      one module per step of the page (classes, train, classify, inspect, evaluate, share)
+lesson.py   the lesson views: why a head was kept, its vector map, the vote re-tallied
+steps/      one module per step of the page (classes, train, classify, inspect, evaluate, share,
+            first_visit)
 """

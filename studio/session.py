@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from savs.classifier import HeadCount, Prediction, SAVClassifier
+from savs.classifier import HeadCount, SAVClassifier
 from savs.data import Example, clean_text, label_problem, normalize_label, open_image
 from savs.errors import ClassifierError, DataError
 from savs.limits import (
@@ -27,12 +27,12 @@ from savs.limits import (
     MAX_TEXT_LINES_PER_ADD,
     SessionBudget,
 )
-from savs.metrics import EvalReport
 from savs.text import plural
 from savs.types import FitConfig
 
 from . import budget
 from .pool import ModelInfo
+from .records import Classification, Evaluation, Removal, TrainingSet
 
 # a session, local or hosted, holds at most what one hosted upload may: keeps one browser
 # session from filling the server's memory (the numbers live in savs.limits.HOSTED)
@@ -41,72 +41,6 @@ MAX_EXAMPLES = HOSTED.max_examples
 NO_CLASSIFIER = "no classifier yet: add examples and click 'Extract', or import a classifier."
 MAX_RECORD = 100  # webcam frames one "record" click may add
 STORED_SIDE = 1024  # images are kept (and exported) at most this large; processors use less
-
-
-@dataclass
-class Classification:
-    prediction: Prediction
-    seconds: float
-    # from the same forward pass (`Studio.classify(..., explain=True)`): where each selected head
-    # looked, in the classifier's order; None when not asked for or the model cannot say why
-    explanations: list | None = None  # [savs.explanation.HeadExplanation]
-    image: Image.Image | None = None  # the input picture, for the attention overlay
-    explain_error: str = ""  # why there are no explanations, when they were asked for
-    # the input's vector of every head up to the deepest selected layer ([L', H, d], from the
-    # explained pass; None without one): any head's cosines, the head map's star, the re-tally
-    vectors: torch.Tensor | None = None
-
-
-@dataclass
-class Evaluation:
-    report: EvalReport
-    predictions: list[Prediction]
-    examples: list[Example]
-    seconds: float
-    zero_shot_accuracy: float | None = None  # the model answering with a label itself
-    # savs.compare baselines on the same test activations: name -> accuracy (None: not asked,
-    # or no training activations, as with an imported classifier)
-    baselines: dict[str, float] | None = None
-
-    def mistakes(self) -> list[tuple[Example, str, str]]:
-        """(example, true label, predicted label) of every wrong prediction."""
-        return [
-            (self.examples[i], self.examples[i].label or "", self.predictions[i].label)
-            for i in self.report.mistakes
-        ]
-
-
-@dataclass
-class TrainingSet:
-    """Everything a replace (an import, an example task) swaps out: kept for its undo."""
-
-    classes: dict[str, list[Example]]
-    prompt: str
-    k: HeadCount
-    scoring: str
-    task: str
-
-    def num_examples(self) -> int:
-        return sum(len(v) for v in self.classes.values())
-
-
-@dataclass
-class Removal:
-    """What the last delete or replace took away, so that it can be undone exactly."""
-
-    what: str  # shown on the undo button: "class 'stripes'", "example 3 of 'red'"
-    position: int  # class position, or example index within its class
-    name: str  # the class
-    examples: list[Example]
-    whole_class: bool
-    revision_before: int
-    revision_after: int
-    replaced: TrainingSet | None = None  # a replace: the whole training set it swapped out
-
-    def held_examples(self) -> list[Example]:
-        """Every example the undo would bring back (what the session's memory counts)."""
-        extra = self.replaced.classes.values() if self.replaced is not None else ()
-        return [*self.examples, *(ex for examples in extra for ex in examples)]
 
 
 @dataclass
