@@ -228,14 +228,9 @@ def _positive_int(value: object) -> bool:
     return type(value) is int and value > 0  # not bool: True is an int to isinstance
 
 
-def _check_config(config: dict, name: str, limits: Limits, require_model: bool) -> None:
-    """Every field of classifier.json that is used later, checked before the tensors are read:
-    a bad one fails here, naming the field, not in every later classify."""
-
-    def fail(msg: str) -> ClassifierError:
-        return ClassifierError(f"{name}: {msg}")
-
-    labels = config.get("labels")
+def _check_labels(labels: object, limits: Limits, fail) -> None:
+    """classifier.json's labels: two or more distinct, non-empty, within the limits, and no two
+    that are one class (case or Unicode form)."""
     max_labels = limits.max_classes or MAX_CLASSIFIER_LABELS
     if (
         not isinstance(labels, list)
@@ -262,6 +257,16 @@ def _check_config(config: dict, name: str, limits: Limits, require_model: bool) 
         other = keys.setdefault(label_key(label), label)
         if other != label:
             raise fail(f"labels {other!r} and {label!r} differ only by case or Unicode form.")
+
+
+def _check_config(config: dict, name: str, limits: Limits, require_model: bool) -> None:
+    """Every field of classifier.json that is used later, checked before the tensors are read:
+    a bad one fails here, naming the field, not in every later classify."""
+
+    def fail(msg: str) -> ClassifierError:
+        return ClassifierError(f"{name}: {msg}")
+
+    _check_labels(config.get("labels"), limits, fail)
     for key in ("num_layers", "num_heads", "head_dim"):
         if not _positive_int(config.get(key)):
             raise fail(

@@ -18,6 +18,7 @@ from .style import (
     LIGHT,
     VIRIDIS,
     _legend_height,
+    bottom_legend,
     class_colour,
     class_symbol,
     go,
@@ -76,18 +77,9 @@ def head_heatmap(
             dtick=max(1, num_layers // 16),
             range=[num_layers - 0.5, -0.5],
         ),
-        # in the bottom margin, below the axis title, measured from the figure's bottom edge
-        legend=dict(
-            orientation="h",
-            xref="container",
-            x=0.01,
-            xanchor="left",
-            yref="container",
-            y=0.0,
-            yanchor="bottom",
-            itemsizing="constant",
+        legend=bottom_legend(
+            legend_height,
             bgcolor="white",
-            maxheight=max(legend_height, 1),  # pixels: never a scrolled, cut legend
             title=dict(text="votes" if prediction is not None else ""),
         ),
         plot_bgcolor="white",
@@ -252,26 +244,7 @@ def head_map_figure(
     """One head's training vectors on its PCA plane (`savs.head_projection`): a trace per class
     (colour and shape), its mean as a cross, the last input as a star. Hover: label and text."""
     p = projection
-    fig = go.Figure()
-    points = p.points.tolist()
-    for c, label in enumerate(p.classes):
-        rows = [i for i, lab in enumerate(p.labels) if lab == label]
-        fig.add_trace(
-            go.Scatter(
-                x=[points[i][0] for i in rows],
-                y=[points[i][1] for i in rows],
-                mode="markers",
-                name=shown(label),
-                marker=dict(
-                    color=class_colour(c, label),
-                    symbol=class_symbol(c),
-                    size=9,
-                    line=dict(color=DARK, width=0.5),
-                ),
-                text=[shown(_hover(label, texts[i] if i < len(texts) else "")) for i in rows],
-                hovertemplate="%{text}<extra></extra>",
-            )
-        )
+    fig = go.Figure(_class_point_traces(p, texts))
     means = p.means.tolist()
     fig.add_trace(
         go.Scatter(
@@ -309,19 +282,33 @@ def head_map_figure(
         xaxis=dict(title=f"axis 1 ({a:.0%} of the spread)", zeroline=False),
         yaxis=dict(title=f"axis 2 ({b:.0%})", zeroline=False),
         plot_bgcolor="white",
-        legend=dict(  # in the bottom margin, as under the heatmap
-            orientation="h",
-            xref="container",
-            x=0.01,
-            xanchor="left",
-            yref="container",
-            y=0.0,
-            yanchor="bottom",
-            itemsizing="constant",
-            maxheight=max(legend_height, 1),
-        ),
+        legend=bottom_legend(legend_height),
     )
     return fig
+
+
+def _class_point_traces(p: HeadProjection, texts: Sequence[str]) -> list[go.Scatter]:
+    """One scatter per class of the training examples' points (colour and shape per class)."""
+    points, traces = p.points.tolist(), []
+    for c, label in enumerate(p.classes):
+        rows = [i for i, lab in enumerate(p.labels) if lab == label]
+        traces.append(
+            go.Scatter(
+                x=[points[i][0] for i in rows],
+                y=[points[i][1] for i in rows],
+                mode="markers",
+                name=shown(label),
+                marker=dict(
+                    color=class_colour(c, label),
+                    symbol=class_symbol(c),
+                    size=9,
+                    line=dict(color=DARK, width=0.5),
+                ),
+                text=[shown(_hover(label, texts[i] if i < len(texts) else "")) for i in rows],
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    return traces
 
 
 def _hover(label: str, text: str, limit: int = 80) -> str:

@@ -107,6 +107,23 @@ def _legend_height(names: Sequence[str], width: int = LEGEND_WIDTH) -> int:
     return 10 + LEGEND_ROW_PX * rows
 
 
+def bottom_legend(height: int, **extra) -> dict:
+    """A horizontal legend in the figure's bottom margin (below the axis title, measured from
+    the bottom edge), `height` pixels tall: never over the title or the grid, never scrolled."""
+    return dict(
+        orientation="h",
+        xref="container",
+        x=0.01,
+        xanchor="left",
+        yref="container",
+        y=0.0,
+        yanchor="bottom",
+        itemsizing="constant",
+        maxheight=max(height, 1),
+        **extra,
+    )
+
+
 def empty_figure(message: str, height: int = 320) -> go.Figure:
     """A blank figure with a hint, for plots that have nothing to show yet."""
     layout = dict(
@@ -145,4 +162,5 @@ __all__ = [
     "shown",
     "class_symbol",
     "empty_figure",
+    "bottom_legend",
 ]
