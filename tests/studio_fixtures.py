@@ -189,6 +189,23 @@ def wait_until_answering(url: str, proc: subprocess.Popen, log, timeout: float) 
         time.sleep(0.5)
 
 
+def no_progress(*args, **kwargs) -> None:
+    """A gr.Progress stand-in for callbacks called in-process."""
+    return None
+
+
+def app_fitted_studio(app, k: int = 4):
+    """A Studio through the app's own callbacks (page load, the colour task, Extract with k
+    heads): what a person who clicked through the first steps has."""
+    from studio.actions import Studio
+
+    studio = Studio()
+    app.on_page_load(studio, None)
+    app.load_task_cb(studio, "colours")
+    app.extract_cb(studio, TASK_QUESTION, k, "loo", no_progress)
+    return studio
+
+
 def rss_mb(pid: int) -> float:
     """Resident set size of a process, from /proc (no psutil needed)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -28,10 +28,6 @@ UPLOAD_GRACE_S = 0.0
 torch.set_num_threads(1)
 
 
-def no_progress(*args, **kwargs) -> None:
-    return None
-
-
 @pytest.fixture
 def task_image(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("query") / "query.png"
@@ -80,10 +76,10 @@ def test_bad_input_gives_a_clear_error_and_keeps_the_data(app_module, tmp_path):
     with pytest.raises(gr.Error, match="notes.txt"):
         app.add_files_cb(studio, "Class 1", [str(not_an_image)], "")
     with pytest.raises(gr.Error, match="at least two classes"):
-        app.extract_cb(studio, "", 4, "reference", no_progress)
+        app.extract_cb(studio, "", 4, "reference", sf.no_progress)
     app.add_class_cb(studio)
     with pytest.raises(gr.Error, match="'Class 2' has no examples"):
-        app.extract_cb(studio, "", 4, "reference", no_progress)
+        app.extract_cb(studio, "", 4, "reference", sf.no_progress)
     with pytest.raises(gr.Error, match="no classifier yet"):
         app.classify_cb(studio, None, "hello")
     with pytest.raises(gr.Error, match="already a class named 'Class 1'"):
@@ -99,7 +95,7 @@ def test_unknown_model_keeps_the_sessions_own(app_module, tmp_path):
     current = studio.model
     # a server folder the operator did not list: refused like any unknown name, no path shown
     with pytest.raises(gr.Error) as refused:
-        app.load_model_cb(studio, str(tmp_path), no_progress)
+        app.load_model_cb(studio, str(tmp_path), sf.no_progress)
     assert "not a bundled name" in str(refused.value) and str(tmp_path) not in str(refused.value)
     assert studio.model == current and studio.model_info.num_heads == 4
 
@@ -111,7 +107,7 @@ def test_task_extract_refit_classify_callbacks(app_module, task_image):
     out = app.load_task_cb(studio, "colours")
     assert out[1] == sf.TASK_QUESTION and len(studio.classes) == 3 and len(out) == 6
     studio, heatmap, rows, line, summary = app.extract_cb(
-        studio, sf.TASK_QUESTION, 20, "loo", no_progress
+        studio, sf.TASK_QUESTION, 20, "loo", sf.no_progress
     )
     assert len(rows) == 12 and "fit accuracy" in line and heatmap.layout.height > 0
     studio, heatmap, rows, line, _ = app.refit_cb(studio, 3, "reference")
@@ -121,7 +117,7 @@ def test_task_extract_refit_classify_callbacks(app_module, task_image):
     assert max(label, key=label.get) == "green"  # solid colours separate even in random heads
     assert timing.endswith("ms") and len(votes_map.data) >= 2  # heatmap + vote marks
     studio, line, per_class, confusion, mistakes = app.evaluate_task_cb(
-        studio, progress=no_progress
+        studio, progress=sf.no_progress
     )
     assert "Accuracy **100.0%** on 6 examples" in line and len(per_class) == 3
     assert "zero-shot" not in line
@@ -199,7 +195,7 @@ def test_webcam_frames_reach_our_loader_and_are_deleted(app_module, tmp_path):
     studio = Studio()
     app.on_page_load(studio, None)
     app.load_task_cb(studio, "colours")
-    app.extract_cb(studio, sf.TASK_QUESTION, 4, "loo", no_progress)
+    app.extract_cb(studio, sf.TASK_QUESTION, 4, "loo", sf.no_progress)
     png, gif = sf.bomb_png(tmp_path), sf.many_frames_gif(tmp_path)  # making them costs memory
     before = sf.rss_mb(os.getpid())
     bomb = _webcam_frame(png, tmp_path / "cache")

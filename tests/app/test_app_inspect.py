@@ -27,23 +27,11 @@ pytestmark = pytest.mark.app
 torch.set_num_threads(1)
 
 
-def no_progress(*args, **kwargs) -> None:
-    return None
-
-
 @pytest.fixture(scope="module")
 def task_image(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("query") / "query.png"
     sf.colour_image(sf.TASK_COLOURS["green"], 2).save(path)
     return path
-
-
-def fitted_studio(app, k: int = 4) -> Studio:
-    studio = Studio()
-    app.on_page_load(studio, None)
-    app.load_task_cb(studio, "colours")
-    app.extract_cb(studio, sf.TASK_QUESTION, k, "loo", no_progress)
-    return studio
 
 
 def page_of(app, studio: Studio) -> dict:
@@ -65,7 +53,7 @@ def page_of(app, studio: Studio) -> dict:
 
 def test_classify_shows_attention_and_the_inspector_opens_on_a_head(app_module, task_image):
     app = app_module
-    studio = fitted_studio(app)
+    studio = sf.app_fitted_studio(app)
     before = page_of(app, studio)
     assert before["overlay"] is None and before["tokens"] == []
     assert "Classify an input" in before["inspector"]
@@ -116,9 +104,9 @@ def test_classify_shows_attention_and_the_inspector_opens_on_a_head(app_module, 
 
 
 def test_class_names_are_escaped_in_the_inspector(app_module, task_image):
-    studio = fitted_studio(app_module)
+    studio = sf.app_fitted_studio(app_module)
     studio.rename_class("green", "[x](http://evil) *b*")
-    app_module.extract_cb(studio, sf.TASK_QUESTION, 4, "loo", no_progress)
+    app_module.extract_cb(studio, sf.TASK_QUESTION, 4, "loo", sf.no_progress)
     app_module.classify_cb(studio, sf.upload(task_image), "")
     shown = page_of(app_module, studio)
     assert "](http" not in shown["inspector"] and "*b*" not in shown["inspector"]
@@ -126,7 +114,7 @@ def test_class_names_are_escaped_in_the_inspector(app_module, task_image):
 
 def test_k_curve_and_auto(app_module):
     app = app_module
-    studio = fitted_studio(app, k=6)
+    studio = sf.app_fitted_studio(app, k=6)
     curve = studio.k_curve()
     shown = page_of(app, studio)
     assert shown["auto"] is False
@@ -144,10 +132,10 @@ def test_k_curve_and_auto(app_module):
 
 def test_baselines_table_after_evaluate(app_module):
     app = app_module
-    studio = fitted_studio(app)
-    app.evaluate_task_cb(studio, False, progress=no_progress)
+    studio = sf.app_fitted_studio(app)
+    app.evaluate_task_cb(studio, False, progress=sf.no_progress)
     assert page_of(app, studio)["baselines"] == []
-    app.evaluate_task_cb(studio, True, progress=no_progress)
+    app.evaluate_task_cb(studio, True, progress=sf.no_progress)
     rows = page_of(app, studio)["baselines"]
     ev = studio.last_evaluation
     assert [r[0] for r in rows] == [

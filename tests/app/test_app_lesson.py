@@ -25,23 +25,11 @@ pytestmark = pytest.mark.app
 torch.set_num_threads(1)
 
 
-def no_progress(*args, **kwargs) -> None:
-    return None
-
-
 @pytest.fixture(scope="module")
 def task_image(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("query") / "query.png"
     sf.colour_image(sf.TASK_COLOURS["blue"], 1).save(path)
     return path
-
-
-def fitted_studio(app, k: int = 4) -> Studio:
-    studio = Studio()
-    app.on_page_load(studio, None)
-    app.load_task_cb(studio, "colours")
-    app.extract_cb(studio, sf.TASK_QUESTION, k, "loo", no_progress)
-    return studio
 
 
 def shown(studio: Studio) -> dict:
@@ -56,7 +44,7 @@ def unselected_heads(studio: Studio) -> list[tuple[int, int]]:
 
 def test_the_all_heads_picker_opens_an_unselected_head_and_says_why_not(app_module, task_image):
     app = app_module
-    studio = fitted_studio(app)
+    studio = sf.app_fitted_studio(app)
     clf = studio.classifier
     layers, heads = clf.head_scores.shape
     order = lesson.ranking(studio)
@@ -116,7 +104,7 @@ def test_the_all_heads_picker_opens_an_unselected_head_and_says_why_not(app_modu
 
 
 def test_a_head_past_the_deepest_selected_layer_has_no_cosines_and_says_why(app_module, task_image):
-    studio = fitted_studio(app_module)
+    studio = sf.app_fitted_studio(app_module)
     app_module.classify_cb(studio, sf.upload(task_image), "")
     last = studio.last_classification
     deepest = max(h.layer for h in studio.classifier.heads)
@@ -137,7 +125,7 @@ def test_a_head_past_the_deepest_selected_layer_has_no_cosines_and_says_why(app_
 def test_the_head_map_has_one_point_per_training_example_and_the_input_as_a_star(
     app_module, task_image
 ):
-    studio = fitted_studio(app_module)
+    studio = sf.app_fitted_studio(app_module)
     clf = studio.classifier
     labels = [ex.label for ex in studio.training_examples()]
     head = unselected_heads(studio)[0]
@@ -179,7 +167,7 @@ def by_hand(studio: Studio, ticked: list[tuple[int, int]]) -> tuple[str, dict[st
 def test_unticking_heads_retallies_the_last_vote_without_a_model_run(
     app_module, task_image, monkeypatch
 ):
-    studio = fitted_studio(app_module, k=6)
+    studio = sf.app_fitted_studio(app_module, k=6)
     clf = studio.classifier
     before = shown(studio)
     assert "Classify an input" in before["retally"]
@@ -235,7 +223,7 @@ def test_a_heatmap_click_opens_its_head(app_module):
     box; its change event opens that head, selected or not."""
     from studio.steps.inspect import HEATMAP_CLICK_JS, heatmap_click_cb
 
-    studio = fitted_studio(app_module)
+    studio = sf.app_fitted_studio(app_module)
     layer, head = unselected_heads(studio)[0]
     studio, picker, *_, line, _, head_map = heatmap_click_cb(studio, f"{layer},{head},7")
     assert studio.inspected == (layer, head) and f"Layer {layer}, head {head}" in line

@@ -23,10 +23,6 @@ pytestmark = pytest.mark.app
 torch.set_num_threads(1)
 
 
-def no_progress(*args, **kwargs) -> None:
-    return None
-
-
 def own_classes(app, studio: Studio) -> None:
     """What a person made: one class 'mine' with three typed examples."""
     app.on_page_load(studio, None)
@@ -45,7 +41,9 @@ def test_try_an_example_loads_and_extracts_then_undo_brings_back_the_users_class
     assert [ex.text for ex in studio.classes["mine"]] == ["one", "two", "three"]
     # the test's examples root holds 'colours' only: the first task stands in for 'colour'
     assert first_visit.example_task() == "colours"
-    studio, prompt, summary, heatmap, rows, line = first_visit.try_example_cb(studio, no_progress)
+    studio, prompt, summary, heatmap, rows, line = first_visit.try_example_cb(
+        studio, sf.no_progress
+    )
     assert prompt == sf.TASK_QUESTION and summary.startswith("3 classes, 12 examples")
     assert "fit accuracy" in line and rows and heatmap.layout.height > 0
     assert "It replaced your 1 class — Undo brings it back." in told[-1]
@@ -69,7 +67,7 @@ def test_the_test_inputs_fill_the_classify_inputs(app_module):
     clicked = gr.SelectData(None, {"index": 1, "value": None})  # the second thumbnail
     image, text = first_visit.pick_test_input_cb(studio, clicked)
     assert text == "" and image.getpixel((0, 0))[1] > 150  # green, its text the shared prompt
-    studio, label, *_ = app.extract_cb(studio, sf.TASK_QUESTION, 4, "loo", no_progress)
+    studio, label, *_ = app.extract_cb(studio, sf.TASK_QUESTION, 4, "loo", sf.no_progress)
     saved = Path(gr.utils.get_upload_folder()) / "picked.png"
     saved.parent.mkdir(parents=True, exist_ok=True)
     image.save(saved)  # what the page sends back when Classify is clicked: a file

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-from test_app import _webcam_frame, no_progress
+from test_app import _webcam_frame
 
 from studio.actions import Studio
 from studio.fairness import LIVE_FRAMES
@@ -23,7 +23,7 @@ def test_a_frame_the_server_is_too_busy_for_is_dropped(app_module, tmp_path):
     studio = Studio()
     app.on_page_load(studio, None)
     app.load_task_cb(studio, "colours")
-    app.extract_cb(studio, sf.TASK_QUESTION, 4, "loo", no_progress)
+    app.extract_cb(studio, sf.TASK_QUESTION, 4, "loo", sf.no_progress)
     picture = tmp_path / "red.png"
     sf.colour_image(sf.TASK_COLOURS["red"], 3).save(picture)
     dropped = LIVE_FRAMES.dropped

@@ -276,10 +276,6 @@ def test_eight_concurrent_sessions_keep_their_own_data(server, inputs):
     assert rss[-1] - rss[-2] < LAST_ROUND_GROWTH_LIMIT_MB, report
 
 
-def no_progress(*args, **kwargs) -> None:
-    return None
-
-
 def test_extract_and_refit_survive_activations_dropped_from_the_shared_cache(tmp_path, monkeypatch):
     """The activation cache is shared by all sessions and bounded in bytes: another session's
     extraction (or a session larger than the cache) can drop a session's activations. It is
@@ -310,7 +306,7 @@ def test_extract_and_refit_survive_activations_dropped_from_the_shared_cache(tmp
         studio.add_class(colour)
         studio.add_examples(colour, [image(colour, n) for n in range(N_TRAIN)])
     assert studio.num_examples() > 5  # more than the cache holds
-    studio, _, rows, line, _ = app.extract_cb(studio, PROMPT, 4, "loo", no_progress)
+    studio, _, rows, line, _ = app.extract_cb(studio, PROMPT, 4, "loo", sf.no_progress)
     assert "fit accuracy" in line and len(rows) == 4, line
     assert len(cache) <= 5
     for colour in ("red", "blue"):
