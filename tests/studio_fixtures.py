@@ -109,6 +109,41 @@ def app_on_tiny_model(root: Path) -> Iterator:
         mp.undo()
 
 
+@contextmanager
+def launched(app) -> Iterator[str]:
+    """The app's page served from this process on 127.0.0.1 (a free port): its URL."""
+    demo = app.build_demo()
+    _, url, _ = demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
+    )
+    try:
+        yield url
+    finally:
+        demo.close()
+
+
+@contextmanager
+def served_with_text_model(root: Path, prepare=None) -> Iterator[tuple[str, str]]:
+    """(url, text-model folder): `app_on_tiny_model` served from this process, the tiny text LM
+    saved to a folder and listed as an operator model; `prepare(app)` runs before the launch."""
+    import pytest
+
+    text_dir = root / "tiny-text"
+    model, tokenizer = tiny_models.qwen2_lm()
+    model.save_pretrained(text_dir)
+    tokenizer.save_pretrained(text_dir)
+    mp = pytest.MonkeyPatch()
+    with app_on_tiny_model(root) as app:
+        if prepare is not None:
+            prepare(app)
+        mp.setenv("SAVS_ALLOWED_MODELS", f"{app.START['model']},{text_dir}")
+        try:
+            with launched(app) as url:
+                yield url, str(text_dir)
+        finally:
+            mp.undo()
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -26,9 +26,5 @@ def app_module(request, tmp_path_factory):
 @pytest.fixture(scope="module")
 def served(app_module):
     """The app's URL on 127.0.0.1 (a module may define its own `served`)."""
-    demo = app_module.build_demo()
-    _, url, _ = demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app_module.launch_kwargs()
-    )
-    yield url
-    demo.close()
+    with sf.launched(app_module) as url:
+        yield url

@@ -38,14 +38,10 @@ def served(tmp_path_factory):
     with sf.app_on_tiny_model(root) as app:
         llava_dir = app.START["model"]
         mp.setenv("SAVS_ALLOWED_MODELS", f"{llava_dir},{text_dir}")
-        demo = app.build_demo()
-        _, url, _ = demo.launch(
-            prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
-        )
         try:
-            yield url, app, llava_dir, str(text_dir)
+            with sf.launched(app) as url:
+                yield url, app, llava_dir, str(text_dir)
         finally:
-            demo.close()
             mp.undo()
 
 

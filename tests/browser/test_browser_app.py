@@ -17,7 +17,6 @@ import torch
 from chromium import CHROMIUM, CHROMIUM_ARGS, extract, load_task, open_page, start_webcam
 
 import studio_fixtures as sf
-import tiny_models
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from studio.steps.classes import START_WEBCAM
@@ -56,23 +55,12 @@ def served(tmp_path_factory):
     """(url, text-model folder): the app on the tiny random LLaVA, with the colour task and a
     ten-class task; the tiny text LM is listed as an operator model."""
     root = tmp_path_factory.mktemp("browser-app")
-    text_dir = root / "tiny-text"
-    model, tokenizer = tiny_models.qwen2_lm()
-    model.save_pretrained(text_dir)
-    tokenizer.save_pretrained(text_dir)
-    mp = pytest.MonkeyPatch()
-    with sf.app_on_tiny_model(root) as app:
+
+    def prepare(app) -> None:
         make_ten_class_task(root / "examples")
-        mp.setenv("SAVS_ALLOWED_MODELS", f"{app.START['model']},{text_dir}")
-        demo = app.build_demo()
-        _, url, _ = demo.launch(
-            prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
-        )
-        try:
-            yield url, str(text_dir)
-        finally:
-            demo.close()
-            mp.undo()
+
+    with sf.served_with_text_model(root, prepare) as served:
+        yield served
 
 
 def test_every_class_of_a_ten_class_task_is_editable_and_one_sample_can_go(served):

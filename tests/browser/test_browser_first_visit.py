@@ -12,7 +12,6 @@ import torch
 from chromium import load_task, open_page
 
 import studio_fixtures as sf
-import tiny_models
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.browser
@@ -22,23 +21,8 @@ pytestmark = pytest.mark.browser
 def served(tmp_path_factory):
     """(url, text-model folder): the app on the tiny random LLaVA with the colour task, the
     tiny text LM listed as an operator model."""
-    root = tmp_path_factory.mktemp("browser-first-visit")
-    text_dir = root / "tiny-text"
-    model, tokenizer = tiny_models.qwen2_lm()
-    model.save_pretrained(text_dir)
-    tokenizer.save_pretrained(text_dir)
-    mp = pytest.MonkeyPatch()
-    with sf.app_on_tiny_model(root) as app:
-        mp.setenv("SAVS_ALLOWED_MODELS", f"{app.START['model']},{text_dir}")
-        demo = app.build_demo()
-        _, url, _ = demo.launch(
-            prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
-        )
-        try:
-            yield url, str(text_dir)
-        finally:
-            demo.close()
-            mp.undo()
+    with sf.served_with_text_model(tmp_path_factory.mktemp("browser-first-visit")) as served:
+        yield served
 
 
 def test_try_an_example_then_click_a_test_input_to_classify(served):
