@@ -30,7 +30,7 @@ def _load(args: argparse.Namespace, name: str, layers: int | None = None):
 
 
 def cmd_fit(args: argparse.Namespace) -> dict:
-    from ..data import check_training_set, load_examples
+    from ..data import check_training_set
     from ..pipeline import fit_with_activations
 
     if args.out:  # before anything slow: a bad --out must not cost a whole fit
@@ -43,12 +43,8 @@ def cmd_fit(args: argparse.Namespace) -> dict:
             "fit --baselines needs --test: the baselines are measured on test "
             "examples (on the training set a nearest neighbour is always right)."
         )
-    train = load_examples(args.train, question=args.question, workdir=args.workdir / "train")
-    test = (
-        load_examples(args.test, question=args.question, workdir=args.workdir / "test")
-        if args.test
-        else None
-    )
+    train = _examples(args, "train")
+    test = _examples(args, "test") if args.test else None
     check_training_set(train, leave_one_out=args.scoring == "loo")  # before a slow model load
     adapter = _load(args, args.model)
     with progress_bar("extracting", not args.json) as bar:
@@ -92,6 +88,14 @@ def cmd_fit(args: argparse.Namespace) -> dict:
         result["out"] = str(clf.save(args.out))
     result["seconds"] = round(time.perf_counter() - start, 3)
     return result
+
+
+def _examples(args: argparse.Namespace, part: str):
+    """The examples of --train or --test (`part`); a .zip is extracted into the command's
+    work folder, under `part`."""
+    from ..data import load_examples
+
+    return load_examples(getattr(args, part), question=args.question, workdir=args.workdir / part)
 
 
 def _zeroshot_baseline(args: argparse.Namespace, adapter, labels: list[str], examples) -> dict:
@@ -164,19 +168,13 @@ def _classifier_and_model(args: argparse.Namespace):
 
 
 def cmd_eval(args: argparse.Namespace) -> dict:
-    from ..data import load_examples
-
     if args.baselines and not args.train:
         raise SavsError(
             "eval --baselines needs --train, the examples the classifier was fit "
             "on: the baselines are fit on them."
         )
-    test = load_examples(args.test, question=args.question, workdir=args.workdir / "test")
-    train = (
-        load_examples(args.train, question=args.question, workdir=args.workdir / "train")
-        if args.baselines
-        else None
-    )
+    test = _examples(args, "test")
+    train = _examples(args, "train") if args.baselines else None
     clf, adapter = _classifier_and_model(args)
     train_acts = _training_activations(args, adapter, clf, train) if train is not None else None
     report, baselines = _test(args, adapter, clf, test, train, train_acts)
