@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from savs.errors import DataError
+from savs.errors import ClassifierError, DataError
 
 from .. import lesson
 from ..actions import Studio
 from ..server import user_errors
+from ..session import NO_CLASSIFIER
 from ..views import (
     attention_views,
     curve_view,
@@ -27,7 +28,7 @@ def _choose(studio: Studio, layer: int, head: int) -> None:
     """Open any head of the model, selected or not."""
     size = lesson.grid(studio)
     if size is None:
-        raise DataError("no classifier yet: click 'Extract' first.")
+        raise ClassifierError(NO_CLASSIFIER)
     if not (0 <= layer < size[0] and 0 <= head < size[1]):
         raise DataError(
             f"layer {layer}, head {head} is not one of the selected heads, nor any head of "
@@ -70,7 +71,7 @@ def retally_cb(studio: Studio, ticked: list[str] | None) -> tuple:
     """The vote's head boxes: the last input's vote counted by the ticked heads only."""
     clf = studio.classifier
     if clf is None:
-        raise DataError("no classifier yet: click 'Extract' first.")
+        raise ClassifierError(NO_CLASSIFIER)
     on = {_head(c) for c in ticked or []}
     studio.heads_off = tuple((h.layer, h.head) for h in clf.heads if (h.layer, h.head) not in on)
     return (studio, *retally_views(studio))
@@ -93,7 +94,7 @@ def auto_k_cb(studio: Studio, auto: bool) -> tuple:
     """The "auto" box beside k: the fewest heads within one point of the best on the k curve;
     unticked, k stays what auto chose. Refits at once when there are kept activations."""
     k = "auto" if auto else studio.shown_k
-    if studio.activations is None or studio.classifier is None or studio.stale:
+    if not studio.can_refit:
         studio.k = k  # nothing to refit: remember the choice for the next Extract
     else:
         studio.refit(k=k)
