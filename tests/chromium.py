@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -41,7 +43,14 @@ def extract(page, timeout: int = 120_000) -> None:
     from playwright.sync_api import expect
 
     page.get_by_role("button", name="Extract", exact=True).click()
-    expect(page.locator("#fit-line")).to_contain_text("fit accuracy", timeout=timeout)
+    fit_line = page.locator("#fit-line")
+    expect(fit_line).to_contain_text("fit accuracy", timeout=timeout)
+    # The redraw chained after Extract sets the k box to the fit's k a moment after the fit
+    # line: wait for it, or a k typed next is overwritten by it (a flake CI saw).
+    k = re.search(r"(\d+) heads? selected", fit_line.inner_text()).group(1)
+    expect(page.get_by_label("number input for Heads that vote (k)")).to_have_value(
+        k, timeout=timeout
+    )
 
 
 def start_webcam(page, elem_id: str) -> None:
