@@ -25,8 +25,10 @@ import os
 
 import gradio as gr
 import torch
+from starlette.middleware import Middleware
 
 from savs.errors import SavsError
+from savs.upload_guard import UploadGuard
 from studio.actions import Studio
 from studio.fairness import cap_session_queue
 from studio.pool import max_models_from_env
@@ -149,8 +151,14 @@ def _try_it(page: Page) -> None:
 
 
 def launch_kwargs() -> dict:
-    """Settings every launch uses (the app's look and its upload limit)."""
-    return dict(theme=THEME, css=CSS, max_file_size="64mb")
+    """Settings every launch uses (the app's look and its upload limits: one file, and one
+    upload request's size and file count, checked before gradio stores it)."""
+    return dict(
+        theme=THEME,
+        css=CSS,
+        max_file_size="64mb",
+        app_kwargs={"middleware": [Middleware(UploadGuard)]},
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -80,6 +80,9 @@ HOSTED_TEXT_CHARS = 2_000
 # Files one upload event may hand a callback (a class's "Upload images"): checked before any is
 # opened. A session holds at most 1,000 examples anyway; 100 images is a generous batch.
 HOSTED_UPLOAD_FILES = 100
+# One upload request's body (savs.upload_guard, before gradio stores any of it): 100 photos of
+# 5 MB fit; without it one request could carry 1,000 files of max_file_size each.
+HOSTED_UPLOAD_BYTES = 512 * 2**20
 # Lines one "Add examples" of text may hold (the app: one text-only example per line), so a
 # pasted list adds a class's examples at once; each line is one text (max_text_chars) as well.
 MAX_TEXT_LINES_PER_ADD = 100
@@ -165,6 +168,7 @@ __all__ = [
     "HOSTED_CALL_CHARS",
     "HOSTED_TEXT_CHARS",
     "HOSTED_UPLOAD_FILES",
+    "HOSTED_UPLOAD_BYTES",
     "HOSTED_FILE_SIZE",
     "HOSTED_EVALUATE",
     "IMAGE_FORMATS",

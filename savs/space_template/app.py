@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 import savs
 from savs import plots
@@ -29,6 +30,7 @@ from savs.errors import SavsError
 from savs.images import open_image, unopened_image
 from savs.limits import HOSTED_FILE_SIZE, HOSTED_TEXT_CHARS, LIVE_STREAMS, LIVE_TIME_LIMIT_S
 from savs.markup import hide_paths, md
+from savs.upload_guard import UploadGuard
 
 HERE = Path(__file__).resolve().parent
 SETTINGS = json.loads((HERE / "space.json").read_text(encoding="utf-8"))
@@ -184,4 +186,7 @@ if __name__ == "__main__":
     print(
         f"loaded {MODEL.name} ({MODEL.num_layers} of {MODEL.full_layers} layers) in {LOAD_S:.1f} s"
     )
-    build().launch(max_file_size=HOSTED_FILE_SIZE)
+    build().launch(
+        max_file_size=HOSTED_FILE_SIZE,
+        app_kwargs={"middleware": [Middleware(UploadGuard)]},  # one request's size and files
+    )
