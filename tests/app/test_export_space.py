@@ -238,11 +238,14 @@ def test_hostile_images_are_refused_before_anything_decodes_them(server, tmp_pat
 
 
 WHY_PROBE = """
-import json, runpy, sys
+import json, os, runpy, shutil, sys
 app = runpy.run_path("app.py", run_name="space")
 label, bars, overlay, tokens = app["classify_page"](sys.argv[1], sys.argv[2])
+frame = shutil.copyfile(sys.argv[1], "frame.png")  # the webcam stream's callback, one frame
+frame_label, frame_bars = app["classify_frame"](frame, sys.argv[2])
 print(json.dumps({"label": label, "overlay": list(overlay.size), "tokens": len(tokens),
-                  "layers": [app["MODEL"].num_layers, app["MODEL"].full_layers]}))
+                  "layers": [app["MODEL"].num_layers, app["MODEL"].full_layers],
+                  "frame": frame_label, "frame_kept": os.path.exists(frame)}))
 """
 
 
@@ -266,3 +269,6 @@ def test_the_page_shows_why_from_the_same_pass(exported, held_out):
     assert seen["overlay"] == list(Image.open(picture).size) and seen["tokens"] > 1
     deepest = savs.SAVClassifier.load(clf_dir).deepest_layer
     assert seen["layers"] == [deepest + 1, 8]  # cut after the deepest selected layer
+    # the live webcam's frames: the same answer, and each frame's file deleted after its call
+    assert seen["frame"] == pytest.approx(expected.probabilities, abs=1e-9)
+    assert seen["frame_kept"] is False
