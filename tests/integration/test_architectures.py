@@ -34,7 +34,7 @@ MIXES_TEXT_ONLY = [name for name in VLMS if name != "paligemma"]
 
 @cache
 def adapter_for(name: str) -> ModelAdapter:
-    model, processor = tiny_models.BUILDERS[name]()
+    model, processor = {**tiny_models.BUILDERS, **tiny_models.VARIANTS}[name]()
     return ModelAdapter(model, processor, f"tiny-{name}")
 
 
