@@ -13,7 +13,7 @@ from math import isqrt
 import pytest
 import torch
 from PIL import Image
-from test_architectures import ARCHS, BLUE, RED, VLMS, adapter_for, picture, training_sets
+from test_architectures import ARCHS, BLUE, RED, TEXT_LMS, adapter_for, picture, training_sets
 
 import savs
 from savs import Example, HeadExplanation, ModelError, explanation
@@ -45,7 +45,7 @@ TILED = ["idefics3_tiled", "smolvlm_tiled"]
 @cache
 def fitted(name: str) -> tuple[savs.SAVClassifier, Example]:
     """A classifier on image examples (text for text LMs) with every head kept: all layers."""
-    kind = "image" if name in VLMS else "text"
+    kind = "text" if name in TEXT_LMS else "image"
     train, query = training_sets(name)[kind]
     adapter = adapter_for(name)
     return savs.fit(adapter, train, k=adapter.num_layers * adapter.num_heads, batch_size=6), query
