@@ -4,7 +4,9 @@ Integration tests share these (built once per session, read-only). Nothing is do
 tokenizer is a byte-level BPE trained here on a few sentences, the image processors are built
 from their (PIL) classes. `BUILDERS` maps a name to each architecture SAVs supports: Qwen2-VL,
 Qwen2.5-VL, LLaVA, LLaVA-OneVision, Idefics3, SmolVLM, Gemma3, PaliGemma, and Llama / Qwen2 text
-LMs. Every decoder is 3 layers x 4 query heads (2 KV heads); every vision tower also has 3 layers.
+LMs; `VARIANTS` the same architectures with another processor setting (Idefics3 and SmolVLM
+splitting images into tiles). Every decoder is 3 layers x 4 query heads (2 KV heads); every
+vision tower also has 3 layers.
 """
 
 from __future__ import annotations

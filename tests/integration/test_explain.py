@@ -1,7 +1,8 @@
 """savs.explain on every supported architecture (tiny random models): each selected head's
 attention row equals what transformers returns with eager attention and output_attentions, the
 votes equal a plain savs.predict, only the selected layers run eager, the config always comes
-back, and image positions map to the right image and patch where the architecture allows it."""
+back, and image positions map to the right image and patch on every image layout (grids, tiles
+with a global view, anyres tiles with newline tokens), as the processor and model lay them out."""
 
 from __future__ import annotations
 
