@@ -3,9 +3,10 @@ class, not for one input (issue 23's class attention). Any head, selected or not
 pass runs eager attention in that head's layer only and stops after it.
 
 Positions differ between examples (texts have different lengths), so the average is taken in a
-space they share: image patches on the patch grid (image 0 of each example; grids of another
-size are resampled to the first example's), and text tokens by their text (the weight a token's
-text gets, summed within an example, averaged over the class's examples)."""
+space they share: image patches on the patch grid (image 0 of each example, its finest grid:
+a tiled image's tiles, not its global view; grids of another size are resampled to the first
+example's), and text tokens by their text (the weight a token's text gets, summed within an
+example, averaged over the class's examples)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from .errors import DataError
 from .explanation import eager_attention, position_labels
 from .heads import HeadIndex
 from .models.adapter import ModelAdapter
+from .patches import patch_grid
 
 MAX_CLASS_TOKENS = 20  # the tokens kept per class, by mean weight
 
@@ -32,7 +34,7 @@ class ClassAttention:
     head: int
     label: str
     examples: int  # how many of the class's examples were averaged
-    grid: list[list[float]] | None  # [rows, cols] mean weight on image 0's patches; None: none
+    grid: list[list[float]] | None  # [rows, cols] mean weight on image 0's finest grid; None: none
     tokens: list[tuple[str, float]]  # (token text, mean weight), highest first
 
     def to_json(self) -> dict:
@@ -44,17 +46,6 @@ class ClassAttention:
             "grid": self.grid,
             "tokens": [list(t) for t in self.tokens],
         }
-
-
-def _patch_grid(weights: list[float], patches: list) -> torch.Tensor | None:
-    """Image 0's patch weights as a [rows, cols] grid, None when its patches are not known."""
-    cells = [(p[1], p[2], w) for w, p in zip(weights, patches) if p is not None and p[0] == 0]
-    if not cells:
-        return None
-    grid = torch.zeros(max(r for r, _, _ in cells) + 1, max(c for _, c, _ in cells) + 1)
-    for r, c, w in cells:
-        grid[r, c] = w
-    return grid  # [rows, cols]
 
 
 def _resampled(grid: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -91,7 +82,7 @@ def class_attention(
         attention = weights[layer][0, index].tolist()  # [T]
         texts, patches = position_labels(adapter, inputs, len(example.images))
         counts[example.label] += 1
-        grid = _patch_grid(attention, patches)
+        grid = patch_grid(attention, patches, 0)  # image 0's finest grid [rows, cols]
         if grid is not None:
             grids[example.label].append(grid)
         for weight, text, patch in zip(attention, texts, patches):

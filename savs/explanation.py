@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from math import isqrt
 
 import torch
 from torch import nn
@@ -40,6 +39,11 @@ from .data import Example
 from .errors import DataError, ModelError
 from .heads import HeadIndex
 from .models.adapter import ModelAdapter
+from .patches import (  # image_token_id and position_labels were defined here: importable still
+    Patch,
+    image_token_id,  # noqa: F401
+    position_labels,
+)
 from .pipeline import check_compatible
 
 IMPLEMENTATION = "savs_explain"  # the name registered with transformers' AttentionInterface
@@ -161,74 +165,6 @@ def eager_attention(
 
 
 # ---------------------------------------------------------------------------------------------
-# What each input position is: a token's text, or an image patch
-
-
-# model types whose image tokens are one fixed grid per image, row by row (no tiles, no newline
-# tokens, no pixel shuffle), so (row, column) follows from the token's place within its image
-_SQUARE_GRID = ("llava", "paligemma", "gemma3")
-_MERGED_GRID = ("qwen2_vl", "qwen2_5_vl")  # a grid per image in `image_grid_thw`, merged 2x2
-
-
-def image_token_id(adapter: ModelAdapter) -> int | None:
-    """The placeholder token the processor repeats once per image feature."""
-    config = adapter.model.config
-    for name in ("image_token_id", "image_token_index"):
-        value = getattr(config, name, None)
-        if isinstance(value, int):
-            return value
-    value = getattr(adapter.processor, "image_token_id", None)
-    return value if isinstance(value, int) else None
-
-
-def image_grids(
-    adapter: ModelAdapter, inputs: dict, total: int, num_images: int
-) -> list[tuple[int, int]] | None:
-    """(rows, columns) of each image's token grid, given `total` image tokens for `num_images`
-    images; None where the architecture's image tokens are not one grid per image (tiles,
-    newline tokens, pixel shuffle: LLaVA-OneVision, Idefics3, SmolVLM ...) or do not add up."""
-    config = adapter.model.config
-    model_type = getattr(config, "model_type", "")
-    if model_type in _MERGED_GRID and "image_grid_thw" in inputs:
-        merge = int(getattr(config.vision_config, "spatial_merge_size", 1))
-        grids = [(h // merge, w // merge) for _, h, w in inputs["image_grid_thw"].tolist()]
-    elif model_type in _SQUARE_GRID and num_images and total % num_images == 0:
-        side = isqrt(total // num_images)
-        grids = [(side, side)] * num_images
-    else:
-        return None
-    if len(grids) != num_images or sum(r * c for r, c in grids) != total:
-        return None
-    return grids
-
-
-def position_labels(
-    adapter: ModelAdapter, inputs: dict, num_images: int
-) -> tuple[list[str], list[tuple[int, int, int] | None]]:
-    """For one encoded example (batch of 1, no padding): each position's text (the decoded
-    token; "<image i patch r,c>" for an image token, "<image>" when its patch is not known) and
-    its (image, row, column), None for text tokens and for image tokens of unknown patch."""
-    ids = inputs["input_ids"][0].tolist()
-    tokens = [adapter.tokenizer.decode([t]) for t in ids]
-    patches: list[tuple[int, int, int] | None] = [None] * len(ids)
-    image_id = image_token_id(adapter) if num_images else None
-    positions = [p for p, t in enumerate(ids) if image_id is not None and t == image_id]
-    grids = image_grids(adapter, inputs, len(positions), num_images) if positions else None
-    if grids is None:  # image tokens whose image and patch cannot be told
-        for p in positions:
-            tokens[p] = "<image>"
-        return tokens, patches
-    rank = 0
-    for image, (rows, cols) in enumerate(grids):
-        for offset in range(rows * cols):
-            p, rank = positions[rank], rank + 1
-            row, col = divmod(offset, cols)
-            tokens[p] = f"<image {image} patch {row},{col}>"
-            patches[p] = (image, row, col)
-    return tokens, patches
-
-
-# ---------------------------------------------------------------------------------------------
 # Explaining a prediction
 
 
@@ -243,7 +179,7 @@ class HeadExplanation:
     cosines: dict[str, float]  # label -> cosine of the head's output with that class mean
     attention: list[float]  # one weight per input position
     tokens: list[str]  # each position's token text, or an image patch marker
-    patches: list[tuple[int, int, int] | None]  # (image, row, column) per image position
+    patches: list[Patch | None]  # (image, row, col[, view]) per image position: savs.patches
 
     def to_json(self) -> dict:
         return {

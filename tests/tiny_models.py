@@ -4,7 +4,9 @@ Integration tests share these (built once per session, read-only). Nothing is do
 tokenizer is a byte-level BPE trained here on a few sentences, the image processors are built
 from their (PIL) classes. `BUILDERS` maps a name to each architecture SAVs supports: Qwen2-VL,
 Qwen2.5-VL, LLaVA, LLaVA-OneVision, Idefics3, SmolVLM, Gemma3, PaliGemma, and Llama / Qwen2 text
-LMs. Every decoder is 3 layers x 4 query heads (2 KV heads); every vision tower also has 3 layers.
+LMs; `VARIANTS` the same architectures with another processor setting (Idefics3 and SmolVLM
+splitting images into tiles). Every decoder is 3 layers x 4 query heads (2 KV heads); every
+vision tower also has 3 layers.
 """
 
 from __future__ import annotations
@@ -250,10 +252,16 @@ def llava_onevision():
     return model, processor
 
 
-def _idefics_like(model_cls, config_cls, processor_cls, image_processor_cls):
-    """Idefics3 and SmolVLM share a design: SigLIP-style tower, pixel shuffle, Llama decoder."""
+# the tile markers of a split image, as the processors write them (<row_1_col_1> .. 3 x 3)
+TILE_MARKERS = tuple(f"<row_{i}_col_{j}>" for i in range(1, 4) for j in range(1, 4))
+
+
+def _idefics_like(model_cls, config_cls, processor_cls, image_processor_cls, split=False):
+    """Idefics3 and SmolVLM share a design: SigLIP-style tower, pixel shuffle, Llama decoder.
+    `split`: images are resized to a longest edge of 96 and cut into up to 3 x 3 tiles of 32
+    (each after its <row_i_col_j> marker), then the whole picture as the <global-img> tile."""
     specials = ("<image>", "<fake_token_around_image>", "<global-img>", "<end_of_utterance>")
-    tok = make_tokenizer(specials)
+    tok = make_tokenizer(specials + TILE_MARKERS if split else specials)
     vision = dict(VISION)  # dicts here: these configs build their own sub-config classes
     # 32x32 image -> 4x4 patches -> pixel shuffle with scale 2 -> 4 image tokens
     text = dict(model_type="llama", **text_config(len(tok)))
@@ -266,7 +274,9 @@ def _idefics_like(model_cls, config_cls, processor_cls, image_processor_cls):
     torch.manual_seed(0)
     model = model_cls(config).eval()
     image_processor = image_processor_cls(
-        do_image_splitting=False, size={"longest_edge": 32}, max_image_size={"longest_edge": 32}
+        do_image_splitting=split,
+        size={"longest_edge": 96 if split else 32},
+        max_image_size={"longest_edge": 32},
     )
     processor = processor_cls(
         image_processor=image_processor,
@@ -292,6 +302,25 @@ def idefics3():
         Idefics3Config,
         Idefics3Processor,
         Idefics3ImageProcessorPil,
+    )
+
+
+@cache
+def idefics3_tiled():
+    """Idefics3 whose processor splits images into tiles (3 x 3 at most) plus a global image."""
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3ImageProcessorPil,
+        Idefics3Processor,
+    )
+
+    return _idefics_like(
+        Idefics3ForConditionalGeneration,
+        Idefics3Config,
+        Idefics3Processor,
+        Idefics3ImageProcessorPil,
+        split=True,
     )
 
 
@@ -417,6 +446,25 @@ def llama_lm():
     return _text_lm(LlamaForCausalLM, LlamaConfig)
 
 
+@cache
+def smolvlm_tiled():
+    """SmolVLM whose processor splits images into tiles (3 x 3 at most) plus a global image."""
+    from transformers import (
+        SmolVLMConfig,
+        SmolVLMForConditionalGeneration,
+        SmolVLMImageProcessorPil,
+        SmolVLMProcessor,
+    )
+
+    return _idefics_like(
+        SmolVLMForConditionalGeneration,
+        SmolVLMConfig,
+        image_only(SmolVLMProcessor),
+        SmolVLMImageProcessorPil,
+        split=True,
+    )
+
+
 BUILDERS = {
     "qwen2_vl": qwen2_vl,
     "qwen2_5_vl": qwen2_5_vl,
@@ -440,3 +488,6 @@ VLMS = (
     "paligemma",
 )
 TEXT_LMS = ("llama_lm", "qwen2_lm")
+# variants of an architecture above with another processor setting (not in BUILDERS: the
+# architecture tests run each architecture once)
+VARIANTS = {"idefics3_tiled": idefics3_tiled, "smolvlm_tiled": smolvlm_tiled}

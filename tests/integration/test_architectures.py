@@ -34,7 +34,7 @@ MIXES_TEXT_ONLY = [name for name in VLMS if name != "paligemma"]
 
 @cache
 def adapter_for(name: str) -> ModelAdapter:
-    model, processor = tiny_models.BUILDERS[name]()
+    model, processor = {**tiny_models.BUILDERS, **tiny_models.VARIANTS}[name]()
     return ModelAdapter(model, processor, f"tiny-{name}")
 
 
@@ -391,7 +391,7 @@ def training_sets(name: str) -> dict[str, tuple[list[Example], Example]]:
     sets = {
         "text": two_classes(lambda label, i: Example(f"{words[label]} {'!' * i} which?", label))
     }
-    if name in VLMS:
+    if name in VLMS or name in tiny_models.VARIANTS:  # the variants are VLMs
         sets["image"] = two_classes(
             lambda label, i: Example("What colour?", label, (shade(label, i),))
         )

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 import torch
-from test_architectures import VLMS, adapter_for, training_sets
+from test_architectures import TEXT_LMS, adapter_for, training_sets
 from test_explain import eager_reference
 
 from savs import DataError
@@ -20,24 +20,30 @@ pytestmark = pytest.mark.integration
 torch.set_num_threads(1)
 
 # (tiny gemma3's sliding window of 8 hides the image from the last token: not used here)
-# a square grid, a merged grid, tiles without a known patch (grid None), a text LM
-NAMES = ["llava", "qwen2_vl", "paligemma", "idefics3", "llama_lm"]
+# a square grid, a merged grid, an unsplit pixel-shuffled image, tiles + a global view, anyres
+# tiles + a base view + newlines, a text LM
+NAMES = ["llava", "qwen2_vl", "paligemma", "idefics3", "idefics3_tiled", "llava_onevision"]
+NAMES += ["llama_lm"]
 
 
 def reference(name: str, examples, layer: int, head: int):
-    """Per class: the mean [rows, cols] grid of image 0 and mean weight per token text, from
-    transformers' eager attentions of each example (one forward pass each)."""
+    """Per class: the mean [rows, cols] grid of image 0 (its (image, row, col) patches: the
+    finest grid), mean weight per token text, and mean weight on other views (a global view),
+    from transformers' eager attentions of each example (one forward pass each)."""
     adapter = adapter_for(name)
-    grids, tokens, counts = (
+    grids, tokens, counts, elsewhere = (
         defaultdict(list),
         defaultdict(lambda: defaultdict(float)),
         defaultdict(int),
+        defaultdict(float),
     )
     for example in examples:
         row = eager_reference(name, example)[layer][0, head, -1]  # [T]
         texts, patches = position_labels(adapter, adapter.encode([example]), len(example.images))
         counts[example.label] += 1
-        cells = {p[1:]: float(w) for w, p in zip(row, patches) if p is not None and p[0] == 0}
+        on_image_0 = [(p, float(w)) for w, p in zip(row, patches) if p is not None and p[0] == 0]
+        cells = {p[1:]: w for p, w in on_image_0 if len(p) == 3}
+        elsewhere[example.label] += sum(w for p, w in on_image_0 if len(p) == 4)
         if cells:
             rows, cols = max(r for r, _ in cells) + 1, max(c for _, c in cells) + 1
             grids[example.label].append(
@@ -50,6 +56,7 @@ def reference(name: str, examples, layer: int, head: int):
         label: (
             torch.stack(grids[label]).mean(0) if grids[label] else None,
             {t: w / n for t, w in tokens[label].items()},
+            elsewhere[label] / n,
         )
         for label, n in counts.items()
     }
@@ -58,16 +65,17 @@ def reference(name: str, examples, layer: int, head: int):
 @pytest.mark.parametrize("name", NAMES)
 def test_class_attention_is_the_mean_of_eager_attention_rows(name):
     adapter = adapter_for(name)
-    kind = "image" if name in VLMS else "text"
+    kind = "text" if name in TEXT_LMS else "image"
     train, _ = training_sets(name)[kind]
     layer, head = adapter.num_layers - 1, adapter.num_heads - 1  # any head: nothing is fitted
     got = class_attention(adapter, train, (layer, head))
     expected = reference(name, train, layer, head)
     assert list(got) == list(dict.fromkeys(e.label for e in train))
     for label, attention in got.items():
-        grid, tokens = expected[label]
+        grid, tokens, other_views = expected[label]
         assert attention.examples == sum(e.label == label for e in train)
         assert (attention.layer, attention.head) == (layer, head)
+        assert (attention.grid is None) == (kind == "text")  # every image layout is mapped
         if grid is None:
             assert attention.grid is None
         else:
@@ -79,11 +87,9 @@ def test_class_attention_is_the_mean_of_eager_attention_rows(name):
         )
         if len(tokens) <= len(attention.tokens):  # nothing cut: each example's row sums to 1
             on_grid = sum(map(sum, attention.grid)) if attention.grid else 0.0
-            total = sum(w for _, w in attention.tokens) + on_grid
+            total = sum(w for _, w in attention.tokens) + on_grid + other_views
             assert abs(total - 1) < 1e-4
-    if (
-        kind == "image" and name != "idefics3"
-    ):  # the classes differ: the average is not of one row with itself
+    if kind == "image":  # the classes differ: the average is not of one row with itself
         grids = [tuple(map(tuple, a.grid)) for a in got.values()]
         assert len(set(grids)) > 1
 

@@ -1,21 +1,26 @@
 """savs.explain on every supported architecture (tiny random models): each selected head's
 attention row equals what transformers returns with eager attention and output_attentions, the
 votes equal a plain savs.predict, only the selected layers run eager, the config always comes
-back, and image positions map to the right image and patch where the architecture allows it."""
+back, and image positions map to the right image and patch on every image layout (grids, tiles
+with a global view, anyres tiles with newline tokens), as the processor and model lay them out."""
 
 from __future__ import annotations
 
 import copy
 import threading
 from functools import cache
+from math import isqrt
 
 import pytest
 import torch
-from test_architectures import ARCHS, BLUE, RED, VLMS, adapter_for, training_sets
+from PIL import Image
+from test_architectures import ARCHS, BLUE, RED, TEXT_LMS, adapter_for, picture, training_sets
 
 import savs
 from savs import Example, HeadExplanation, ModelError, explanation
 from savs.explanation import IMPLEMENTATION, attention_modules, eager_attention, explain_prediction
+from savs.patches import GLOBAL, SQUARE
+from savs.plots import attention_highlights, attention_overlay, patch_weights
 
 pytestmark = [
     pytest.mark.integration,
@@ -31,14 +36,17 @@ GRIDS = {
     "gemma3": (2, 2),
     "qwen2_vl": (2, 2),
     "qwen2_5_vl": (2, 2),
+    "idefics3": (2, 2),  # not split: one <global-img> run of 2 x 2 pixel-shuffled tokens
+    "smolvlm": (2, 2),
 }
-UNMAPPED = {"llava_onevision", "idefics3", "smolvlm"}  # tiles / newline tokens / pixel shuffle
+# with the processor splitting images into tiles (tests/tiny_models.py VARIANTS)
+TILED = ["idefics3_tiled", "smolvlm_tiled"]
 
 
 @cache
 def fitted(name: str) -> tuple[savs.SAVClassifier, Example]:
     """A classifier on image examples (text for text LMs) with every head kept: all layers."""
-    kind = "image" if name in VLMS else "text"
+    kind = "text" if name in TEXT_LMS else "image"
     train, query = training_sets(name)[kind]
     adapter = adapter_for(name)
     return savs.fit(adapter, train, k=adapter.num_layers * adapter.num_heads, batch_size=6), query
@@ -54,7 +62,7 @@ def eager_reference(name: str, example: Example) -> tuple[torch.Tensor, ...]:
     return out.attentions  # L x [1, H, T, T]
 
 
-@pytest.mark.parametrize("name", ARCHS)
+@pytest.mark.parametrize("name", ARCHS + TILED)
 def test_attention_equals_eager_output_attentions_and_votes_equal_predict(name):
     adapter = adapter_for(name)
     clf, query = fitted(name)
@@ -173,13 +181,148 @@ def test_image_positions_name_their_image_and_patch(name):
     assert "right" in "".join(between)  # the text between the two images
 
 
-@pytest.mark.parametrize("name", sorted(UNMAPPED))
-def test_tiled_or_shuffled_images_have_no_patches(name):
+def image_positions_of(adapter, example: Example) -> tuple[list[int], list[int], dict]:
+    """The example's token ids, the positions of its image tokens, and its encoded inputs."""
+    inputs = adapter.encode([example])
+    ids = inputs["input_ids"][0].tolist()
+    image_id = explanation.image_token_id(adapter)
+    return ids, [p for p, t in enumerate(ids) if t == image_id], inputs
+
+
+def assert_overlay_draws(picture: Image.Image, e: HeadExplanation, **kwargs) -> None:
+    out = attention_overlay(picture, e, **kwargs)
+    assert out.size == picture.size
+    assert out.tobytes() != picture.convert("RGB").tobytes()
+
+
+@pytest.mark.parametrize("name", TILED)
+@pytest.mark.parametrize("size", [(90, 30), (40, 70)])  # (width, height): 1 x 3 and 3 x 2 tiles
+def test_tiles_and_the_global_view_follow_the_processor_s_tile_geometry(name, size):
     adapter = adapter_for(name)
-    clf, query = fitted(name)
-    [e, *_] = savs.explain(adapter, clf, query)
-    assert e.tokens.count("<image>") > 0
-    assert all(p is None for p in e.patches)
+    clf, _ = fitted(name)
+    image = picture((200, 90, 20), size)
+    example = Example("What colour?", images=(image,))
+    [e, *_] = savs.explain(adapter, clf, example)
+    ids, image_positions, _ = image_positions_of(adapter, example)
+    _, rows, cols = adapter.processor.image_processor.get_number_of_image_patches(*size[::-1])
+    q = isqrt(adapter.processor.image_seq_len)  # one tile's tokens per side (after pixel shuffle)
+    assert rows * cols > 1 and len(image_positions) == (rows * cols + 1) * q * q
+    assert all(e.patches[p] is not None for p in image_positions)
+    run = [(r, c) for r in range(q) for c in range(q)]  # a run's tokens: row by row
+    for i in range(rows):
+        for j in range(cols):  # the run after <row_i_col_j> is that tile's block of the grid
+            start = ids.index(adapter.tokenizer.convert_tokens_to_ids(f"<row_{i + 1}_col_{j + 1}>"))
+            got = [e.patches[p] for p in range(start + 1, start + 1 + q * q)]
+            assert got == [(0, i * q + r, j * q + c) for r, c in run]
+    start = ids.index(adapter.tokenizer.convert_tokens_to_ids("<global-img>"))
+    assert [e.patches[p] for p in range(start + 1, start + 1 + q * q)] == [
+        (0, r, c, GLOBAL) for r, c in run
+    ]
+    assert e.tokens[start + 1 + q + 1] == "<image 0 global 1,1>"
+    assert patch_weights(e).shape == (rows * q, cols * q)  # the overlay draws the tiles
+    assert patch_weights(e, view=GLOBAL).shape == (q, q)
+    assert_overlay_draws(image, e)
+    assert_overlay_draws(image, e, view=GLOBAL)
+
+
+def test_pixel_shuffle_keeps_a_tile_s_tokens_row_by_row():
+    """Idefics3's own connector: token t of a run holds the s x s block of vision patches at
+    block row t // q, column t % q (what the tile mapping assumes)."""
+    connector = adapter_for("idefics3_tiled").model.model.connector
+    s, side = connector.scale_factor, 8  # 8 x 8 vision patches -> 4 x 4 tokens
+    where = torch.tensor([[r, c] for r in range(side) for c in range(side)], dtype=torch.float)
+    shuffled = connector.pixel_shuffle(where[None], s)[0]  # [q*q, 2*s*s]
+    q = side // s
+    expected = [[s * (t // q), s * (t % q)] for t in range(q * q)]  # each block's top left
+    assert shuffled[:, :2].tolist() == expected
+
+
+def packed_codes(adapter, inputs: dict, tiles: tuple[int, int]) -> list[list[float]]:
+    """LLaVA-OneVision's own packing of features that name their place: (row, col, 0) on the
+    base image, (row, col, 1) on the padded tile grid, (-1, -1, -1) for the newline."""
+    g = (
+        adapter.model.config.vision_config.image_size
+        // adapter.model.config.vision_config.patch_size
+    )
+    th, tw = tiles
+    features = torch.zeros(1 + th * tw, g * g, 3)
+    for k in range(g * g):
+        features[0, k] = torch.tensor([k // g, k % g, 0])
+        for t in range(th * tw):
+            features[1 + t, k] = torch.tensor([t // tw * g + k // g, t % tw * g + k % g, 1])
+    packed, _ = adapter.model.model.pack_image_features(
+        [features],
+        inputs["image_sizes"],
+        image_newline=torch.full((3,), -1.0),
+        vision_aspect_ratio=adapter.model.config.vision_aspect_ratio,
+    )
+    return packed[0].tolist()  # [tokens, 3]
+
+
+@pytest.mark.parametrize("size", [(60, 30), (30, 60), (50, 30), (32, 32)])  # (width, height)
+def test_anyres_base_view_unpadded_tiles_and_newlines_as_the_model_packs_them(size):
+    from transformers.image_processing_utils import select_best_resolution
+
+    adapter = adapter_for("llava_onevision")
+    clf, _ = fitted("llava_onevision")
+    image = picture((200, 90, 20), size)
+    example = Example("What colour?", images=(image,))
+    [e, *_] = savs.explain(adapter, clf, example)
+    ids, image_positions, inputs = image_positions_of(adapter, example)
+    g, tile = 4, 32  # base grid side, tile size (tests/tiny_models.py)
+    pinpoints = adapter.processor.image_processor.image_grid_pinpoints
+    th, tw = (x // tile for x in select_best_resolution(size[::-1], pinpoints))
+    cells = [e.patches[p] for p in image_positions]
+    assert cells[: g * g] == [(0, r, c, GLOBAL) for r in range(g) for c in range(g)]
+    rest = image_positions[g * g :]
+    rows = sum(e.patches[p] is None for p in rest)  # one newline per row
+    cols = (len(rest) - rows) // rows
+    assert [e.patches[p] for p in rest if e.patches[p] is not None] == [
+        (0, r, c) for r in range(rows) for c in range(cols)
+    ]
+    assert [e.tokens[p] for p in rest[cols :: cols + 1]] == ["<image 0 newline>"] * rows
+    # the tile grid (th x tw tiles of g x g) with the padding of one side taken off
+    assert (rows == th * g and cols <= tw * g) or (cols == tw * g and rows <= th * g)
+    codes = packed_codes(adapter, inputs, (th, tw))
+    assert len(codes) == len(image_positions)
+    offsets = set()
+    for code, p in zip(codes, image_positions):
+        patch = e.patches[p]
+        if patch is None:
+            assert code == [-1, -1, -1]
+        elif len(patch) == 4:
+            assert code == [patch[1], patch[2], 0]
+        else:
+            assert code[2] == 1
+            offsets.add((code[0] - patch[1], code[1] - patch[2]))
+    assert len(offsets) == 1  # the same padding off every row and every column
+    assert patch_weights(e).shape == (rows, cols)
+    assert_overlay_draws(image, e)
+    merged = [t for t, _ in attention_highlights(e)]
+    assert merged.count("<image 0>") == 1  # the newlines belong to the image
+
+
+def test_several_llava_onevision_images_are_padded_squares_with_a_newline_each():
+    adapter = adapter_for("llava_onevision")
+    clf, _ = fitted("llava_onevision")
+    wide = picture((200, 90, 20), (60, 30))
+    example = Example("Left <image> right <image> same?", images=(wide, RED))
+    [e, *_] = savs.explain(adapter, clf, example)
+    _, image_positions, _ = image_positions_of(adapter, example)
+    g = 4
+    assert [e.patches[p] for p in image_positions] == [
+        *[(0, r, c, SQUARE) for r in range(g) for c in range(g)],
+        None,
+        *[(1, r, c, SQUARE) for r in range(g) for c in range(g)],
+        None,
+    ]
+    assert [e.tokens[p] for p in image_positions[g * g :: g * g + 1]] == [
+        "<image 0 newline>",
+        "<image 1 newline>",
+    ]
+    assert patch_weights(e, 1).shape == (g, g)
+    assert_overlay_draws(wide, e)
+    assert_overlay_draws(RED, e, image_index=1)
 
 
 def test_text_positions_are_the_decoded_tokens():

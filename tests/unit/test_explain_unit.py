@@ -9,6 +9,7 @@ from PIL import Image
 
 from savs import HeadExplanation, head_class_accuracy
 from savs.classifier import score_heads
+from savs.patches import GLOBAL, SQUARE
 from savs.plots import attention_highlights, attention_overlay, patch_weights
 
 pytestmark = pytest.mark.unit
@@ -135,3 +136,64 @@ def test_head_class_accuracy_rejects_bad_input():
         head_class_accuracy(acts, ["a", "a", "b", "b"], (2, 0))
     with pytest.raises(DataError, match="N = 3"):
         head_class_accuracy(acts, ["a", "a", "b"], (0, 0))
+
+
+def tiled() -> HeadExplanation:
+    """ "Look" + image 0 as a global 2x2 view, then its fine 2x2 grid with a newline after each
+    row (the LLaVA-OneVision order) + "?"."""
+    tokens, patches, weights = ["Look"], [None], [0.1]
+    for r in range(2):
+        for c in range(2):
+            tokens.append(f"<image 0 global {r},{c}>")
+            patches.append((0, r, c, GLOBAL))
+            weights.append(0.3 if (r, c) == (1, 0) else 0.0)
+    for r in range(2):
+        for c in range(2):
+            tokens.append(f"<image 0 patch {r},{c}>")
+            patches.append((0, r, c))
+            weights.append(0.2 if (r, c) == (0, 1) else 0.0)
+        tokens.append("<image 0 newline>")
+        patches.append(None)
+        weights.append(0.05)
+    return explanation([*weights, 0.3], [*tokens, "?"], [*patches, None])
+
+
+def changed_pixels(out: Image.Image, picture: Image.Image) -> set[tuple[int, int]]:
+    width, height = picture.size
+    return {
+        (x, y)
+        for x in range(width)
+        for y in range(height)
+        if out.getpixel((x, y)) != picture.getpixel((x, y))
+    }
+
+
+def test_a_tiled_image_draws_its_fine_grid_and_its_global_view_on_request():
+    e = tiled()
+    torch.testing.assert_close(patch_weights(e), torch.tensor([[0.0, 0.2], [0.0, 0.0]]))
+    torch.testing.assert_close(patch_weights(e, view=GLOBAL), torch.tensor([[0.0, 0.0], [0.3, 0]]))
+    picture = Image.new("RGB", (20, 10), (30, 120, 200))
+    fine = attention_overlay(picture, e)
+    assert changed_pixels(fine, picture) == {(x, y) for x in range(10, 20) for y in range(5)}
+    coarse = attention_overlay(picture, e, view=GLOBAL)
+    assert changed_pixels(coarse, picture) == {(x, y) for x in range(10) for y in range(5, 10)}
+
+
+def test_a_grid_of_a_picture_padded_to_a_square_is_drawn_on_that_square():
+    # a 4x4 grid over the 40x40 square around a 40x20 picture: grid rows 1-2 cover the picture
+    patches = [(0, r, c, SQUARE) for r in range(4) for c in range(4)]
+    weights = [0.0] * 16
+    weights[0] = 0.5  # (0, 0): the padding above the picture, not drawn
+    weights[1 * 4 + 3] = 1.0  # (1, 3): the picture's top right, 10 x 10 pixels
+    e = explanation(weights, ["<image 0 patch>"] * 16, patches)
+    picture = Image.new("RGB", (40, 20), (30, 120, 200))
+    out = attention_overlay(picture, e)
+    assert out.size == picture.size
+    assert changed_pixels(out, picture) == {(x, y) for x in range(30, 40) for y in range(10)}
+
+
+def test_highlights_count_newline_tokens_in_their_image():
+    e = tiled()
+    pairs = attention_highlights(e, scale=False)
+    assert [t for t, _ in pairs] == ["Look", "<image 0>", "?"]
+    assert pairs[1][1] == pytest.approx(0.3 + 0.2 + 0.05 + 0.05)
