@@ -2,7 +2,8 @@
 every upload to our loader unopened, so a 169 M-pixel PNG of 20 kB and a 100-frame GIF cost the
 server under 100 MB, the PNG is refused in words, the GIF is classified by its first frame, an
 EPS file named .gif never reaches Pillow's EPS plugin, no reply names a server path, and each
-upload is deleted after its call."""
+upload is deleted after its call. The same holds for frames sent on the live webcam's stream, and
+one upload request is capped before gradio stores it."""
 
 from __future__ import annotations
 
@@ -127,3 +128,58 @@ def test_one_upload_request_is_capped_before_gradio_stores_it(server, tmp_path):
         )
         reply = conn.recv(4096).decode()
     assert reply.startswith("HTTP/1.1 413") and "in one request" in reply
+
+
+def stream_one_frame(url: str, session: str, image: Path, mime: str) -> list:
+    """Send `image`'s bytes, untouched, as one webcam frame of `/classify_frame` (a data URL,
+    as the browser's webcam sends; gradio_client cannot call a stream) in `session`, and return
+    the outputs the stream answers with (label, bars, timing line)."""
+    import base64
+    import json
+    import urllib.request
+
+    def post(path: str, body: dict) -> dict:
+        request = urllib.request.Request(
+            url + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    with urllib.request.urlopen(url + "config", timeout=30) as response:
+        dependencies = json.loads(response.read())["dependencies"]
+    index = next(d["id"] for d in dependencies if d.get("api_name") == "classify_frame")
+    data = f"data:{mime};base64," + base64.b64encode(image.read_bytes()).decode()
+    frame = {"url": data, "meta": {"_type": "gradio.FileData"}}
+    body = {"data": [None, frame, ""], "fn_index": index, "session_hash": session}
+    event = post("gradio_api/queue/join", dict(body, event_data=None, trigger_id=None))
+    events = urllib.request.urlopen(
+        f"{url}gradio_api/queue/data?session_hash={session}", timeout=60
+    )
+    try:
+        for raw in events:
+            line = raw.decode().strip()
+            message = json.loads(line[5:]) if line.startswith("data:") else {}
+            output = message.get("output") or {}
+            if message.get("event_id") == event["event_id"] and output.get("data"):
+                return output["data"]
+            if message.get("msg") == "process_completed":
+                raise AssertionError(f"the stream ended without an answer: {message}")
+    finally:
+        events.close()
+        post(f"gradio_api/stream/{event['event_id']}/close", {})
+    raise AssertionError("no answer from the stream")
+
+
+def test_hostile_frames_on_the_live_stream_cost_nothing_and_name_no_path(server, hostile, tmp_path):
+    """The webcam stream's frames take the same road as uploads: a 169 M-pixel PNG frame is
+    refused in words (no path), a 100-frame GIF frame is classified by its first frame, and
+    neither grows the server by RSS_LIMIT_MB."""
+    url, pid, cache = server
+    client, _ = colour_session(url, tmp_path)
+    before = sf.rss_mb(pid)
+    label, _, timing = stream_one_frame(url, client.session_hash, hostile["bomb"], "image/png")
+    assert "too large" in timing and "/tmp" not in timing and str(cache) not in timing, timing
+    label, _, _ = stream_one_frame(url, client.session_hash, hostile["gif"], "image/gif")
+    assert label["label"] == "red"  # frame 0; the other 99 are blue
+    grown = sf.rss_mb(pid) - before
+    assert grown < RSS_LIMIT_MB, f"server RSS grew {grown:.0f} MB"
