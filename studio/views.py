@@ -159,6 +159,8 @@ VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
     (("baselines",), lambda s: (baselines_view(s),)),
     (("picker",), lambda s: (head_picker(s),)),
     (("overlay", "tokens", "inspector", "per_class_head"), lambda s: attention_views(s)),
+    (("class_attention", "class_attention_line"), lambda s: class_attention_views(s)),
+    (("ablation_table", "ablation_line"), lambda s: lesson.ablation_views(s)),
     (("cam_class",), lambda s: (webcam_class_picker(s),)),
 )
 PAGE: tuple[str, ...] = tuple(name for names, _ in VIEWS for name in names)
@@ -268,6 +270,11 @@ def any_head_picker(studio: Studio) -> Any:
         for rank, (layer, head) in enumerate(lesson.ranking(studio), 1)
     ]
     return gr.update(choices=choices, value=head_value(*chosen))
+
+
+def class_attention_views(studio: Studio) -> tuple[Any, str]:
+    """Where the inspected head looks, per class (`lesson.class_attention_views`)."""
+    return lesson.class_attention_views(studio, inspected_head(studio))
 
 
 def head_map_view(studio: Studio) -> Any:

@@ -1,12 +1,17 @@
 """Where a head looked: its attention at the last token as a heat overlay on the picture
-(patch weights on the image's grid) and as (token, weight) pairs for highlighted text."""
+(patch weights on the image's grid) and as (token, weight) pairs for highlighted text; and a
+head's attention averaged per class (`savs.class_attention`) as heatmaps with their scales."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import torch
 from PIL import Image
 
+from ..class_attention import ClassAttention
 from ..explanation import HeadExplanation
+from .style import go, shown
 
 # black -> purple -> orange -> yellow (an inferno-like ramp: readable on colour pictures and
 # for colour-blind readers; the weight also sets the opacity, so cold patches stay visible)
@@ -16,6 +21,12 @@ _HEAT_STOPS = [
     (0.7, (237, 105, 37)),
     (1.0, (252, 255, 164)),
 ]
+
+
+# the overlay's ramp as a plotly colour scale, so the class heatmaps read like the overlay
+HEAT_SCALE = [[at, f"rgb{rgb}"] for at, rgb in _HEAT_STOPS]
+CLASS_TOKENS_SHOWN = 10  # tokens per class in the figure (the strongest first)
+CLASS_ROW_PX = 170
 
 
 def _heat_colour(w: float) -> tuple[int, int, int]:
@@ -95,4 +106,77 @@ def attention_highlights(
     return pairs
 
 
-__all__ = ["patch_weights", "attention_overlay", "attention_highlights"]
+def class_attention_figure(per_class: Mapping[str, ClassAttention]) -> go.Figure:
+    """One row per class: the head's mean attention on the picture's patch grid (when the
+    model's patches are known) and on its strongest prompt tokens, each kind on its own colour
+    scale (patch and token weights differ in size); hover gives the values."""
+    from plotly.subplots import make_subplots
+
+    rows = list(per_class.values())
+    grids = any(a.grid is not None for a in rows)
+    cols = 2 if grids else 1
+    titles = []
+    for a in rows:
+        name = f"{shown(a.label)} ({a.examples} example{'s' if a.examples != 1 else ''})"
+        titles += [f"{name}: picture", f"{name}: tokens"] if grids else [f"{name}: tokens"]
+    fig = make_subplots(
+        rows=max(len(rows), 1),
+        cols=cols,
+        subplot_titles=titles,
+        column_widths=[0.35, 0.65] if grids else None,
+        horizontal_spacing=0.08,
+        vertical_spacing=min(0.3 / max(len(rows), 1), 0.12),
+    )
+    for r, a in enumerate(rows, 1):
+        if a.grid is not None:
+            fig.add_trace(_grid_trace(a), row=r, col=1)
+            fig.update_yaxes(autorange="reversed", scaleanchor=f"x{2 * r - 1}", row=r, col=1)
+        fig.add_trace(_token_trace(a), row=r, col=cols)
+        fig.update_yaxes(visible=False, row=r, col=cols)
+        fig.update_xaxes(visible=False, row=r, col=cols)
+    bar = dict(colorscale=HEAT_SCALE, cmin=0)
+    fig.update_layout(
+        title=f"Where layer {rows[0].layer}, head {rows[0].head} looks, class by class"
+        if rows
+        else "",
+        height=90 + CLASS_ROW_PX * max(len(rows), 1),
+        margin=dict(l=30, r=20, t=80, b=20),
+        coloraxis=dict(**bar, colorbar=dict(title="patch", x=1.0, len=0.45, y=0.75)),
+        coloraxis2=dict(**bar, colorbar=dict(title="token", x=1.0, len=0.45, y=0.25)),
+        showlegend=False,
+    )
+    return fig
+
+
+def _grid_trace(a: ClassAttention) -> go.Heatmap:
+    return go.Heatmap(
+        z=a.grid,
+        coloraxis="coloraxis",
+        name=shown(a.label),
+        hovertemplate=f"{shown(a.label)}<br>patch row %{{y}}, column %{{x}}"
+        "<br>mean weight %{z:.4f}<extra></extra>",
+    )
+
+
+def _token_trace(a: ClassAttention) -> go.Heatmap:
+    tokens = a.tokens[:CLASS_TOKENS_SHOWN]
+    texts = [shown(t.strip() or repr(t)) for t, _ in tokens]
+    return go.Heatmap(
+        z=[[w for _, w in tokens]],
+        x=list(range(len(tokens))),
+        text=[texts],
+        texttemplate="%{text}",
+        coloraxis="coloraxis2",
+        name=shown(a.label),
+        hovertemplate=f"{shown(a.label)}<br>token %{{text}}<br>mean weight %{{z:.4f}}"
+        "<extra></extra>",
+    )
+
+
+__all__ = [
+    "patch_weights",
+    "attention_overlay",
+    "attention_highlights",
+    "class_attention_figure",
+    "HEAT_SCALE",
+]

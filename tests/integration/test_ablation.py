@@ -175,7 +175,9 @@ def test_ablation_effect_scores_the_answer_with_the_heads_and_random_ones_off(na
         scored_with_reference_hooks(adapter, effect.control_heads, query, labels, prompt)
     )
     assert effect.ablated != pytest.approx(effect.full)  # the heads do reach the answer
-    assert effect.answers() == tuple(max(s, key=s.get) for s in (plain, effect.ablated, effect.control))
+    assert effect.answers() == tuple(
+        max(s, key=s.get) for s in (plain, effect.ablated, effect.control)
+    )
     # seeded: the same seed draws the same control heads, and the hooks are gone afterwards
     assert ablation_effect(adapter, clf, query, seed=3).control_heads == effect.control_heads
     assert all(not p._forward_pre_hooks for p in adapter.o_projs)
