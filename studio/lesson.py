@@ -275,14 +275,21 @@ def ablation_views(studio: Studio) -> tuple[list[list], str]:
         + [f"{s[label]:.3f}" + (" ◀" if label == a else "") for s, a in zip(columns, answers)]
         for label in e.full
     ]
-    k = len(e.heads)
+    k, n = len(e.heads), len(e.control_heads)
+
+    def moved(answer: str) -> str:
+        return f"**{md(answer)}**" + (" (changed)" if answer != answers[0] else " (same)")
+
     line = (
         f"The model's own answer: **{md(answers[0])}**; with the {k} selected heads off: "
-        f"**{md(answers[1])}**"
-        + (" (changed)" if answers[1] != answers[0] else " (same)")
-        + f"; with {k} random heads off ({_heads_text(e.control_heads)}, draw {run.seed + 1}): "
-        f"**{md(answers[2])}**"
-        + (" (changed)" if answers[2] != answers[0] else " (same)")
-        + f" · {run.seconds:.1f} s. Click again for another random draw."
+        f"{moved(answers[1])}; "
     )
+    if n:
+        line += (
+            f"with {plural(n, 'random head')} off ({_heads_text(e.control_heads)}, draw "
+            f"{run.seed + 1}): {moved(answers[2])} · {run.seconds:.1f} s. Click again for "
+            "another random draw."
+        )
+    else:
+        line += f"no random heads to compare: every head is selected · {run.seconds:.1f} s."
     return rows, line

@@ -26,7 +26,7 @@ _HEAT_STOPS = [
 # the overlay's ramp as a plotly colour scale, so the class heatmaps read like the overlay
 HEAT_SCALE = [[at, f"rgb{rgb}"] for at, rgb in _HEAT_STOPS]
 CLASS_TOKENS_SHOWN = 10  # tokens per class in the figure (the strongest first)
-CLASS_ROW_PX = 170
+CLASS_ROW_PX = 200
 
 
 def _heat_colour(w: float) -> tuple[int, int, int]:
@@ -108,8 +108,9 @@ def attention_highlights(
 
 def class_attention_figure(per_class: Mapping[str, ClassAttention]) -> go.Figure:
     """One row per class: the head's mean attention on the picture's patch grid (when the
-    model's patches are known) and on its strongest prompt tokens, each kind on its own colour
-    scale (patch and token weights differ in size); hover gives the values."""
+    model's patches are known) beside its strongest prompt tokens (a column, strongest on top),
+    each kind on its own colour scale (patch and token weights differ in size); hover gives
+    the values."""
     from plotly.subplots import make_subplots
 
     rows = list(per_class.values())
@@ -118,31 +119,31 @@ def class_attention_figure(per_class: Mapping[str, ClassAttention]) -> go.Figure
     titles = []
     for a in rows:
         name = f"{shown(a.label)} ({a.examples} example{'s' if a.examples != 1 else ''})"
-        titles += [f"{name}: picture", f"{name}: tokens"] if grids else [f"{name}: tokens"]
+        titles += [name, ""] if grids else [name]
     fig = make_subplots(
         rows=max(len(rows), 1),
         cols=cols,
         subplot_titles=titles,
-        column_widths=[0.35, 0.65] if grids else None,
-        horizontal_spacing=0.08,
-        vertical_spacing=min(0.3 / max(len(rows), 1), 0.12),
+        column_widths=[0.4, 0.6] if grids else None,
+        horizontal_spacing=0.04,
+        vertical_spacing=min(0.3 / max(len(rows), 1), 0.08),
     )
     for r, a in enumerate(rows, 1):
         if a.grid is not None:
             fig.add_trace(_grid_trace(a), row=r, col=1)
-            fig.update_yaxes(autorange="reversed", scaleanchor=f"x{2 * r - 1}", row=r, col=1)
+            fig.update_yaxes(autorange="reversed", row=r, col=1)
         fig.add_trace(_token_trace(a), row=r, col=cols)
-        fig.update_yaxes(visible=False, row=r, col=cols)
+        fig.update_yaxes(autorange="reversed", visible=False, row=r, col=cols)
         fig.update_xaxes(visible=False, row=r, col=cols)
-    bar = dict(colorscale=HEAT_SCALE, cmin=0)
+    bar = dict(colorscale=HEAT_SCALE)
     fig.update_layout(
         title=f"Where layer {rows[0].layer}, head {rows[0].head} looks, class by class"
         if rows
         else "",
         height=90 + CLASS_ROW_PX * max(len(rows), 1),
-        margin=dict(l=30, r=20, t=80, b=20),
-        coloraxis=dict(**bar, colorbar=dict(title="patch", x=1.0, len=0.45, y=0.75)),
-        coloraxis2=dict(**bar, colorbar=dict(title="token", x=1.0, len=0.45, y=0.25)),
+        margin=dict(l=30, r=20, t=70, b=20),
+        coloraxis=dict(**bar, colorbar=dict(title="patch", x=1.02, len=0.45, y=0.78)),
+        coloraxis2=dict(**bar, colorbar=dict(title="token", x=1.02, len=0.45, y=0.22)),
         showlegend=False,
     )
     return fig
@@ -159,13 +160,15 @@ def _grid_trace(a: ClassAttention) -> go.Heatmap:
 
 
 def _token_trace(a: ClassAttention) -> go.Heatmap:
+    """The class's strongest tokens as a column of cells, each labelled with its text."""
     tokens = a.tokens[:CLASS_TOKENS_SHOWN]
     texts = [shown(t.strip() or repr(t)) for t, _ in tokens]
     return go.Heatmap(
-        z=[[w for _, w in tokens]],
-        x=list(range(len(tokens))),
-        text=[texts],
+        z=[[w] for _, w in tokens],  # [n, 1]
+        y=list(range(len(tokens))),
+        text=[[t] for t in texts],
         texttemplate="%{text}",
+        textfont=dict(size=10),
         coloraxis="coloraxis2",
         name=shown(a.label),
         hovertemplate=f"{shown(a.label)}<br>token %{{text}}<br>mean weight %{{z:.4f}}"

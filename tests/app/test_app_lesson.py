@@ -321,6 +321,13 @@ def test_the_models_own_answer_without_the_selected_heads_beside_random_ones(
     app_module.classify_cb(studio, sf.upload(task_image), "")
     assert shown(studio)["ablation_table"] == []
     assert "Click the button" in shown(studio)["ablation_line"]
+    # every head selected: no head is left for the control, and the line says so
+    app_module.refit_cb(studio, 12, "loo")
+    assert "Classify an input" in shown(studio)["ablation_line"]  # a refit drops the input
+    app_module.classify_cb(studio, sf.upload(task_image), "")
+    studio, rows, line = ablated_answer_cb(studio, sf.no_progress)
+    assert studio.ablation.effect.control_heads == [] and "every head is selected" in line
+    assert [r[1] for r in rows] == [r[3] for r in rows]  # nothing off in the control
 
 
 def test_the_lesson_runs_through_the_client(served, task_image):
