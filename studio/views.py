@@ -154,13 +154,13 @@ VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
     (("head_map",), lambda s: (head_map_view(s),)),
     (("vote_heads",), lambda s: (vote_heads_update(s),)),
     (("retally", "retally_bars"), lambda s: retally_views(s)),
+    (("class_attention", "class_attention_line"), lambda s: class_attention_views(s)),
+    (("ablation_table", "ablation_line"), lambda s: lesson.ablation_views(s)),
     (("auto",), lambda s: (s.k == "auto",)),
     (("k_curve",), lambda s: (curve_view(s),)),
     (("baselines",), lambda s: (baselines_view(s),)),
     (("picker",), lambda s: (head_picker(s),)),
     (("overlay", "tokens", "inspector", "per_class_head"), lambda s: attention_views(s)),
-    (("class_attention", "class_attention_line"), lambda s: class_attention_views(s)),
-    (("ablation_table", "ablation_line"), lambda s: lesson.ablation_views(s)),
     (("cam_class",), lambda s: (webcam_class_picker(s),)),
 )
 PAGE: tuple[str, ...] = tuple(name for names, _ in VIEWS for name in names)
