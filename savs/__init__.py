@@ -12,7 +12,7 @@ examples best, and classify by their majority vote.
 """
 
 from ._version import __version__
-from .ablation import ablate
+from .ablation import AblationEffect, ablate, ablation_effect
 from .activations import ActivationCache, extract
 from .baseline import zero_shot_accuracy, zero_shot_predict
 from .class_attention import ClassAttention, class_attention
@@ -55,6 +55,8 @@ __all__ = [
     "HeadExplanation",
     "head_class_accuracy",
     "ablate",
+    "ablation_effect",
+    "AblationEffect",
     "head_projection",
     "HeadProjection",
     "class_attention",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .activations import ProgressFn
 from .data import Example
 from .errors import DataError
 from .explanation import eager_attention, position_labels
@@ -61,9 +62,11 @@ def class_attention(
     examples: Sequence[Example],
     head: HeadIndex | tuple[int, int],
     prompt: str | None = None,
+    progress: ProgressFn | None = None,
 ) -> dict[str, ClassAttention]:
     """Per class (in order of first appearance): `head`'s attention at the final prompt token,
-    averaged over that class's examples (`prompt` as the classifier was fitted with)."""
+    averaged over that class's examples (`prompt` as the classifier was fitted with). One
+    forward pass per example; `progress(done, total)` after each."""
     layer, index = int(head[0]), int(head[1])
     if not (0 <= layer < adapter.num_layers and 0 <= index < adapter.num_heads):
         raise DataError(
@@ -75,7 +78,7 @@ def class_attention(
     grids: dict[str, list[torch.Tensor]] = defaultdict(list)
     tokens: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     counts: dict[str, int] = defaultdict(int)
-    for example in examples:  # one at a time: positions are per example (no padding)
+    for done, example in enumerate(examples, 1):  # one at a time: positions are per example
         inputs = adapter.encode([example], prompt)
         with eager_attention(adapter, [layer]) as weights:
             adapter.read_heads(inputs, [layer])
@@ -88,6 +91,8 @@ def class_attention(
         for weight, text, patch in zip(attention, texts, patches):
             if patch is None:
                 tokens[example.label][text] += weight
+        if progress is not None:
+            progress(done, len(examples))
     out = {}
     for label, n in counts.items():
         mean_grid = None

@@ -86,6 +86,11 @@ HOSTED_UPLOAD_BYTES = 512 * 2**20
 # Lines one "Add examples" of text may hold (the app: one text-only example per line), so a
 # pasted list adds a class's examples at once; each line is one text (max_text_chars) as well.
 MAX_TEXT_LINES_PER_ADD = 100
+# "Where this head looks, per class" (the app's class attention) runs the model once per training
+# example it averages: the first CLASS_ATTENTION_PER_CLASS of each class, and fewer per class
+# when there are many classes, so that one click reads at most CLASS_ATTENTION_EXAMPLES.
+CLASS_ATTENTION_PER_CLASS = 8
+CLASS_ATTENTION_EXAMPLES = 100
 # Test inputs the Classify tab shows for the loaded example task (thumbnails, click to classify)
 TEST_GALLERY_ITEMS = 24
 # One uploaded file, as gradio's launch(max_file_size=...) takes it: an exported Space's
@@ -195,4 +200,6 @@ __all__ = [
     "LIVE_TIME_LIMIT_S",
     "LIVE_FRAME_SHARE",
     "LIVE_FRAME_WAIT_S",
+    "CLASS_ATTENTION_PER_CLASS",
+    "CLASS_ATTENTION_EXAMPLES",
 ]

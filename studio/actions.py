@@ -48,6 +48,7 @@ class Studio(DatasetActions, FitActions, InspectActions, ClassifyActions):
         self.close_files()
         self.classes, self.activations, self.classifier, self.curve = {}, None, None, None
         self.last_classification = self.last_evaluation = self.last_removal = None
+        self.class_attention = self.ablation = None
         self.fitted_revision, self.task, self.recording, self.record_left = None, "", "", 0
         self.new_revision()
         self.cleared = why

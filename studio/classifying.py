@@ -82,6 +82,7 @@ class ClassifyActions(Session):
             stored_image(images[0], name) if images and explain else None,
             why,
             vectors,
+            text if explain else None,
         )
         return self.last_classification
 

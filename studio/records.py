@@ -5,6 +5,7 @@ Plain records: `studio.session.Session` holds them, its actions fill them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from PIL import Image
@@ -26,6 +27,38 @@ class Classification:
     # the input's vector of every head up to the deepest selected layer ([L', H, d], from the
     # explained pass; None without one): any head's cosines, the head map's star, the re-tally
     vectors: torch.Tensor | None = None
+    text: str | None = None  # the input's text, kept with its picture by an explained pass
+
+    def example(self) -> Example | None:
+        """The input as the explained pass read it (picture kept at most STORED_SIDE), for
+        another model run on it (the ablated answer); None without an explained pass."""
+        if self.text is None:
+            return None
+        return Example(text=self.text, images=(self.image,) if self.image else (), source="input")
+
+
+@dataclass
+class ClassAttentionRun:
+    """Where one head looks, per class (`savs.class_attention`), and its figure, drawn once:
+    valid while the session's training set, prompt and model are the ones it ran on (`key`)."""
+
+    head: tuple[int, int]
+    key: tuple  # (fitted revision, model, prompt) at the run
+    per_class: dict  # label -> savs.ClassAttention
+    figure: Any
+    per_class_cap: int  # examples averaged per class at most
+    seconds: float
+
+
+@dataclass
+class AblationRun:
+    """The model's own answer to the last input, with the selected heads off and random ones
+    (`savs.ablation_effect`): valid for that classification and those heads only."""
+
+    effect: Any  # savs.AblationEffect
+    classification: Classification
+    seconds: float
+    seed: int = 0  # the random heads' draw (the clicks on this input, from 0)
 
 
 @dataclass
@@ -80,4 +113,11 @@ class Removal:
         return [*self.examples, *(ex for examples in extra for ex in examples)]
 
 
-__all__ = ["Classification", "Evaluation", "TrainingSet", "Removal"]
+__all__ = [
+    "Classification",
+    "Evaluation",
+    "TrainingSet",
+    "Removal",
+    "ClassAttentionRun",
+    "AblationRun",
+]

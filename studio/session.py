@@ -32,7 +32,14 @@ from savs.types import FitConfig
 
 from . import budget
 from .pool import ModelInfo
-from .records import Classification, Evaluation, Removal, TrainingSet
+from .records import (
+    AblationRun,
+    ClassAttentionRun,
+    Classification,
+    Evaluation,
+    Removal,
+    TrainingSet,
+)
 
 # a session, local or hosted, holds at most what one hosted upload may: keeps one browser
 # session from filling the server's memory (the numbers live in savs.limits.HOSTED)
@@ -70,6 +77,8 @@ class Session:
     # before a rename (their buttons still say the old name)
     inspected: tuple[int, int] | None = None  # (layer, head) the head inspector shows
     heads_off: tuple[tuple[int, int], ...] = ()  # selected heads unticked for the re-tally
+    class_attention: ClassAttentionRun | None = None  # the last "where this head looks" run
+    ablation: AblationRun | None = None  # the last "switch heads off in the model" run
     # the k curve of `activations` under `curve_scoring`: the fit's own (SAVClassifier.k_curve),
     # kept by a refit with another k (it reuses the head scores), never computed per redraw
     curve: list[tuple[int, float]] | None = None

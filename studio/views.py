@@ -154,6 +154,8 @@ VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
     (("head_map",), lambda s: (head_map_view(s),)),
     (("vote_heads",), lambda s: (vote_heads_update(s),)),
     (("retally", "retally_bars"), lambda s: retally_views(s)),
+    (("class_attention", "class_attention_line"), lambda s: class_attention_views(s)),
+    (("ablation_table", "ablation_line"), lambda s: lesson.ablation_views(s)),
     (("auto",), lambda s: (s.k == "auto",)),
     (("k_curve",), lambda s: (curve_view(s),)),
     (("baselines",), lambda s: (baselines_view(s),)),
@@ -268,6 +270,11 @@ def any_head_picker(studio: Studio) -> Any:
         for rank, (layer, head) in enumerate(lesson.ranking(studio), 1)
     ]
     return gr.update(choices=choices, value=head_value(*chosen))
+
+
+def class_attention_views(studio: Studio) -> tuple[Any, str]:
+    """Where the inspected head looks, per class (`lesson.class_attention_views`)."""
+    return lesson.class_attention_views(studio, inspected_head(studio))
 
 
 def head_map_view(studio: Studio) -> Any:

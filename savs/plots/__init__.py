@@ -10,7 +10,13 @@ checks that validating them changes nothing).
 
 from __future__ import annotations
 
-from .attention import attention_highlights, attention_overlay, patch_weights
+from .attention import (
+    HEAT_SCALE,
+    attention_highlights,
+    attention_overlay,
+    class_attention_figure,
+    patch_weights,
+)
 from .heads import classifier_heatmap, head_heatmap, head_map_figure, k_curve_figure
 from .results import confusion_heatmap, contact_sheet, example_tile, probability_bars
 from .style import (
@@ -56,4 +62,6 @@ __all__ = [
     "patch_weights",
     "attention_overlay",
     "attention_highlights",
+    "class_attention_figure",
+    "HEAT_SCALE",
 ]

@@ -1,13 +1,18 @@
 """Where a head looked: its attention at the last token as a heat overlay on the picture
-(patch weights on the image's grid) and as (token, weight) pairs for highlighted text."""
+(patch weights on the image's grid) and as (token, weight) pairs for highlighted text; and a
+head's attention averaged per class (`savs.class_attention`) as heatmaps with their scales."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import torch
 from PIL import Image
 
+from ..class_attention import ClassAttention
 from ..explanation import HeadExplanation
 from ..patches import SQUARE, main_view, newline_image, patch_grid
+from .style import go, shown
 
 # black -> purple -> orange -> yellow (an inferno-like ramp: readable on colour pictures and
 # for colour-blind readers; the weight also sets the opacity, so cold patches stay visible)
@@ -17,6 +22,12 @@ _HEAT_STOPS = [
     (0.7, (237, 105, 37)),
     (1.0, (252, 255, 164)),
 ]
+
+
+# the overlay's ramp as a plotly colour scale, so the class heatmaps read like the overlay
+HEAT_SCALE = [[at, f"rgb{rgb}"] for at, rgb in _HEAT_STOPS]
+CLASS_TOKENS_SHOWN = 10  # tokens per class in the figure (the strongest first)
+CLASS_ROW_PX = 200
 
 
 def _heat_colour(w: float) -> tuple[int, int, int]:
@@ -113,4 +124,80 @@ def attention_highlights(
     return pairs
 
 
-__all__ = ["patch_weights", "attention_overlay", "attention_highlights"]
+def class_attention_figure(per_class: Mapping[str, ClassAttention]) -> go.Figure:
+    """One row per class: the head's mean attention on the picture's patch grid (when the
+    model's patches are known) beside its strongest prompt tokens (a column, strongest on top),
+    each kind on its own colour scale (patch and token weights differ in size); hover gives
+    the values."""
+    from plotly.subplots import make_subplots
+
+    rows = list(per_class.values())
+    grids = any(a.grid is not None for a in rows)
+    cols = 2 if grids else 1
+    titles = []
+    for a in rows:
+        name = f"{shown(a.label)} ({a.examples} example{'s' if a.examples != 1 else ''})"
+        titles += [name, ""] if grids else [name]
+    fig = make_subplots(
+        rows=max(len(rows), 1),
+        cols=cols,
+        subplot_titles=titles,
+        column_widths=[0.4, 0.6] if grids else None,
+        horizontal_spacing=0.04,
+        vertical_spacing=min(0.3 / max(len(rows), 1), 0.08),
+    )
+    for r, a in enumerate(rows, 1):
+        if a.grid is not None:
+            fig.add_trace(_grid_trace(a), row=r, col=1)
+            fig.update_yaxes(autorange="reversed", row=r, col=1)
+        fig.add_trace(_token_trace(a), row=r, col=cols)
+        fig.update_yaxes(autorange="reversed", visible=False, row=r, col=cols)
+        fig.update_xaxes(visible=False, row=r, col=cols)
+    bar = dict(colorscale=HEAT_SCALE)
+    fig.update_layout(
+        title=f"Where layer {rows[0].layer}, head {rows[0].head} looks, class by class"
+        if rows
+        else "",
+        height=90 + CLASS_ROW_PX * max(len(rows), 1),
+        margin=dict(l=30, r=20, t=70, b=20),
+        coloraxis=dict(**bar, colorbar=dict(title="patch", x=1.02, len=0.45, y=0.78)),
+        coloraxis2=dict(**bar, colorbar=dict(title="token", x=1.02, len=0.45, y=0.22)),
+        showlegend=False,
+    )
+    return fig
+
+
+def _grid_trace(a: ClassAttention) -> go.Heatmap:
+    return go.Heatmap(
+        z=a.grid,
+        coloraxis="coloraxis",
+        name=shown(a.label),
+        hovertemplate=f"{shown(a.label)}<br>patch row %{{y}}, column %{{x}}"
+        "<br>mean weight %{z:.4f}<extra></extra>",
+    )
+
+
+def _token_trace(a: ClassAttention) -> go.Heatmap:
+    """The class's strongest tokens as a column of cells, each labelled with its text."""
+    tokens = a.tokens[:CLASS_TOKENS_SHOWN]
+    texts = [shown(t.strip() or repr(t)) for t, _ in tokens]
+    return go.Heatmap(
+        z=[[w] for _, w in tokens],  # [n, 1]
+        y=list(range(len(tokens))),
+        text=[[t] for t in texts],
+        texttemplate="%{text}",
+        textfont=dict(size=10),
+        coloraxis="coloraxis2",
+        name=shown(a.label),
+        hovertemplate=f"{shown(a.label)}<br>token %{{text}}<br>mean weight %{{z:.4f}}"
+        "<extra></extra>",
+    )
+
+
+__all__ = [
+    "patch_weights",
+    "attention_overlay",
+    "attention_highlights",
+    "class_attention_figure",
+    "HEAT_SCALE",
+]

@@ -3,10 +3,47 @@ holds its layout, its callbacks and its events (`build`), side by side; app.py a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import gradio as gr
+
+from .. import lesson
+
+if TYPE_CHECKING:
+    from ..wiring import Page
 
 
 def heading(title: str, hint: str) -> None:
     """A step's title and the one paragraph that says what to do there."""
     gr.Markdown(f"### {title}", elem_classes="step-title")
     gr.Markdown(hint, elem_classes="hint")
+
+
+def help_line(key: str) -> None:
+    """The one-line "what am I looking at" under a view (`lesson.HELP`)."""
+    gr.Markdown(lesson.HELP[key], elem_classes=["hint"], elem_id=f"help-{key.replace('_', '-')}")
+
+
+# A figure saved from the page: gr.Plot passes no plotly config, but plotly's own camera button
+# reads its options when clicked, so the page sets the format and clicks it (client-side, vector
+# SVG or a 2x PNG; no server work).
+DOWNLOAD_JS = """
+() => {
+  const plot = document.querySelector("#%(elem)s .js-plotly-plot");
+  const camera = plot && plot.querySelector('.modebar-btn[data-title^="Download plot"]');
+  if (!camera) return;
+  plot._context.toImageButtonOptions = {format: "%(fmt)s", filename: "%(name)s", scale: %(scale)d};
+  camera.click();
+}
+"""
+
+
+def figure_downloads(page: Page, elem_id: str, filename: str) -> None:
+    """PNG and SVG buttons that save the figure of the gr.Plot `elem_id` (for slides)."""
+    with gr.Row(elem_id=f"{elem_id}-downloads"):
+        for fmt, scale in (("png", 2), ("svg", 1)):
+            button = gr.Button(
+                f"⬇ {fmt.upper()}", size="sm", min_width=60, elem_id=f"{elem_id}-{fmt}", scale=0
+            )
+            js = DOWNLOAD_JS % dict(elem=elem_id, fmt=fmt, name=filename, scale=scale)
+            page.on(button.click, None, None, None, js=js)

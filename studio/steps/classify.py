@@ -16,7 +16,7 @@ from ..inputs import visitor_image
 from ..server import POOL, discard_upload, gpu, start_session, tracked, user_errors
 from ..views import heatmap_view, prediction_views
 from ..wiring import LIVE, MODEL_BOUND, Page
-from . import first_visit
+from . import first_visit, help_line
 
 
 @gpu
@@ -84,6 +84,7 @@ def build(page: Page) -> None:
     predicted = gr.Label(label="Prediction", num_top_classes=3, elem_id="predicted-label")
     timing = gr.Markdown(elem_id="timing")
     bars = gr.Plot(show_label=False, elem_id="vote-bars")
+    help_line("vote_bars")
     page.add(image=image, text=text, predicted=predicted, timing=timing, bars=bars)
     page.public(
         classify.click,

@@ -1,8 +1,12 @@
 """Why these heads: pick a head (from the picker or a row of the top-heads table) to see where
-it looked in the last input and how it does on each class; the auto k choice. No model runs
-here: the explanations come from Classify's own forward pass, the rest from kept activations."""
+it looked in the last input and how it does on each class; the auto k choice. These read what
+Classify's own forward pass and Extract kept; two buttons run the model on demand: where the
+head looks per class (`/class_attention`) and the model's own answer with heads switched off
+(`/ablated_answer`)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import gradio as gr
 
@@ -10,18 +14,21 @@ from savs.errors import ClassifierError, DataError
 
 from .. import lesson
 from ..actions import Studio
-from ..server import user_errors
+from ..server import POOL, gpu, notice, progress_fn, user_errors
 from ..session import NO_CLASSIFIER
 from ..views import (
     attention_views,
+    class_attention_views,
     curve_view,
     fit_views,
     head_map_view,
     head_picker,
+    inspected_head,
     k_update,
     retally_views,
 )
-from ..wiring import Page
+from ..wiring import MODEL_BOUND, Page
+from . import figure_downloads, help_line
 
 
 def _choose(studio: Studio, layer: int, head: int) -> None:
@@ -89,6 +96,45 @@ def select_head_cb(studio: Studio, evt: gr.SelectData) -> Studio:
     return studio
 
 
+@gpu
+def _class_attention_on_device(studio: Studio, head: tuple[int, int], progress: Any) -> Studio:
+    with POOL.use(studio.classifier_model, notice(progress), work=False) as adapter:
+        lesson.run_class_attention(studio, adapter, head, progress_fn(progress, "Reading"))
+    return studio
+
+
+@user_errors
+def class_attention_cb(
+    studio: Studio, choice: str | None = None, progress: Any = gr.Progress()
+) -> tuple:
+    """Where a head ("layer,head", any head; empty: the inspected one) looks, per class: the
+    model runs once per (capped) training example. Opens that head in the inspector too."""
+    studio.current_classifier()  # before the model is lent
+    _choose(studio, *(_head(choice) if choice else inspected_head(studio)))
+    studio = _class_attention_on_device(studio, studio.inspected, progress)
+    return (studio, *class_attention_views(studio))
+
+
+@gpu
+def _ablation_on_device(studio: Studio, progress: Any) -> Studio:
+    with POOL.use(studio.classifier_model, notice(progress), work=False) as adapter:
+        lesson.run_ablation(studio, adapter)
+    return studio
+
+
+@user_errors
+def ablated_answer_cb(studio: Studio, progress: Any = gr.Progress()) -> tuple:
+    """The model's own answer to the last classified input, with the selected heads switched
+    off inside it and with as many random heads off (another draw on each click)."""
+    studio.current_classifier()
+    last = studio.last_classification
+    if last is None or last.example() is None:
+        raise DataError("classify an input in this tab first: its answer is what is compared.")
+    progress(0.1, desc="Scoring the labels three times")
+    studio = _ablation_on_device(studio, progress)
+    return (studio, *lesson.ablation_views(studio))
+
+
 @user_errors
 def auto_k_cb(studio: Studio, auto: bool) -> tuple:
     """The "auto" box beside k: the fewest heads within one point of the best on the k curve;
@@ -127,10 +173,6 @@ HEATMAP_CLICK_JS = """
 """
 
 
-def _help(key: str) -> None:
-    gr.Markdown(lesson.HELP[key], elem_classes=["hint"], elem_id=f"help-{key.replace('_', '-')}")
-
-
 def build(page: Page) -> None:
     """In the Classify tab: where the chosen head looked, the inspector for any head, its vector
     map and the vote re-tallied without some heads; a click on a top-heads row and the "auto" k
@@ -164,8 +206,9 @@ def build(page: Page) -> None:
             elem_id="attention-tokens",
             combine_adjacent=False,
         )
+        help_line("attention")
         inspector = gr.Markdown(elem_id="head-inspector")
-        _help("inspector")
+        help_line("inspector")
         per_class_head = gr.Dataframe(
             headers=["class", "training accuracy", "cosine (this input)", "vote"],
             label="This head, class by class",
@@ -174,22 +217,60 @@ def build(page: Page) -> None:
             elem_id="head-classes",
         )
         head_map = gr.Plot(show_label=False, elem_id="head-map")
-        _help("head_map")
+        help_line("head_map")
+        figure_downloads(page, "head-map", "head-map")
+        per_class_button = gr.Button(
+            "Where this head looks, per class", size="sm", elem_id="class-attention-button"
+        )
+        class_attention = gr.Plot(show_label=False, elem_id="class-attention")
+        class_attention_line = gr.Markdown(elem_id="class-attention-line")
+        help_line("class_attention")
     with gr.Accordion("Switch heads off in the vote", open=False):
         vote_heads = gr.CheckboxGroup([], label="Heads that vote", elem_id="vote-heads")
         retally = gr.Markdown(elem_id="retally-line")
         retally_bars = gr.Plot(show_label=False, elem_id="retally-bars")
-        _help("retally")
+        help_line("retally")
+    with gr.Accordion("Switch heads off in the model", open=False):
+        ablate_button = gr.Button(
+            "The model's own answer without the selected heads", size="sm", elem_id="ablate-button"
+        )
+        ablation_line = gr.Markdown(elem_id="ablation-line")
+        ablation_table = gr.Dataframe(
+            headers=["label", "as is", "selected heads off", "random heads off"],
+            label="The model's score for each label as its answer (◀: its answer)",
+            interactive=False,
+            max_height=220,
+            elem_id="ablation-table",
+        )
+        help_line("ablation")
     clicked = gr.Textbox(visible="hidden", elem_id="heatmap-click", show_label=False)
     page.add(picker=picker, overlay=overlay, tokens=tokens, inspector=inspector)
     page.add(per_class_head=per_class_head, any_head=any_head, head_map=head_map)
     page.add(vote_heads=vote_heads, retally=retally, retally_bars=retally_bars)
+    page.add(class_attention=class_attention, class_attention_line=class_attention_line)
+    page.add(ablation_table=ablation_table, ablation_line=ablation_line)
     inspected = [state, picker, overlay, tokens, inspector, per_class_head]
     page.public(picker.input, inspect_head_cb, [state, picker], inspected, "inspect_head")
     page.private(any_head.input, any_head_cb, [state, any_head], [*inspected, head_map])
     page.private(clicked.change, heatmap_click_cb, [state, clicked], [*inspected, head_map])
     page.on(page["heatmap"].change, None, None, None, js=HEATMAP_CLICK_JS)
     page.private(page["top_heads"].select, select_head_cb, [state], [state])
+    page.public(
+        per_class_button.click,
+        class_attention_cb,
+        [state, any_head],
+        [state, class_attention, class_attention_line],
+        "class_attention",
+        **MODEL_BOUND,
+    )
+    page.public(
+        ablate_button.click,
+        ablated_answer_cb,
+        [state],
+        [state, ablation_table, ablation_line],
+        "ablated_answer",
+        **MODEL_BOUND,
+    )
     # private: a CheckboxGroup checks its value against the choices this session's page was
     # sent, which a gradio_client caller never gets
     page.private(vote_heads.input, retally_cb, [state, vote_heads], [state, retally, retally_bars])

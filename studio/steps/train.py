@@ -13,7 +13,7 @@ from ..actions import Studio
 from ..server import CACHE, POOL, START, gpu, notice, progress_fn, user_errors
 from ..views import fit_views, k_update, session_summary, status_line
 from ..wiring import MODEL_BOUND, Page
-from . import heading
+from . import figure_downloads, heading, help_line
 
 
 @user_errors
@@ -127,6 +127,8 @@ def build(page: Page) -> None:
         scoring = gr.Radio(list(SCORINGS), value="loo", label="Scoring", scale=2)
     fit_line = gr.Markdown("No classifier yet.", elem_id="fit-line")
     heatmap = gr.Plot(show_label=False, elem_id="head-heatmap")
+    help_line("heatmap")
+    figure_downloads(page, "head-heatmap", "head-scores")
     top_heads = gr.Dataframe(
         headers=["rank", "layer", "head", "score"],
         label="Top heads (click a row to inspect that head)",
@@ -135,6 +137,8 @@ def build(page: Page) -> None:
         elem_id="top-heads",
     )
     k_curve = gr.Plot(show_label=False, elem_id="k-curve")
+    help_line("k_curve")
+    figure_downloads(page, "k-curve", "k-curve")
     page.add(k=k, auto=auto, scoring=scoring, fit_line=fit_line, heatmap=heatmap)
     page.add(top_heads=top_heads, k_curve=k_curve)
     fitted = [state, heatmap, top_heads, fit_line, "summary"]

@@ -1,24 +1,31 @@
 """The lesson views (issue 23) on the tiny random LLaVA: any head opens in the inspector with why
-it was or was not kept, the inspected head's vector map, and the vote re-tallied without
-unticked heads; the callbacks called in-process (the browser test clicks them)."""
+it was or was not kept, the inspected head's vector map, the vote re-tallied without unticked
+heads, where a head looks per class and the model's own answer with heads switched off; the
+callbacks called in-process and the two model runs through gradio_client (the browser test
+clicks them)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import gradio as gr
 import pytest
 import torch
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 
 import studio_fixtures as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # app.py, also under bare `pytest`
+from savs.ablation import ablation_effect
+from savs.class_attention import class_attention
 from savs.explanation import head_class_accuracy
 from savs.projection import head_projection
 from studio import lesson, views
 from studio.actions import Studio
-from studio.steps.inspect import any_head_cb, retally_cb
+from studio.steps.inspect import ablated_answer_cb, any_head_cb, class_attention_cb, retally_cb
 
 pytestmark = pytest.mark.app
 
@@ -232,3 +239,108 @@ def test_a_heatmap_click_opens_its_head(app_module):
     with pytest.raises(gr.Error, match="nor any head"):
         heatmap_click_cb(studio, "99,0,8")
     assert "#head-heatmap" in HEATMAP_CLICK_JS and "#heatmap-click" in HEATMAP_CLICK_JS
+
+
+def test_where_a_head_looks_per_class_runs_on_demand_and_follows_the_inspected_head(
+    app_module, monkeypatch
+):
+    studio = sf.app_fitted_studio(app_module)
+    clf = studio.classifier
+    layer, head = unselected_heads(studio)[0]  # any head: not a selected one
+    studio.inspected = (layer, head)
+    page = shown(studio)
+    assert [t for t in page["class_attention"].data] == []  # nothing ran yet
+    assert "12 here (at most 8 per class)" in page["class_attention_line"]
+
+    monkeypatch.setattr("studio.lesson.CLASS_ATTENTION_PER_CLASS", 3)  # the cap is applied
+    seen: list = []
+    out = class_attention_cb(studio, f"{layer},{head}", lambda *a, **k: seen.append(k))
+    studio, figure, line = out
+    assert any("Reading 9/9" in k.get("desc", "") for k in seen)  # progress per example
+    assert f"Layer {layer}, head {head}, averaged over 9 training examples" in line
+    assert "at most 3 per class" in line
+    examples = [ex for c in clf.labels for ex in studio.classes[c][:3]]
+    with app_module.POOL.use(studio.classifier_model) as adapter:
+        expected = class_attention(adapter, examples, (layer, head), clf.config.prompt)
+    assert list(studio.class_attention.per_class) == clf.labels
+    for label, got in studio.class_attention.per_class.items():
+        torch.testing.assert_close(torch.tensor(got.grid), torch.tensor(expected[label].grid))
+        assert got.tokens == expected[label].tokens
+    # one patch grid and one token strip per class, values on hover, two colour scales
+    grids, strips = figure.data[0::2], figure.data[1::2]
+    assert [t.name for t in grids] == clf.labels == [t.name for t in strips]
+    for t, c in zip(grids, clf.labels):
+        torch.testing.assert_close(torch.tensor(t.z), torch.tensor(expected[c].grid))
+    assert "mean weight" in grids[0].hovertemplate and "mean weight" in strips[0].hovertemplate
+    assert figure.layout.coloraxis.colorbar.title.text == "patch"
+    assert figure.layout.coloraxis2.colorbar.title.text == "token"
+    assert shown(studio)["class_attention"] is figure  # the redraw shows what the run kept
+
+    studio.inspected = (clf.heads[0].layer, clf.heads[0].head)  # another head: not its run
+    assert shown(studio)["class_attention"].data == ()
+    studio.inspected = (layer, head)
+    assert shown(studio)["class_attention"] is figure
+    studio.add_examples("red", [sf.colour_image(sf.TASK_COLOURS["red"], 3)])  # out of date
+    assert shown(studio)["class_attention"].data == ()
+    with pytest.raises(gr.Error, match="Extract"):
+        class_attention_cb(studio, f"{layer},{head}", sf.no_progress)
+
+
+def test_the_models_own_answer_without_the_selected_heads_beside_random_ones(
+    app_module, task_image
+):
+    studio = sf.app_fitted_studio(app_module)
+    clf = studio.classifier
+    assert shown(studio)["ablation_table"] == []
+    with pytest.raises(gr.Error, match="classify an input in this tab first"):
+        ablated_answer_cb(studio, sf.no_progress)
+    app_module.classify_cb(studio, sf.upload(task_image), "")
+    studio, rows, line = ablated_answer_cb(studio, sf.no_progress)
+    example = studio.last_classification.example()
+    assert example.images and example.text == ""
+    with app_module.POOL.use(studio.classifier_model) as adapter:
+        expected = ablation_effect(adapter, clf, example, seed=0)
+    effect = studio.ablation.effect
+    assert effect.heads == clf.heads and effect.control_heads == expected.control_heads
+    assert [r[0] for r in rows] == clf.labels
+    for row in rows:
+        values = [float(v.split()[0]) for v in row[1:]]
+        want = [expected.full[row[0]], expected.ablated[row[0]], expected.control[row[0]]]
+        assert values == pytest.approx(want, abs=1e-3)
+    answers = expected.answers()
+    for col, answer in enumerate(answers, 1):  # each column marks its own answer
+        assert [r[0] for r in rows if r[col].endswith("◀")] == [answer]
+    assert f"The model's own answer: **{answers[0]}**" in line
+    assert f"with the {clf.k} selected heads off: **{answers[1]}**" in line and "draw 1" in line
+    assert shown(studio)["ablation_table"] == rows
+    # again on the same input: another random draw (seed 1)
+    studio, rows2, line2 = ablated_answer_cb(studio, sf.no_progress)
+    assert "draw 2" in line2 and studio.ablation.seed == 1
+    assert [r[1:3] for r in rows2] == [r[1:3] for r in rows]  # as is, selected off: the same
+    # a new input: the last run no longer describes what the page shows
+    app_module.classify_cb(studio, sf.upload(task_image), "")
+    assert shown(studio)["ablation_table"] == []
+    assert "Click the button" in shown(studio)["ablation_line"]
+    # every head selected: no head is left for the control, and the line says so
+    app_module.refit_cb(studio, 12, "loo")
+    assert "Classify an input" in shown(studio)["ablation_line"]  # a refit drops the input
+    app_module.classify_cb(studio, sf.upload(task_image), "")
+    studio, rows, line = ablated_answer_cb(studio, sf.no_progress)
+    assert studio.ablation.effect.control_heads == [] and "every head is selected" in line
+    assert [r[1] for r in rows] == [r[3] for r in rows]  # nothing off in the control
+
+
+def test_the_lesson_runs_through_the_client(served, task_image):
+    client = Client(served, verbose=False)
+    client.predict("colours", api_name="/load_example_task")
+    client.predict(sf.TASK_QUESTION, 4, "loo", api_name="/extract")
+    plot, line = client.predict("1,2", api_name="/class_attention")
+    data = json.loads(plot["plot"])["data"]
+    assert [t["name"] for t in data[0::2]] == list(sf.TASK_COLOURS)
+    assert "Layer 1, head 2, averaged over 12 training examples" in line
+    with pytest.raises(AppError, match="classify an input"):
+        client.predict(api_name="/ablated_answer")
+    client.predict(handle_file(task_image), "", api_name="/classify")
+    table, line = client.predict(api_name="/ablated_answer")
+    assert [r[0] for r in table["data"]] == list(sf.TASK_COLOURS)
+    assert "selected heads off" in line and "random heads off" in line

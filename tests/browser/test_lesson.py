@@ -123,3 +123,64 @@ def test_any_head_its_vector_map_and_the_vote_without_some_heads(app_url, tmp_pa
             page.screenshot(path=str(ARTIFACTS / "lesson.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_class_attention_the_ablated_answer_and_figure_downloads(app_url, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    query = tmp_path / "query.png"
+    sf.colour_image(sf.TASK_COLOURS["red"], 2).save(query)
+    with sync_playwright() as p:
+        browser, page = open_page(p, app_url, size=(1440, 1400))
+        try:
+            load_task(page, "colours", "3 classes, 12 examples")
+            extract(page)
+            box = page.get_by_label("number input for Heads that vote (k)")
+            box.fill("4")  # 8 of the 12 heads left for the random control
+            box.press("Enter")
+            expect(page.locator("#fit-line")).to_contain_text("4 heads", timeout=30_000)
+            page.locator("#query-image input[type=file]").set_input_files(str(query))
+            page.get_by_role("button", name="Classify", exact=True).click()
+            expect(page.locator("#head-inspector")).to_contain_text(
+                "for this input", timeout=60_000
+            )
+
+            # where the inspected head looks, per class: a patch grid and tokens per class
+            line = page.locator("#class-attention-line")
+            expect(line).to_contain_text("12 here (at most 8 per class)")
+            page.locator("#class-attention-button").click()
+            expect(line).to_contain_text("averaged over 12 training examples", timeout=60_000)
+            plot = page.locator("#class-attention .js-plotly-plot")
+            traces = plot.evaluate("el => el.data.map(t => [t.name, t.type])")
+            assert traces == [[c, "heatmap"] for c in sf.TASK_COLOURS for _ in (0, 1)], traces
+            expect(plot).to_contain_text("red (4 examples)")
+            expect(page.locator("#help-class-attention")).to_contain_text("averaged over each")
+
+            # the model's own answer with the selected heads off, beside random heads
+            page.get_by_text("Switch heads off in the model").click()
+            page.locator("#ablate-button").click()
+            answer = page.locator("#ablation-line")
+            expect(answer).to_contain_text("selected heads off", timeout=60_000)
+            expect(answer).to_contain_text("with 4 random heads off")
+            expect(answer).to_contain_text("draw 1")
+            table = page.locator("#ablation-table")
+            for colour in sf.TASK_COLOURS:
+                expect(table).to_contain_text(colour)
+            expect(table).to_contain_text("◀")
+
+            # PNG and SVG of the heatmap, the k curve and the head map, made in the page
+            for elem, fmt, magic in (
+                ("head-heatmap", "svg", b"<svg"),
+                ("k-curve", "png", b"\x89PNG"),
+                ("head-map", "svg", b"<svg"),
+            ):
+                page.locator(f"#{elem}").scroll_into_view_if_needed()
+                with page.expect_download(timeout=30_000) as download:
+                    page.locator(f"#{elem}-{fmt}").click()
+                saved = tmp_path / download.value.suggested_filename
+                download.value.save_as(saved)
+                assert saved.suffix == f".{fmt}" and magic in saved.read_bytes()[:200], saved
+            expect(page.locator("#help-heatmap")).to_contain_text("One cell per attention head")
+            page.screenshot(path=str(ARTIFACTS / "lesson-runs.png"), full_page=True)
+        finally:
+            browser.close()

@@ -13,7 +13,8 @@ from test_architectures import ARCHS, VLMS, adapter_for, training_sets
 
 import savs
 from savs import SavsError
-from savs.ablation import ablate
+from savs.ablation import ablate, ablation_effect
+from savs.baseline import label_log_likelihoods
 from savs.models.registry import ASSETS
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -131,3 +132,57 @@ def test_ablation_on_the_bundled_tiny_equals_the_reference():
         zeroed = logits(adapter, inputs)
     torch.testing.assert_close(zeroed, reference(adapter, inputs, heads))
     assert not torch.allclose(zeroed, logits(adapter, inputs))
+
+
+def scored_with_reference_hooks(adapter, heads, example, labels, prompt=None) -> dict:
+    """Label scores with the hand-written zeroing pre-hooks in place of savs.ablate."""
+    d = adapter.head_dim
+
+    def make(head):
+        def hook(module, args):
+            x = args[0].clone()
+            x[..., head * d : (head + 1) * d] = 0
+            return (x,)
+
+        return hook
+
+    handles = [adapter.o_projs[i].register_forward_pre_hook(make(h)) for i, h in heads]
+    try:
+        row = label_log_likelihoods(adapter, [example], labels, prompt)[0]
+    finally:
+        for handle in handles:
+            handle.remove()
+    return dict(zip(labels, row.tolist()))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["llava", "qwen2_lm"])
+def test_ablation_effect_scores_the_answer_with_the_heads_and_random_ones_off(name):
+    adapter = adapter_for(name)
+    kind = "image" if name in VLMS else "text"
+    train, query = training_sets(name)[kind]
+    clf = savs.fit(adapter, train, k=4, batch_size=4)
+    effect = ablation_effect(adapter, clf, query, seed=3)
+    assert effect.heads == clf.heads and effect.mode == "zero"
+    assert len(effect.control_heads) == 4 and not set(effect.control_heads) & set(clf.heads)
+    labels, prompt = clf.labels, clf.config.prompt
+    plain = dict(zip(labels, label_log_likelihoods(adapter, [query], labels, prompt)[0].tolist()))
+    assert effect.full == pytest.approx(plain)
+    assert effect.ablated == pytest.approx(
+        scored_with_reference_hooks(adapter, clf.heads, query, labels, prompt)
+    )
+    assert effect.control == pytest.approx(
+        scored_with_reference_hooks(adapter, effect.control_heads, query, labels, prompt)
+    )
+    assert effect.ablated != pytest.approx(effect.full)  # the heads do reach the answer
+    assert effect.answers() == tuple(
+        max(s, key=s.get) for s in (plain, effect.ablated, effect.control)
+    )
+    # seeded: the same seed draws the same control heads, and the hooks are gone afterwards
+    assert ablation_effect(adapter, clf, query, seed=3).control_heads == effect.control_heads
+    assert all(not p._forward_pre_hooks for p in adapter.o_projs)
+    # heads given as a list, with other labels: nothing off changes nothing
+    none = ablation_effect(adapter, [], query, ["yes", "no"])
+    assert none.full == none.ablated == none.control and none.control_heads == []
+    with pytest.raises(SavsError, match="outside"):
+        ablation_effect(adapter, [(adapter.num_layers, 0)], query, ["yes"])

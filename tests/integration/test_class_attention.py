@@ -68,7 +68,9 @@ def test_class_attention_is_the_mean_of_eager_attention_rows(name):
     kind = "text" if name in TEXT_LMS else "image"
     train, _ = training_sets(name)[kind]
     layer, head = adapter.num_layers - 1, adapter.num_heads - 1  # any head: nothing is fitted
-    got = class_attention(adapter, train, (layer, head))
+    seen: list[tuple[int, int]] = []
+    got = class_attention(adapter, train, (layer, head), progress=lambda *d: seen.append(d))
+    assert seen == [(i, len(train)) for i in range(1, len(train) + 1)]  # after each example
     expected = reference(name, train, layer, head)
     assert list(got) == list(dict.fromkeys(e.label for e in train))
     for label, attention in got.items():
