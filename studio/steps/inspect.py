@@ -175,8 +175,24 @@ HEATMAP_CLICK_JS = """
 
 def build(page: Page) -> None:
     """In the Classify tab: where the chosen head looked, the inspector for any head, its vector
-    map and the vote re-tallied without some heads; a click on a top-heads row and the "auto" k
-    box (both drawn by the train step) open heads / pick k."""
+    map and where it looks per class; the vote re-tallied without some heads; the model's own
+    answer without them. A click on a top-heads row and the "auto" k box (both drawn by the
+    train step) open heads / pick k."""
+    _where_heads_looked(page)
+    _vote_without_heads(page)
+    _model_without_heads(page)
+    page.public(
+        page["auto"].input,
+        auto_k_cb,
+        [page.state, "auto"],
+        [page.state, "k", "k_curve", "heatmap", "top_heads", "fit_line"],
+        "auto_k",
+    )
+
+
+def _where_heads_looked(page: Page) -> None:
+    """The inspector: a selected head (picker), any head (all-heads picker, a heatmap cell, a
+    top-heads row), its attention on the last input, its numbers, vector map and per class."""
     state = page.state
     with gr.Accordion("Why: where the heads looked", open=True):
         # custom values: choices are redrawn per session, and the callback checks the head
@@ -225,30 +241,10 @@ def build(page: Page) -> None:
         class_attention = gr.Plot(show_label=False, elem_id="class-attention")
         class_attention_line = gr.Markdown(elem_id="class-attention-line")
         help_line("class_attention")
-    with gr.Accordion("Switch heads off in the vote", open=False):
-        vote_heads = gr.CheckboxGroup([], label="Heads that vote", elem_id="vote-heads")
-        retally = gr.Markdown(elem_id="retally-line")
-        retally_bars = gr.Plot(show_label=False, elem_id="retally-bars")
-        help_line("retally")
-    with gr.Accordion("Switch heads off in the model", open=False):
-        ablate_button = gr.Button(
-            "The model's own answer without the selected heads", size="sm", elem_id="ablate-button"
-        )
-        ablation_line = gr.Markdown(elem_id="ablation-line")
-        ablation_table = gr.Dataframe(
-            headers=["label", "as is", "selected heads off", "random heads off"],
-            label="The model's score for each label as its answer (◀: its answer)",
-            interactive=False,
-            max_height=220,
-            elem_id="ablation-table",
-        )
-        help_line("ablation")
     clicked = gr.Textbox(visible="hidden", elem_id="heatmap-click", show_label=False)
     page.add(picker=picker, overlay=overlay, tokens=tokens, inspector=inspector)
     page.add(per_class_head=per_class_head, any_head=any_head, head_map=head_map)
-    page.add(vote_heads=vote_heads, retally=retally, retally_bars=retally_bars)
     page.add(class_attention=class_attention, class_attention_line=class_attention_line)
-    page.add(ablation_table=ablation_table, ablation_line=ablation_line)
     inspected = [state, picker, overlay, tokens, inspector, per_class_head]
     page.public(picker.input, inspect_head_cb, [state, picker], inspected, "inspect_head")
     page.private(any_head.input, any_head_cb, [state, any_head], [*inspected, head_map])
@@ -263,6 +259,39 @@ def build(page: Page) -> None:
         "class_attention",
         **MODEL_BOUND,
     )
+
+
+def _vote_without_heads(page: Page) -> None:
+    """Untick heads: the last vote re-tallied without them (no model run)."""
+    state = page.state
+    with gr.Accordion("Switch heads off in the vote", open=False):
+        vote_heads = gr.CheckboxGroup([], label="Heads that vote", elem_id="vote-heads")
+        retally = gr.Markdown(elem_id="retally-line")
+        retally_bars = gr.Plot(show_label=False, elem_id="retally-bars")
+        help_line("retally")
+    page.add(vote_heads=vote_heads, retally=retally, retally_bars=retally_bars)
+    # private: a CheckboxGroup checks its value against the choices this session's page was
+    # sent, which a gradio_client caller never gets
+    page.private(vote_heads.input, retally_cb, [state, vote_heads], [state, retally, retally_bars])
+
+
+def _model_without_heads(page: Page) -> None:
+    """The model's own answer to the last input with the selected heads (and random ones) off."""
+    state = page.state
+    with gr.Accordion("Switch heads off in the model", open=False):
+        ablate_button = gr.Button(
+            "The model's own answer without the selected heads", size="sm", elem_id="ablate-button"
+        )
+        ablation_line = gr.Markdown(elem_id="ablation-line")
+        ablation_table = gr.Dataframe(
+            headers=["label", "as is", "selected heads off", "random heads off"],
+            label="The model's score for each label as its answer (◀: its answer)",
+            interactive=False,
+            max_height=220,
+            elem_id="ablation-table",
+        )
+        help_line("ablation")
+    page.add(ablation_table=ablation_table, ablation_line=ablation_line)
     page.public(
         ablate_button.click,
         ablated_answer_cb,
@@ -270,14 +299,4 @@ def build(page: Page) -> None:
         [state, ablation_table, ablation_line],
         "ablated_answer",
         **MODEL_BOUND,
-    )
-    # private: a CheckboxGroup checks its value against the choices this session's page was
-    # sent, which a gradio_client caller never gets
-    page.private(vote_heads.input, retally_cb, [state, vote_heads], [state, retally, retally_bars])
-    page.public(
-        page["auto"].input,
-        auto_k_cb,
-        [state, "auto"],
-        [state, "k", "k_curve", "heatmap", "top_heads", "fit_line"],
-        "auto_k",
     )

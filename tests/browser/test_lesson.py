@@ -147,13 +147,13 @@ def test_class_attention_the_ablated_answer_and_figure_downloads(app_url, tmp_pa
 
             # where the inspected head looks, per class: a patch grid and tokens per class
             line = page.locator("#class-attention-line")
-            expect(line).to_contain_text("12 here (at most 8 per class)")
+            expect(line).to_contain_text("12 here (at most 8 per class)", timeout=30_000)
             page.locator("#class-attention-button").click()
             expect(line).to_contain_text("averaged over 12 training examples", timeout=60_000)
             plot = page.locator("#class-attention .js-plotly-plot")
             traces = plot.evaluate("el => el.data.map(t => [t.name, t.type])")
             assert traces == [[c, "heatmap"] for c in sf.TASK_COLOURS for _ in (0, 1)], traces
-            expect(plot).to_contain_text("red (4 examples)")
+            expect(plot).to_contain_text("red (4 examples)", timeout=30_000)
             expect(page.locator("#help-class-attention")).to_contain_text("averaged over each")
 
             # the model's own answer with the selected heads off, beside random heads
