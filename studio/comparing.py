@@ -30,7 +30,7 @@ NONE_KEPT = (
 
 def _where(clf: SAVClassifier) -> str:
     layers, heads = grid_of(clf)
-    return f"`{md(clf.config.model or '?')}` ({layers} layers x {heads} heads)"
+    return f"{clf.config.model or '?'} ({layers} layers x {heads} heads)"
 
 
 class CompareActions(Session):
@@ -79,11 +79,11 @@ def compare_parts(session: CompareActions) -> tuple[str, object, list[list], lis
     if not kept:
         return NONE_KEPT, plots.empty_figure("Keep two fitted tasks to compare their heads"), [], []
     names = ", ".join(f"**{md(n)}** ({c.k})" for n, c in kept.items())
-    line = f"Kept: {names} · all on {_where(next(iter(kept.values())))}."
+    line = f"Kept: {names} · all on {md(_where(next(iter(kept.values()))))}."
     clf = session.classifier
     if clf is not None and grid_of(clf) != grid_of(next(iter(kept.values()))):
         line += (
-            f"\n\nThe current classifier reads {_where(clf)}: another model grid, so it cannot "
+            f"\n\nThe current classifier reads {md(_where(clf))}: another model grid, so it cannot "
             "join them (remove them all to compare tasks of this model)."
         )
     rows = plots.overlap_rows(head_overlap(kept)) if len(kept) > 1 else []
