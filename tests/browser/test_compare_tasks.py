@@ -1,0 +1,78 @@
+"""Compare tasks in a real browser (headless Chromium through Playwright): a second classifier is
+kept beside the first, the overlay draws both (each its own trace, the shared heads ringed) and
+the overlap table reads their shared heads; a remove button takes one away."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # app.py, also under bare `pytest`
+from chromium import extract, load_task, open_page  # noqa: E402
+
+torch.set_num_threads(1)
+pytestmark = pytest.mark.browser
+
+# per trace of the overlay: its name and number of points (plotly keeps them on the graph div)
+TRACES_JS = "el => el.data.map(t => [t.name || '', (t.x || []).length])"
+
+
+def set_k(page, k: int) -> None:
+    from playwright.sync_api import expect
+
+    box = page.get_by_label("number input for Heads that vote (k)")
+    box.fill(str(k))
+    box.press("Enter")
+    expect(page.locator("#fit-line")).to_contain_text(f"{k} heads", timeout=30_000)
+
+
+def keep(page, name: str) -> None:
+    """Keep the classifier as `name`; wait for its remove button, which only the redraw after
+    the keep shows: a k typed before that redraw ends would be set back by it."""
+    from playwright.sync_api import expect
+
+    page.locator("#keep-name textarea, #keep-name input").first.fill(name)
+    page.locator("#keep-classifier").click()
+    expect(page.get_by_role("button", name=f"Remove {name}")).to_be_visible(timeout=30_000)
+
+
+def test_a_second_task_is_kept_beside_the_first(app_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser, page = open_page(p, app_url, size=(1440, 1400))
+        try:
+            load_task(page, "colours", "3 classes, 12 examples")
+            extract(page)
+            set_k(page, 4)
+            page.get_by_text("Compare tasks").click()
+            line = page.locator("#compare-line")
+            expect(line).to_contain_text("No task kept yet")
+            keep(page, "first")
+            expect(line).to_contain_text("first (4)", timeout=30_000)
+            set_k(page, 6)
+            keep(page, "second")
+            expect(line).to_contain_text("second (6)", timeout=30_000)
+            expect(line).to_contain_text("first (4)")
+            plot = page.locator("#tasks-overlay .js-plotly-plot")
+            page.wait_for_function(
+                "() => { const el = document.querySelector('#tasks-overlay .js-plotly-plot');"
+                " return el && el.data && el.data.some(t => t.name === 'second (6)'); }",
+                timeout=30_000,
+            )
+            traces = dict(plot.evaluate(TRACES_JS))
+            # the top 4 are among the top 6: both drawn, the 4 shared heads ringed
+            assert traces["first (4)"] == 4 and traces["second (6)"] == 6, traces
+            assert traces["kept by 2 or more"] == 4, traces
+            table = page.locator("#overlap-table")
+            expect(table).to_contain_text("second")
+            expect(table).to_contain_text("0.667")
+            page.get_by_role("button", name="Remove first").click()
+            expect(line).not_to_contain_text("first (4)", timeout=30_000)
+            expect(line).to_contain_text("second (6)")
+            expect(page.get_by_role("button", name="Remove first")).to_be_hidden()
+        finally:
+            browser.close()
