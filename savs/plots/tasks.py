@@ -13,13 +13,12 @@ from collections.abc import Mapping
 from ..classifier import SAVClassifier
 from ..errors import ClassifierError
 from ..overlap import one_grid
-from .heads import _heatmap_height, _marker_size
+from .heads import _marker_size
 from .style import (
     _MARGIN,
     CLASS_COLOURS,
     CLASS_SYMBOLS,
     DARK,
-    LIGHT,
     _legend_height,
     bottom_legend,
     go,
@@ -31,6 +30,7 @@ CORNERS = ((-0.22, -0.22), (0.22, -0.22), (-0.22, 0.22), (0.22, 0.22))
 MAX_OVERLAID = len(CORNERS)
 # cell shades for 0 .. 4 tasks keeping a head: white, then ever darker greys
 _GREYS = ["#FFFFFF", "#E4E4E4", "#C4C4C4", "#A0A0A0", "#7C7C7C"]
+_INSET = 0.46  # a shared cell's outline, in cell units from its centre (cells are 1 x 1)
 
 
 def tasks_figure(
@@ -49,8 +49,7 @@ def tasks_figure(
     for name, clf in classifiers.items():
         for rank, h in enumerate(clf.heads, 1):
             keepers.setdefault((h.layer, h.head), []).append(f"{shown(name)} (rank {rank})")
-    cell = _marker_size(num_layers, num_heads)  # about a cell's width in pixels
-    size = cell * 0.55
+    size = _marker_size(num_layers, num_heads) * 0.55
     traces = [_count_cells(keepers, num_layers, num_heads)]
     traces += [
         _task_marks(i, name, clf, size, keepers)
@@ -58,12 +57,12 @@ def tasks_figure(
     ]
     shared = [cell for cell, names in keepers.items() if len(names) > 1]
     if shared:
-        traces.append(_shared_rings(shared, cell, keepers))
+        traces.append(_shared_rings(shared))
     names = [t.name for t in traces[1:]]
     legend_height = _legend_height(names)
     layout = dict(
         title=dict(text=shown(title), x=0.01),
-        height=_heatmap_height(num_layers) + legend_height,
+        height=int(min(720, max(320, 120 + 40 * num_layers))) + legend_height,
         margin={**_MARGIN, "b": _MARGIN["b"] + legend_height},
         xaxis=dict(
             title=dict(text="head"),
@@ -160,19 +159,22 @@ def _task_marks(
     )
 
 
-def _shared_rings(
-    cells: list[tuple[int, int]], size: float, keepers: dict[tuple[int, int], list[str]]
-) -> go.Scatter:
-    """A black square ring (white inside edge) around every head two or more tasks keep."""
+def _shared_rings(cells: list[tuple[int, int]]) -> go.Scatter:
+    """A black outline just inside every cell two or more tasks keep (one line trace, the
+    cells' squares separated by gaps), sized to the cell whatever the plot's width."""
+    x: list[float | None] = []
+    y: list[float | None] = []
+    for layer, head in cells:
+        left, right, top, bottom = head - _INSET, head + _INSET, layer - _INSET, layer + _INSET
+        x += [left, right, right, left, left, None]
+        y += [top, top, bottom, bottom, top, None]
     return go.Scatter(
-        x=[head for _, head in cells],
-        y=[layer for layer, _ in cells],
-        mode="markers",
+        x=x,
+        y=y,
+        mode="lines",
         name="kept by 2 or more",
-        marker=dict(symbol="square-open", size=size, color=DARK, line=dict(width=2.5, color=DARK)),
-        customdata=[", ".join(keepers[c]) for c in cells],
-        hovertemplate="layer %{y}, head %{x}<br>shared: %{customdata}<extra></extra>",
-        hoverlabel=dict(bgcolor=LIGHT),
+        line=dict(color=DARK, width=2),
+        hoverinfo="skip",
     )
 
 

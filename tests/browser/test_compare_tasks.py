@@ -17,7 +17,11 @@ torch.set_num_threads(1)
 pytestmark = pytest.mark.browser
 
 # per trace of the overlay: its name and number of points (plotly keeps them on the graph div)
-TRACES_JS = "el => el.data.map(t => [t.name || '', (t.x || []).length])"
+# (the shared cells' outlines: one null-separated square per cell)
+TRACES_JS = (
+    "el => el.data.map(t => [t.name || '',"
+    " t.mode === 'lines' ? t.x.filter(v => v === null).length : (t.x || []).length])"
+)
 
 
 def set_k(page, k: int) -> None:
