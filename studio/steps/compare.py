@@ -19,7 +19,7 @@ from ..wiring import Page
 KEPT = ("compare_line", "tasks_overlay", "overlap_table")
 HELP = (
     "Each kept task's selected heads sit in their own corner of a cell (its colour and shape); "
-    "a cell's grey counts the tasks that keep that head, and a ring marks heads two or more "
+    "a cell's grey counts the tasks that keep that head, and an outline marks heads two or more "
     "tasks share. **Jaccard** = shared heads / heads kept by either task of the pair."
 )
 
