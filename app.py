@@ -33,7 +33,7 @@ from studio.actions import Studio
 from studio.fairness import cap_session_queue
 from studio.pool import max_models_from_env
 from studio.server import CACHE, MODEL_ENV, POOL, START, close_session, start
-from studio.steps import classes, classify, evaluate, heading, inspect, share, train
+from studio.steps import classes, classify, compare, evaluate, heading, inspect, share, train
 from studio.steps.classes import (
     add_class_cb,
     add_example_cb,
@@ -125,6 +125,7 @@ def build_demo() -> gr.Blocks:
                 classes.build(page)
             with gr.Column(scale=6):
                 train.build(page)
+                compare.build(page)
             with gr.Column(scale=5):
                 _try_it(page)
         page.finish()

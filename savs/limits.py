@@ -93,6 +93,9 @@ CLASS_ATTENTION_PER_CLASS = 8
 CLASS_ATTENTION_EXAMPLES = 100
 # Test inputs the Classify tab shows for the loaded example task (thumbnails, click to classify)
 TEST_GALLERY_ITEMS = 24
+# Fitted classifiers one session keeps by name to compare tasks (studio.comparing): each is its
+# class means and head scores only (no activations), counted in Session.memory_bytes.
+MAX_KEPT_CLASSIFIERS = 4
 # One uploaded file, as gradio's launch(max_file_size=...) takes it: an exported Space's
 # (savs.export_space) picture; a larger one is refused before it is stored.
 HOSTED_FILE_SIZE = "32mb"
@@ -181,6 +184,7 @@ __all__ = [
     "MAX_IMAGE_SIDE",
     "MAX_IMAGES_PER_EXAMPLE",
     "MAX_LABEL_CHARS",
+    "MAX_KEPT_CLASSIFIERS",
     "MAX_TEXT_CHARS",
     "MAX_LINE_BYTES",
     "MAX_ZIP_FILES",

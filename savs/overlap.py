@@ -14,8 +14,22 @@ from .classifier import SAVClassifier
 from .errors import ClassifierError
 
 
-def _grid(clf: SAVClassifier) -> tuple[int, int]:
+def grid_of(clf: SAVClassifier) -> tuple[int, int]:
+    """(layers, heads) of the model a classifier was fitted on."""
     return int(clf.config.num_layers or 0), int(clf.config.num_heads or 0)
+
+
+def one_grid(classifiers: Mapping[str, SAVClassifier]) -> tuple[int, int]:
+    """The one layer x head grid every classifier reads; refused when they read different
+    models (their head indices would name different heads)."""
+    grids = {name: grid_of(clf) for name, clf in classifiers.items()}
+    if len(set(grids.values())) > 1:
+        shapes = ", ".join(f"{name}: {lay} layers x {h} heads" for name, (lay, h) in grids.items())
+        raise ClassifierError(
+            f"these classifiers read different models ({shapes}): heads can only be compared "
+            "between classifiers of one model"
+        )
+    return next(iter(grids.values()), (0, 0))
 
 
 def head_overlap(classifiers: Mapping[str, SAVClassifier]) -> dict:
@@ -27,13 +41,7 @@ def head_overlap(classifiers: Mapping[str, SAVClassifier]) -> dict:
     """
     if len(classifiers) < 2:
         raise ClassifierError("compare needs at least two classifiers")
-    grids = {name: _grid(clf) for name, clf in classifiers.items()}
-    if len(set(grids.values())) > 1:
-        shapes = ", ".join(f"{name}: {lay} layers x {h} heads" for name, (lay, h) in grids.items())
-        raise ClassifierError(
-            f"these classifiers read different models ({shapes}): heads can only be compared "
-            "between classifiers of one model"
-        )
+    one_grid(classifiers)
     sets = {name: {tuple(h) for h in clf.heads} for name, clf in classifiers.items()}
     pairs = []
     for a, b in combinations(classifiers, 2):

@@ -1,8 +1,10 @@
-"""Fit SAVs with a model on the bundled example tasks, print the accuracy table for README, and
-render the four layer x head heatmaps into one PNG (headless Chromium, no internet needed).
+"""Fit SAVs with a model on the bundled example tasks, print the accuracy table and the heads each
+pair of tasks shares (`savs.overlap.head_overlap`) for README, and render the tasks' selected
+heads on one layer x head grid (`savs.plots.tasks_figure`, the app's "Compare tasks" overlay)
+into one PNG (headless Chromium, no internet needed).
 
     python scripts/readme_figures.py [--model tiny] [--tasks colour shape count position]
-                                     [--out assets/readme/heatmaps.png]
+                                     [--out assets/readme/tasks.png]
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ from savs import (  # noqa: E402
     plots,  # noqa: E402
 )
 from savs.models.registry import ASSETS  # noqa: E402
+from savs.overlap import head_overlap  # noqa: E402
 
 
-def render_png(figures: list, out: Path, width: int = 560) -> None:
-    """Screenshot plotly figures (inline plotly.js) side by side in a 2-column grid."""
+def render_png(figures: list, out: Path, width: int = 560, columns: int = 2) -> None:
+    """Screenshot plotly figures (inline plotly.js) side by side in a grid of `columns`."""
     import plotly.io as pio
     from playwright.sync_api import sync_playwright
 
@@ -41,7 +44,7 @@ def render_png(figures: list, out: Path, width: int = 560) -> None:
     ]
     html = (
         "<html><body style='margin:0;background:white'><div style='display:grid;"
-        f"grid-template-columns:repeat(2,{width}px);gap:8px'>"
+        f"grid-template-columns:repeat({columns},{width}px);gap:8px'>"
         + "".join(f"<div>{p}</div>" for p in parts)
         + "</div></body></html>"
     )
@@ -52,7 +55,7 @@ def render_png(figures: list, out: Path, width: int = 560) -> None:
             browser = pw.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
             )
-            page = browser.new_page(viewport={"width": 2 * width + 8, "height": 400})
+            page = browser.new_page(viewport={"width": columns * width + 8, "height": 400})
             page.goto(page_path.as_uri())
             page.wait_for_timeout(1500)
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -65,11 +68,11 @@ def main() -> None:
     parser.add_argument("--model", default="tiny")
     parser.add_argument("--tasks", nargs="+", default=["colour", "shape", "count", "position"])
     parser.add_argument("--heads", type=int, default=20)
-    parser.add_argument("--out", default=str(ROOT / "assets" / "readme" / "heatmaps.png"))
+    parser.add_argument("--out", default=str(ROOT / "assets" / "readme" / "tasks.png"))
     args = parser.parse_args()
 
     model = load_model(args.model)
-    rows, figures = [], []
+    rows, classifiers = [], {}
     for task in args.tasks:
         folder = ASSETS / "examples" / task
         train, test = load_examples(folder / "train.jsonl"), load_examples(folder / "test.jsonl")
@@ -88,9 +91,7 @@ def main() -> None:
                 "seconds": round(seconds, 1),
             }
         )
-        fig = plots.classifier_heatmap(clf)
-        fig.update_layout(title=f"{task}: {report.accuracy:.1%} test accuracy, top {clf.k} heads")
-        figures.append(fig)
+        classifiers[task] = clf
         print(json.dumps(rows[-1]), flush=True)
     print("\n| task | classes | train | test | test accuracy | fit + eval (s) |")
     print("|---|---|---|---|---|---|")
@@ -99,7 +100,14 @@ def main() -> None:
             f"| {r['task']} | {r['classes']} | {r['train']} | {r['test']} | "
             f"{r['test_accuracy']:.1%} | {r['seconds']} |"
         )
-    render_png(figures, Path(args.out))
+    overlap = head_overlap(classifiers)
+    print("\n| tasks | shared heads | jaccard | which |\n|---|---|---|---|")
+    for a, b, n, jaccard, which in plots.overlap_rows(overlap):
+        print(f"| {a} & {b} | {n} | {jaccard:.2f} | {which or '-'} |")
+    for name, info in overlap["classifiers"].items():
+        print(f"{name}: layers {info['layers']}")
+    title = f"{model.name}: the top {args.heads} heads of each task"
+    render_png([plots.tasks_figure(classifiers, title)], Path(args.out), width=760, columns=1)
     print(f"wrote {args.out}")
 
 

@@ -1,12 +1,18 @@
-"""The README's screenshots of the real app, taken with the browser the tests use.
+"""The README's and the lesson's screenshots of the real app, taken with the browser the tests use.
 
     HF_HUB_OFFLINE=1 python scripts/screenshots.py [--out assets/readme]
+    HF_HUB_OFFLINE=1 python scripts/screenshots.py --lesson [--out docs/img]
 
 Launches app.py in this process on the bundled `tiny` model, drives Debian's Chromium through
 Playwright (never a downloaded browser) at a laptop's 1366 x 768, and saves:
 - app.png: the colour task loaded, extracted and one scene classified;
 - live.png: the live webcam tab classifying Chromium's fake camera, which plays scenes of the
   colour task (tests/fake_camera.py writes the clip).
+
+With --lesson, the screenshots docs/lesson.md shows, in its order (LESSON_SHOTS): Try an
+example, the heatmap, the k curve, a kept and an unkept head in the inspector and their vector
+maps, the vote without some heads, and the four tiny tasks kept for comparison. Each is a clip
+of the parts it shows, saved as a 256-colour PNG (small enough to commit).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from chromium import extract, load_task, open_page, start_webcam  # noqa: E402
+from lesson_shots import shoot_lesson  # noqa: E402
 
 
 def shoot(out: Path) -> list[Path]:
@@ -69,11 +76,13 @@ def shoot(out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=ROOT / "assets" / "readme")
+    parser.add_argument("--lesson", action="store_true", help="docs/lesson.md's screenshots")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    args.out.mkdir(parents=True, exist_ok=True)
-    for path in shoot(args.out):
+    out = args.out or (ROOT / "docs" / "img" if args.lesson else ROOT / "assets" / "readme")
+    out.mkdir(parents=True, exist_ok=True)
+    for path in (shoot_lesson if args.lesson else shoot)(out):
         print(path)
     return 0
 

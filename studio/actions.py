@@ -23,6 +23,7 @@ from savs.models.adapter import ModelAdapter
 from savs.pipeline import check_compatible
 
 from .classifying import ClassifyActions
+from .comparing import CompareActions
 from .datasets import EXAMPLES_ENV, DatasetActions, examples_root, list_example_tasks
 from .fitting import FitActions
 from .inspecting import InspectActions
@@ -30,7 +31,7 @@ from .session import Classification, Evaluation
 
 
 @dataclass
-class Studio(DatasetActions, FitActions, InspectActions, ClassifyActions):
+class Studio(DatasetActions, FitActions, InspectActions, ClassifyActions, CompareActions):
     """A session with its actions. `export_dir` is the one folder its downloads live in."""
 
     export_dir: str = field(default="", repr=False)
@@ -47,6 +48,7 @@ class Studio(DatasetActions, FitActions, InspectActions, ClassifyActions):
         (`cleared`)."""
         self.close_files()
         self.classes, self.activations, self.classifier, self.curve = {}, None, None, None
+        self.kept = {}
         self.last_classification = self.last_evaluation = self.last_removal = None
         self.class_attention = self.ablation = None
         self.fitted_revision, self.task, self.recording, self.record_left = None, "", "", 0

@@ -76,6 +76,13 @@ def activation_bytes(n: int, num_layers: int, num_heads: int, head_dim: int) -> 
     return n * num_layers * num_heads * head_dim * FLOAT_BYTES
 
 
+def classifier_bytes(clf) -> int:
+    """Bytes a classifier holds: its class means [C, k, d], head scores and margins [L, H]
+    (what a session's kept classifiers cost; they keep no activations)."""
+    tensors = (clf.means, clf.head_scores, clf.head_margins)
+    return sum(t.nbytes for t in tensors if t is not None)
+
+
 def check_activations(n: int, shape: tuple[int, int, int], limit: int | None) -> None:
     """Refuse, before any model run, an Extract whose kept activations would pass the budget."""
     if limit is None:
@@ -94,6 +101,7 @@ def check_activations(n: int, shape: tuple[int, int, int], limit: int | None) ->
 __all__ = [
     "activation_bytes",
     "check_activations",
+    "classifier_bytes",
     "check_examples",
     "check_pixels",
     "held_pixels",

@@ -94,6 +94,7 @@ class Session:
     max_text_chars: int = MAX_TEXT_CHARS
     budget: SessionBudget = LOCAL_SESSION  # what it may hold in all (hosted: HOSTED_SESSION)
     cleared: str = ""  # why the server emptied it (idle, expired); told on its next action
+    kept: dict[str, SAVClassifier] = field(default_factory=dict)  # by name (studio.comparing)
 
     # --- staleness ---------------------------------------------------------------------------
 
@@ -288,7 +289,8 @@ class Session:
         last = self.last_classification
         if last is not None and last.vectors is not None:  # the last input's head vectors
             acts += last.vectors.nbytes
-        return budget.image_bytes(held) + acts
+        kept = sum(budget.classifier_bytes(c) for c in self.kept.values())
+        return budget.image_bytes(held) + acts + kept
 
     def check_room(self, images: Sequence, what: str) -> None:
         """Refuse, before anything is decoded, examples past the session's budget."""

@@ -12,11 +12,13 @@ from PIL import Image
 
 from savs import plots
 from savs.compare import DISPLAY_NAMES
+from savs.limits import MAX_KEPT_CLASSIFIERS
 from savs.markup import md
 from savs.text import plural
 
 from . import lesson
 from .actions import Studio
+from .comparing import compare_parts
 
 
 def status_line(studio: Studio) -> str:
@@ -135,6 +137,20 @@ def _vlm_only(studio: Studio) -> tuple:
     return gr.update(visible=is_vlm), gr.update(visible=is_vlm)
 
 
+REMOVE = "Remove "  # a kept classifier's remove button: REMOVE + its name
+REMOVE_BUTTONS = tuple(f"remove_kept_{i}" for i in range(MAX_KEPT_CLASSIFIERS))
+
+
+def compare_views(studio: Studio) -> tuple:
+    """Compare tasks (studio.steps.compare): line, overlay, overlap rows, remove buttons."""
+    line, figure, rows, names = compare_parts(studio)
+    buttons = [
+        gr.update(visible=i < len(names), value=REMOVE + names[i] if i < len(names) else REMOVE)
+        for i in range(MAX_KEPT_CLASSIFIERS)
+    ]
+    return (line, figure, rows, *buttons)
+
+
 # Everything the page shows: each view draws some of the page's components (by name) from the
 # session's state. `page` draws them in PAGE's order, the outputs of the redraw after each event.
 VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
@@ -162,6 +178,7 @@ VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
     (("picker",), lambda s: (head_picker(s),)),
     (("overlay", "tokens", "inspector", "per_class_head"), lambda s: attention_views(s)),
     (("cam_class",), lambda s: (webcam_class_picker(s),)),
+    (("compare_line", "tasks_overlay", "overlap_table", *REMOVE_BUTTONS), compare_views),
 )
 PAGE: tuple[str, ...] = tuple(name for names, _ in VIEWS for name in names)
 

@@ -35,6 +35,7 @@ from .style import (
     empty_figure,
     shown,
 )
+from .tasks import overlap_rows, tasks_figure
 
 __all__ = [
     "contact_sheet",
@@ -43,6 +44,8 @@ __all__ = [
     "classifier_heatmap",
     "k_curve_figure",
     "head_map_figure",
+    "tasks_figure",
+    "overlap_rows",
     "probability_bars",
     "confusion_heatmap",
     "empty_figure",
