@@ -44,6 +44,8 @@ def extract(page, timeout: int = 120_000) -> None:
 
     page.get_by_role("button", name="Extract", exact=True).click()
     fit_line = page.locator("#fit-line")
+    # a previous fit's line also reads "fit accuracy", under "Out of date" until this one lands
+    expect(fit_line).not_to_contain_text("Out of date", timeout=timeout)
     expect(fit_line).to_contain_text("fit accuracy", timeout=timeout)
     # The redraw chained after Extract sets the k box to the fit's k a moment after the fit
     # line: wait for it, or a k typed next is overwritten by it (a flake CI saw).

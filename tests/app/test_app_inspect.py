@@ -35,20 +35,10 @@ def task_image(tmp_path_factory) -> Path:
 
 
 def page_of(app, studio: Studio) -> dict:
-    """The redrawn page as {elem name: value}, by the PAGE order of views.page."""
-    out = views.page(studio)
-    names = [
-        "auto",
-        "k_curve",
-        "baselines",
-        "picker",
-        "overlay",
-        "tokens",
-        "inspector",
-        "head_classes",
-        "webcam_class",
-    ]
-    return dict(zip(names, out[-len(names) :]))
+    """The redrawn page as {component name: value}, by views.PAGE's names (not positions: steps
+    add components to the page)."""
+    shown = dict(zip(views.PAGE, views.page(studio), strict=True))
+    return {**shown, "head_classes": shown["per_class_head"], "webcam_class": shown["cam_class"]}
 
 
 def test_classify_shows_attention_and_the_inspector_opens_on_a_head(app_module, task_image):
