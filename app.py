@@ -31,7 +31,7 @@ from studio.actions import Studio
 from studio.fairness import cap_session_queue
 from studio.pool import max_models_from_env
 from studio.server import CACHE, MODEL_ENV, POOL, START, close_session, start
-from studio.steps import classes, classify, evaluate, heading, inspect, share, train
+from studio.steps import classes, classify, evaluate, inspect, share, step, train
 from studio.steps.classes import (
     add_class_cb,
     add_example_cb,
@@ -94,10 +94,50 @@ __all__ = [
 
 CSS = """
 .card {border: 1px solid var(--border-color-primary); border-radius: 12px; padding: 6px;}
-.step-title h3 {margin: 0;}
+.step > .label-wrap span {font-size: 1.1rem; font-weight: 600;}
+#step-try [role=tab] {padding: 0 var(--size-3) !important;}
 .hint {font-size: 0.85rem; opacity: 0.8;}
 #predicted-label .output-class {font-size: 1.6rem;}
 footer {display: none !important;}
+/* plotly's toolbar would cover the charts' titles (gr.Plot takes no plotly config) */
+.js-plotly-plot .modebar-container {display: none !important;}
+/* whole thumbnails on the cards: padded, never centre-cropped */
+.tiles img {object-fit: contain !important;}
+"""
+
+# On a phone (a narrow window) the steps are a sequence: one open at a time, so each step's
+# main button is on the screen its title opens. Bound once, on the document (gradio redraws
+# the sections' contents, not the sections).
+PAGE_JS = """
+() => {
+  if (window.savsSteps) return;
+  window.savsSteps = true;
+  const narrow = () => window.matchMedia("(max-width: 767px)").matches;
+  const title = (section) => section.querySelector(":scope > .label-wrap");
+  const isOpen = (section) => title(section).classList.contains("open");
+  const sections = () => Array.from(document.querySelectorAll(".step"));
+  const showOnly = (keep) => {
+    for (const s of sections()) if (s !== keep && isOpen(s)) title(s).click();
+    if (!isOpen(keep)) title(keep).click();
+  };
+  const start = () => {
+    const all = sections();
+    if (!all.length || !title(all[0])) return setTimeout(start, 200);
+    if (narrow()) showOnly(all[0]);
+  };
+  start();
+  document.addEventListener("click", (event) => {
+    const clicked = event.target.closest && event.target.closest(".step > .label-wrap");
+    if (!event.isTrusted || !clicked || !narrow()) return;
+    const section = clicked.parentElement;
+    // the click has just opened it: close the others and bring its title to the top
+    setTimeout(() => {
+      if (!isOpen(section)) return;
+      for (const s of sections()) if (s !== section && isOpen(s)) title(s).click();
+      setTimeout(() => section.scrollIntoView({ block: "start" }), 50);
+    }, 0);
+  });
+}
 """
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber", radius_size="lg")
@@ -119,32 +159,33 @@ def build_demo() -> gr.Blocks:
         )
         train.model_bar(page)
         with gr.Row():
-            with gr.Column(scale=5):
+            with gr.Column(scale=5), step("1 · Classes", classes.HINT, "step-classes"):
                 classes.build(page)
-            with gr.Column(scale=6):
+            with gr.Column(scale=6), step("2 · Extract and inspect", train.HINT, "step-extract"):
                 train.build(page)
-            with gr.Column(scale=5):
+            with gr.Column(scale=5), step("3 · Try it", TRY_HINT, "step-try"):
                 _try_it(page)
         page.finish()
         page.then(demo.load(on_page_load, page.state, [page.state, page["prompt"]], **PRIVATE))
         demo.unload(close_session)
+        demo.load(None, None, None, js=PAGE_JS)
     demo.queue(default_concurrency_limit=8, max_size=64)
     cap_session_queue(demo)
     return demo
 
 
 def _try_it(page: Page) -> None:
-    """Step 3 (right column): classify (and why), live webcam, evaluate, save and share."""
-    heading("3 · Try it", TRY_HINT)
-    with gr.Tabs():
+    """Step 3 (right column): classify (and why), live webcam, evaluate, save and share. The
+    tabs wrap to a second row rather than hide behind an overflow menu."""
+    with gr.Tabs(overflow_behavior="wrap"):
         with gr.Tab("Classify"):
             classify.build(page)
             inspect.build(page)
-        with gr.Tab("Live webcam"):
+        with gr.Tab("Live"):
             classify.build_live(page)
         with gr.Tab("Evaluate"):
             evaluate.build(page)
-        with gr.Tab("Save & share"):
+        with gr.Tab("Share"):
             share.build(page)
 
 

@@ -20,7 +20,7 @@ from ..inputs import check_upload_count, upload_paths, visitor_image
 from ..server import discard_upload, register_session, start_session, tracked, user_errors
 from ..views import cards_key, session_summary
 from ..wiring import FIT, IMPORTED, LIVE, PRIVATE, Page
-from . import first_visit, heading
+from . import first_visit, info
 from .first_visit import loaded_message
 
 TILE = 96  # px of one example thumbnail on a card
@@ -322,7 +322,7 @@ def load_task_cb(studio: Studio, task: str) -> tuple:
     if not task:
         raise gr.Error("Pick an example task first.")
     n = studio.load_example_task(task)
-    gr.Info(f"{loaded_message(studio, task, n)} Now click 'Extract'.")
+    info(f"{loaded_message(studio, task, n)} Now click 'Extract'.")
     from ..views import fit_views
 
     return (studio, studio.prompt, session_summary(studio), *fit_views(studio))
@@ -337,7 +337,7 @@ def import_dataset_cb(studio: Studio, file: str | None) -> tuple:
     finally:
         discard_upload(file)
     replaced = studio.replaced_notice()
-    gr.Info(
+    info(
         f"Imported {n} examples in {plural(len(studio.classes), 'class')}."
         + (f" {replaced}" if replaced else "")
     )
@@ -357,7 +357,6 @@ def build(page: Page) -> None:
     """Step 1 (left column): example task, prompt, cards, webcam capture, import. The cards'
     own events are chained to the page redraw when they are drawn (`page.then`)."""
     state = page.state
-    heading("1 · Classes", HINT)
     first_visit.try_button(page)
     with gr.Row():
         task = gr.Dropdown(

@@ -97,7 +97,7 @@ def build(page: Page) -> None:
 
 
 def build_live(page: Page) -> None:
-    """The Live webcam tab: every frame classified (with the Classify tab's text)."""
+    """The Live tab: every frame classified (with the Classify tab's text)."""
     live_cam = visitor_image(
         sources=["webcam"], streaming=True, height=200, show_label=False, elem_id="live-cam"
     )
