@@ -18,13 +18,15 @@ from savs.text import plural
 from ..actions import Studio, list_example_tasks
 from ..inputs import check_upload_count, upload_paths, visitor_image
 from ..server import discard_upload, register_session, start_session, tracked, user_errors
-from ..views import cards_key, session_summary
+from ..session import MAX_RECORD
+from ..views import capture_line, recorded, session_summary
 from ..wiring import FIT, IMPORTED, LIVE, PRIVATE, Page
 from . import first_visit, info
 from .first_visit import loaded_message
 
 TILE = 96  # px of one example thumbnail on a card
 TILES_PER_ROW = 8  # thumbnails in a row; a card shows 3 rows and scrolls past them
+CAPTURE_EVERY_S = 0.1  # the capture webcam's frame interval: >= 5 frames a second recorded
 
 
 # --- callbacks (each one Studio action; the page is redrawn after it) ------------------------
@@ -99,22 +101,20 @@ def add_example_cb(studio: Studio, name: str, image: str | None, text: str) -> t
 
 
 # what the camera widget's own controls read (gradio 6.31 has no option to relabel them)
-START_WEBCAM = "Start the webcam first: click 'Click to Access Webcam', then its 'Record' button."
-
-
-def choose_cam_class_cb(studio: Studio, name: str | None) -> Studio:
-    """The visitor's "Into class" choice is the session's: redraws keep it."""
-    studio.capture_class = name or ""
-    return studio
+START_WEBCAM = (
+    "Start the webcam first: click 'Click to Access Webcam', then its 'Record' button "
+    "(it streams; nothing is stored until you hold a card's 'Hold to record')."
+)
+NO_FRAMES = (
+    "No frames came while you held the button: keep it pressed while the webcam streams. "
+    + START_WEBCAM
+)
 
 
 @user_errors
 def snap_cb(studio: Studio, name: str, frame: str | None) -> Studio:
     """The webcam's current frame (a file, deleted after the call) becomes one example."""
     try:
-        if not name:
-            raise gr.Error("Pick the class the frames go into.")
-        studio.capture_class = name
         if frame is None:
             raise gr.Error(START_WEBCAM)
         studio.add_examples(name, [frame])
@@ -125,26 +125,37 @@ def snap_cb(studio: Studio, name: str, frame: str | None) -> Studio:
 
 @user_errors
 def record_cb(studio: Studio, name: str, frames: int) -> tuple:
-    """Hold-to-record: the next N frames of the streaming webcam go into the class."""
-    if not name:
-        raise gr.Error("Pick the class the frames go into.")
-    studio.capture_class = name
+    """Recording: the next `frames` frames of the streaming webcam go into the class."""
     studio.start_recording(name, int(frames))
     return studio, session_summary(studio)
 
 
-def record_label(frames: float) -> str:
-    """Our record button names its count ("Record 10 frames"): the camera's own reads "Record"."""
-    return f"Record {plural(int(frames), 'frame')}"
+@user_errors
+def hold_cb(studio: Studio, held: str) -> tuple:
+    """A card's "Hold to record", pressed ("card index:press number", set by HOLD_JS) or
+    released (""): while it is held, every streamed frame goes into that card's class (at most
+    MAX_RECORD a hold); on release the cards are drawn again with the new frames."""
+    if held:
+        names, index = list(studio.classes), int(held.split(":")[0])
+        if not 0 <= index < len(names):
+            raise gr.Error("That class is gone: the cards are drawn again.")
+        record_cb(studio, names[index], MAX_RECORD)
+    elif studio.recording:
+        got = recorded(studio)
+        studio.stop_recording()
+        if not got:
+            gr.Warning(NO_FRAMES)
+    return studio, capture_line(studio)
 
 
 @tracked
 def record_frame_cb(studio: Studio, frame: str | None) -> tuple:
-    """Every streamed webcam frame (a file, deleted after the call): added while recording.
-    The cards are drawn again only when a recording ends (the summary counts down meanwhile)."""
+    """Every streamed webcam frame (a file, deleted after the call): added while a card's
+    "Hold to record" is held. Only the count under the camera is drawn meanwhile (the cards
+    are drawn again when the button is released)."""
     try:
         if frame is None or not studio.recording:
-            return gr.skip(), gr.skip()
+            return gr.skip()
         start_session(studio)
         try:
             studio.record_frame(frame)
@@ -153,8 +164,7 @@ def record_frame_cb(studio: Studio, frame: str | None) -> tuple:
             gr.Warning(plain(hide_paths(str(exc))))
     finally:
         discard_upload(frame)
-    done = not studio.recording
-    return session_summary(studio), (cards_key(studio) if done else gr.skip())
+    return capture_line(studio)
 
 
 @user_errors
@@ -183,15 +193,18 @@ def _tiles(examples: list) -> list[tuple[Image.Image, str]]:
     return [(plots.example_tile(ex.images, ex.text, TILE), ex.text[:40]) for ex in examples]
 
 
-def class_cards(studio_state: gr.State, key: gr.Textbox, then: Callable[[Any], Any]) -> None:
-    """Draw one card per class whenever `key` changes; `then(event)` chains the page redraw."""
+def class_cards(
+    studio_state: gr.State, key: gr.Textbox, cam: gr.Image, then: Callable[[Any], Any]
+) -> None:
+    """Draw one card per class whenever `key` changes (`cam`: the webcam its Snap reads);
+    `then(event)` chains the page redraw."""
 
     @gr.render(inputs=[studio_state], triggers=[key.change])
     def cards(studio: Studio) -> None:
         is_vlm = studio.model_info.is_vlm if studio.model_info else True
         for i, (name, examples) in enumerate(studio.classes.items()):
             adding = name == studio.current_name(studio.adding_to)
-            _card(i, name, examples, (is_vlm, adding), studio_state, then)
+            _card(i, name, examples, (is_vlm, adding), (studio_state, cam), then)
 
 
 def _card(
@@ -199,11 +212,13 @@ def _card(
     name: str,
     examples: list,
     shown: tuple[bool, bool],
-    studio_state: gr.State,
+    inputs: tuple[gr.State, gr.Image],
     then: Callable[[Any], Any],
 ) -> None:
-    """One class card; `shown`: (the model reads images, the add panel is open)."""
+    """One class card; `shown`: (the model reads images, the add panel is open); `inputs`:
+    (the session, the capture webcam)."""
     is_vlm, adding = shown
+    studio_state, cam = inputs
     with gr.Group(elem_classes="card", elem_id=f"class-card-{i}"):
         with gr.Row(equal_height=True):
             name_box = gr.Textbox(
@@ -230,6 +245,9 @@ def _card(
                 visible=is_vlm,
             )
             drop = gr.Button("Delete selected sample", size="sm", scale=2, visible=bool(examples))
+        with gr.Row(visible=is_vlm):  # the webcam's frames: the hold is read by HOLD_JS
+            gr.Button("Hold to record", size="sm", scale=3, elem_classes="hold-record")
+            snap = gr.Button("Snap", size="sm", scale=2)
         panel, shot, text, add_one = _add_panel(i, len(examples), is_vlm, adding)
     # the class name is bound when the card is drawn (a new drawing after every edit)
     for event, callback, inputs, outputs in (
@@ -238,6 +256,7 @@ def _card(
         (delete.click, delete_class_cb, [], studio_state),
         (drop.click, delete_example_cb, [chosen], studio_state),
         (files.upload, add_files_cb, [files, text], studio_state),
+        (snap.click, snap_cb, [cam], studio_state),
         (add_one.click, add_example_cb, [shot, text], [studio_state, shot]),
     ):
         fn = functools.partial(_call_for, callback, name)
@@ -371,8 +390,10 @@ def build(page: Page) -> None:
         label="Instruction prompt (shared by every example)",
         placeholder="e.g. What colour is the shape?",
     )
+    cam = _webcam(page)
     key = gr.Textbox(visible=False, elem_id="cards-key")
-    class_cards(state, key, page.then)
+    class_cards(state, key, cam, page.then)
+    page.on(key.change, None, None, None, js=HOLD_JS)
     with gr.Row():
         add_class = gr.Button("+ Add a class", scale=2)
         undo = gr.Button("Undo", visible=False, scale=2, elem_id="undo")
@@ -388,7 +409,6 @@ def build(page: Page) -> None:
         [state, prompt, summary, *FIT],
         "load_example_task",
     )
-    _webcam(page)
     with gr.Accordion("Import a labeled dataset", open=False):
         dataset_in = gr.File(
             file_types=[".jsonl", ".zip"],
@@ -403,30 +423,66 @@ def build(page: Page) -> None:
         )
 
 
-def _webcam(page: Page) -> None:
-    """Snap one frame, or record the next N, into the chosen class."""
-    state, private = page.state, PRIVATE
-    with gr.Accordion("Webcam: snap or record frames into a class", open=False) as cam_box:
+# While a card's "Hold to record" is pressed (pointer, or Space / Enter on the focused button),
+# the hidden box #hold-record holds "card index:press number", and "" once it is released
+# (anywhere on the page: the card may be drawn again meanwhile); its change event starts and
+# stops the recording. Bound once per page, on the document (the cards are redrawn).
+HOLD_JS = """
+() => {
+  if (window.savsHold) return;
+  window.savsHold = true;
+  let held = false;
+  const set = (value) => {
+    const box = document.querySelector("#hold-record textarea, #hold-record input");
+    if (!box) return;
+    box.value = value;
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  };
+  const press = (event) => {
+    const button = event.target.closest && event.target.closest(".hold-record");
+    const card = button && button.closest("[id^=class-card-]");
+    if (!card || held) return;
+    event.preventDefault();  // no text selection or touch scrolling while held
+    held = true;
+    window.savsHolds = (window.savsHolds || 0) + 1;
+    set(`${card.id.slice("class-card-".length)}:${window.savsHolds}`);
+  };
+  const release = () => {
+    if (!held) return;
+    held = false;
+    set("");
+  };
+  document.addEventListener("pointerdown", press);
+  document.addEventListener("keydown", (e) => {
+    if ((e.key === " " || e.key === "Enter") && !e.repeat) press(e);
+  });
+  for (const name of ["pointerup", "pointercancel", "keyup"]) {
+    document.addEventListener(name, release);
+  }
+  window.addEventListener("blur", release);
+}
+"""
+
+
+def _webcam(page: Page) -> gr.Image:
+    """The one capture camera, above the cards (whose buttons record or snap its frames), and
+    the count of the frames arriving while a card's button is held."""
+    state = page.state
+    with gr.Accordion("Webcam for the cards' Hold to record and Snap", open=False) as cam_box:
         cam = visitor_image(
             sources=["webcam"], streaming=True, height=200, show_label=False, elem_id="capture-cam"
         )
-        with gr.Row():
-            cam_class = gr.Dropdown([], label="Into class", scale=2)
-            cam_frames = gr.Slider(1, 100, value=10, step=1, label="Frames", scale=2)
-        with gr.Row():
-            snap = gr.Button("Snap", size="sm")
-            record = gr.Button(record_label(cam_frames.value), size="sm", variant="primary")
-    page.add(cam_box=cam_box, cam_class=cam_class)
-    page.on(cam_class.input, choose_cam_class_cb, [state, cam_class], [state], **private)
-    page.on(cam_frames.change, record_label, [cam_frames], [record], **private)
-    page.private(snap.click, snap_cb, [state, cam_class, cam], [state])
-    page.private(record.click, record_cb, [state, cam_class, cam_frames], [state, "summary"])
+        capture = gr.Markdown(elem_id="capture-status")
+    held = gr.Textbox(visible="hidden", elem_id="hold-record", show_label=False)
+    page.add(cam_box=cam_box, capture=capture)
+    page.private(held.change, hold_cb, [state, held], [state, capture])
     page.on(
         cam.stream,
         record_frame_cb,
         [state, cam],
-        ["summary", "key"],
-        stream_every=0.25,
+        [capture],
+        stream_every=CAPTURE_EVERY_S,
         **LIVE,
-        **private,
+        **PRIVATE,
     )
+    return cam
