@@ -31,7 +31,7 @@ from studio.actions import Studio
 from studio.fairness import cap_session_queue
 from studio.pool import max_models_from_env
 from studio.server import CACHE, MODEL_ENV, POOL, START, close_session, start
-from studio.steps import classes, classify, evaluate, inspect, share, step, train
+from studio.steps import CAMERA_LABELS, classes, classify, evaluate, inspect, share, step, train
 from studio.steps.classes import (
     add_class_cb,
     add_example_cb,
@@ -190,8 +190,9 @@ def _try_it(page: Page) -> None:
 
 
 def launch_kwargs() -> dict:
-    """Settings every launch uses (the app's look and its upload limit)."""
-    return dict(theme=THEME, css=CSS, max_file_size="64mb")
+    """Settings every launch uses (the app's look, the webcam's plain labels, the upload
+    limit)."""
+    return dict(theme=THEME, css=CSS, i18n=gr.I18n(en=CAMERA_LABELS), max_file_size="64mb")
 
 
 def main(argv: list[str] | None = None) -> None:

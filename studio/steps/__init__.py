@@ -8,6 +8,11 @@ from contextlib import contextmanager
 
 import gradio as gr
 
+# The webcam widget's own button, in plain words (gradio's "Record" / "Stop" read as if they
+# stored something): app.py hands these to launch(i18n=...), which overrides gradio's labels.
+START_CAMERA, STOP_CAMERA = "Start camera", "Stop camera"
+CAMERA_LABELS = {"audio.record": START_CAMERA, "audio.stop": STOP_CAMERA}
+
 INFO_SECONDS = 4  # an info toast's life: long enough to read, short enough not to cover the page
 
 

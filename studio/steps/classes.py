@@ -21,7 +21,7 @@ from ..server import discard_upload, register_session, start_session, tracked, u
 from ..session import MAX_RECORD
 from ..views import capture_line, recorded, session_summary
 from ..wiring import FIT, IMPORTED, LIVE, PRIVATE, Page
-from . import first_visit, info
+from . import START_CAMERA, first_visit, info
 from .first_visit import loaded_message
 
 TILE = 96  # px of one example thumbnail on a card
@@ -100,10 +100,10 @@ def add_example_cb(studio: Studio, name: str, image: str | None, text: str) -> t
     return studio, None
 
 
-# what the camera widget's own controls read (gradio 6.31 has no option to relabel them)
+# the camera widget's own controls as they read ("Click to Access Webcam" cannot be relabeled)
 START_WEBCAM = (
-    "Start the webcam first: click 'Click to Access Webcam', then its 'Record' button "
-    "(it streams; nothing is stored until you hold a card's 'Hold to record')."
+    f"Start the webcam first: click 'Click to Access Webcam', then '{START_CAMERA}' "
+    "(nothing is stored until you hold a card's 'Hold to record' or click its 'Snap')."
 )
 NO_FRAMES = (
     "No frames came while you held the button: keep it pressed while the webcam streams. "

@@ -2,7 +2,8 @@
 (tests/fake_camera.py) playing green frames: on the second class's card, "Hold to record" puts
 frames into that class while the mouse button is held (the count under the camera grows as they
 arrive, at >= 5 frames a second), the first class is left alone, and the card's "Snap" adds one
-frame. Held without a streaming camera, the page says how to start it."""
+frame. Held without a streaming camera, the page says how to start it; the camera's own
+button reads "Start camera" / "Stop camera"."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import fake_camera as fc
 import pytest
 import torch
 from chromium import load_task, open_page, start_webcam
+
+from studio.steps import STOP_CAMERA
 
 import studio_fixtures as sf
 
@@ -62,7 +65,9 @@ def test_hold_to_record_into_the_second_class_then_snap(app_url, tmp_path):
                 timeout=30_000
             )
             page.get_by_text("Webcam for the cards' Hold to record and Snap").click()
-            start_webcam(page, "capture-cam")
+            start_webcam(page, "capture-cam")  # its own button reads plainly
+            button = page.locator("#capture-cam").get_by_role("button", name="capture photo")
+            expect(button).to_contain_text(STOP_CAMERA, timeout=10_000)
             page.wait_for_timeout(1500)  # the camera streams
             seen = _hold(page, second.get_by_role("button", name="Hold to record"), HOLD_S)
             expect(page.locator("#capture-status")).not_to_contain_text("Recording", timeout=30_000)
