@@ -101,8 +101,6 @@ CSS = """
 footer {display: none !important;}
 /* plotly's toolbar would cover the charts' titles (gr.Plot takes no plotly config) */
 .js-plotly-plot .modebar-container {display: none !important;}
-/* whole thumbnails on the cards: padded, never centre-cropped */
-.tiles img {object-fit: contain !important;}
 """
 
 # On a phone (a narrow window) the steps are a sequence: one open at a time, so each step's
@@ -181,8 +179,9 @@ def _try_it(page: Page) -> None:
         with gr.Tab("Classify"):
             classify.build(page)
             inspect.build(page)
-        with gr.Tab("Live"):
+        with gr.Tab("Live") as live_tab:  # hidden for a text-only model
             classify.build_live(page)
+        page.add(live_tab=live_tab)
         with gr.Tab("Evaluate"):
             evaluate.build(page)
         with gr.Tab("Share"):

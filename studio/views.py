@@ -144,9 +144,14 @@ def undo_update(studio: Studio) -> Any:
 
 
 def _vlm_only(studio: Studio) -> tuple:
-    """The image inputs (query image, webcam box): shown for vision-language models only."""
+    """The image inputs (query image, webcam box, Live tab): shown for vision-language models
+    only. (A tab's visible=False leaves its button in gradio 6.31; "hidden" removes it.)"""
     is_vlm = studio.model_info.is_vlm if studio.model_info else True
-    return gr.update(visible=is_vlm), gr.update(visible=is_vlm)
+    return (
+        gr.update(visible=is_vlm),
+        gr.update(visible=is_vlm),
+        gr.update(visible=is_vlm or "hidden"),
+    )
 
 
 # Everything the page shows: each view draws some of the page's components (by name) from the
@@ -159,7 +164,7 @@ VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
     (("undo",), lambda s: (undo_update(s),)),
     (("key",), lambda s: (cards_key(s),)),
     (("task_key",), lambda s: (s.task,)),  # the Classify tab's test inputs follow it
-    (("image", "cam_box"), _vlm_only),
+    (("image", "cam_box", "live_tab"), _vlm_only),
     (("heatmap",), lambda s: (heatmap_view(s),)),
     (("top_heads", "fit_line"), fit_summary),
     (("predicted", "bars", "timing"), prediction_views),

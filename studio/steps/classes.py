@@ -319,7 +319,7 @@ def _gallery(examples: list) -> gr.Gallery:
         allow_preview=False,
         show_label=False,
         container=False,
-        object_fit="cover",
+        object_fit="contain",  # whole pictures, padded: a crop can hide what the class is
         elem_classes="tiles",
         fit_columns=False,
         buttons=[],

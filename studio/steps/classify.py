@@ -15,7 +15,7 @@ from ..fairness import LIVE_FRAMES
 from ..inputs import visitor_image
 from ..server import POOL, discard_upload, gpu, start_session, tracked, user_errors
 from ..views import heatmap_view, prediction_views
-from ..wiring import LIVE, MODEL_BOUND, Page
+from ..wiring import LIVE, MODEL_BOUND, PRIVATE, Page
 from . import first_visit
 
 
@@ -71,6 +71,17 @@ def _classify_frame(studio: Studio, frame: str | None, text: str) -> tuple:
 # --- layout and events -----------------------------------------------------------------------
 
 LIVE_EVERY_S = 0.1  # the webcam's frame interval; the loop answers as fast as the model allows
+# the bars are vote counts, not the model's confidence: say so where they are read
+VOTES_LABEL = "Prediction: share of head votes"
+VOTES_HINT = (
+    "Each bar is the share of the k selected heads that voted for the class (11 of 20 heads: "
+    "55%), not a calibrated confidence: a close split means the heads disagree."
+)
+
+
+def _cleared() -> tuple[str, None]:
+    """Empty classify inputs (text, picture)."""
+    return "", None
 
 
 def build(page: Page) -> None:
@@ -81,10 +92,13 @@ def build(page: Page) -> None:
     )
     text = gr.Textbox(label="Text (optional)")
     classify = gr.Button("Classify", variant="primary")
-    predicted = gr.Label(label="Prediction", num_top_classes=3, elem_id="predicted-label")
+    predicted = gr.Label(label=VOTES_LABEL, num_top_classes=3, elem_id="predicted-label")
+    gr.Markdown(VOTES_HINT, elem_classes="hint", elem_id="votes-hint")
     timing = gr.Markdown(elem_id="timing")
     bars = gr.Plot(show_label=False, elem_id="vote-bars")
     page.add(image=image, text=text, predicted=predicted, timing=timing, bars=bars)
+    # another model (its status line changes): what was typed for the last one is cleared
+    page.on(page["status"].change, _cleared, None, [text, image], **PRIVATE)
     page.public(
         classify.click,
         classify_cb,
@@ -101,7 +115,7 @@ def build_live(page: Page) -> None:
     live_cam = visitor_image(
         sources=["webcam"], streaming=True, height=200, show_label=False, elem_id="live-cam"
     )
-    live_label = gr.Label(label="Live prediction", num_top_classes=3, elem_id="live-label")
+    live_label = gr.Label(label=VOTES_LABEL, num_top_classes=3, elem_id="live-label")
     live_timing = gr.Markdown(elem_id="live-timing")
     live_bars = gr.Plot(show_label=False, elem_id="live-bars")
     page.on(

@@ -120,12 +120,21 @@ def test_a_text_only_model_hides_the_image_inputs(served):
         browser, page = open_page(p, url, size=(1440, 1000))
         try:
             expect(page.locator("#query-image")).to_be_visible(timeout=30_000)
+            expect(page.locator("#model-status")).to_contain_text("vision-language")
+            typed = page.get_by_label("Text (optional)")
+            typed.fill("typed for the picture model")
+            page.get_by_role("button", name="Classify", exact=True).click()  # refused: redrawn
+            expect(page.get_by_text("no classifier yet").first).to_be_visible(timeout=30_000)
+            expect(typed).to_have_value("typed for the picture model")  # a redraw keeps it
+            expect(page.get_by_role("tab", name="Live", exact=True)).to_be_visible()
             model = page.get_by_label("Model")
             model.fill(text_dir)
             model.press("Enter")
             page.get_by_role("button", name="Load model").click()
             expect(page.locator("#model-status")).to_contain_text("text-only", timeout=60_000)
             expect(page.locator("#query-image")).to_be_hidden(timeout=30_000)
+            expect(page.get_by_role("tab", name="Live", exact=True)).to_be_hidden()
+            expect(typed).to_have_value("")  # typed for the other model: cleared
             page.get_by_role("button", name="+ Add a class").click()
             card = page.locator("#class-card-0").first
             expect(card).to_be_visible(timeout=30_000)
