@@ -99,6 +99,12 @@ CSS = """
 .hint {font-size: 0.85rem; opacity: 0.8;}
 #predicted-label .output-class {font-size: 1.6rem;}
 footer {display: none !important;}
+/* a card's thumbnails: whole, 56 px squares, as many to a row as fit, 3 rows then a scroll */
+.tiles, .tiles .grid-wrap {height: auto !important; min-height: 0 !important;}
+.tiles .grid-wrap {max-height: 190px; overflow-y: auto;}
+.tiles .grid-container {grid-template-columns: repeat(auto-fill, 56px) !important;
+  grid-auto-rows: 56px !important; gap: 4px !important;}
+.tiles .thumbnail-item {width: 56px !important; height: 56px !important;}
 /* plotly's toolbar would cover the charts' titles (gr.Plot takes no plotly config) */
 .js-plotly-plot .modebar-container {display: none !important;}
 """

@@ -24,8 +24,8 @@ from ..wiring import FIT, IMPORTED, LIVE, PRIVATE, Page
 from . import START_CAMERA, first_visit, info
 from .first_visit import loaded_message
 
-TILE = 96  # px of one example thumbnail on a card
-TILES_PER_ROW = 8  # thumbnails in a row; a card shows 3 rows and scrolls past them
+TILE = 96  # px of one example thumbnail as made (the page shows it at 56 px: app.py's CSS)
+TILES_PER_ROW = 8  # thumbnails in a row where the CSS does not size them
 CAPTURE_EVERY_S = 0.1  # the capture webcam's frame interval: >= 5 frames a second recorded
 
 
@@ -242,12 +242,17 @@ def _card(
                 file_types=["image"],
                 size="sm",
                 scale=3,
+                min_width=100,
                 visible=is_vlm,
             )
-            drop = gr.Button("Delete selected sample", size="sm", scale=2, visible=bool(examples))
+            drop = gr.Button(
+                "Delete selected sample", size="sm", scale=2, min_width=100, visible=bool(examples)
+            )
         with gr.Row(visible=is_vlm):  # the webcam's frames: the hold is read by HOLD_JS
-            gr.Button("Hold to record", size="sm", scale=3, elem_classes="hold-record")
-            snap = gr.Button("Snap", size="sm", scale=2)
+            gr.Button(
+                "Hold to record", size="sm", scale=3, min_width=100, elem_classes="hold-record"
+            )
+            snap = gr.Button("Snap", size="sm", scale=2, min_width=60)
         panel, shot, text, add_one = _add_panel(i, len(examples), is_vlm, adding)
     # the class name is bound when the card is drawn (a new drawing after every edit)
     for event, callback, inputs, outputs in (
@@ -309,13 +314,12 @@ def _panel_cb(name: str, studio: Studio) -> Studio:
 
 
 def _gallery(examples: list) -> gr.Gallery:
-    """A card's thumbnails: up to 3 rows drawn, the rest scrolled to."""
-    rows = min(3, -(-len(examples) // TILES_PER_ROW))
+    """A card's thumbnails, whole and square (the page's CSS sizes them: as many to a row as the
+    card is wide, 3 rows drawn, the rest scrolled to)."""
     return gr.Gallery(
         _tiles(examples),
         columns=TILES_PER_ROW,
-        rows=rows,
-        height=8 + 52 * rows,
+        height="auto",
         allow_preview=False,
         show_label=False,
         container=False,

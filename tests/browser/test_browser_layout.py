@@ -1,10 +1,12 @@
 """Issue 22, the page's layout in headless Chromium: at 1366 x 768 every step's main button is
 on the page after at most one click on its tab, and no tab hides behind an overflow menu; at
 390 x 844 (a phone) the steps are a sequence, one open at a time, each step's main button on the
-screen its title opens. Both tests print the page's height; info toasts go by themselves and
-plotly's toolbar covers no chart title."""
+screen its title opens. Both tests print the page's height; info toasts go by themselves,
+plotly's toolbar covers no chart title and a card's thumbnails are whole."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 import torch
@@ -33,6 +35,20 @@ def _button(page, name: str):
     return page.get_by_role("button", name=name, exact=True)
 
 
+def _whole_thumbnails(card) -> None:
+    """Every thumbnail of a card lies whole inside the card's gallery, its picture contained
+    (the issue saw 98 px pictures in a 60 px strip, centre-cropped)."""
+    wrap = card.locator(".tiles .grid-wrap").bounding_box()
+    tiles = card.get_by_role("button", name=re.compile(r"^Thumbnail \d+ of \d+$"))
+    assert tiles.count() == 4
+    for i in range(tiles.count()):
+        box = tiles.nth(i).bounding_box()
+        assert wrap["y"] <= box["y"] and box["y"] + box["height"] <= wrap["y"] + wrap["height"]
+        assert wrap["x"] <= box["x"] and box["x"] + box["width"] <= wrap["x"] + wrap["width"]
+        fit = tiles.nth(i).locator("img").evaluate("e => getComputedStyle(e).objectFit")
+        assert fit == "contain", fit
+
+
 def test_on_a_laptop_every_main_button_is_one_tab_click_away(app_url):
     from playwright.sync_api import expect, sync_playwright
 
@@ -42,6 +58,7 @@ def test_on_a_laptop_every_main_button_is_one_tab_click_away(app_url):
             load_task(page, "colours", "3 classes, 12 examples")
             toast = page.get_by_text("Loaded example task")
             expect(toast).to_be_hidden(timeout=9_000)  # an info toast goes by itself
+            _whole_thumbnails(page.locator("#class-card-0").first)
             extract(page)
             print(f"\npage height at 1366x768, a task loaded and extracted: {_height(page)} px")
             assert page.locator("[class*=overflow-menu]").count() == 0  # no "..." menu
