@@ -19,7 +19,7 @@ from ..actions import Studio, list_example_tasks
 from ..inputs import check_upload_count, upload_paths, visitor_image
 from ..server import discard_upload, register_session, start_session, tracked, user_errors
 from ..session import MAX_RECORD
-from ..views import capture_line, recorded, session_summary
+from ..views import capture_line, cards_key, recorded, session_summary
 from ..wiring import FIT, IMPORTED, LIVE, PRIVATE, Page
 from . import START_CAMERA, first_visit, info
 from .first_visit import loaded_message
@@ -27,6 +27,7 @@ from .first_visit import loaded_message
 TILE = 96  # px of one example thumbnail as made (the page shows it at 56 px: app.py's CSS)
 TILES_PER_ROW = 8  # thumbnails in a row where the CSS does not size them
 CAPTURE_EVERY_S = 0.1  # the capture webcam's frame interval: >= 5 frames a second recorded
+CARDS_EVERY = 10  # recorded frames between two drawings of the cards while a button is held
 
 
 # --- callbacks (each one Studio action; the page is redrawn after it) ------------------------
@@ -151,11 +152,11 @@ def hold_cb(studio: Studio, held: str) -> tuple:
 @tracked
 def record_frame_cb(studio: Studio, frame: str | None) -> tuple:
     """Every streamed webcam frame (a file, deleted after the call): added while a card's
-    "Hold to record" is held. Only the count under the camera is drawn meanwhile (the cards
-    are drawn again when the button is released)."""
+    "Hold to record" is held. The count under the camera is drawn at every frame, the cards
+    every CARDS_EVERY frames (the thumbnails appear as they come) and when it is released."""
     try:
         if frame is None or not studio.recording:
-            return gr.skip()
+            return gr.skip(), gr.skip()
         start_session(studio)
         try:
             studio.record_frame(frame)
@@ -164,7 +165,8 @@ def record_frame_cb(studio: Studio, frame: str | None) -> tuple:
             gr.Warning(plain(hide_paths(str(exc))))
     finally:
         discard_upload(frame)
-    return capture_line(studio)
+    got = recorded(studio)
+    return capture_line(studio), (cards_key(studio) if got % CARDS_EVERY == 0 else gr.skip())
 
 
 @user_errors
@@ -484,7 +486,7 @@ def _webcam(page: Page) -> gr.Image:
         cam.stream,
         record_frame_cb,
         [state, cam],
-        [capture],
+        [capture, "key"],
         stream_every=CAPTURE_EVERY_S,
         **LIVE,
         **PRIVATE,

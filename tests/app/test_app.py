@@ -253,7 +253,7 @@ def test_hold_to_record_fills_the_held_cards_class(app_module, tmp_path):
     assert studio.recording == second and "0 frames" in line
     for i in range(3):
         sf.colour_image((1, 200, 3), i).save(frame)
-        line = app_module.record_frame_cb(studio, str(frame))
+        line, _ = app_module.record_frame_cb(studio, str(frame))
         assert f"{i + 1} frame" in line and second in line
         assert not frame.exists()  # each frame's file is deleted once read
     _, line = hold_cb(studio, "")

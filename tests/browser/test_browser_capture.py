@@ -1,9 +1,9 @@
 """Issue 22, capture as Teachable Machine does it, in headless Chromium with the fake camera
 (tests/fake_camera.py) playing green frames: on the second class's card, "Hold to record" puts
 frames into that class while the mouse button is held (the count under the camera grows as they
-arrive, at >= 5 frames a second), the first class is left alone, and the card's "Snap" adds one
-frame. Held without a streaming camera, the page says how to start it; the camera's own
-button reads "Start camera" / "Stop camera"."""
+arrive, at >= 5 frames a second, and the card's thumbnails come too), the first class is left
+alone, and the card's "Snap" adds one frame. Held without a streaming camera, the page says how
+to start it; the camera's own button reads "Start camera" / "Stop camera"."""
 
 from __future__ import annotations
 
@@ -30,19 +30,21 @@ def _count(card) -> int:
     return int(re.search(r"(\d+) examples?", card.inner_text()).group(1))
 
 
-def _hold(page, button, seconds: float) -> list[tuple[float, int]]:
-    """Press `button` with the mouse for `seconds`: the (time, frames) the count under the
-    camera showed meanwhile."""
-    status = page.locator("#capture-status")
-    button.hover()
+def _hold(page, card: int, seconds: float) -> list[tuple[float, int, int]]:
+    """Press card `card`'s "Hold to record" with the mouse for `seconds`: the (time, frames
+    counted under the camera, examples the card shows) seen meanwhile."""
+    status, shown = page.locator("#capture-status"), page.locator(f"#class-card-{card}").first
+    shown.get_by_role("button", name="Hold to record").hover()
     page.mouse.down()
     start, seen = time.monotonic(), []
     try:
         while time.monotonic() - start < seconds:
-            shown = status.inner_text() if status.is_visible() else ""  # a closed webcam box
-            match = re.search(r"Recording into .*?(\d+) frames?", shown)
+            line = status.inner_text() if status.is_visible() else ""  # a closed webcam box
+            match = re.search(r"Recording into .*?(\d+) frames?", line)
             if match:
-                seen.append((time.monotonic() - start, int(match.group(1))))
+                seen.append(
+                    (round(time.monotonic() - start, 2), int(match.group(1)), _count(shown))
+                )
             page.wait_for_timeout(100)
     finally:
         page.mouse.up()
@@ -57,10 +59,8 @@ def test_hold_to_record_into_the_second_class_then_snap(app_url, tmp_path):
         browser, page = open_page(p, app_url, clip=clip, size=(1440, 1000))
         try:
             load_task(page, "colours", "3 classes, 12 examples")
-            first, second = (page.locator(f"#class-card-{i}").first for i in (0, 1))
-            expect(second).to_be_visible(timeout=30_000)
-            hold = second.get_by_role("button", name="Hold to record")
-            _hold(page, hold, 0.5)  # no camera yet: nothing is recorded, the page says why
+            expect(page.locator("#class-card-1").first).to_be_visible(timeout=30_000)
+            _hold(page, 1, 0.5)  # no camera yet: nothing is recorded, the page says why
             expect(page.get_by_text("No frames came while you held").first).to_be_visible(
                 timeout=30_000
             )
@@ -69,7 +69,7 @@ def test_hold_to_record_into_the_second_class_then_snap(app_url, tmp_path):
             button = page.locator("#capture-cam").get_by_role("button", name="capture photo")
             expect(button).to_contain_text(STOP_CAMERA, timeout=10_000)
             page.wait_for_timeout(1500)  # the camera streams
-            seen = _hold(page, second.get_by_role("button", name="Hold to record"), HOLD_S)
+            seen = _hold(page, 1, HOLD_S)
             expect(page.locator("#capture-status")).not_to_contain_text("Recording", timeout=30_000)
             expect(page.get_by_text("3 classes, 12 examples")).to_be_hidden(timeout=30_000)
             page.wait_for_timeout(1500)  # the cards are drawn again with the new frames
@@ -78,8 +78,9 @@ def test_hold_to_record_into_the_second_class_then_snap(app_url, tmp_path):
                 f"\nheld {HOLD_S:.0f} s: {added} frames ({added / HOLD_S:.1f} a second), "
                 f"count seen {seen}"
             )
-            counts = [n for _, n in seen]
+            counts = [n for _, n, _ in seen]
             assert len(set(counts)) >= 3 and counts == sorted(counts), seen  # grew as they came
+            assert max(shown for *_, shown in seen) > 4, seen  # thumbnails came while held
             assert added >= 5 * (HOLD_S - 0.5), added  # >= 5 a second (a start-up margin)
             assert added >= counts[-1]
             expect(page.get_by_text(f"3 classes, {12 + added} examples")).to_be_visible()
@@ -94,6 +95,5 @@ def test_hold_to_record_into_the_second_class_then_snap(app_url, tmp_path):
                 f"{5 + added} examples", timeout=30_000
             )
             assert _count(page.locator("#class-card-0").first) == 4
-            del first
         finally:
             browser.close()
