@@ -134,6 +134,7 @@ def test_a_text_only_model_hides_the_image_inputs(served):
             expect(page.locator("#model-status")).to_contain_text("text-only", timeout=60_000)
             expect(page.locator("#query-image")).to_be_hidden(timeout=30_000)
             expect(page.get_by_role("tab", name="Live", exact=True)).to_be_hidden()
+            expect(page.locator("#attention-overlay")).to_be_hidden()  # no empty picture box
             expect(typed).to_have_value("")  # typed for the other model: cleared
             page.get_by_role("button", name="+ Add a class").click()
             card = page.locator("#class-card-0").first
