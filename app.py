@@ -105,6 +105,8 @@ footer {display: none !important;}
 .tiles .grid-container {grid-template-columns: repeat(auto-fill, 56px) !important;
   grid-auto-rows: 56px !important; gap: 4px !important;}
 .tiles .thumbnail-item {width: 56px !important; height: 56px !important;}
+/* a held "Hold to record" is not a long press (no menu, no selection, no scroll) */
+.hold-record {touch-action: none; user-select: none; -webkit-touch-callout: none;}
 /* no picture to draw attention on (a text model, nothing classified yet): no empty box */
 #attention-overlay:not(:has(img)) {display: none !important;}
 /* plotly's toolbar would cover the charts' titles (gr.Plot takes no plotly config) */

@@ -5,6 +5,7 @@ one, then delete it). Webcam frames go into a class one at a time or N in a row.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -137,9 +138,10 @@ def hold_cb(studio: Studio, held: str) -> tuple:
     released (""): while it is held, every streamed frame goes into that card's class (at most
     MAX_RECORD a hold); on release the cards are drawn again with the new frames."""
     if held:
-        names, index = list(studio.classes), int(held.split(":")[0])
-        if not 0 <= index < len(names):
+        names, pressed = list(studio.classes), re.fullmatch(r"(\d{1,4}):\d{1,12}", held)
+        if pressed is None or int(pressed[1]) >= len(names):
             raise gr.Error("That class is gone: the cards are drawn again.")
+        index = int(pressed[1])
         record_cb(studio, names[index], MAX_RECORD)
     elif studio.recording:
         got = recorded(studio)

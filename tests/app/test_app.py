@@ -263,8 +263,10 @@ def test_hold_to_record_fills_the_held_cards_class(app_module, tmp_path):
     sf.colour_image((1, 200, 3), 5).save(frame)
     app_module.record_frame_cb(studio, str(frame))  # streamed after the release: not kept
     assert len(studio.classes[second]) == before[second] + 3
-    with pytest.raises(gr.Error, match="gone"):
-        hold_cb(studio, "7:2")
+    for odd in ("7:2", "-1:3", "1", "x:1", "1:2:3"):  # no such card, or not what the page sends
+        with pytest.raises(gr.Error, match="gone"):
+            hold_cb(studio, odd)
+    assert studio.recording == ""
     with pytest.raises(gr.Error, match="Click to Access Webcam"):
         app_module.snap_cb(studio, second, None)
     sf.colour_image((1, 200, 3), 6).save(frame)
