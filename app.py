@@ -32,6 +32,7 @@ from studio.fairness import cap_session_queue
 from studio.pool import max_models_from_env
 from studio.server import CACHE, MODEL_ENV, POOL, START, close_session, start
 from studio.steps import CAMERA_LABELS, classes, classify, evaluate, inspect, share, step, train
+from studio.steps.capture import record_cb, record_frame_cb, snap_cb
 from studio.steps.classes import (
     add_class_cb,
     add_example_cb,
@@ -41,11 +42,8 @@ from studio.steps.classes import (
     import_dataset_cb,
     load_task_cb,
     on_page_load,
-    record_cb,
-    record_frame_cb,
     rename_class_cb,
     set_prompt_cb,
-    snap_cb,
     undo_cb,
 )
 from studio.steps.classify import classify_cb, classify_frame_cb

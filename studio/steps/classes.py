@@ -1,11 +1,11 @@
 """Step 1: classes and their examples. Cards are drawn from the session by `gr.render`, so a
 session may hold any number of classes; each card shows every example as a thumbnail (click
-one, then delete it). Webcam frames go into a class one at a time or N in a row."""
+one, then delete it); an image card's "Hold to record" and "Snap" put the capture webcam's
+frames into its class (capture.py)."""
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -13,22 +13,19 @@ import gradio as gr
 from PIL import Image
 
 from savs import plots
-from savs.markup import hide_paths, plain
 from savs.text import plural
 
 from ..actions import Studio, list_example_tasks
 from ..inputs import check_upload_count, upload_paths, visitor_image
-from ..server import discard_upload, register_session, start_session, tracked, user_errors
-from ..session import MAX_RECORD
-from ..views import capture_line, cards_key, recorded, session_summary
-from ..wiring import FIT, IMPORTED, LIVE, PRIVATE, Page
-from . import START_CAMERA, first_visit, info
+from ..server import discard_upload, register_session, start_session, user_errors
+from ..views import session_summary
+from ..wiring import FIT, IMPORTED, PRIVATE, Page
+from . import capture, first_visit, info
+from .capture import snap_cb
 from .first_visit import loaded_message
 
 TILE = 96  # px of one example thumbnail as made (the page shows it at 56 px: app.py's CSS)
 TILES_PER_ROW = 8  # thumbnails in a row where the CSS does not size them
-CAPTURE_EVERY_S = 0.1  # the capture webcam's frame interval: >= 5 frames a second recorded
-CARDS_EVERY = 10  # recorded frames between two drawings of the cards while a button is held
 
 
 # --- callbacks (each one Studio action; the page is redrawn after it) ------------------------
@@ -100,75 +97,6 @@ def add_example_cb(studio: Studio, name: str, image: str | None, text: str) -> t
     finally:
         discard_upload(image)
     return studio, None
-
-
-# the camera widget's own controls as they read ("Click to Access Webcam" cannot be relabeled)
-START_WEBCAM = (
-    f"Start the webcam first: click 'Click to Access Webcam', then '{START_CAMERA}' "
-    "(nothing is stored until you hold a card's 'Hold to record' or click its 'Snap')."
-)
-NO_FRAMES = (
-    "No frames came while you held the button: keep it pressed while the webcam streams. "
-    + START_WEBCAM
-)
-
-
-@user_errors
-def snap_cb(studio: Studio, name: str, frame: str | None) -> Studio:
-    """The webcam's current frame (a file, deleted after the call) becomes one example."""
-    try:
-        if frame is None:
-            raise gr.Error(START_WEBCAM)
-        studio.add_examples(name, [frame])
-    finally:
-        discard_upload(frame)
-    return studio
-
-
-@user_errors
-def record_cb(studio: Studio, name: str, frames: int) -> tuple:
-    """Recording: the next `frames` frames of the streaming webcam go into the class."""
-    studio.start_recording(name, int(frames))
-    return studio, session_summary(studio)
-
-
-@user_errors
-def hold_cb(studio: Studio, held: str) -> tuple:
-    """A card's "Hold to record", pressed ("card index:press number", set by HOLD_JS) or
-    released (""): while it is held, every streamed frame goes into that card's class (at most
-    MAX_RECORD a hold); on release the cards are drawn again with the new frames."""
-    if held:
-        names, pressed = list(studio.classes), re.fullmatch(r"(\d{1,4}):\d{1,12}", held)
-        if pressed is None or int(pressed[1]) >= len(names):
-            raise gr.Error("That class is gone: the cards are drawn again.")
-        index = int(pressed[1])
-        record_cb(studio, names[index], MAX_RECORD)
-    elif studio.recording:
-        got = recorded(studio)
-        studio.stop_recording()
-        if not got:
-            gr.Warning(NO_FRAMES)
-    return studio, capture_line(studio)
-
-
-@tracked
-def record_frame_cb(studio: Studio, frame: str | None) -> tuple:
-    """Every streamed webcam frame (a file, deleted after the call): added while a card's
-    "Hold to record" is held. The count under the camera is drawn at every frame, the cards
-    every CARDS_EVERY frames (the thumbnails appear as they come) and when it is released."""
-    try:
-        if frame is None or not studio.recording:
-            return gr.skip(), gr.skip()
-        start_session(studio)
-        try:
-            studio.record_frame(frame)
-        except Exception as exc:  # a full session or a bad frame: stop recording, say why
-            studio.stop_recording()
-            gr.Warning(plain(hide_paths(str(exc))))
-    finally:
-        discard_upload(frame)
-    got = recorded(studio)
-    return capture_line(studio), (cards_key(studio) if got % CARDS_EVERY == 0 else gr.skip())
 
 
 @user_errors
@@ -398,10 +326,10 @@ def build(page: Page) -> None:
         label="Instruction prompt (shared by every example)",
         placeholder="e.g. What colour is the shape?",
     )
-    cam = _webcam(page)
+    cam = capture.build(page)
     key = gr.Textbox(visible=False, elem_id="cards-key")
     class_cards(state, key, cam, page.then)
-    page.on(key.change, None, None, None, js=HOLD_JS)
+    page.on(key.change, None, None, None, js=capture.HOLD_JS)
     with gr.Row():
         add_class = gr.Button("+ Add a class", scale=2)
         undo = gr.Button("Undo", visible=False, scale=2, elem_id="undo")
@@ -429,68 +357,3 @@ def build(page: Page) -> None:
             [state, *IMPORTED],
             "import_dataset",
         )
-
-
-# While a card's "Hold to record" is pressed (pointer, or Space / Enter on the focused button),
-# the hidden box #hold-record holds "card index:press number", and "" once it is released
-# (anywhere on the page: the card may be drawn again meanwhile); its change event starts and
-# stops the recording. Bound once per page, on the document (the cards are redrawn).
-HOLD_JS = """
-() => {
-  if (window.savsHold) return;
-  window.savsHold = true;
-  let held = false;
-  const set = (value) => {
-    const box = document.querySelector("#hold-record textarea, #hold-record input");
-    if (!box) return;
-    box.value = value;
-    box.dispatchEvent(new Event("input", { bubbles: true }));
-  };
-  const press = (event) => {
-    const button = event.target.closest && event.target.closest(".hold-record");
-    const card = button && button.closest("[id^=class-card-]");
-    if (!card || held) return;
-    event.preventDefault();  // no text selection or touch scrolling while held
-    held = true;
-    window.savsHolds = (window.savsHolds || 0) + 1;
-    set(`${card.id.slice("class-card-".length)}:${window.savsHolds}`);
-  };
-  const release = () => {
-    if (!held) return;
-    held = false;
-    set("");
-  };
-  document.addEventListener("pointerdown", press);
-  document.addEventListener("keydown", (e) => {
-    if ((e.key === " " || e.key === "Enter") && !e.repeat) press(e);
-  });
-  for (const name of ["pointerup", "pointercancel", "keyup"]) {
-    document.addEventListener(name, release);
-  }
-  window.addEventListener("blur", release);
-}
-"""
-
-
-def _webcam(page: Page) -> gr.Image:
-    """The one capture camera, above the cards (whose buttons record or snap its frames), and
-    the count of the frames arriving while a card's button is held."""
-    state = page.state
-    with gr.Accordion("Webcam for the cards' Hold to record and Snap", open=False) as cam_box:
-        cam = visitor_image(
-            sources=["webcam"], streaming=True, height=200, show_label=False, elem_id="capture-cam"
-        )
-        capture = gr.Markdown(elem_id="capture-status")
-    held = gr.Textbox(visible="hidden", elem_id="hold-record", show_label=False)
-    page.add(cam_box=cam_box, capture=capture)
-    page.private(held.change, hold_cb, [state, held], [state, capture])
-    page.on(
-        cam.stream,
-        record_frame_cb,
-        [state, cam],
-        [capture, "key"],
-        stream_every=CAPTURE_EVERY_S,
-        **LIVE,
-        **PRIVATE,
-    )
-    return cam

@@ -241,7 +241,7 @@ def test_hold_to_record_fills_the_held_cards_class(app_module, tmp_path):
     streamed meanwhile go into that card's class and the line under the camera counts them;
     the other classes are left alone. A card that is gone is refused; Snap adds one frame to
     the class of its card."""
-    from studio.steps.classes import hold_cb
+    from studio.steps.capture import hold_cb
 
     studio = Studio()
     app_module.on_page_load(studio, None)
