@@ -79,9 +79,16 @@ VOTES_HINT = (
 )
 
 
-def _cleared() -> tuple[str, None]:
-    """Empty classify inputs (text, picture)."""
-    return "", None
+# The model's status line changed: when it named another model before (not the page's first
+# drawing of it), what was typed or put in for that model is cleared. In the browser, so a
+# person typing while the page loads loses nothing.
+CLEAR_ON_MODEL_SWITCH_JS = """
+(status, text, image) => {
+  const before = window.savsModelStatus;
+  window.savsModelStatus = status;
+  return before && before !== status ? ["", null] : [text, image];
+}
+"""
 
 
 def build(page: Page) -> None:
@@ -97,8 +104,14 @@ def build(page: Page) -> None:
     timing = gr.Markdown(elem_id="timing")
     bars = gr.Plot(show_label=False, elem_id="vote-bars")
     page.add(image=image, text=text, predicted=predicted, timing=timing, bars=bars)
-    # another model (its status line changes): what was typed for the last one is cleared
-    page.on(page["status"].change, _cleared, None, [text, image], **PRIVATE)
+    page.on(
+        page["status"].change,
+        None,
+        ["status", text, image],
+        [text, image],
+        js=CLEAR_ON_MODEL_SWITCH_JS,
+        **PRIVATE,
+    )
     page.public(
         classify.click,
         classify_cb,
