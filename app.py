@@ -33,7 +33,18 @@ from studio.actions import Studio
 from studio.fairness import cap_session_queue
 from studio.pool import max_models_from_env
 from studio.server import CACHE, MODEL_ENV, POOL, START, close_session, start
-from studio.steps import classes, classify, compare, evaluate, heading, inspect, share, train
+from studio.steps import (
+    CAMERA_LABELS,
+    classes,
+    classify,
+    compare,
+    evaluate,
+    inspect,
+    share,
+    step,
+    train,
+)
+from studio.steps.capture import record_cb, record_frame_cb, snap_cb
 from studio.steps.classes import (
     add_class_cb,
     add_example_cb,
@@ -43,11 +54,8 @@ from studio.steps.classes import (
     import_dataset_cb,
     load_task_cb,
     on_page_load,
-    record_cb,
-    record_frame_cb,
     rename_class_cb,
     set_prompt_cb,
-    snap_cb,
     undo_cb,
 )
 from studio.steps.classify import classify_cb, classify_frame_cb
@@ -96,10 +104,58 @@ __all__ = [
 
 CSS = """
 .card {border: 1px solid var(--border-color-primary); border-radius: 12px; padding: 6px;}
-.step-title h3 {margin: 0;}
+.step > .label-wrap span {font-size: 1.1rem; font-weight: 600;}
+#step-try [role=tab] {padding: 0 var(--size-3) !important;}
 .hint {font-size: 0.85rem; opacity: 0.8;}
 #predicted-label .output-class {font-size: 1.6rem;}
 footer {display: none !important;}
+/* a card's thumbnails: whole, 56 px squares, as many to a row as fit, 3 rows then a scroll */
+.tiles, .tiles .grid-wrap {height: auto !important; min-height: 0 !important;}
+.tiles .grid-wrap {max-height: 190px; overflow-y: auto;}
+.tiles .grid-container {grid-template-columns: repeat(auto-fill, 56px) !important;
+  grid-auto-rows: 56px !important; gap: 4px !important;}
+.tiles .thumbnail-item {width: 56px !important; height: 56px !important;}
+/* a held "Hold to record" is not a long press (no menu, no selection, no scroll) */
+.hold-record {touch-action: none; user-select: none; -webkit-touch-callout: none;}
+/* no picture to draw attention on (a text model, nothing classified yet): no empty box */
+#attention-overlay:not(:has(img)) {display: none !important;}
+/* plotly's toolbar would cover the charts' titles (gr.Plot takes no plotly config) */
+.js-plotly-plot .modebar-container {display: none !important;}
+"""
+
+# On a phone (a narrow window) the steps are a sequence: one open at a time, so each step's
+# main button is on the screen its title opens. Bound once, on the document (gradio redraws
+# the sections' contents, not the sections).
+PAGE_JS = """
+() => {
+  if (window.savsSteps) return;
+  window.savsSteps = true;
+  const narrow = () => window.matchMedia("(max-width: 767px)").matches;
+  const title = (section) => section.querySelector(":scope > .label-wrap");
+  const isOpen = (section) => title(section).classList.contains("open");
+  const sections = () => Array.from(document.querySelectorAll(".step"));
+  const showOnly = (keep) => {
+    for (const s of sections()) if (s !== keep && isOpen(s)) title(s).click();
+    if (!isOpen(keep)) title(keep).click();
+  };
+  const start = () => {
+    const all = sections();
+    if (!all.length || !title(all[0])) return setTimeout(start, 200);
+    if (narrow()) showOnly(all[0]);
+  };
+  start();
+  document.addEventListener("click", (event) => {
+    const clicked = event.target.closest && event.target.closest(".step > .label-wrap");
+    if (!event.isTrusted || !clicked || !narrow()) return;
+    const section = clicked.parentElement;
+    // the click has just opened it: close the others and bring its title to the top
+    setTimeout(() => {
+      if (!isOpen(section)) return;
+      for (const s of sections()) if (s !== section && isOpen(s)) title(s).click();
+      setTimeout(() => section.scrollIntoView({ block: "start" }), 50);
+    }, 0);
+  });
+}
 """
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber", radius_size="lg")
@@ -121,42 +177,46 @@ def build_demo() -> gr.Blocks:
         )
         train.model_bar(page)
         with gr.Row():
-            with gr.Column(scale=5):
+            with gr.Column(scale=5), step("1 · Classes", classes.HINT, "step-classes"):
                 classes.build(page)
-            with gr.Column(scale=6):
+            with gr.Column(scale=6), step("2 · Extract and inspect", train.HINT, "step-extract"):
                 train.build(page)
                 compare.build(page)
-            with gr.Column(scale=5):
+            with gr.Column(scale=5), step("3 · Try it", TRY_HINT, "step-try"):
                 _try_it(page)
         page.finish()
         page.then(demo.load(on_page_load, page.state, [page.state, page["prompt"]], **PRIVATE))
         demo.unload(close_session)
+        demo.load(None, None, None, js=PAGE_JS)
     demo.queue(default_concurrency_limit=8, max_size=64)
     cap_session_queue(demo)
     return demo
 
 
 def _try_it(page: Page) -> None:
-    """Step 3 (right column): classify (and why), live webcam, evaluate, save and share."""
-    heading("3 · Try it", TRY_HINT)
-    with gr.Tabs():
+    """Step 3 (right column): classify (and why), live webcam, evaluate, save and share. The
+    tabs wrap to a second row rather than hide behind an overflow menu."""
+    with gr.Tabs(overflow_behavior="wrap"):
         with gr.Tab("Classify"):
             classify.build(page)
             inspect.build(page)
-        with gr.Tab("Live webcam"):
+        with gr.Tab("Live") as live_tab:  # hidden for a text-only model
             classify.build_live(page)
+        page.add(live_tab=live_tab)
         with gr.Tab("Evaluate"):
             evaluate.build(page)
-        with gr.Tab("Save & share"):
+        with gr.Tab("Share"):
             share.build(page)
 
 
 def launch_kwargs() -> dict:
-    """Settings every launch uses (the app's look and its upload limits: one file, and one
-    upload request's size and file count, checked before gradio stores it)."""
+    """Settings every launch uses: the app's look, the webcam's plain labels, and the upload
+    limits (one file; one upload request's size and file count, checked before gradio stores
+    it)."""
     return dict(
         theme=THEME,
         css=CSS,
+        i18n=gr.I18n(en=CAMERA_LABELS),
         max_file_size="64mb",
         app_kwargs={"middleware": [Middleware(UploadGuard)]},
     )

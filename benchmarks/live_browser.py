@@ -4,7 +4,7 @@
 
 The app runs in this process on the bundled `tiny` model with the colour task extracted;
 Debian's Chromium (Playwright) opens it at 1366 x 768 with a fake camera playing scenes of the
-colour task (tests/fake_camera.py), starts the "Live webcam" tab and reads the frame counter
+colour task (tests/fake_camera.py), starts the "Live" tab and reads the frame counter
 the page shows after every classified frame. Frames per second = frames counted / seconds
 watched: everything a person waits for (capture, upload, queue, model, drawing the label and
 bars). gradio_client cannot call streaming endpoints, so a browser is the only honest client.
@@ -61,7 +61,7 @@ def run(seconds: float = 10.0) -> dict:
             browser, page = open_page(p, url, clip=clip)
             load_task(page, "colour", "10 classes, 100 examples")
             extract(page, timeout=300_000)
-            page.get_by_role("tab", name="Live webcam").click()
+            page.get_by_role("tab", name="Live", exact=True).click()
             start_webcam(page, "live-cam")
             expect(page.locator("#live-timing")).to_contain_text("frame 3", timeout=60_000)
             start, (_, first) = time.monotonic(), _frame(page, wait=True)

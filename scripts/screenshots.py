@@ -6,7 +6,7 @@
 Launches app.py in this process on the bundled `tiny` model, drives Debian's Chromium through
 Playwright (never a downloaded browser) at a laptop's 1366 x 768, and saves:
 - app.png: the colour task loaded, extracted and one scene classified;
-- live.png: the live webcam tab classifying Chromium's fake camera, which plays scenes of the
+- live.png: the Live tab classifying Chromium's fake camera, which plays scenes of the
   colour task (tests/fake_camera.py writes the clip).
 
 With --lesson, the screenshots docs/lesson.md shows, in its order (LESSON_SHOTS): Try an
@@ -63,7 +63,7 @@ def shoot(out: Path) -> list[Path]:
             saved.append(out / "app.png")
             page.screenshot(path=str(saved[-1]))
             page.set_viewport_size({"width": 1366, "height": 768})
-            page.get_by_role("tab", name="Live webcam").click()
+            page.get_by_role("tab", name="Live", exact=True).click()
             start_webcam(page, "live-cam")
             expect(page.locator("#live-timing")).to_contain_text("frame 10", timeout=60_000)
             saved.append(out / "live.png")

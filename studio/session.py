@@ -85,7 +85,6 @@ class Session:
     curve_scoring: str = ""
     recording: str = ""  # the class webcam frames go into while recording
     adding_to: str = ""  # the class whose "add examples" panel stays open across redraws
-    capture_class: str = ""  # the webcam's chosen "Into class": kept across page redraws
     record_left: int = 0  # frames still to record
     live_frames: int = 0  # webcam frames classified live (the page counts them)
     # characters of text one model call may read (None: no cap), and of one text (a prompt, an

@@ -19,6 +19,7 @@ from savs.text import plural
 from . import lesson
 from .actions import Studio
 from .comparing import compare_parts
+from .session import MAX_RECORD
 
 
 def status_line(studio: Studio) -> str:
@@ -39,12 +40,25 @@ def k_update(studio: Studio) -> Any:
 
 
 def session_summary(studio: Studio) -> str:
-    text = md(studio.summary(), limit=500)
+    return md(studio.summary(), limit=500)
+
+
+def recorded(studio: Studio) -> int:
+    """Frames the current recording has added so far (0 when not recording)."""
+    return MAX_RECORD - studio.record_left if studio.recording else 0
+
+
+def capture_line(studio: Studio) -> str:
+    """Under the webcam: the frames arriving while a card's "Hold to record" is held."""
     if studio.recording:
-        text += (
-            f" · recording {plural(studio.record_left, 'frame')} into **{md(studio.recording)}**"
-        )
-    return text
+        return f"● Recording into **{md(studio.recording)}**: {plural(recorded(studio), 'frame')}"
+    return CAPTURE_HINT
+
+
+CAPTURE_HINT = (
+    "Start the webcam, then on a card press and hold **Hold to record** (frames go into that "
+    "class while you hold it) or click **Snap** (one frame)."
+)
 
 
 def cards_key(studio: Studio) -> str:
@@ -132,9 +146,14 @@ def undo_update(studio: Studio) -> Any:
 
 
 def _vlm_only(studio: Studio) -> tuple:
-    """The image inputs (query image, webcam box): shown for vision-language models only."""
+    """The image inputs (query image, webcam box, Live tab): shown for vision-language models
+    only. (A tab's visible=False leaves its button in gradio 6.31; "hidden" removes it.)"""
     is_vlm = studio.model_info.is_vlm if studio.model_info else True
-    return gr.update(visible=is_vlm), gr.update(visible=is_vlm)
+    return (
+        gr.update(visible=is_vlm),
+        gr.update(visible=is_vlm),
+        gr.update(visible=is_vlm or "hidden"),
+    )
 
 
 REMOVE = "Remove "  # a kept classifier's remove button: REMOVE + its name
@@ -161,7 +180,7 @@ VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
     (("undo",), lambda s: (undo_update(s),)),
     (("key",), lambda s: (cards_key(s),)),
     (("task_key",), lambda s: (s.task,)),  # the Classify tab's test inputs follow it
-    (("image", "cam_box"), _vlm_only),
+    (("image", "cam_box", "live_tab"), _vlm_only),
     (("heatmap",), lambda s: (heatmap_view(s),)),
     (("top_heads", "fit_line"), fit_summary),
     (("predicted", "bars", "timing"), prediction_views),
@@ -177,7 +196,7 @@ VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
     (("baselines",), lambda s: (baselines_view(s),)),
     (("picker",), lambda s: (head_picker(s),)),
     (("overlay", "tokens", "inspector", "per_class_head"), lambda s: attention_views(s)),
-    (("cam_class",), lambda s: (webcam_class_picker(s),)),
+    (("capture",), lambda s: (capture_line(s),)),
     (("compare_line", "tasks_overlay", "overlap_table", *REMOVE_BUTTONS), compare_views),
 )
 PAGE: tuple[str, ...] = tuple(name for names, _ in VIEWS for name in names)
@@ -195,14 +214,6 @@ def page(studio: Studio, sent: frozenset[str] = frozenset()) -> tuple:
         values = draw(studio)
         out.extend(gr.skip() if n in sent else v for n, v in zip(names, values))
     return tuple(out)
-
-
-def webcam_class_picker(studio: Studio) -> Any:
-    """The webcam's "Into class" choices are the session's classes; the chosen one stays chosen
-    (following a rename) until it is deleted, so the next frames never change class unasked."""
-    names = list(studio.classes)
-    chosen = studio.recording or studio.current_name(studio.capture_class)
-    return gr.update(choices=names, value=chosen if chosen in names else next(iter(names), None))
 
 
 # --- why these heads: k curve, baselines, attention and the head inspector --------------------

@@ -83,14 +83,18 @@ def contact_sheet(
     return sheet
 
 
+TILE_BACKGROUND = (244, 244, 248)  # a thumbnail's padding and a text tile's paper
+
+
 def example_tile(images: Sequence[Image.Image], text: str = "", side: int = 96) -> Image.Image:
-    """One example as a square thumbnail for a class card: its first picture, or (text-only
+    """One example as a square thumbnail for a class card: its first picture whole (padded to
+    the square, never cropped: a crop can cut off what makes it its class), or (text-only
     examples) its text written on a plain tile, so every example can be seen and picked."""
     if images:
-        return ImageOps.fit(images[0].convert("RGB"), (side, side))
+        return ImageOps.pad(images[0].convert("RGB"), (side, side), color=TILE_BACKGROUND)
     from PIL import ImageDraw
 
-    tile = Image.new("RGB", (side, side), (244, 244, 248))
+    tile = Image.new("RGB", (side, side), TILE_BACKGROUND)
     draw = ImageDraw.Draw(tile)
     words, lines, line = text.split(), [], ""
     for word in words:

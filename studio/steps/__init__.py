@@ -3,6 +3,8 @@ holds its layout, its callbacks and its events (`build`), side by side; app.py a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import gradio as gr
@@ -12,11 +14,26 @@ from .. import lesson
 if TYPE_CHECKING:
     from ..wiring import Page
 
+# The webcam widget's own button, in plain words (gradio's "Record" / "Stop" read as if they
+# stored something): app.py hands these to launch(i18n=...), which overrides gradio's labels.
+START_CAMERA, STOP_CAMERA = "Start camera", "Stop camera"
+CAMERA_LABELS = {"audio.record": START_CAMERA, "audio.stop": STOP_CAMERA}
 
-def heading(title: str, hint: str) -> None:
-    """A step's title and the one paragraph that says what to do there."""
-    gr.Markdown(f"### {title}", elem_classes="step-title")
-    gr.Markdown(hint, elem_classes="hint")
+INFO_SECONDS = 4  # an info toast's life: long enough to read, short enough not to cover the page
+
+
+@contextmanager
+def step(title: str, hint: str, elem_id: str) -> Iterator[None]:
+    """A step of the page: a section with its title, which a phone shows one at a time (the
+    page script closes the others when one is opened), and the paragraph that says what to do."""
+    with gr.Accordion(title, open=True, elem_id=elem_id, elem_classes="step"):
+        gr.Markdown(hint, elem_classes="hint")
+        yield
+
+
+def info(message: str) -> None:
+    """A toast that says what an action did (it goes by itself after INFO_SECONDS)."""
+    gr.Info(message, duration=INFO_SECONDS)
 
 
 def help_line(key: str) -> None:

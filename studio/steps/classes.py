@@ -1,6 +1,7 @@
 """Step 1: classes and their examples. Cards are drawn from the session by `gr.render`, so a
 session may hold any number of classes; each card shows every example as a thumbnail (click
-one, then delete it). Webcam frames go into a class one at a time or N in a row."""
+one, then delete it); an image card's "Hold to record" and "Snap" put the capture webcam's
+frames into its class (capture.py)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,19 @@ import gradio as gr
 from PIL import Image
 
 from savs import plots
-from savs.markup import hide_paths, plain
 from savs.text import plural
 
 from ..actions import Studio, list_example_tasks
 from ..inputs import check_upload_count, upload_paths, visitor_image
-from ..server import discard_upload, register_session, start_session, tracked, user_errors
-from ..views import cards_key, session_summary
-from ..wiring import FIT, IMPORTED, LIVE, PRIVATE, Page
-from . import first_visit, heading
+from ..server import discard_upload, register_session, start_session, user_errors
+from ..views import session_summary
+from ..wiring import FIT, IMPORTED, PRIVATE, Page
+from . import capture, first_visit, info
+from .capture import snap_cb
 from .first_visit import loaded_message
 
-TILE = 96  # px of one example thumbnail on a card
-TILES_PER_ROW = 8  # thumbnails in a row; a card shows 3 rows and scrolls past them
+TILE = 96  # px of one example thumbnail as made (the page shows it at 56 px: app.py's CSS)
+TILES_PER_ROW = 8  # thumbnails in a row where the CSS does not size them
 
 
 # --- callbacks (each one Studio action; the page is redrawn after it) ------------------------
@@ -98,65 +99,6 @@ def add_example_cb(studio: Studio, name: str, image: str | None, text: str) -> t
     return studio, None
 
 
-# what the camera widget's own controls read (gradio 6.31 has no option to relabel them)
-START_WEBCAM = "Start the webcam first: click 'Click to Access Webcam', then its 'Record' button."
-
-
-def choose_cam_class_cb(studio: Studio, name: str | None) -> Studio:
-    """The visitor's "Into class" choice is the session's: redraws keep it."""
-    studio.capture_class = name or ""
-    return studio
-
-
-@user_errors
-def snap_cb(studio: Studio, name: str, frame: str | None) -> Studio:
-    """The webcam's current frame (a file, deleted after the call) becomes one example."""
-    try:
-        if not name:
-            raise gr.Error("Pick the class the frames go into.")
-        studio.capture_class = name
-        if frame is None:
-            raise gr.Error(START_WEBCAM)
-        studio.add_examples(name, [frame])
-    finally:
-        discard_upload(frame)
-    return studio
-
-
-@user_errors
-def record_cb(studio: Studio, name: str, frames: int) -> tuple:
-    """Hold-to-record: the next N frames of the streaming webcam go into the class."""
-    if not name:
-        raise gr.Error("Pick the class the frames go into.")
-    studio.capture_class = name
-    studio.start_recording(name, int(frames))
-    return studio, session_summary(studio)
-
-
-def record_label(frames: float) -> str:
-    """Our record button names its count ("Record 10 frames"): the camera's own reads "Record"."""
-    return f"Record {plural(int(frames), 'frame')}"
-
-
-@tracked
-def record_frame_cb(studio: Studio, frame: str | None) -> tuple:
-    """Every streamed webcam frame (a file, deleted after the call): added while recording.
-    The cards are drawn again only when a recording ends (the summary counts down meanwhile)."""
-    try:
-        if frame is None or not studio.recording:
-            return gr.skip(), gr.skip()
-        start_session(studio)
-        try:
-            studio.record_frame(frame)
-        except Exception as exc:  # a full session or a bad frame: stop recording, say why
-            studio.stop_recording()
-            gr.Warning(plain(hide_paths(str(exc))))
-    finally:
-        discard_upload(frame)
-    done = not studio.recording
-    return session_summary(studio), (cards_key(studio) if done else gr.skip())
-
-
 @user_errors
 def set_prompt_cb(studio: Studio, prompt: str) -> Studio:
     studio.set_prompt(prompt)
@@ -183,15 +125,18 @@ def _tiles(examples: list) -> list[tuple[Image.Image, str]]:
     return [(plots.example_tile(ex.images, ex.text, TILE), ex.text[:40]) for ex in examples]
 
 
-def class_cards(studio_state: gr.State, key: gr.Textbox, then: Callable[[Any], Any]) -> None:
-    """Draw one card per class whenever `key` changes; `then(event)` chains the page redraw."""
+def class_cards(
+    studio_state: gr.State, key: gr.Textbox, cam: gr.Image, then: Callable[[Any], Any]
+) -> None:
+    """Draw one card per class whenever `key` changes (`cam`: the webcam its Snap reads);
+    `then(event)` chains the page redraw."""
 
     @gr.render(inputs=[studio_state], triggers=[key.change])
     def cards(studio: Studio) -> None:
         is_vlm = studio.model_info.is_vlm if studio.model_info else True
         for i, (name, examples) in enumerate(studio.classes.items()):
             adding = name == studio.current_name(studio.adding_to)
-            _card(i, name, examples, (is_vlm, adding), studio_state, then)
+            _card(i, name, examples, (is_vlm, adding), (studio_state, cam), then)
 
 
 def _card(
@@ -199,11 +144,13 @@ def _card(
     name: str,
     examples: list,
     shown: tuple[bool, bool],
-    studio_state: gr.State,
+    inputs: tuple[gr.State, gr.Image],
     then: Callable[[Any], Any],
 ) -> None:
-    """One class card; `shown`: (the model reads images, the add panel is open)."""
+    """One class card; `shown`: (the model reads images, the add panel is open); `inputs`:
+    (the session, the capture webcam)."""
     is_vlm, adding = shown
+    studio_state, cam = inputs
     with gr.Group(elem_classes="card", elem_id=f"class-card-{i}"):
         with gr.Row(equal_height=True):
             name_box = gr.Textbox(
@@ -227,9 +174,17 @@ def _card(
                 file_types=["image"],
                 size="sm",
                 scale=3,
+                min_width=100,
                 visible=is_vlm,
             )
-            drop = gr.Button("Delete selected sample", size="sm", scale=2, visible=bool(examples))
+            drop = gr.Button(
+                "Delete selected sample", size="sm", scale=2, min_width=100, visible=bool(examples)
+            )
+        with gr.Row(visible=is_vlm):  # the webcam's frames: the hold is read by HOLD_JS
+            gr.Button(
+                "Hold to record", size="sm", scale=3, min_width=100, elem_classes="hold-record"
+            )
+            snap = gr.Button("Snap", size="sm", scale=2, min_width=60)
         panel, shot, text, add_one = _add_panel(i, len(examples), is_vlm, adding)
     # the class name is bound when the card is drawn (a new drawing after every edit)
     for event, callback, inputs, outputs in (
@@ -238,6 +193,7 @@ def _card(
         (delete.click, delete_class_cb, [], studio_state),
         (drop.click, delete_example_cb, [chosen], studio_state),
         (files.upload, add_files_cb, [files, text], studio_state),
+        (snap.click, snap_cb, [cam], studio_state),
         (add_one.click, add_example_cb, [shot, text], [studio_state, shot]),
     ):
         fn = functools.partial(_call_for, callback, name)
@@ -290,17 +246,16 @@ def _panel_cb(name: str, studio: Studio) -> Studio:
 
 
 def _gallery(examples: list) -> gr.Gallery:
-    """A card's thumbnails: up to 3 rows drawn, the rest scrolled to."""
-    rows = min(3, -(-len(examples) // TILES_PER_ROW))
+    """A card's thumbnails, whole and square (the page's CSS sizes them: as many to a row as the
+    card is wide, 3 rows drawn, the rest scrolled to)."""
     return gr.Gallery(
         _tiles(examples),
         columns=TILES_PER_ROW,
-        rows=rows,
-        height=8 + 52 * rows,
+        height="auto",
         allow_preview=False,
         show_label=False,
         container=False,
-        object_fit="cover",
+        object_fit="contain",  # whole pictures, padded: a crop can hide what the class is
         elem_classes="tiles",
         fit_columns=False,
         buttons=[],
@@ -322,7 +277,7 @@ def load_task_cb(studio: Studio, task: str) -> tuple:
     if not task:
         raise gr.Error("Pick an example task first.")
     n = studio.load_example_task(task)
-    gr.Info(f"{loaded_message(studio, task, n)} Now click 'Extract'.")
+    info(f"{loaded_message(studio, task, n)} Now click 'Extract'.")
     from ..views import fit_views
 
     return (studio, studio.prompt, session_summary(studio), *fit_views(studio))
@@ -337,7 +292,7 @@ def import_dataset_cb(studio: Studio, file: str | None) -> tuple:
     finally:
         discard_upload(file)
     replaced = studio.replaced_notice()
-    gr.Info(
+    info(
         f"Imported {n} examples in {plural(len(studio.classes), 'class')}."
         + (f" {replaced}" if replaced else "")
     )
@@ -357,7 +312,6 @@ def build(page: Page) -> None:
     """Step 1 (left column): example task, prompt, cards, webcam capture, import. The cards'
     own events are chained to the page redraw when they are drawn (`page.then`)."""
     state = page.state
-    heading("1 · Classes", HINT)
     first_visit.try_button(page)
     with gr.Row():
         task = gr.Dropdown(
@@ -372,8 +326,10 @@ def build(page: Page) -> None:
         label="Instruction prompt (shared by every example)",
         placeholder="e.g. What colour is the shape?",
     )
+    cam = capture.build(page)
     key = gr.Textbox(visible=False, elem_id="cards-key")
-    class_cards(state, key, page.then)
+    class_cards(state, key, cam, page.then)
+    page.on(key.change, None, None, None, js=capture.HOLD_JS)
     with gr.Row():
         add_class = gr.Button("+ Add a class", scale=2)
         undo = gr.Button("Undo", visible=False, scale=2, elem_id="undo")
@@ -389,7 +345,6 @@ def build(page: Page) -> None:
         [state, prompt, summary, *FIT],
         "load_example_task",
     )
-    _webcam(page)
     with gr.Accordion("Import a labeled dataset", open=False):
         dataset_in = gr.File(
             file_types=[".jsonl", ".zip"],
@@ -402,32 +357,3 @@ def build(page: Page) -> None:
             [state, *IMPORTED],
             "import_dataset",
         )
-
-
-def _webcam(page: Page) -> None:
-    """Snap one frame, or record the next N, into the chosen class."""
-    state, private = page.state, PRIVATE
-    with gr.Accordion("Webcam: snap or record frames into a class", open=False) as cam_box:
-        cam = visitor_image(
-            sources=["webcam"], streaming=True, height=200, show_label=False, elem_id="capture-cam"
-        )
-        with gr.Row():
-            cam_class = gr.Dropdown([], label="Into class", scale=2)
-            cam_frames = gr.Slider(1, 100, value=10, step=1, label="Frames", scale=2)
-        with gr.Row():
-            snap = gr.Button("Snap", size="sm")
-            record = gr.Button(record_label(cam_frames.value), size="sm", variant="primary")
-    page.add(cam_box=cam_box, cam_class=cam_class)
-    page.on(cam_class.input, choose_cam_class_cb, [state, cam_class], [state], **private)
-    page.on(cam_frames.change, record_label, [cam_frames], [record], **private)
-    page.private(snap.click, snap_cb, [state, cam_class, cam], [state])
-    page.private(record.click, record_cb, [state, cam_class, cam_frames], [state, "summary"])
-    page.on(
-        cam.stream,
-        record_frame_cb,
-        [state, cam],
-        ["summary", "key"],
-        stream_every=0.25,
-        **LIVE,
-        **private,
-    )

@@ -15,7 +15,7 @@ from ..fairness import LIVE_FRAMES
 from ..inputs import visitor_image
 from ..server import POOL, discard_upload, gpu, start_session, tracked, user_errors
 from ..views import heatmap_view, prediction_views
-from ..wiring import LIVE, MODEL_BOUND, Page
+from ..wiring import LIVE, MODEL_BOUND, PRIVATE, Page
 from . import first_visit, help_line
 
 
@@ -71,6 +71,24 @@ def _classify_frame(studio: Studio, frame: str | None, text: str) -> tuple:
 # --- layout and events -----------------------------------------------------------------------
 
 LIVE_EVERY_S = 0.1  # the webcam's frame interval; the loop answers as fast as the model allows
+# the bars are vote counts, not the model's confidence: say so where they are read
+VOTES_LABEL = "Prediction: share of head votes"
+VOTES_HINT = (
+    "Each bar is the share of the k selected heads that voted for the class (11 of 20 heads: "
+    "55%), not a calibrated confidence: a close split means the heads disagree."
+)
+
+
+# The model's status line changed: when it named another model before (not the page's first
+# drawing of it), what was typed or put in for that model is cleared. In the browser, so a
+# person typing while the page loads loses nothing.
+CLEAR_ON_MODEL_SWITCH_JS = """
+(status, text, image) => {
+  const before = window.savsModelStatus;
+  window.savsModelStatus = status;
+  return before && before !== status ? ["", null] : [text, image];
+}
+"""
 
 
 def build(page: Page) -> None:
@@ -81,11 +99,20 @@ def build(page: Page) -> None:
     )
     text = gr.Textbox(label="Text (optional)")
     classify = gr.Button("Classify", variant="primary")
-    predicted = gr.Label(label="Prediction", num_top_classes=3, elem_id="predicted-label")
+    predicted = gr.Label(label=VOTES_LABEL, num_top_classes=3, elem_id="predicted-label")
+    gr.Markdown(VOTES_HINT, elem_classes="hint", elem_id="votes-hint")
     timing = gr.Markdown(elem_id="timing")
     bars = gr.Plot(show_label=False, elem_id="vote-bars")
     help_line("vote_bars")
     page.add(image=image, text=text, predicted=predicted, timing=timing, bars=bars)
+    page.on(
+        page["status"].change,
+        None,
+        ["status", text, image],
+        [text, image],
+        js=CLEAR_ON_MODEL_SWITCH_JS,
+        **PRIVATE,
+    )
     page.public(
         classify.click,
         classify_cb,
@@ -98,11 +125,11 @@ def build(page: Page) -> None:
 
 
 def build_live(page: Page) -> None:
-    """The Live webcam tab: every frame classified (with the Classify tab's text)."""
+    """The Live tab: every frame classified (with the Classify tab's text)."""
     live_cam = visitor_image(
         sources=["webcam"], streaming=True, height=200, show_label=False, elem_id="live-cam"
     )
-    live_label = gr.Label(label="Live prediction", num_top_classes=3, elem_id="live-label")
+    live_label = gr.Label(label=VOTES_LABEL, num_top_classes=3, elem_id="live-label")
     live_timing = gr.Markdown(elem_id="live-timing")
     live_bars = gr.Plot(show_label=False, elem_id="live-bars")
     page.on(

@@ -16,6 +16,7 @@ from ..actions import Studio, list_example_tasks
 from ..server import user_errors
 from ..session import stored_image
 from ..wiring import FIT, MODEL_BOUND, PRIVATE, Page
+from . import info
 from .train import extract_cb
 
 EXAMPLE_TASK = "colour"  # the bundled task "Try an example" loads (else the first one there is)
@@ -47,7 +48,7 @@ def try_example_cb(studio: Studio, progress: Any = gr.Progress()) -> tuple:
     studio, *fitted, summary = extract_cb(
         studio, studio.prompt, studio.shown_k, studio.scoring, progress
     )
-    gr.Info(f"{message} Extracted: now classify one of its test pictures.")
+    info(f"{message} Extracted: now classify one of its test pictures.")
     return (studio, studio.prompt, summary, *fitted)
 
 

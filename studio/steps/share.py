@@ -17,6 +17,7 @@ from ..actions import Studio
 from ..server import POOL, discard_upload, notice, user_errors
 from ..views import fit_views, session_summary
 from ..wiring import FIT, IMPORTED, MODEL_BOUND, Page
+from . import info
 from .classes import import_dataset_cb
 
 
@@ -54,7 +55,7 @@ def import_classifier_cb(studio: Studio, file: str | None, progress: Any = gr.Pr
     model = str(clf.config.model or "")
     with POOL.use(model, notice(progress), work=False) as adapter:
         studio.import_classifier_object(clf, adapter)
-    gr.Info(
+    info(
         f"Classifier imported: {plural(len(clf.labels), 'class')}, "
         f"{plural(clf.k, 'head')}, on {plain(model)}."
     )
@@ -65,7 +66,7 @@ def import_classifier_cb(studio: Studio, file: str | None, progress: Any = gr.Pr
 
 
 def build(page: Page) -> None:
-    """The Save & share tab: export / import the classifier and the dataset."""
+    """The Share tab: export / import the classifier and the dataset."""
     state = page.state
     gr.Markdown("**Classifier** (.zip: safetensors + JSON)")
     export_clf = gr.Button("Export classifier", size="sm")

@@ -13,7 +13,7 @@ from ..actions import Studio
 from ..server import CACHE, POOL, START, gpu, notice, progress_fn, user_errors
 from ..views import fit_views, k_update, session_summary, status_line
 from ..wiring import MODEL_BOUND, Page
-from . import figure_downloads, heading, help_line
+from . import figure_downloads, help_line
 
 
 @user_errors
@@ -113,7 +113,6 @@ def model_bar(page: Page) -> None:
 def build(page: Page) -> None:
     """Step 2 (middle column): extract, k, scoring, heatmap, top heads, the k curve."""
     state = page.state
-    heading("2 · Extract and inspect", HINT)
     extract = gr.Button("Extract", variant="primary")
     with gr.Row():
         k = gr.Slider(1, 64, value=20, step=1, label="Heads that vote (k)", scale=3)

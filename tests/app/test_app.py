@@ -236,29 +236,39 @@ def test_too_many_files_in_one_upload_are_refused_and_deleted(app_module, tmp_pa
     assert studio.num_examples() == 0 and not any(Path(p).exists() for p in paths)
 
 
-def test_the_webcam_class_picker_keeps_the_chosen_class(app_module, tmp_path):
-    """Snap and Record choose the class for the session: every redraw shows it (through a
-    rename) until it is deleted; the record button names its count."""
-    from studio.steps.classes import choose_cam_class_cb, record_label
-    from studio.views import webcam_class_picker
+def test_hold_to_record_fills_the_held_cards_class(app_module, tmp_path):
+    """A card's "Hold to record" (the page sets "card index:press number", then ""): frames
+    streamed meanwhile go into that card's class and the line under the camera counts them;
+    the other classes are left alone. A card that is gone is refused; Snap adds one frame to
+    the class of its card."""
+    from studio.steps.capture import hold_cb
 
     studio = Studio()
     app_module.on_page_load(studio, None)
     app_module.load_task_cb(studio, "colours")
     first, second = list(studio.classes)[:2]
-    assert webcam_class_picker(studio)["value"] == first  # nothing chosen yet
-    with pytest.raises(gr.Error, match="Click to Access Webcam"):
-        app_module.snap_cb(studio, second, None)  # no camera yet, yet the choice is kept
-    assert webcam_class_picker(studio)["value"] == second
+    before = {name: len(examples) for name, examples in studio.classes.items()}
     frame = tmp_path / "frame.png"  # the camera's frame, as the app's image input hands it over
-    sf.colour_image((1, 200, 3), 0).save(frame)
+    _, line = hold_cb(studio, "1:1")
+    assert studio.recording == second and "0 frames" in line
+    for i in range(3):
+        sf.colour_image((1, 200, 3), i).save(frame)
+        line, _ = app_module.record_frame_cb(studio, str(frame))
+        assert f"{i + 1} frame" in line and second in line
+        assert not frame.exists()  # each frame's file is deleted once read
+    _, line = hold_cb(studio, "")
+    assert studio.recording == "" and "Recording" not in line
+    assert len(studio.classes[second]) == before[second] + 3
+    assert len(studio.classes[first]) == before[first]
+    sf.colour_image((1, 200, 3), 5).save(frame)
+    app_module.record_frame_cb(studio, str(frame))  # streamed after the release: not kept
+    assert len(studio.classes[second]) == before[second] + 3
+    for odd in ("7:2", "-1:3", "1", "x:1", "1:2:3"):  # no such card, or not what the page sends
+        with pytest.raises(gr.Error, match="gone"):
+            hold_cb(studio, odd)
+    assert studio.recording == ""
+    with pytest.raises(gr.Error, match="Click to Access Webcam"):
+        app_module.snap_cb(studio, second, None)
+    sf.colour_image((1, 200, 3), 6).save(frame)
     app_module.snap_cb(studio, second, str(frame))
-    app_module.add_class_cb(studio)
-    assert webcam_class_picker(studio)["value"] == second
-    app_module.rename_class_cb(studio, second, "leaf")
-    assert webcam_class_picker(studio)["value"] == "leaf"
-    choose_cam_class_cb(studio, first)
-    assert webcam_class_picker(studio)["value"] == first
-    app_module.delete_class_cb(studio, first)
-    assert webcam_class_picker(studio)["value"] == "leaf"  # the first class left
-    assert record_label(1) == "Record 1 frame" and record_label(10.0) == "Record 10 frames"
+    assert len(studio.classes[second]) == before[second] + 4

@@ -74,7 +74,7 @@ def test_webcam_frames_past_the_pixel_budget_are_refused(monkeypatch, tmp_path):
     from savs.limits import SessionBudget
     from studio import server
     from studio.actions import Studio
-    from studio.steps import classes as classes_step
+    from studio.steps import capture
 
     monkeypatch.setattr(server, "HOSTED_SESSION", SessionBudget(max_pixels=30_000))
     studio = Studio(model="tiny")
@@ -86,14 +86,14 @@ def test_webcam_frames_past_the_pixel_budget_are_refused(monkeypatch, tmp_path):
         return str(path)
 
     for _ in range(3):
-        classes_step.snap_cb(studio, "a", frame())
+        capture.snap_cb(studio, "a", frame())
     with pytest.raises(gr.Error, match="30,000 pixels"):
-        classes_step.snap_cb(studio, "a", frame())
+        capture.snap_cb(studio, "a", frame())
     with pytest.raises(gr.Error, match="pixels"):  # full: recording cannot start
-        classes_step.record_cb(studio, "a", 10)
+        capture.record_cb(studio, "a", 10)
     studio.remove_example("a", 0)
-    classes_step.record_cb(studio, "a", 10)
-    classes_step.record_frame_cb(studio, frame())  # fills the room left
+    capture.record_cb(studio, "a", 10)
+    capture.record_frame_cb(studio, frame())  # fills the room left
     with pytest.warns(UserWarning, match="pixels"):  # the next frame: refused, recording stops
-        classes_step.record_frame_cb(studio, frame())
+        capture.record_frame_cb(studio, frame())
     assert studio.num_examples() == 3 and not studio.recording

@@ -154,7 +154,7 @@ def test_cli_says_what_it_wrote_and_how_to_push(tmp_path, capsys):
 
 
 def test_the_apps_export_is_the_same_space_zipped(tmp_path):
-    """Save & share -> Export a Space (Studio.export_space): the folder export-space writes,
+    """Share -> Export a Space (Studio.export_space): the folder export-space writes,
     as one .zip in the session's export folder (replaced by its next export)."""
     studio = Studio(classifier=classifier(["cat", "dog"]))
     archive = studio.export_space(studio.new_export_path("savs-space.zip"))

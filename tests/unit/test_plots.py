@@ -260,3 +260,19 @@ def test_figures_built_without_validation_are_what_validation_makes(name):
     fig = _figures_built_unvalidated()[name]
     validated = go.Figure(fig.to_plotly_json())
     assert json.loads(fig.to_json()) == json.loads(validated.to_json())
+
+
+def test_an_example_tile_shows_the_whole_picture_padded():
+    """A wide picture is padded to the square, not centre-cropped: both ends stay on the tile
+    (a crop would cut the blue right end off)."""
+    from PIL import Image
+
+    from savs.plots import example_tile
+    from savs.plots.results import TILE_BACKGROUND
+
+    wide = Image.new("RGB", (300, 100), (220, 30, 30))
+    wide.paste((30, 40, 220), (270, 0, 300, 100))  # the last tenth is blue
+    tile = example_tile([wide], side=96)
+    assert tile.size == (96, 96)
+    assert tile.getpixel((94, 48)) == (30, 40, 220) and tile.getpixel((2, 48)) == (220, 30, 30)
+    assert tile.getpixel((48, 2)) == TILE_BACKGROUND  # padded above and below
