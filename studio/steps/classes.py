@@ -167,24 +167,7 @@ def _card(
         chosen = gr.Number(value=None, visible=False)
         if examples:
             _gallery(examples).select(_selected_index, None, chosen, **PRIVATE)
-        with gr.Row():
-            files = gr.UploadButton(
-                "Upload images",
-                file_count="multiple",
-                file_types=["image"],
-                size="sm",
-                scale=3,
-                min_width=100,
-                visible=is_vlm,
-            )
-            drop = gr.Button(
-                "Delete selected sample", size="sm", scale=2, min_width=100, visible=bool(examples)
-            )
-        with gr.Row(visible=is_vlm):  # the webcam's frames: the hold is read by HOLD_JS
-            gr.Button(
-                "Hold to record", size="sm", scale=3, min_width=100, elem_classes="hold-record"
-            )
-            snap = gr.Button("Snap", size="sm", scale=2, min_width=60)
+        files, drop, snap = _card_buttons(bool(examples), is_vlm)
         panel, shot, text, add_one = _add_panel(i, len(examples), is_vlm, adding)
     # the class name is bound when the card is drawn (a new drawing after every edit)
     for event, callback, inputs, outputs in (
@@ -202,6 +185,28 @@ def _card(
             done.failure(functools.partial(shown_name, name), studio_state, name_box, **PRIVATE)
         then(done)
     _keep_panel(panel, name, studio_state)
+
+
+def _card_buttons(has_examples: bool, is_vlm: bool) -> tuple:
+    """A card's buttons: (upload images, delete the selected sample, snap); "Hold to record" has
+    no event of its own: the page script reads the hold (capture.HOLD_JS)."""
+    with gr.Row():
+        files = gr.UploadButton(
+            "Upload images",
+            file_count="multiple",
+            file_types=["image"],
+            size="sm",
+            scale=3,
+            min_width=100,
+            visible=is_vlm,
+        )
+        drop = gr.Button(
+            "Delete selected sample", size="sm", scale=2, min_width=100, visible=has_examples
+        )
+    with gr.Row(visible=is_vlm):  # the webcam's frames
+        gr.Button("Hold to record", size="sm", scale=3, min_width=100, elem_classes="hold-record")
+        snap = gr.Button("Snap", size="sm", scale=2, min_width=60)
+    return files, drop, snap
 
 
 def _add_panel(i: int, count: int, is_vlm: bool, adding: bool) -> tuple:

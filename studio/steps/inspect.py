@@ -235,24 +235,31 @@ def _where_heads_looked(page: Page) -> None:
         head_map = gr.Plot(show_label=False, elem_id="head-map")
         help_line("head_map")
         figure_downloads(page, "head-map", "head-map")
-        per_class_button = gr.Button(
-            "Where this head looks, per class", size="sm", elem_id="class-attention-button"
-        )
-        class_attention = gr.Plot(show_label=False, elem_id="class-attention")
-        class_attention_line = gr.Markdown(elem_id="class-attention-line")
-        help_line("class_attention")
+        _per_class(page, any_head)
     clicked = gr.Textbox(visible="hidden", elem_id="heatmap-click", show_label=False)
     page.add(picker=picker, overlay=overlay, tokens=tokens, inspector=inspector)
     page.add(per_class_head=per_class_head, any_head=any_head, head_map=head_map)
-    page.add(class_attention=class_attention, class_attention_line=class_attention_line)
     inspected = [state, picker, overlay, tokens, inspector, per_class_head]
     page.public(picker.input, inspect_head_cb, [state, picker], inspected, "inspect_head")
     page.private(any_head.input, any_head_cb, [state, any_head], [*inspected, head_map])
     page.private(clicked.change, heatmap_click_cb, [state, clicked], [*inspected, head_map])
     page.on(page["heatmap"].change, None, None, None, js=HEATMAP_CLICK_JS)
     page.private(page["top_heads"].select, select_head_cb, [state], [state])
+
+
+def _per_class(page: Page, any_head: gr.Dropdown) -> None:
+    """In the inspector: where the chosen head looks, averaged per class (the model runs once
+    per capped training example, on demand)."""
+    state = page.state
+    button = gr.Button(
+        "Where this head looks, per class", size="sm", elem_id="class-attention-button"
+    )
+    class_attention = gr.Plot(show_label=False, elem_id="class-attention")
+    class_attention_line = gr.Markdown(elem_id="class-attention-line")
+    help_line("class_attention")
+    page.add(class_attention=class_attention, class_attention_line=class_attention_line)
     page.public(
-        per_class_button.click,
+        button.click,
         class_attention_cb,
         [state, any_head],
         [state, class_attention, class_attention_line],

@@ -38,7 +38,7 @@ def page_of(app, studio: Studio) -> dict:
     """The redrawn page as {component name: value}, by views.PAGE's names (not positions: steps
     add components to the page)."""
     shown = dict(zip(views.PAGE, views.page(studio), strict=True))
-    return {**shown, "head_classes": shown["per_class_head"], "webcam_class": shown["cam_class"]}
+    return {**shown, "head_classes": shown["per_class_head"]}
 
 
 def test_classify_shows_attention_and_the_inspector_opens_on_a_head(app_module, task_image):
