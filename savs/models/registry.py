@@ -430,16 +430,16 @@ def load_model(
                 name, config, model_cls, torch_dtype, cap_gb, trust_remote_code=trust_remote_code
             )
         if is_vlm:  # image-only when the video processor needs a missing torchvision
-            processor = load_processor(source, **common)
+            processor = load_processor(source, **common)  # first: a bound it cannot keep
             check_image_tokens(config, processor, max_image_tokens, image_token_cap)
-        else:
-            processor = transformers.AutoTokenizer.from_pretrained(source, **common)
         placement = _placement(device_map, max_memory, offload_folder)
         model, cut = _build_model(
             source, config, model_cls, layers, {"dtype": torch_dtype, **common, **placement}
         )
         if device_map is None:
             model = model.to(device)
+        if not is_vlm:
+            processor = transformers.AutoTokenizer.from_pretrained(source, **common)
     except ModelError:
         raise
     except torch.cuda.OutOfMemoryError:

@@ -222,3 +222,16 @@ def test_cli_fit_records_the_bound_and_predict_uses_it(smolvlm_dir, tmp_path, ca
     assert json.loads(capsys.readouterr().out)["label"] in ("red", "blue")
     assert main([*argv, "--max-image-tokens", "2", "--json"]) == 2
     assert "below the 4 image tokens" in capsys.readouterr().err
+
+
+def test_an_operators_cap_holds_for_every_view():
+    model, processor = tiny_models.BUILDERS["qwen2_vl"]()
+    capped = ModelAdapter(model, processor_with_room("qwen2_vl", processor), "q", None, None, 16)
+    assert capped.max_image_tokens == 16  # the default (256), capped
+    assert capped.with_image_tokens(4).max_image_tokens == 4
+    with pytest.raises(ModelError, match="above this server's bound of 16"):
+        capped.with_image_tokens(64)
+    clf = savs.fit(capped, EXAMPLES, k=2)
+    clf.config.max_image_tokens = None  # a classifier from before the policy: no bound, refused
+    with pytest.raises(ModelError, match=r"0 \(no bound\) is above this server's bound of 16"):
+        savs.predict(capped, clf, EXAMPLES[:1])

@@ -974,7 +974,7 @@ def fake_transformers(monkeypatch):
     "model_type,expected",
     [
         # the processor before the weights: a resolution bound it cannot keep is refused first
-        ("llama", ["config", "AutoTokenizer", "AutoModelForCausalLM"]),
+        ("llama", ["config", "AutoModelForCausalLM", "AutoTokenizer"]),
         ("llava", ["config", "AutoProcessor", "AutoModelForImageTextToText"]),
     ],
 )

@@ -11,7 +11,7 @@ import pytest
 
 from savs.artifact import _check_config
 from savs.errors import ClassifierError, ModelError
-from savs.limits import LOCAL, MAX_IMAGE_TOKENS_RECORDED
+from savs.limits import LOCAL, MAX_IMAGE_TOKENS_RECORDED, VISITOR_IMAGE_TOKENS
 from savs.models import image_policy as ip
 from savs.types import CONFIG_FIELDS, FitConfig
 
@@ -128,3 +128,22 @@ def test_artifact_refuses_anything_else(value):
     with pytest.raises(ClassifierError, match="'max_image_tokens' must be null or a whole"):
         _check_config(_config(max_image_tokens=value), "clf", LOCAL, False)
     json.dumps(value)  # each is a value a JSON file can hold
+
+
+def test_the_operators_bound_from_env_or_flag():
+    assert ip.parse_bound(None) is None and ip.parse_bound(" ") is None
+    assert ip.parse_bound("256") == 256 and ip.parse_bound("0") == 0
+    for bad in ("-1", "lots", "2.5"):
+        with pytest.raises(ValueError, match="SAVS_MAX_IMAGE_TOKENS must be a whole number"):
+            ip.parse_bound(bad)
+
+
+def test_visitors_choose_only_within_the_operators_bound():
+    assert ip.visitor_choices(None) == list(VISITOR_IMAGE_TOKENS)
+    assert ip.visitor_choices(300) == [n for n in VISITOR_IMAGE_TOKENS if n <= 300]
+    assert ip.check_visitor_choice("default", 300) is None
+    assert ip.check_visitor_choice(None, 300) is None
+    assert ip.check_visitor_choice("64", 300) == 64
+    for bad in (1024, "1024", 65, "0", "lots", -64):
+        with pytest.raises(ModelError, match="image tokens must be one of: 64, 256"):
+            ip.check_visitor_choice(bad, 300)
