@@ -53,7 +53,11 @@ model = savs.load_model(folder, device=device, dtype=None if dtype == "auto" els
                         max_image_tokens=tokens)
 load_s = time.perf_counter() - start
 inputs = model.encode(examples[:1])
-image_tokens = int((inputs["input_ids"] == model.processor.image_token_id).sum())
+# the model's own image token (Gemma3's processor names its begin-of-image token instead)
+token_id = getattr(model.model.config, "image_token_id", None)
+if token_id is None:
+    token_id = model.model.config.image_token_index
+image_tokens = int((inputs["input_ids"] == token_id).sum())
 sync()
 start = time.perf_counter()
 acts = savs.extract(model, examples, batch_size=1)
