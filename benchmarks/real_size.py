@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--examples", type=int, default=4, help="extracted per model and policy")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="auto")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="1: see RESULTS.md, conditions")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     real_size = real_size_module()
