@@ -215,7 +215,8 @@ def anyres_settings(bound: int, tile: int, seq: int, largest_side: int) -> Image
 def pixel_settings(bound: int, factor: int, min_pixels: int, max_pixels: int) -> ImageSettings:
     """Qwen2-VL / 2.5-VL: an image becomes (h / factor) * (w / factor) tokens after
     smart_resize keeps h * w <= max_pixels, so max_pixels = bound * factor^2 (never above the
-    processor's own), and min_pixels no larger than it."""
+    processor's own), and min_pixels no larger than it. smart_resize keeps each side at least
+    one factor long, so an image thinner than 1 : bound (a 28 x 2800 strip) can exceed it."""
     top = bound * factor * factor
     if max_pixels:
         top = min(top, max_pixels)
