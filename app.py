@@ -1,10 +1,13 @@
 """SAVs Studio: build a few-shot classifier from a generative model in the browser, and see which
 attention heads do the work.
 
-    python app.py [--model NAME] [--host 127.0.0.1] [--port 7860]
+    python app.py [--model NAME] [--max-image-tokens N] [--host 127.0.0.1] [--port 7860]
 
 NAME is a bundled model ("tiny", "smollm2"), a hub id or a local folder (default: $SAVS_MODEL,
-else "tiny"): the model every new session starts on. This file assembles the page from its
+else "tiny"): the model every new session starts on. N (default: $SAVS_MAX_IMAGE_TOKENS) bounds
+the image tokens per image of every model (`savs.models.image_policy`): models run at
+min(their classification default, N), and visitors may pick a smaller bound, never a larger
+one. This file assembles the page from its
 steps (`studio/steps/`: each step's layout, callbacks and events in one module); a session's
 state and actions live in `studio.actions.Studio` (one per browser session, in gr.State), its
 model in the shared `studio.pool.ModelPool`.
@@ -28,11 +31,13 @@ import torch
 from starlette.middleware import Middleware
 
 from savs.errors import SavsError
+from savs.limits import MAX_IMAGE_TOKENS_ENV
+from savs.models.image_policy import parse_bound
 from savs.upload_guard import UploadGuard
 from studio.actions import Studio
 from studio.fairness import cap_session_queue
 from studio.pool import max_models_from_env
-from studio.server import CACHE, MODEL_ENV, POOL, START, close_session, start
+from studio.server import CACHE, IMAGE_TOKENS, MODEL_ENV, POOL, START, close_session, start
 from studio.steps import (
     CAMERA_LABELS,
     classes,
@@ -222,6 +227,13 @@ def launch_kwargs() -> dict:
     )
 
 
+def _image_tokens(text: str) -> int | None:
+    try:
+        return parse_bound(text, "--max-image-tokens")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="SAVs Studio: the browser app.")
     parser.add_argument(
@@ -229,11 +241,20 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get(MODEL_ENV, "tiny"),
         help=f"model new sessions start on (default: ${MODEL_ENV} or 'tiny')",
     )
+    parser.add_argument(
+        "--max-image-tokens",
+        type=_image_tokens,
+        default=IMAGE_TOKENS["cap"],
+        metavar="N",
+        help=f"image tokens per image at most, for every model and visitor (default: "
+        f"${MAX_IMAGE_TOKENS_ENV}, else each architecture's classification default; 0: none)",
+    )
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = parser.parse_args(argv)
     # each resident model gets its share of the cores, so two models' work overlaps
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max_models_from_env()))
+    IMAGE_TOKENS["cap"] = args.max_image_tokens  # before any model loads
     try:
         start(args.model)
         print(f"Loaded {args.model}")

@@ -24,7 +24,14 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from .data import label_key, label_problem
 from .errors import ClassifierError
-from .limits import LOCAL, MAX_ARTIFACT_BYTES, MAX_CLASSIFIER_LABELS, Limits, max_config_bytes
+from .limits import (
+    LOCAL,
+    MAX_ARTIFACT_BYTES,
+    MAX_CLASSIFIER_LABELS,
+    MAX_IMAGE_TOKENS_RECORDED,
+    Limits,
+    max_config_bytes,
+)
 from .safejson import JSON_ERRORS, json_reason, strict_json
 from .safezip import open_zip, read_member
 from .types import CONFIG_FIELDS, SCORINGS, ClassifierData, FitConfig, HeadIndex
@@ -303,6 +310,14 @@ def _check_config(config: dict, name: str, limits: Limits, require_model: bool) 
         raise fail(
             f"'scoring' must be one of {', '.join(SCORINGS)}, got "
             f"{json.dumps(config['scoring'])[:40]}."
+        )
+    tokens = config.get("max_image_tokens")
+    if tokens is not None and (
+        type(tokens) is not int or not 0 <= tokens <= MAX_IMAGE_TOKENS_RECORDED
+    ):
+        raise fail(
+            f"'max_image_tokens' must be null or a whole number from 0 to "
+            f"{MAX_IMAGE_TOKENS_RECORDED:,}, got {json.dumps(tokens)[:40]}."
         )
 
 

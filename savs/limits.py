@@ -30,6 +30,13 @@ MAX_MODEL_LAYERS = 1024  # layers / experts / blocks one config may declare (rea
 # env var caps every load (CLI and library too); unset, local use has no cap and the app this one.
 MAX_MODEL_GB_ENV = "SAVS_MAX_MODEL_GB"
 HOSTED_MAX_MODEL_GB = 8.0  # 2 B parameters in fp32, 4 B in bf16
+# The resolution policy (savs.models.image_policy): image tokens per image. The env var (or
+# app.py --max-image-tokens) is a hosted app's default and the bound its visitors cannot exceed;
+# visitors choose among VISITOR_IMAGE_TOKENS below it. A saved classifier may record at most
+# MAX_IMAGE_TOKENS_RECORDED (a sanity bound on a stranger's file; real settings are < 20,000).
+MAX_IMAGE_TOKENS_ENV = "SAVS_MAX_IMAGE_TOKENS"
+VISITOR_IMAGE_TOKENS: tuple[int, ...] = (64, 256, 1024, 4096)
+MAX_IMAGE_TOKENS_RECORDED = 1 << 20
 
 # Image formats that are ever decoded. Anything else (EPS, which runs Ghostscript; PSD; ICO ...)
 # is refused before its plugin sees the bytes. TIFF stays: scientific 16-bit / float images.
@@ -198,6 +205,9 @@ __all__ = [
     "MAX_MODEL_LAYERS",
     "MAX_MODEL_GB_ENV",
     "HOSTED_MAX_MODEL_GB",
+    "MAX_IMAGE_TOKENS_ENV",
+    "VISITOR_IMAGE_TOKENS",
+    "MAX_IMAGE_TOKENS_RECORDED",
     "MAX_MODEL_CALLS_PER_SESSION",
     "MAX_QUEUED_PER_SESSION",
     "LIVE_STREAMS",

@@ -16,6 +16,7 @@ from .distributed import map_batches
 from .errors import ClassifierError, DataError, ModelError
 from .metrics import EvalReport, evaluation_report
 from .models.adapter import ModelAdapter
+from .models.image_policy import NO_BOUND
 from .types import FitConfig
 
 
@@ -90,14 +91,32 @@ def classifier_config(adapter: ModelAdapter, prompt: str | None) -> FitConfig:
         model=adapter.name,
         model_class=type(adapter.model).__name__,
         prompt=prompt or "",
+        max_image_tokens=adapter.max_image_tokens,
         savs_version=__version__,
         torch_version=torch.__version__,
         transformers_version=transformers.__version__,
     )
 
 
+def recorded_image_tokens(classifier: SAVClassifier) -> int:
+    """The resolution policy a classifier was fitted with; one from before the policy
+    (no field) was fitted with the processor's own settings (NO_BOUND)."""
+    tokens = classifier.config.max_image_tokens
+    return NO_BOUND if tokens is None else tokens
+
+
+def for_classifier(adapter: ModelAdapter, classifier: SAVClassifier) -> ModelAdapter:
+    """The model under the resolution policy the classifier was fitted with (a view of the
+    same model: `ModelAdapter.with_image_tokens`), so its heads read inputs as the fit did.
+    Models with nothing to set (fixed image layouts, text LMs) come back as they are."""
+    if adapter.max_image_tokens is None:
+        return adapter
+    return adapter.with_image_tokens(recorded_image_tokens(classifier))
+
+
 def check_compatible(classifier: SAVClassifier, adapter: ModelAdapter) -> None:
-    """Refuse a classifier made with another model: its heads would mean nothing here."""
+    """Refuse a classifier made with another model (its heads would mean nothing here), or
+    with another resolution policy (its heads saw other image tokens: `for_classifier`)."""
     cfg = classifier.config
     shape = (cfg.num_layers, cfg.num_heads, cfg.head_dim)
     if shape != (adapter.full_layers, adapter.num_heads, adapter.head_dim):
@@ -118,6 +137,21 @@ def check_compatible(classifier: SAVClassifier, adapter: ModelAdapter) -> None:
             f"the classifier was made with {cfg.model!r}, but the model "
             f"in use is {adapter.name!r}. Load {cfg.model!r} first."
         )
+    if adapter.max_image_tokens is not None:
+        fitted = recorded_image_tokens(classifier)
+        if fitted != adapter.max_image_tokens:
+            raise ClassifierError(
+                f"the classifier was fitted with {_policy(fitted)}, but {adapter.name!r} is "
+                f"set to {_policy(adapter.max_image_tokens)}: its heads would read other image "
+                f"tokens. Load the model with max_image_tokens={fitted} (or pass "
+                "savs.pipeline.for_classifier(model, classifier))."
+            )
+
+
+def _policy(tokens: int) -> str:
+    if tokens == NO_BOUND:
+        return "the processor's own image settings (max_image_tokens=0)"
+    return f"max_image_tokens={tokens}"
 
 
 def predict(
@@ -128,7 +162,9 @@ def predict(
     early_exit: bool = True,
     progress: ProgressFn | None = None,
 ) -> list[Prediction]:
-    """Classify examples. The model runs only up to the deepest selected layer (early exit)."""
+    """Classify examples. The model runs only up to the deepest selected layer (early exit),
+    under the resolution policy the classifier was fitted with (`for_classifier`)."""
+    adapter = for_classifier(adapter, classifier)
     check_compatible(classifier, adapter)
     layers = sorted({h.layer for h in classifier.heads})
     prompt = classifier.config.prompt or None
@@ -171,6 +207,7 @@ def evaluate_with_baselines(
     of the test set is read in one pass, and the SAVs predictions come from it too (the model
     runs once, whole, instead of once cut for SAVs and again for the baselines)."""
     labels = _test_labels(examples)
+    adapter = for_classifier(adapter, classifier)
     check_compatible(classifier, adapter)
     if adapter.num_layers < adapter.full_layers:
         raise ModelError(

@@ -67,6 +67,9 @@ class FitConfig(MutableMapping):
     head_dim: int | None = None
     train_accuracy: float | None = None
     model_class: str | None = None
+    # the resolution policy the fit used (savs.models.image_policy): image tokens per image at
+    # most; 0 or absent: the processor's own settings (classifiers from before the policy)
+    max_image_tokens: int | None = None
     savs_version: str | None = None
     torch_version: str | None = None
     transformers_version: str | None = None

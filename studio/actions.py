@@ -20,7 +20,7 @@ from savs.data import zip_folder
 from savs.errors import ClassifierError
 from savs.export_space import export_space
 from savs.models.adapter import ModelAdapter
-from savs.pipeline import check_compatible
+from savs.pipeline import check_compatible, for_classifier
 
 from .classifying import ClassifyActions
 from .comparing import CompareActions
@@ -87,8 +87,8 @@ class Studio(DatasetActions, FitActions, InspectActions, ClassifyActions, Compar
         self, clf: SAVClassifier, adapter: ModelAdapter | None = None
     ) -> SAVClassifier:
         """Adopt a loaded classifier (checked against `adapter`, the model it names)."""
-        if adapter is not None:
-            check_compatible(clf, adapter)
+        if adapter is not None:  # its resolution policy too: within the server's bound
+            check_compatible(clf, for_classifier(adapter, clf))
         self._fitted(clf)
         self.activations, self.curve = None, None  # it came without training activations
         self.k = clf.k

@@ -18,7 +18,13 @@ from savs.errors import DataError, ModelError
 from savs.explanation import explain_with_activations
 from savs.limits import HOSTED_EVALUATE
 from savs.models.adapter import ModelAdapter
-from savs.pipeline import check_compatible, evaluate, evaluate_with_baselines, predict
+from savs.pipeline import (
+    check_compatible,
+    evaluate,
+    evaluate_with_baselines,
+    for_classifier,
+    predict,
+)
 
 from .session import Classification, Evaluation, Session, check_call_text, stored_image
 
@@ -33,10 +39,13 @@ class ClassifyActions(Session):
         """The model the classifier was made with: it always runs on that one."""
         return str(self.classifier.config.model or "") if self.classifier else ""
 
-    def _ready(self, adapter: ModelAdapter) -> SAVClassifier:
+    def _ready(self, adapter: ModelAdapter) -> tuple[SAVClassifier, ModelAdapter]:
+        """The current classifier, and the model under the resolution policy it was fitted
+        with (`savs.pipeline.for_classifier`: never above the server's bound)."""
         clf = self.current_classifier()
+        adapter = for_classifier(adapter, clf)
         check_compatible(clf, adapter)
-        return clf
+        return clf, adapter
 
     def check_input(self, image: object, text: str | None) -> str:
         """Refuse what cannot be classified before any model work: no classifier, an out of
@@ -62,7 +71,7 @@ class ClassifyActions(Session):
         up to the deepest selected layer; a model whose attention cannot be read is
         classified all the same, and `explain_error` says why there is no explanation."""
         text = self.check_input(image, text)
-        clf = self._ready(adapter)
+        clf, adapter = self._ready(adapter)
         name = "image" if isinstance(image, Image.Image) or image is None else Path(image).name
         images = (open_image(image, name),) if image is not None else ()
         example = Example(text=text, images=images, source="input")
@@ -100,7 +109,7 @@ class ClassifyActions(Session):
         `baselines` and the training activations at hand, every head of the test set is read
         in one pass; the SAVs predictions and the `savs.compare` baselines all come from it.
         Its files live only during the call; the mistakes keep small copies of their images."""
-        clf = self._ready(adapter)
+        clf, adapter = self._ready(adapter)
         prompt = clf.config.prompt or ""
         with tempfile.TemporaryDirectory(prefix="savs-test-") as tmp:
             examples = self._read_test_set(Path(path), prompt, confine, tmp)

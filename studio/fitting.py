@@ -28,6 +28,8 @@ class FitActions(Session):
         keep the activations for refits, and fit."""
         examples = self._checked_training_set()
         check_call_text(examples, self.prompt, self.max_call_chars, "Extract")
+        if self.image_tokens is not None:  # the visitor's choice (never above the server's cap)
+            adapter = adapter.with_image_tokens(self.image_tokens)
         shape = (adapter.num_layers, adapter.num_heads, adapter.head_dim)
         check_activations(len(examples), shape, self.budget.max_activation_bytes)
         acts = training_activations(

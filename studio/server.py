@@ -23,10 +23,12 @@ from savs.limits import (
     HOSTED_MAX_MODEL_GB,
     HOSTED_SESSION,
     HOSTED_TEXT_CHARS,
+    MAX_IMAGE_TOKENS_ENV,
     SESSION_TTL_S,
     SESSIONS_BYTES,
 )
 from savs.markup import hide_paths, plain
+from savs.models.image_policy import parse_bound
 from savs.models.registry import check_visitor_model, load_model
 
 from .actions import Studio
@@ -39,6 +41,10 @@ MODEL_WORKERS = 4  # model events at once (each model still runs one at a time: 
 LIVE_QUEUE = "live"  # concurrency_id of the webcam streams: never the model workers
 
 START = {"model": os.environ.get(MODEL_ENV, "tiny")}  # the model new sessions start on
+# the operator's bound on image tokens per image ($SAVS_MAX_IMAGE_TOKENS, app.py
+# --max-image-tokens; None: each architecture's classification default, no cap): models load
+# at min(their default, it), and no visitor choice or imported classifier goes above it
+IMAGE_TOKENS = {"cap": parse_bound(os.environ.get(MAX_IMAGE_TOKENS_ENV))}
 
 
 def hosted_loader(name: str):
@@ -47,7 +53,7 @@ def hosted_loader(name: str):
     the disk or the hub is asked. A listed model is sized from its config first (at most
     SAVS_MAX_MODEL_GB, default HOSTED_MAX_MODEL_GB)."""
     check_visitor_model(name, START["model"])
-    return load_model(name, max_gb=HOSTED_MAX_MODEL_GB)
+    return load_model(name, max_gb=HOSTED_MAX_MODEL_GB, image_token_cap=IMAGE_TOKENS["cap"])
 
 
 POOL = ModelPool(loader=hosted_loader)

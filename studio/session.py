@@ -60,6 +60,9 @@ class Session:
     scoring: str = "loo"
     model: str = ""  # the model this session extracts with (its own choice)
     model_info: ModelInfo | None = None
+    # image tokens per image the next Extract uses (savs.models.image_policy; None: the
+    # server's default), one of the choices the operator's bound allows
+    image_tokens: int | None = None
     classifier: SAVClassifier | None = None
     # the training activations the classifier was fitted on ([N, L, H, d], in the order of
     # training_examples() at `fitted_revision`) and how the fit was made: refits read them

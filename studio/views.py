@@ -27,10 +27,13 @@ def status_line(studio: Studio) -> str:
     if info is None:
         return "**No model loaded.** Pick one and click 'Load model'."
     kind = "vision-language" if info.is_vlm else "text-only"
-    return (
+    line = (
         f"Model: **{md(info.name)}** ({kind}, {info.num_layers} layers x {info.num_heads} "
         f"heads, {info.device})"
     )
+    if studio.image_tokens is not None and info.is_vlm:
+        line += f" · images: at most {studio.image_tokens} tokens from the next Extract"
+    return line
 
 
 def k_update(studio: Studio) -> Any:

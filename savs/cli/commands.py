@@ -14,7 +14,12 @@ from ..errors import ClassifierError, DataError, SavsError
 from .output import progress_bar
 
 
-def _load(args: argparse.Namespace, name: str, layers: int | None = None):
+def _load(
+    args: argparse.Namespace,
+    name: str,
+    layers: int | None = None,
+    max_image_tokens: int | None = None,
+):
     from ..models import load_model
 
     dtype = None if args.dtype == "auto" else args.dtype
@@ -26,6 +31,7 @@ def _load(args: argparse.Namespace, name: str, layers: int | None = None):
         device_map=args.device_map,
         trust_remote_code=args.trust_remote_code,
         layers=layers,
+        max_image_tokens=max_image_tokens,
     )
 
 
@@ -46,7 +52,7 @@ def cmd_fit(args: argparse.Namespace) -> dict:
     train = _examples(args, "train")
     test = _examples(args, "test") if args.test else None
     check_training_set(train, leave_one_out=args.scoring == "loo")  # before a slow model load
-    adapter = _load(args, args.model)
+    adapter = _load(args, args.model, max_image_tokens=args.max_image_tokens)
     with progress_bar("extracting", not args.json) as bar:
         clf, acts = fit_with_activations(
             adapter,
@@ -60,6 +66,7 @@ def cmd_fit(args: argparse.Namespace) -> dict:
         )  # acts: [N, L, H, d]
     result = {
         "model": adapter.name,
+        "max_image_tokens": adapter.max_image_tokens,
         "labels": clf.labels,
         "k": clf.k,
         "scoring": args.scoring,
@@ -147,13 +154,16 @@ def _with_zero_shot(
 
 def _classifier_and_model(args: argparse.Namespace):
     from ..classifier import SAVClassifier
+    from ..pipeline import recorded_image_tokens
 
     clf = SAVClassifier.load(args.classifier)
     # the model is cut after the deepest selected layer: nothing deeper is ever run; baselines
     # (zero-shot answers, every head) need it whole
     whole = args.whole_model or getattr(args, "baselines", False) or not clf.heads
     layers = None if whole else clf.deepest_layer + 1
-    adapter = _load(args, args.model or clf.config.model or "", layers)
+    # the resolution policy the fit used, so the heads read the image tokens they were fitted on
+    tokens = recorded_image_tokens(clf)
+    adapter = _load(args, args.model or clf.config.model or "", layers, tokens)
     if adapter.num_layers < adapter.full_layers and not args.json:
         print(
             f"loaded {adapter.num_layers} of {adapter.name}'s {adapter.full_layers} layers: the "

@@ -61,6 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _image_tokens(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return value
+
+
 def _fit_parser(sub) -> None:
     fit = sub.add_parser("fit", help="select heads on labeled examples and save a classifier")
     fit.add_argument(
@@ -89,6 +99,15 @@ def _fit_parser(sub) -> None:
         "--question", help="the text for folder datasets (and JSONL lines without a question)"
     )
     fit.add_argument("--out", help="folder (or .zip) to save the classifier to")
+    fit.add_argument(
+        "--max-image-tokens",
+        type=_image_tokens,
+        default=None,
+        metavar="N",
+        help="at most N image tokens per image (default: the architecture's classification "
+        "default, e.g. one tile on SmolVLM; 0: the processor's own settings). The classifier "
+        "records it: eval and predict use the same",
+    )
     fit.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     fit.add_argument(
         "--baseline",

@@ -8,17 +8,21 @@ model while reading the heads (stopping early after the deepest layer that is ne
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import threading
 from collections.abc import Sequence
 
 import torch
+from PIL import Image
 from torch import nn
 
 from ..data import IMAGE_MARKER, Example, join_prompt, open_image
 from ..errors import DataError, ModelError
 from ..heads import StopForward, capture_heads
+from .image_policy import ImageSettings, geometry, layout_of, resolve
+from .image_policy import settings as settings_for
 
 _ATTENTION_NAMES = ("self_attn", "attn", "attention", "self_attention")
 _OUT_PROJ_NAMES = ("o_proj", "out_proj", "dense", "c_proj", "wo")
@@ -66,7 +70,15 @@ def find_attention_outputs(model: nn.Module, num_layers: int) -> tuple[str, list
 class ModelAdapter:
     """A frozen generative model with its processor (VLMs) or tokenizer (text LMs)."""
 
-    def __init__(self, model: nn.Module, processor, name: str, full_layers: int | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        processor,
+        name: str,
+        full_layers: int | None = None,
+        max_image_tokens: int | None = None,
+        image_token_cap: int | None = None,
+    ):
         self.lock = threading.RLock()  # held for each forward pass (see read_heads)
         self.model = model.eval()
         self.processor = processor
@@ -95,6 +107,26 @@ class ModelAdapter:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._accepts_text_only: bool | None = None  # does the processor take text alone?
+        layout = layout_of(getattr(model.config, "model_type", None), self.is_vlm)
+        self.image_geometry = geometry(processor, layout) if layout else None
+        self.image_token_cap = image_token_cap  # an operator's bound: no view goes above it
+        self._set_image_tokens(max_image_tokens)
+
+    # --- the resolution policy (savs.models.image_policy) ---------------------------------
+
+    def _set_image_tokens(self, requested: int | None) -> None:
+        geo, cap = self.image_geometry, self.image_token_cap
+        # the resolved bound (None: nothing to set here); 0: the processor's own settings
+        self.max_image_tokens = resolve(geo, requested, cap) if geo else None
+        self.image_settings = settings_for(geo, self.max_image_tokens) if geo else ImageSettings()
+
+    def with_image_tokens(self, requested: int | None) -> ModelAdapter:
+        """This model under another resolution policy (`requested` image tokens per image, None:
+        the architecture's classification default, 0: the processor's own settings), never
+        above `image_token_cap` (ModelError). A view: model, processor and lock are shared."""
+        view = copy.copy(self)
+        view._set_image_tokens(requested)
+        return self if view.max_image_tokens == self.max_image_tokens else view
 
     def __repr__(self) -> str:
         return (
@@ -128,7 +160,7 @@ class ModelAdapter:
         """Identifies the model for activation caches: name + architecture + shapes + dtype."""
         text = (
             f"{self.name}|{type(self.model).__name__}|{self.num_layers}|{self.num_heads}|"
-            f"{self.head_dim}|{self.dtype}"
+            f"{self.head_dim}|{self.dtype}|{self.max_image_tokens}"
         )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -185,9 +217,14 @@ class ModelAdapter:
 
     def _process(self, texts: list[str], examples: Sequence[Example]) -> dict:
         """Run the VLM processor. Images go as one list per text ([[a, b], [], [c]]): transformers
-        5 processors all accept that, and it keeps each image with its own prompt."""
-        images = [[open_image(im, ex.describe()) for im in ex.images] for ex in examples]
+        5 processors all accept that, and it keeps each image with its own prompt. The
+        resolution policy's settings go with every call (`image_settings`)."""
+        images = [
+            [self._scaled(open_image(im, ex.describe())) for im in ex.images] for ex in examples
+        ]
         kwargs: dict = {"text": texts, "padding": True, "return_tensors": "pt"}
+        if any(images):
+            kwargs.update(self.image_settings.processor_kwargs)
         if hasattr(self.processor, "padding_side"):
             self.processor.padding_side = "left"
         if all(images):
@@ -202,6 +239,15 @@ class ModelAdapter:
                 "examples. Use batch size 1, or give every example an image."
             )
         return dict(self.processor(images=images, **kwargs))
+
+    def _scaled(self, image: Image.Image) -> Image.Image:
+        """The image scaled down to the policy's longest side, if it has one (anyres)."""
+        side = self.image_settings.max_side
+        if side is None or max(image.size) <= side:
+            return image
+        scale = side / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        return image.resize(size, Image.Resampling.BICUBIC)
 
     def _text_only_ok(self) -> bool:
         """Whether the processor accepts a batch without images (asked once, text only)."""

@@ -28,6 +28,8 @@ from ..limits import MAX_MODEL_NAME_CHARS
 from .adapter import ModelAdapter
 from .cut import cut_config, cut_model_class, text_layers
 from .gguf_cache import converted_folder, ensure_converted
+from .image_policy import geometry, layout_of
+from .image_policy import resolve as resolve_image_tokens
 from .processors import load_processor
 from .sizing import check_size, max_model_gb
 
@@ -393,6 +395,8 @@ def load_model(
     local_folders: bool = True,
     max_gb: float | None = None,
     layers: int | None = None,
+    max_image_tokens: int | None = None,
+    image_token_cap: int | None = None,
 ) -> ModelAdapter:
     """Load a bundled name, local folder or hub id as a `ModelAdapter`, or raise ModelError.
 
@@ -405,7 +409,10 @@ def load_model(
     `local_folders=False` (a hosted app) loads bundled names and hub ids only, and its errors
     name no server path. A model whose parameters (counted from its config, in the dtype it
     loads in) exceed $SAVS_MAX_MODEL_GB, else `max_gb` (None: no cap), is refused before any
-    weight is read.
+    weight is read. `max_image_tokens`: at most this many image tokens per image (None: the
+    architecture's classification default, 0: the processor's own settings; see
+    `savs.models.image_policy`), never above `image_token_cap` (a hosted app's bound, kept by
+    the adapter for every later view), checked before any weight is read too.
     """
     import transformers
 
@@ -422,15 +429,16 @@ def load_model(
             check_size(
                 name, config, model_cls, torch_dtype, cap_gb, trust_remote_code=trust_remote_code
             )
+        if is_vlm:  # image-only when the video processor needs a missing torchvision
+            processor = load_processor(source, **common)  # first: a bound it cannot keep
+            check_image_tokens(config, processor, max_image_tokens, image_token_cap)
         placement = _placement(device_map, max_memory, offload_folder)
         model, cut = _build_model(
             source, config, model_cls, layers, {"dtype": torch_dtype, **common, **placement}
         )
         if device_map is None:
             model = model.to(device)
-        if is_vlm:  # image-only when the video processor needs a missing torchvision
-            processor = load_processor(source, **common)
-        else:
+        if not is_vlm:
             processor = transformers.AutoTokenizer.from_pretrained(source, **common)
     except ModelError:
         raise
@@ -443,7 +451,13 @@ def load_model(
         if not local_folders and name not in BUNDLED:
             raise ModelError(hosted_refusal(name)) from exc
         raise ModelError(_load_failure(name, source, exc)) from exc
-    return ModelAdapter(model, processor, name, **cut)
+    policy = {"max_image_tokens": max_image_tokens, "image_token_cap": image_token_cap}
+    return ModelAdapter(model, processor, name, **policy, **cut)
+
+
+def check_image_tokens(config, processor, tokens: int | None, cap: int | None) -> None:
+    """Refuse a resolution bound this model cannot keep, before its weights are read."""
+    resolve_image_tokens(geometry(processor, layout_of(config.model_type)), tokens, cap)
 
 
 def _placement(device_map: str | dict | None, max_memory: dict | None, offload_folder) -> dict:

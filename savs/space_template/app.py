@@ -30,6 +30,7 @@ from savs.errors import SavsError
 from savs.images import open_image, unopened_image
 from savs.limits import HOSTED_FILE_SIZE, HOSTED_TEXT_CHARS, LIVE_STREAMS, LIVE_TIME_LIMIT_S
 from savs.markup import hide_paths, md
+from savs.pipeline import recorded_image_tokens
 from savs.upload_guard import UploadGuard
 
 HERE = Path(__file__).resolve().parent
@@ -37,7 +38,13 @@ SETTINGS = json.loads((HERE / "space.json").read_text(encoding="utf-8"))
 CLASSIFIER = savs.SAVClassifier.load(HERE / SETTINGS["classifier"], require_model=True)
 LAYERS = CLASSIFIER.deepest_layer + 1
 START = time.perf_counter()
-MODEL = savs.load_model(CLASSIFIER.config.model, layers=LAYERS, local_folders=False)
+# the image resolution the classifier was fitted with: its heads read those image tokens
+MODEL = savs.load_model(
+    CLASSIFIER.config.model,
+    layers=LAYERS,
+    local_folders=False,
+    max_image_tokens=recorded_image_tokens(CLASSIFIER),
+)
 LOAD_S = time.perf_counter() - START
 LOCK = threading.Lock()  # one forward pass at a time: the model is shared by every visitor
 LIVE_EVERY_S = 0.25

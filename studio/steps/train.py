@@ -7,10 +7,11 @@ from typing import Any
 import gradio as gr
 
 from savs.classifier import SCORINGS
+from savs.models.image_policy import check_visitor_choice, visitor_choices
 from savs.models.registry import check_visitor_model, visitor_models
 
 from ..actions import Studio
-from ..server import CACHE, POOL, START, gpu, notice, progress_fn, user_errors
+from ..server import CACHE, IMAGE_TOKENS, POOL, START, gpu, notice, progress_fn, user_errors
 from ..views import fit_views, k_update, session_summary, status_line
 from ..wiring import MODEL_BOUND, Page
 from . import figure_downloads, help_line
@@ -27,6 +28,21 @@ def load_model_cb(studio: Studio, name: str, progress: Any = gr.Progress()) -> t
     if studio.k != "auto":
         studio.k = min(studio.k, studio.model_info.num_all_heads)
     return studio, status_line(studio), k_update(studio)
+
+
+@user_errors
+def set_image_tokens_cb(studio: Studio, choice: Any) -> tuple:
+    """The image detail the session's next Extract uses: one of the choices within the
+    operator's bound (checked again here: a client can send anything)."""
+    studio.image_tokens = check_visitor_choice(choice, IMAGE_TOKENS["cap"])
+    return (studio, status_line(studio))
+
+
+def image_token_choices() -> list[tuple[str, str]]:
+    """The image detail menu: the server's default, then the bounds within its cap."""
+    cap = IMAGE_TOKENS["cap"]
+    default = f"default (at most {cap})" if cap else "model default"
+    return [(default, "default")] + [(f"{n} tokens", str(n)) for n in visitor_choices(cap)]
 
 
 @gpu
@@ -96,10 +112,20 @@ def model_bar(page: Page) -> None:
             scale=3,
             info="the models this server offers (for this session only)",
         )
+        image_tokens = gr.Dropdown(
+            image_token_choices(),
+            value="default",
+            label="Image detail",
+            scale=1,
+            min_width=140,
+            elem_id="image-tokens",
+            info="image tokens per image at most (fewer: faster)",
+        )
         with gr.Column(scale=2, min_width=200):
             load_model = gr.Button("Load model")
             status = gr.Markdown(elem_id="model-status")
     page.add(status=status)
+    page.private(image_tokens.input, set_image_tokens_cb, [state, image_tokens], [state, status])
     page.public(
         load_model.click,
         load_model_cb,

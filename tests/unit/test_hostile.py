@@ -881,7 +881,12 @@ def test_broken_classifier_archives(tmp_path, saved_classifier):
 
 def _adapter(name: str, layers: int, heads: int, dim: int) -> SimpleNamespace:
     return SimpleNamespace(
-        name=name, num_layers=layers, full_layers=layers, num_heads=heads, head_dim=dim
+        name=name,
+        num_layers=layers,
+        full_layers=layers,
+        num_heads=heads,
+        head_dim=dim,
+        max_image_tokens=None,  # a text LM: no resolution policy
     )
 
 
@@ -958,7 +963,9 @@ def fake_transformers(monkeypatch):
         monkeypatch.setattr(
             getattr(transformers, auto), "from_pretrained", recorder(auto, object())
         )
-    monkeypatch.setattr(registry, "ModelAdapter", lambda model, processor, name: ("adapter", name))
+    monkeypatch.setattr(
+        registry, "ModelAdapter", lambda model, processor, name, **kw: ("adapter", name)
+    )
     monkeypatch.delenv(registry.ALLOWED_MODELS_ENV, raising=False)
     return SimpleNamespace(calls=calls, model_type=model_type)
 
@@ -966,8 +973,9 @@ def fake_transformers(monkeypatch):
 @pytest.mark.parametrize(
     "model_type,expected",
     [
+        # the processor before the weights: a resolution bound it cannot keep is refused first
         ("llama", ["config", "AutoModelForCausalLM", "AutoTokenizer"]),
-        ("llava", ["config", "AutoModelForImageTextToText", "AutoProcessor"]),
+        ("llava", ["config", "AutoProcessor", "AutoModelForImageTextToText"]),
     ],
 )
 def test_trust_remote_code_is_off_unless_asked(fake_transformers, model_type, expected):

@@ -1,0 +1,76 @@
+"""The pipeline on a real-width VLM (scripts/real_size.py): SmolVLM-256M's published widths,
+tiles and processor settings with 2 text and 2 vision layers, random weights, built offline
+into the test cache. Every step runs on a 640x480 photo-sized input (fit, predict, explain),
+the image tokens are the processor's real counts (one tile: 64; 2 x 2 tiles + global: 320;
+the processor's own splitting: 13 tiles, 832), and predict replays the fit's policy."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from test_image_policy_models import counting_encodes
+
+import savs
+from savs import Example
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def real_size():
+    spec = importlib.util.spec_from_file_location("real_size", ROOT / "scripts" / "real_size.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def folder() -> str:
+    torch.set_num_threads(2)
+    return str(real_size().build("smolvlm-256m", layers=2, vision_layers=2))
+
+
+def photo(rgb: tuple[int, int, int], i: int) -> Image.Image:
+    img = Image.new("RGB", (640, 480), rgb)
+    img.paste(tuple(c // 2 for c in rgb), (40 * i, 30, 40 * i + 200, 230))
+    return img
+
+
+EXAMPLES = [
+    Example("What colour is it?", label=name, images=(photo(rgb, i),))
+    for name, rgb in (("red", (220, 30, 30)), ("blue", (30, 40, 220)))
+    for i in range(2)
+]
+
+
+def image_tokens(adapter, image: Image.Image) -> int:
+    inputs = adapter.encode([Example("What colour?", images=(image,))])
+    return int((inputs["input_ids"] == adapter.processor.image_token_id).sum())
+
+
+def test_the_real_processor_counts(folder):
+    model = savs.load_model(folder, device="cpu")
+    assert (model.num_heads, model.head_dim, model.full_layers) == (9, 64, 2)
+    image = EXAMPLES[0].images[0]
+    assert image_tokens(model, image) == 64  # the classification default: one tile
+    assert image_tokens(model.with_image_tokens(320), image) == 320  # 2 x 2 tiles + global
+    assert image_tokens(model.with_image_tokens(0), image) == 832  # 4 x 3 tiles + global
+
+
+def test_fit_predict_explain_at_real_width(folder, monkeypatch):
+    model = savs.load_model(folder, device="cpu", max_image_tokens=64)
+    clf = savs.fit(model, EXAMPLES, k=4)
+    assert clf.config.max_image_tokens == 64 and clf.k == 4
+    seen = counting_encodes(monkeypatch)
+    wider = savs.load_model(folder, device="cpu", max_image_tokens=320)
+    [prediction] = savs.predict(wider, clf, EXAMPLES[:1])  # replays the fit's one tile
+    assert seen == [64] and prediction.label in ("red", "blue")
+    explanations = savs.explain(model, clf, EXAMPLES[0])
+    assert [(e.layer, e.head) for e in explanations] == [tuple(h) for h in clf.heads]
+    for e in explanations:
+        assert len(e.attention) == len(e.tokens) and abs(sum(e.attention) - 1) < 1e-3
