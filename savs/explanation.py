@@ -44,7 +44,7 @@ from .patches import (  # image_token_id and position_labels were defined here: 
     image_token_id,  # noqa: F401
     position_labels,
 )
-from .pipeline import check_compatible
+from .pipeline import check_compatible, for_classifier
 
 IMPLEMENTATION = "savs_explain"  # the name registered with transformers' AttentionInterface
 _SWITCH_LOCK = threading.Lock()
@@ -207,7 +207,9 @@ def explain_with_activations(
 ) -> tuple[Prediction, list[HeadExplanation], torch.Tensor]:
     """`explain_prediction`, plus the input's vectors [L', H, d] of every head up to the deepest
     selected layer (the same forward pass reads them at no extra cost): what lets the app show
-    any head of those layers against the input, and re-tally the vote without some heads."""
+    any head of those layers against the input, and re-tally the vote without some heads. The
+    model reads the input under the classifier's resolution policy, as `savs.predict` does."""
+    adapter = for_classifier(adapter, classifier)
     check_compatible(classifier, adapter)
     inputs = adapter.encode([example], classifier.config.prompt or None)
     layers = sorted({h.layer for h in classifier.heads})

@@ -20,7 +20,7 @@ import savs
 from savs import ClassifierError, Example, ModelAdapter, ModelError
 from savs.__main__ import main
 from savs.explanation import explain_prediction
-from savs.pipeline import for_classifier
+from savs.pipeline import check_compatible, for_classifier
 
 import tiny_models
 
@@ -160,12 +160,14 @@ def test_predict_replays_the_classifiers_policy(monkeypatch):
     assert seen == [20, 20] and report.confusion is not None
 
 
-def test_explain_with_another_policy_refuses_naming_both():
+def test_explain_replays_the_classifiers_policy_and_check_compatible_names_both():
     clf, default = fitted(20), adapter_for("smolvlm")
     with pytest.raises(ClassifierError, match="max_image_tokens=20.*max_image_tokens=4"):
-        explain_prediction(default, clf, EXAMPLES[0])
-    prediction, _ = explain_prediction(for_classifier(default, clf), clf, EXAMPLES[0])
+        check_compatible(clf, default)  # what a caller of the model as it is gets
+    prediction, explanations = explain_prediction(default, clf, EXAMPLES[0])
     assert prediction == savs.predict(default, clf, EXAMPLES[:1])[0]
+    image_tokens = sum(p is not None for p in explanations[0].patches)
+    assert image_tokens == 20  # 2 x 2 tiles + the global image, as the fit read them
 
 
 def test_a_classifier_from_before_the_policy_replays_the_processors_own(tmp_path):
