@@ -32,10 +32,17 @@ TEXT_LMS = [name for name in ARCHS if name in tiny_models.TEXT_LMS]
 MIXES_TEXT_ONLY = [name for name in VLMS if name != "paligemma"]
 
 
+# Models whose tests read their processor's own tiling (tiles, anyres grids): they run with
+# max_image_tokens=0, as the resolution policy's classification default would give one tile /
+# a 1x1 grid (the policy has its own tests: test_image_policy_models.py).
+OWN_TILING = {"idefics3_tiled", "smolvlm_tiled", "llava_onevision"}
+
+
 @cache
 def adapter_for(name: str) -> ModelAdapter:
     model, processor = {**tiny_models.BUILDERS, **tiny_models.VARIANTS}[name]()
-    return ModelAdapter(model, processor, f"tiny-{name}")
+    tokens = 0 if name in OWN_TILING else None
+    return ModelAdapter(model, processor, f"tiny-{name}", max_image_tokens=tokens)
 
 
 def picture(rgb: tuple[int, int, int], size: tuple[int, int] = (32, 32)) -> Image.Image:
