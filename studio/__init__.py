@@ -1,5 +1,7 @@
-"""SAVs Studio, the app wing: the Gradio page over the `savs` method library (app.py assembles it).
+"""SAVs Studio, the app wing: the Gradio page over the `savs` method library.
 
+app.py      the page assembled from its steps, and its launch (`main`: python app.py, python -m
+            studio, savs-studio)
 session.py  one session's state: classes, prompt, model choice, classifier, undo (no model)
 records.py  the last classification / evaluation, the last delete or replace (for Undo)
 actions.py  `Studio`: a session with all its actions, one module a kind (no gradio):

@@ -2,7 +2,7 @@
 export. The state they act on is `studio.session.Session`; each kind of action has its own
 module (`datasets`, `fitting`, `classifying`), and `Studio` is all of them on one session.
 
-Why a library class: the Gradio app (app.py) stays a thin layer of small callbacks, and every
+Why a library class: the Gradio app (studio/app.py) stays a thin layer of small callbacks, and every
 capability is unit-tested here without a browser. Actions that run a model take a
 `ModelAdapter` (the app lends one from its `ModelPool`); the model-running work itself is
 `savs.pipeline`'s, so the CLI, the library and the app share one orchestration path.

@@ -1,5 +1,6 @@
 """The page's steps, one module each (classes, train, classify, inspect, evaluate, share): each
-holds its layout, its callbacks and its events (`build`), side by side; app.py assembles them."""
+holds its layout, its callbacks and its events (`build`), side by side; studio/app.py assembles
+them."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from ..wiring import Page
 
 # The webcam widget's own button, in plain words (gradio's "Record" / "Stop" read as if they
-# stored something): app.py hands these to launch(i18n=...), which overrides gradio's labels.
+# stored something): studio/app.py hands these to launch(i18n=...), which overrides gradio's labels.
 START_CAMERA, STOP_CAMERA = "Start camera", "Stop camera"
 CAMERA_LABELS = {"audio.record": START_CAMERA, "audio.stop": STOP_CAMERA}
 

@@ -24,7 +24,7 @@ from . import capture, first_visit, info
 from .capture import snap_cb
 from .first_visit import loaded_message
 
-TILE = 96  # px of one example thumbnail as made (the page shows it at 56 px: app.py's CSS)
+TILE = 96  # px of one example thumbnail as made (the page shows it at 56 px: studio/app.py's CSS)
 TILES_PER_ROW = 8  # thumbnails in a row where the CSS does not size them
 
 
