@@ -225,6 +225,12 @@ def pixel_settings(bound: int, factor: int, min_pixels: int, max_pixels: int) ->
     return ImageSettings({"size": size}, None, top // (factor * factor))
 
 
+def check_bound(model_type: str, processor: Any, tokens: int | None, cap: int | None) -> None:
+    """Refuse (ModelError) a bound this model cannot keep: `load_model` asks before it reads
+    any weight."""
+    resolve(geometry(processor, layout_of(model_type)), tokens, cap)
+
+
 # --- a hosted app's bound and its visitors' choices ----------------------------------------------
 
 
@@ -278,6 +284,7 @@ __all__ = [
     "minimum_tokens",
     "default_tokens",
     "resolve",
+    "check_bound",
     "settings",
     "tile_settings",
     "anyres_tokens",

@@ -26,10 +26,9 @@ from safetensors import SafetensorError
 from ..errors import ModelError
 from ..limits import MAX_MODEL_NAME_CHARS
 from .adapter import ModelAdapter
-from .cut import cut_config, cut_model_class, text_layers
+from .build import build_model, model_class, pick_dtype, placement
 from .gguf_cache import converted_folder, ensure_converted
-from .image_policy import geometry, layout_of
-from .image_policy import resolve as resolve_image_tokens
+from .image_policy import check_bound
 from .processors import load_processor
 from .sizing import check_size, max_model_gb
 
@@ -367,23 +366,6 @@ def hosted_refusal(name: str) -> str:
     )
 
 
-def _pick_dtype(device: str, dtype: torch.dtype | str | None) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if isinstance(dtype, str) and dtype != "auto":
-        return {
-            "fp32": torch.float32,
-            "float32": torch.float32,
-            "bf16": torch.bfloat16,
-            "bfloat16": torch.bfloat16,
-            "fp16": torch.float16,
-            "float16": torch.float16,
-        }[dtype]
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
-
-
 def load_model(
     name: str,
     device: str | None = None,
@@ -400,98 +382,62 @@ def load_model(
 ) -> ModelAdapter:
     """Load a bundled name, local folder or hub id as a `ModelAdapter`, or raise ModelError.
 
-    `layers=N` builds the text decoder's first N layers only (vision tower whole) and reads only
-    their weights: enough for a classifier whose deepest head is in layer N - 1 (`savs.models.cut`).
-
-    device defaults to CUDA when available; `device_map="auto"` (with optional `max_memory`)
-    splits a model too large for one GPU across devices. `trust_remote_code` stays off unless
-    the caller turns it on. Layers that fit nowhere go to `offload_folder` on disk.
-    `local_folders=False` (a hosted app) loads bundled names and hub ids only, and its errors
-    name no server path. A model whose parameters (counted from its config, in the dtype it
-    loads in) exceed $SAVS_MAX_MODEL_GB, else `max_gb` (None: no cap), is refused before any
-    weight is read. `max_image_tokens`: at most this many image tokens per image (None: the
-    architecture's classification default, 0: the processor's own settings; see
-    `savs.models.image_policy`), never above `image_token_cap` (a hosted app's bound, kept by
-    the adapter for every later view), checked before any weight is read too.
+    `layers=N`: the text decoder's first N layers only (vision tower whole), reading only their
+    weights (`savs.models.cut`). `device` defaults to CUDA when available; `device_map="auto"`
+    (with `max_memory`, `offload_folder`) splits a model too large for one GPU.
+    `trust_remote_code` stays off unless the caller turns it on. `local_folders=False` (a hosted
+    app) loads bundled names and hub ids only, its errors naming no server path. Refused before
+    any weight is read: parameters (from the config, in the load dtype) over $SAVS_MAX_MODEL_GB
+    else `max_gb`, and a `max_image_tokens` bound (None: the architecture's classification
+    default, 0: the processor's own; `savs.models.image_policy`) above `image_token_cap` (a
+    hosted app's bound, which the adapter keeps for every later view) or below the minimum.
     """
     import transformers
 
     check_allowed(name)
     source, extra = resolve(name, local_folders)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    torch_dtype = _pick_dtype(device, dtype)
+    torch_dtype = pick_dtype(device, dtype)
     common = {"trust_remote_code": trust_remote_code, **extra}
     cap_gb = max_model_gb(max_gb)
     try:
         config = transformers.AutoConfig.from_pretrained(source, **common)
-        model_cls, is_vlm = _model_class(config)
+        model_cls, is_vlm = model_class(config)
         if cap_gb is not None:
             check_size(
                 name, config, model_cls, torch_dtype, cap_gb, trust_remote_code=trust_remote_code
             )
         if is_vlm:  # image-only when the video processor needs a missing torchvision
             processor = load_processor(source, **common)  # first: a bound it cannot keep
-            check_image_tokens(config, processor, max_image_tokens, image_token_cap)
-        placement = _placement(device_map, max_memory, offload_folder)
-        model, cut = _build_model(
-            source, config, model_cls, layers, {"dtype": torch_dtype, **common, **placement}
-        )
+            check_bound(config.model_type, processor, max_image_tokens, image_token_cap)
+        kwargs = {
+            "dtype": torch_dtype,
+            **common,
+            **placement(device_map, max_memory, offload_folder),
+        }
+        model, cut = build_model(source, config, model_cls, layers, kwargs)
         if device_map is None:
             model = model.to(device)
         if not is_vlm:
             processor = transformers.AutoTokenizer.from_pretrained(source, **common)
     except ModelError:
         raise
-    except torch.cuda.OutOfMemoryError:
-        raise ModelError(
-            f"{name}: out of GPU memory while loading. Try a smaller model, "
-            "dtype fp16, or device_map='auto'."
-        ) from None
-    except LOAD_ERRORS as exc:
-        if not local_folders and name not in BUNDLED:
-            raise ModelError(hosted_refusal(name)) from exc
-        raise ModelError(_load_failure(name, source, exc)) from exc
+    except (torch.cuda.OutOfMemoryError, *LOAD_ERRORS) as exc:
+        raise ModelError(_load_failure(name, source, exc, local_folders)) from exc
     policy = {"max_image_tokens": max_image_tokens, "image_token_cap": image_token_cap}
     return ModelAdapter(model, processor, name, **policy, **cut)
 
 
-def check_image_tokens(config, processor, tokens: int | None, cap: int | None) -> None:
-    """Refuse a resolution bound this model cannot keep, before its weights are read."""
-    resolve_image_tokens(geometry(processor, layout_of(config.model_type)), tokens, cap)
-
-
-def _placement(device_map: str | dict | None, max_memory: dict | None, offload_folder) -> dict:
-    """from_pretrained's placement arguments: none without a device_map."""
-    if device_map is None:
-        return {}
-    given = {"max_memory": max_memory, "offload_folder": offload_folder}
-    return {"device_map": device_map, **{k: v for k, v in given.items() if v is not None}}
-
-
-def _build_model(source: str, config, model_cls: type, layers: int | None, kwargs: dict):
-    """(the model, ModelAdapter's `full_layers` when cut): the whole model, or with `layers`
-    fewer than the decoder has, its first `layers` only (as many or more: the whole model; a
-    classifier of a deeper model is then refused by its shape, with the message that says so)."""
-    cut = {}
-    if layers is not None and layers < text_layers(config):
-        cut["full_layers"] = full_layers = text_layers(config)
-        model_cls = cut_model_class(model_cls._model_mapping[type(config)], layers, full_layers)
-        kwargs = {**kwargs, "config": cut_config(config, layers)}
-    return model_cls.from_pretrained(source, **kwargs), cut
-
-
-def _model_class(config) -> tuple[type, bool]:
-    """(the transformers auto class for this config, is it a VLM?)."""
-    import transformers
-    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
-
-    if config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
-        return transformers.AutoModelForImageTextToText, True
-    return transformers.AutoModelForCausalLM, False
-
-
-def _load_failure(name: str, source: str, exc: BaseException) -> str:
-    """Why loading failed: a folder that exists but does not load is not an unknown name."""
+def _load_failure(name: str, source: str, exc: BaseException, local_folders: bool) -> str:
+    """Why loading failed: out of GPU memory; for a hosted app's visitor, the one refusal that
+    names no server path; a folder that exists but does not load is not an unknown name."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return (
+            f"{name}: out of GPU memory while loading. Try a smaller model, dtype fp16, or "
+            "device_map='auto'."
+        )
+    if not local_folders and name not in BUNDLED:
+        return hosted_refusal(name)
     text = str(exc).strip()
     cause = (text.splitlines()[0] if text else type(exc).__name__)[:300].rstrip(".")
     if _is_dir(Path(source)):

@@ -199,7 +199,7 @@ def test_load_model_takes_the_bound_and_refuses_before_loading(smolvlm_dir, monk
     def no_weights(*args, **kwargs):
         raise AssertionError("weights were read")
 
-    monkeypatch.setattr("savs.models.registry._build_model", no_weights)
+    monkeypatch.setattr("savs.models.registry.build_model", no_weights)
     with pytest.raises(ModelError, match="below the 4 image tokens"):
         savs.load_model(str(smolvlm_dir), device="cpu", max_image_tokens=2)
 
