@@ -127,6 +127,9 @@ footer {display: none !important;}
 .hold-record {touch-action: none; user-select: none; -webkit-touch-callout: none;}
 /* no picture to draw attention on (a text model, nothing classified yet): no empty box */
 #attention-overlay:not(:has(img)) {display: none !important;}
+/* an export's download box: slim while it holds no file; a drop box's label sits above it */
+.file-out .empty {min-height: 0 !important; height: 44px !important;}
+.box-label p {margin: 0 !important; font-size: 0.9rem;}
 /* plotly's toolbar would cover the charts' titles (gr.Plot takes no plotly config) */
 .js-plotly-plot .modebar-container {display: none !important;}
 """

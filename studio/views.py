@@ -149,10 +149,12 @@ def undo_update(studio: Studio) -> Any:
 
 
 def _vlm_only(studio: Studio) -> tuple:
-    """The image inputs (query image, webcam box, Live tab): shown for vision-language models
-    only. (A tab's visible=False leaves its button in gradio 6.31; "hidden" removes it.)"""
+    """The image inputs (query image, its replace button, webcam box, Live tab): shown for
+    vision-language models only. (A tab's visible=False leaves its button in gradio 6.31;
+    "hidden" removes it.)"""
     is_vlm = studio.model_info.is_vlm if studio.model_info else True
     return (
+        gr.update(visible=is_vlm),
         gr.update(visible=is_vlm),
         gr.update(visible=is_vlm),
         gr.update(visible=is_vlm or "hidden"),
@@ -183,7 +185,7 @@ VIEWS: tuple[tuple[tuple[str, ...], Callable[[Studio], tuple]], ...] = (
     (("undo",), lambda s: (undo_update(s),)),
     (("key",), lambda s: (cards_key(s),)),
     (("task_key",), lambda s: (s.task,)),  # the Classify tab's test inputs follow it
-    (("image", "cam_box", "live_tab"), _vlm_only),
+    (("image", "replace_image", "cam_box", "live_tab"), _vlm_only),
     (("heatmap",), lambda s: (heatmap_view(s),)),
     (("top_heads", "fit_line"), fit_summary),
     (("predicted", "bars", "timing"), prediction_views),

@@ -37,6 +37,18 @@ def info(message: str) -> None:
     gr.Info(message, duration=INFO_SECONDS)
 
 
+def upload_box(label: str, file_types: list[str]) -> gr.File:
+    """A file drop box with its label on a line above (gradio's own label badge sits over the
+    box's "Drop File Here" text)."""
+    gr.Markdown(f"**{label}**", elem_classes="box-label")
+    return gr.File(file_types=file_types, label=label, show_label=False, height=110)
+
+
+def download_box() -> gr.File:
+    """Where an export's file appears to download: a slim box until it holds one (CSS)."""
+    return gr.File(label="Download", show_label=False, interactive=False, elem_classes="file-out")
+
+
 def help_line(key: str) -> None:
     """The one-line "what am I looking at" under a view (`lesson.HELP`)."""
     gr.Markdown(lesson.HELP[key], elem_classes=["hint"], elem_id=f"help-{key.replace('_', '-')}")

@@ -8,11 +8,13 @@ from typing import Any
 import gradio as gr
 
 from savs import plots
+from savs.errors import SavsError
+from savs.images import image_size
 from savs.markup import hide_paths, plain
 
 from ..actions import Studio
 from ..fairness import LIVE_FRAMES
-from ..inputs import visitor_image
+from ..inputs import upload_paths, visitor_image
 from ..server import POOL, discard_upload, gpu, start_session, tracked, user_errors
 from ..views import heatmap_view, prediction_views
 from ..wiring import LIVE, MODEL_BOUND, PRIVATE, Page
@@ -68,6 +70,19 @@ def _classify_frame(studio: Studio, frame: str | None, text: str) -> tuple:
     return label, bars, f"{timing} · frame {studio.live_frames}"
 
 
+@user_errors
+def replace_image_cb(file: Any) -> str:
+    """Another picture in the image box in one step (no clear-then-upload): checked from its
+    header like every visitor image (format, pixels), so a refused file never reaches the box."""
+    [path] = upload_paths([file])
+    try:
+        image_size(path, "the picture")
+    except SavsError:
+        discard_upload(path)
+        raise
+    return path
+
+
 # --- layout and events -----------------------------------------------------------------------
 
 LIVE_EVERY_S = 0.1  # the webcam's frame interval; the loop answers as fast as the model allows
@@ -97,6 +112,9 @@ def build(page: Page) -> None:
     image = visitor_image(
         sources=["upload", "webcam", "clipboard"], label="Image", height=200, elem_id="query-image"
     )
+    replace = gr.UploadButton(
+        "Choose another picture", file_types=["image"], size="sm", elem_id="replace-image"
+    )
     text = gr.Textbox(label="Text (optional)")
     classify = gr.Button("Classify", variant="primary")
     predicted = gr.Label(label=VOTES_LABEL, num_top_classes=3, elem_id="predicted-label")
@@ -105,6 +123,8 @@ def build(page: Page) -> None:
     bars = gr.Plot(show_label=False, elem_id="vote-bars")
     help_line("vote_bars")
     page.add(image=image, text=text, predicted=predicted, timing=timing, bars=bars)
+    page.add(replace_image=replace)
+    page.on(replace.upload, replace_image_cb, replace, image, **PRIVATE)
     page.on(
         page["status"].change,
         None,

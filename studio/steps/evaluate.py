@@ -11,6 +11,7 @@ from ..actions import Studio
 from ..server import POOL, discard_upload, gpu, notice, progress_fn, user_errors
 from ..views import evaluation_views
 from ..wiring import MODEL_BOUND, Page
+from . import upload_box
 
 
 @gpu
@@ -63,10 +64,9 @@ def build(page: Page) -> None:
     """The Evaluate tab: a labeled test set (uploaded, or the example task's), optionally
     against the baselines."""
     state = page.state
-    test_in = gr.File(
-        file_types=[".jsonl", ".zip"],
-        height=100,
-        label="Labeled test set (.jsonl, .zip of JSONL + images, or one folder per class)",
+    test_in = upload_box(
+        "Labeled test set (.jsonl, .zip of JSONL + images, or one folder per class)",
+        [".jsonl", ".zip"],
     )
     with gr.Row():
         evaluate = gr.Button("Evaluate upload", variant="primary", size="sm")

@@ -17,7 +17,7 @@ from ..actions import Studio
 from ..server import POOL, discard_upload, notice, user_errors
 from ..views import fit_views, session_summary
 from ..wiring import FIT, IMPORTED, MODEL_BOUND, Page
-from . import info
+from . import download_box, info, upload_box
 from .classes import import_dataset_cb
 
 
@@ -70,18 +70,18 @@ def build(page: Page) -> None:
     state = page.state
     gr.Markdown("**Classifier** (.zip: safetensors + JSON)")
     export_clf = gr.Button("Export classifier", size="sm")
-    clf_out = gr.File(label="Download", interactive=False, height=80)
-    clf_in = gr.File(file_types=[".zip"], label="Import classifier", height=80)
+    clf_out = download_box()
+    clf_in = upload_box("Import a classifier (.zip)", [".zip"])
     gr.Markdown(
         "**Space** (.zip: a Gradio app with this classifier only; unzip, then "
         "`hf upload --repo-type space YOUR-NAME/SPACE-NAME .` inside the folder)"
     )
     export_sp = gr.Button("Export a Space", size="sm")
-    space_out = gr.File(label="Download", interactive=False, height=80)
+    space_out = download_box()
     gr.Markdown("**Dataset** (.zip: JSONL + images + prompt)")
     export_ds = gr.Button("Export dataset", size="sm")
-    ds_out = gr.File(label="Download", interactive=False, height=80)
-    ds_in = gr.File(file_types=[".zip", ".jsonl"], label="Import dataset", height=80)
+    ds_out = download_box()
+    ds_in = upload_box("Import a dataset (.zip or .jsonl)", [".zip", ".jsonl"])
     page.private(ds_in.upload, import_dataset_cb, [state, ds_in], [state, *IMPORTED])
     page.on(export_clf.click, export_classifier_cb, state, clf_out, api_name="export_classifier")
     page.on(export_ds.click, export_dataset_cb, state, ds_out, api_name="export_dataset")

@@ -38,3 +38,29 @@ def test_too_many_files_in_one_upload_are_refused_before_reading():
     check_upload_count(["a.png"] * HOSTED_UPLOAD_FILES)
     with pytest.raises(DataError, match=f"at most {HOSTED_UPLOAD_FILES} at a time"):
         check_upload_count(["never-opened.png"] * (HOSTED_UPLOAD_FILES + 1))
+
+
+def test_another_picture_replaces_the_classify_image_in_one_step_and_is_checked_first(tmp_path):
+    """'Choose another picture': a good picture's path goes to the image box as it is; a
+    decompression bomb or a non-image is refused in words (no path), its upload deleted."""
+    import gradio as gr
+
+    import studio.server
+    from studio.steps.classify import replace_image_cb
+
+    import studio_fixtures as sf
+
+    good = tmp_path / "good.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(good)
+    assert replace_image_cb(str(good)) == str(good)
+    fake = tmp_path / "x.gif"
+    fake.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n")
+    saved, studio.server.UPLOAD_GRACE_S = studio.server.UPLOAD_GRACE_S, 0
+    try:
+        for refused, words in ((sf.bomb_png(tmp_path), "too large"), (fake, "not a readable")):
+            with pytest.raises(gr.Error) as error:
+                replace_image_cb(str(refused))
+            assert words in str(error.value) and str(tmp_path) not in str(error.value)
+            assert not refused.exists()  # the refused upload is gone
+    finally:
+        studio.server.UPLOAD_GRACE_S = saved

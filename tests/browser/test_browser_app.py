@@ -112,6 +112,31 @@ def test_typing_k_and_enter_refits(served):
             browser.close()
 
 
+def test_another_picture_replaces_the_classify_image_in_one_step(served, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = served
+    first, second = tmp_path / "first-red.png", tmp_path / "second-green.png"
+    sf.colour_image(sf.TASK_COLOURS["red"], 1).save(first)
+    sf.colour_image(sf.TASK_COLOURS["green"], 1).save(second)
+    with sync_playwright() as p:
+        browser, page = open_page(p, url, size=(1440, 1000))
+        try:
+            load_task(page, "colours", "3 classes, 12 examples")
+            extract(page)
+            page.locator("#query-image input[type=file]").set_input_files(str(first))
+            shown = page.locator("#query-image img")
+            expect(shown).to_have_attribute("src", re.compile("first-red"), timeout=30_000)
+            with page.expect_file_chooser() as chooser:
+                page.locator("#replace-image").click()
+            chooser.value.set_files(str(second))
+            expect(shown).to_have_attribute("src", re.compile("second-green"), timeout=30_000)
+            page.get_by_role("button", name="Classify", exact=True).click()
+            expect(page.locator("#timing")).to_contain_text("head votes", timeout=60_000)
+        finally:
+            browser.close()
+
+
 def test_a_text_only_model_hides_the_image_inputs(served):
     from playwright.sync_api import expect, sync_playwright
 
@@ -132,6 +157,7 @@ def test_a_text_only_model_hides_the_image_inputs(served):
             page.get_by_role("button", name="Load model").click()
             expect(page.locator("#model-status")).to_contain_text("text-only", timeout=60_000)
             expect(page.locator("#query-image")).to_be_hidden(timeout=30_000)
+            expect(page.locator("#replace-image")).to_be_hidden()
             expect(page.get_by_role("tab", name="Live", exact=True)).to_be_hidden()
             expect(page.locator("#attention-overlay")).to_be_hidden()  # no empty picture box
             expect(typed).to_have_value("")  # typed for the other model: cleared
