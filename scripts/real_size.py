@@ -44,7 +44,7 @@ def _ids(tok, **tokens: str) -> dict[str, int]:
     return {key: tok.convert_tokens_to_ids(t) for key, t in tokens.items()}
 
 
-def smolvlm_256m(layers: int | None, vision_layers: int | None):
+def smolvlm_256m(layers: int | None, vision_layers: int | None, vocab: int | None = None):
     """SmolVLM-256M-Instruct: SigLIP-B/16 at 512 px, pixel shuffle x4 (64 tokens a tile),
     SmolLM2-135M-style decoder (30 x 9 heads, 3 KV heads), tiles up to 2048 px."""
     from transformers import (
@@ -57,7 +57,7 @@ def smolvlm_256m(layers: int | None, vision_layers: int | None):
     tok = make_tokenizer(("<image>", "<fake_token_around_image>", "<global-img>"))
     text = dict(
         model_type="llama",
-        vocab_size=49280,
+        vocab_size=vocab or 49280,
         hidden_size=576,
         intermediate_size=1536,
         num_hidden_layers=layers or 30,
@@ -97,7 +97,7 @@ def smolvlm_256m(layers: int | None, vision_layers: int | None):
 ONEVISION_PINPOINTS = [[384 * a, 384 * b] for a in range(1, 7) for b in range(1, 7)]
 
 
-def llava_ov_05b(layers: int | None, vision_layers: int | None):
+def llava_ov_05b(layers: int | None, vision_layers: int | None, vocab: int | None = None):
     """LLaVA-OneVision-0.5B: SigLIP-so400m at 384 px (729 tokens a view), anyres_max_9 over
     6 x 6 pinpoints with newline tokens, Qwen2-0.5B decoder (24 x 14 heads, 2 KV heads)."""
     from transformers import (
@@ -111,7 +111,7 @@ def llava_ov_05b(layers: int | None, vision_layers: int | None):
     tok = make_tokenizer(("<image>", "<video>"))
     text = dict(
         model_type="qwen2",
-        vocab_size=152000,
+        vocab_size=vocab or 152000,
         hidden_size=896,
         intermediate_size=4864,
         num_hidden_layers=layers or 24,
@@ -147,7 +147,7 @@ def llava_ov_05b(layers: int | None, vision_layers: int | None):
     return LlavaOnevisionForConditionalGeneration(config), processor
 
 
-def qwen2_vl_2b(layers: int | None, vision_layers: int | None):
+def qwen2_vl_2b(layers: int | None, vision_layers: int | None, vocab: int | None = None):
     """Qwen2-VL-2B-Instruct: 675 M-parameter ViT (32 x 1280, patch 14, 2 x 2 merge), Qwen2-1.5B
     decoder (28 x 12 heads, 2 KV heads), M-RoPE; 4 .. 16,384 image tokens by its pixel bounds."""
     from transformers import (
@@ -160,7 +160,7 @@ def qwen2_vl_2b(layers: int | None, vision_layers: int | None):
     specials = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
     tok = make_tokenizer(specials, "<|vision_start|><|image_pad|><|vision_end|>")
     text = dict(
-        vocab_size=151936,
+        vocab_size=vocab or 151936,
         hidden_size=1536,
         intermediate_size=8960,
         num_hidden_layers=layers or 28,
@@ -201,7 +201,7 @@ def qwen2_vl_2b(layers: int | None, vision_layers: int | None):
     return Qwen2VLForConditionalGeneration(config), processor
 
 
-def paligemma_3b(layers: int | None, vision_layers: int | None):
+def paligemma_3b(layers: int | None, vision_layers: int | None, vocab: int | None = None):
     """PaliGemma-3B (pt-224): SigLIP-so400m at 224 px (256 tokens), linear projector, Gemma-2B
     decoder (18 x 8 heads, 1 KV head, head_dim 256), prefix-LM; no chat template."""
     from transformers import (
@@ -226,7 +226,7 @@ def paligemma_3b(layers: int | None, vision_layers: int | None):
     )
     text = dict(
         model_type="gemma",
-        vocab_size=257216,
+        vocab_size=vocab or 257216,
         hidden_size=2048,
         intermediate_size=16384,
         num_hidden_layers=layers or 18,
@@ -245,7 +245,7 @@ def paligemma_3b(layers: int | None, vision_layers: int | None):
     return PaliGemmaForConditionalGeneration(config), processor
 
 
-def gemma3_4b(layers: int | None, vision_layers: int | None):
+def gemma3_4b(layers: int | None, vision_layers: int | None, vocab: int | None = None):
     """Gemma3-4B-it: SigLIP-so400m at 896 px pooled to 256 tokens, Gemma3 decoder (34 x 8
     heads, 4 KV heads, head_dim 256, 5 sliding-window layers to 1 global)."""
     from transformers import (
@@ -271,7 +271,7 @@ def gemma3_4b(layers: int | None, vision_layers: int | None):
         patch_size=14,
     )
     text = dict(
-        vocab_size=262208,
+        vocab_size=vocab or 262208,
         hidden_size=2560,
         intermediate_size=10240,
         num_hidden_layers=layers or 34,
@@ -314,8 +314,11 @@ BUILDERS: dict[str, Callable] = {
 }
 
 
-def folder_for(name: str, layers: int | None = None, vision_layers: int | None = None) -> Path:
+def folder_for(
+    name: str, layers: int | None = None, vision_layers: int | None = None, vocab: int | None = None
+) -> Path:
     suffix = (f"-t{layers}" if layers else "") + (f"-v{vision_layers}" if vision_layers else "")
+    suffix += f"-w{vocab}" if vocab else ""
     return cache_root() / "real-size" / f"{name}{suffix}"
 
 
@@ -324,19 +327,23 @@ def build(
     layers: int | None = None,
     vision_layers: int | None = None,
     seed: int = 0,
+    vocab: int | None = None,
 ) -> Path:
     """The folder of `name` built at its published config with random weights (bf16 on disk;
-    `savs.load_model` loads it in fp32 on CPU), built once and reused."""
-    folder = folder_for(name, layers, vision_layers)
+    `savs.load_model` loads it in fp32 on CPU), built once and reused. `vocab`: a smaller
+    vocabulary for tests (the embedding is most of a CI build's size; the small tokenizer's ids
+    all fit), the widths and layouts staying real."""
+    folder = folder_for(name, layers, vision_layers, vocab)
     if (folder / DONE).is_file():
         return folder
     torch.manual_seed(seed)
-    model, processor = BUILDERS[name](layers, vision_layers)
+    model, processor = BUILDERS[name](layers, vision_layers, vocab)
     params = sum(p.numel() for p in model.parameters())
     folder.mkdir(parents=True, exist_ok=True)
     model.to(torch.bfloat16).save_pretrained(folder)
     processor.save_pretrained(folder)
     info = {"name": name, "parameters": params, "layers": layers, "vision_layers": vision_layers}
+    info["vocab"] = vocab
     (folder / DONE).write_text(json.dumps(info) + "\n")
     return folder
 
@@ -346,9 +353,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", default="smolvlm-256m", help=", ".join(BUILDERS))
     parser.add_argument("--layers", type=int, help="keep the first N text layers (CI)")
     parser.add_argument("--vision-layers", type=int, help="keep the first N vision layers (CI)")
+    parser.add_argument("--vocab", type=int, help="a smaller vocabulary (tests); widths stay real")
     args = parser.parse_args(argv)
     for name in args.models.split(","):
-        folder = build(name.strip(), args.layers, args.vision_layers)
+        folder = build(name.strip(), args.layers, args.vision_layers, vocab=args.vocab)
         print(json.loads((folder / DONE).read_text()) | {"folder": str(folder)})
 
 

@@ -4,9 +4,6 @@ to every model as its cap, and a visitor's image detail choice is one of those w
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import gradio as gr
 import pytest
 
@@ -16,8 +13,6 @@ from studio.actions import Studio
 from studio.steps import train
 
 pytestmark = pytest.mark.app
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -51,8 +46,7 @@ def test_the_loader_gives_every_model_the_cap(cap, monkeypatch):
 
 
 def test_app_flag_sets_the_bound_before_the_start_model_loads(monkeypatch):
-    sys.path.insert(0, str(ROOT))
-    import app
+    import studio.app as app  # where main looks its start and build_demo up
 
     seen = []
 

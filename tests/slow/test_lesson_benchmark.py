@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow
 
 def test_lesson_benchmark_times_every_view_against_classify():
     result = lesson.measure("tiny", "colour", rounds=1)
-    views = {"classify", "head_map", "class_attention", "answer", "answer_ablated"}
+    views = {"classify", "head_map", "head_map_1000x784", "class_attention", "answer"}
+    views |= {"answer_ablated"}
     assert set(result["ms"]) == set(result["x_classify"]) == views
     assert all(ms > 0 and math.isfinite(ms) for ms in result["ms"].values())
     assert result["x_classify"]["classify"] == 1.0

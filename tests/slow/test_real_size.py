@@ -74,3 +74,31 @@ def test_fit_predict_explain_at_real_width(folder, monkeypatch):
     assert [(e.layer, e.head) for e in explanations] == [tuple(h) for h in clf.heads]
     for e in explanations:
         assert len(e.attention) == len(e.tokens) and abs(sum(e.attention) - 1) < 1e-3
+
+
+# The other real-size layouts: published widths and processor settings, 2 text and 2 vision
+# layers, a vocabulary cut to the small test tokenizer's (the embedding is most of a full
+# build's size: 2.7 GB for Gemma3-4B): fit, predict (what a live frame runs) and explain, with
+# every image token but LLaVA-OneVision's row ends mapped to a patch.
+OTHER_LAYOUTS = {  # name: image tokens of a 640 x 480 photo at the classification default
+    "llava-ov-0.5b": 1317,
+    "qwen2-vl-2b": 234,
+    "paligemma-3b": 256,
+    "gemma3-4b": 256,
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_LAYOUTS))
+def test_every_real_size_layout_fits_predicts_and_explains(name):
+    torch.set_num_threads(2)
+    folder = str(real_size().build(name, layers=2, vision_layers=2, vocab=1024))
+    model = savs.load_model(folder, device="cpu")
+    tokens = image_tokens(model, EXAMPLES[0].images[0])
+    assert model.full_layers == 2 and tokens == OTHER_LAYOUTS[name]
+    clf = savs.fit(model, EXAMPLES, k=3)
+    expected = clf.predict_activations(savs.extract(model, EXAMPLES))
+    assert [p.label for p in savs.predict(model, clf, EXAMPLES)] == [p.label for p in expected]
+    [e, *_] = savs.explain(model, clf, EXAMPLES[0])
+    newlines = sum(t.endswith("newline>") for t in e.tokens)
+    assert "<image>" not in e.tokens  # every image token's place is known
+    assert sum(p is not None for p in e.patches) == tokens - newlines > 0
