@@ -1,8 +1,10 @@
-"""The pipeline on a real-width VLM (scripts/real_size.py): SmolVLM-256M's published widths,
+"""The pipeline on real-width VLMs (scripts/real_size.py): SmolVLM-256M's published widths,
 tiles and processor settings with 2 text and 2 vision layers, random weights, built offline
 into the test cache. Every step runs on a 640x480 photo-sized input (fit, predict, explain),
 the image tokens are the processor's real counts (one tile: 64; 2 x 2 tiles + global: 320;
-the processor's own splitting: 13 tiles, 832), and predict replays the fit's policy."""
+the processor's own splitting: 13 tiles, 832), and predict replays the fit's policy. The other
+four layouts (LLaVA-OV-0.5B, Qwen2-VL-2B, PaliGemma-3B, Gemma3-4B) run fit, predict and
+explain the same way, their image tokens all mapped to patches."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from test_image_policy_models import counting_encodes
 
 import savs
 from savs import Example
+from savs.patches import image_token_id
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +53,8 @@ EXAMPLES = [
 
 def image_tokens(adapter, image: Image.Image) -> int:
     inputs = adapter.encode([Example("What colour?", images=(image,))])
-    return int((inputs["input_ids"] == adapter.processor.image_token_id).sum())
+    # the model's own placeholder (Gemma3's processor names its begin-of-image token instead)
+    return int((inputs["input_ids"] == image_token_id(adapter)).sum())
 
 
 def test_the_real_processor_counts(folder):
