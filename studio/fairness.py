@@ -150,23 +150,34 @@ def cap_session_queue(demo: gr.Blocks, limit: int = MAX_QUEUED_PER_SESSION) -> N
     wraps its queue's push (call after demo.queue)."""
     queue = demo._queue
     push = queue.push
+    at_door: set[tuple[str, object]] = set()  # (session, kind) with a join waiting or pushing
 
     async def capped_push(body: Any, request: Any, username: str | None) -> tuple:
         session = getattr(body, "session_hash", None)
         fn = demo.fns.get(body.fn_index)
-        if session and fn is not None:
-            if len(queue.pending_event_ids_session.get(session, ())) >= limit:
-                message = f"This session already has {limit} requests waiting: wait for them."
-                return False, message, "queue_full"
-            if fn.concurrency_id == MODEL_QUEUE:
-                if not await _none_in_queue(
-                    queue, session, lambda e: e.concurrency_id == MODEL_QUEUE
-                ):
-                    return False, ONE_AT_A_TIME, "queue_full"
-            elif fn.concurrency_id == LIVE_QUEUE:
-                if not await _none_in_queue(queue, session, lambda e: e is fn):
-                    return False, ONE_STREAM, "queue_full"
-        return await push(body=body, request=request, username=username)
+        if not session or fn is None:
+            return await push(body=body, request=request, username=username)
+        if len(queue.pending_event_ids_session.get(session, ())) >= limit:
+            message = f"This session already has {limit} requests waiting: wait for them."
+            return False, message, "queue_full"
+        if fn.concurrency_id == MODEL_QUEUE:
+            kind, refusal = MODEL_QUEUE, ONE_AT_A_TIME
+            same: Callable[[Any], bool] = lambda e: e.concurrency_id == MODEL_QUEUE  # noqa: E731
+        elif fn.concurrency_id == LIVE_QUEUE:
+            kind, refusal, same = fn, ONE_STREAM, lambda e: e is fn
+        else:
+            return await push(body=body, request=request, username=username)
+        # one join of a kind per session at the door: a burst's other joins are refused at
+        # once, instead of all waiting and then all passing together when the last call ends
+        if (session, kind) in at_door:
+            return False, refusal, "queue_full"
+        at_door.add((session, kind))
+        try:
+            if not await _none_in_queue(queue, session, same):
+                return False, refusal, "queue_full"
+            return await push(body=body, request=request, username=username)
+        finally:
+            at_door.discard((session, kind))
 
     queue.push = capped_push
 

@@ -110,13 +110,14 @@ def build(page: Page) -> None:
     """The Classify tab: one picture and / or text, its label, vote bars and timing."""
     state = page.state
     image = visitor_image(
-        sources=["upload", "webcam", "clipboard"], label="Image", height=200, elem_id="query-image"
-    )
-    replace = gr.UploadButton(
-        "Choose another picture", file_types=["image"], size="sm", elem_id="replace-image"
+        sources=["upload", "webcam", "clipboard"], label="Image", height=180, elem_id="query-image"
     )
     text = gr.Textbox(label="Text (optional)")
-    classify = gr.Button("Classify", variant="primary")
+    with gr.Row():
+        classify = gr.Button("Classify", variant="primary", scale=2)
+        replace = gr.UploadButton(
+            "Another picture", file_types=["image"], scale=1, elem_id="replace-image"
+        )
     predicted = gr.Label(label=VOTES_LABEL, num_top_classes=3, elem_id="predicted-label")
     gr.Markdown(VOTES_HINT, elem_classes="hint", elem_id="votes-hint")
     timing = gr.Markdown(elem_id="timing")

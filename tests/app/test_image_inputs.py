@@ -41,7 +41,7 @@ def test_too_many_files_in_one_upload_are_refused_before_reading():
 
 
 def test_another_picture_replaces_the_classify_image_in_one_step_and_is_checked_first(tmp_path):
-    """'Choose another picture': a good picture's path goes to the image box as it is; a
+    """'Another picture': a good picture's path goes to the image box as it is; a
     decompression bomb or a non-image is refused in words (no path), its upload deleted."""
     import gradio as gr
 
