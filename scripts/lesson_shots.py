@@ -119,13 +119,11 @@ def shoot_lesson(out: Path) -> list[Path]:
     import app
     from savs.tiny.tasks import task_scene
 
+    import studio_fixtures as sf
+
     app.start("tiny")
-    demo = app.build_demo()
-    _, url, _ = demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
-    )
     saved = []
-    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+    with sf.launched(app) as url, tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         query = Path(tmp) / "query.png"
         task_scene("colour", "purple", 424_242).image.resize((256, 256)).save(query)
         browser, page = open_page(p, url, size=(1366, 4200))
@@ -147,7 +145,6 @@ def shoot_lesson(out: Path) -> list[Path]:
             saved += _compare(page, out)
         finally:
             browser.close()
-            demo.close()
     return saved
 
 

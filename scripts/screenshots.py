@@ -37,13 +37,11 @@ def shoot(out: Path) -> list[Path]:
     import app
     from savs.tiny.tasks import task_scene
 
+    import studio_fixtures as sf
+
     app.start("tiny")
-    demo = app.build_demo()
-    _, url, _ = demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.launch_kwargs()
-    )
     saved = []
-    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+    with sf.launched(app) as url, tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         query = Path(tmp) / "query.png"
         task_scene("colour", "purple", 424_242).image.resize((256, 256)).save(query)
         clip = fc.write_y4m(
@@ -70,7 +68,6 @@ def shoot(out: Path) -> list[Path]:
             page.screenshot(path=str(saved[-1]))
         finally:
             browser.close()
-            demo.close()
     return saved
 
 
