@@ -72,7 +72,14 @@ HELP = {
     ),
     "vote_bars": (
         "Each bar is a class's **vote share**: the fraction of the k selected heads whose "
-        "output was nearest to that class's mean. The longest bar is the answer."
+        "output was nearest to that class's mean (11 of 20 heads: 55%). The longest bar is the "
+        "answer. It is not a calibrated confidence: a close split means the heads disagree."
+    ),
+    "compare": (
+        "Each kept task's selected heads sit in their own corner of a cell (its colour and "
+        "shape); a cell's grey counts the tasks that keep that head, and an outline marks heads "
+        "two or more tasks share. **Jaccard** = shared heads / heads kept by either task of the "
+        "pair."
     ),
     "class_attention": (
         "The chosen head's attention from the last prompt token, averaged over each class's "

@@ -12,6 +12,7 @@ from PIL import Image
 from ..class_attention import ClassAttention
 from ..explanation import HeadExplanation
 from ..patches import SQUARE, main_view, newline_image, patch_grid
+from ..text import plural
 from .style import go, shown
 
 # black -> purple -> orange -> yellow (an inferno-like ramp: readable on colour pictures and
@@ -136,7 +137,7 @@ def class_attention_figure(per_class: Mapping[str, ClassAttention]) -> go.Figure
     cols = 2 if grids else 1
     titles = []
     for a in rows:
-        name = f"{shown(a.label)} ({a.examples} example{'s' if a.examples != 1 else ''})"
+        name = f"{shown(a.label)} ({plural(a.examples, 'example')})"
         titles += [name, ""] if grids else [name]
     fig = make_subplots(
         rows=max(len(rows), 1),

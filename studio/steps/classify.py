@@ -86,12 +86,9 @@ def replace_image_cb(file: Any) -> str:
 # --- layout and events -----------------------------------------------------------------------
 
 LIVE_EVERY_S = 0.1  # the webcam's frame interval; the loop answers as fast as the model allows
-# the bars are vote counts, not the model's confidence: say so where they are read
+# the bars are vote counts, not the model's confidence: say so where they are read (the hint
+# under the label is lesson.HELP["vote_bars"])
 VOTES_LABEL = "Prediction: share of head votes"
-VOTES_HINT = (
-    "Each bar is the share of the k selected heads that voted for the class (11 of 20 heads: "
-    "55%), not a calibrated confidence: a close split means the heads disagree."
-)
 
 
 # The model's status line changed: when it named another model before (not the page's first
@@ -119,10 +116,9 @@ def build(page: Page) -> None:
             "Another picture", file_types=["image"], scale=1, elem_id="replace-image"
         )
     predicted = gr.Label(label=VOTES_LABEL, num_top_classes=3, elem_id="predicted-label")
-    gr.Markdown(VOTES_HINT, elem_classes="hint", elem_id="votes-hint")
+    help_line("vote_bars")
     timing = gr.Markdown(elem_id="timing")
     bars = gr.Plot(show_label=False, elem_id="vote-bars")
-    help_line("vote_bars")
     page.add(image=image, text=text, predicted=predicted, timing=timing, bars=bars)
     page.add(replace_image=replace)
     page.on(replace.upload, replace_image_cb, replace, image, **PRIVATE)

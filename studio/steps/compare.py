@@ -15,13 +15,9 @@ from ..actions import Studio
 from ..server import user_errors
 from ..views import REMOVE, REMOVE_BUTTONS, compare_views
 from ..wiring import Page
+from . import help_line
 
 KEPT = ("compare_line", "tasks_overlay", "overlap_table")
-HELP = (
-    "Each kept task's selected heads sit in their own corner of a cell (its colour and shape); "
-    "a cell's grey counts the tasks that keep that head, and an outline marks heads two or more "
-    "tasks share. **Jaccard** = shared heads / heads kept by either task of the pair."
-)
 
 
 @user_errors
@@ -61,7 +57,7 @@ def build(page: Page) -> None:
             max_height=200,
             elem_id="overlap-table",
         )
-        gr.Markdown(HELP, elem_classes=["hint"], elem_id="help-compare")
+        help_line("compare")
         with gr.Row():
             removes = [
                 gr.Button(REMOVE, visible=False, size="sm", elem_id=f"remove-kept-{i}")
