@@ -29,9 +29,9 @@ import gradio as gr
 import torch
 from starlette.middleware import Middleware
 
+from savs.cli.parser import image_tokens_arg
 from savs.errors import SavsError
 from savs.limits import MAX_IMAGE_TOKENS_ENV
-from savs.models.image_policy import parse_bound
 from savs.upload_guard import UploadGuard
 
 from .actions import Studio
@@ -233,13 +233,6 @@ def launch_kwargs() -> dict:
     )
 
 
-def _image_tokens(text: str) -> int | None:
-    try:
-        return parse_bound(text, "--max-image-tokens")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="SAVs Studio: the browser app.")
     parser.add_argument(
@@ -249,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--max-image-tokens",
-        type=_image_tokens,
+        type=image_tokens_arg,
         default=IMAGE_TOKENS["cap"],
         metavar="N",
         help=f"image tokens per image at most, for every model and visitor (default: "

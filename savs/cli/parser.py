@@ -61,13 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _image_tokens(text: str) -> int:
+def image_tokens_arg(text: str) -> int:
+    """--max-image-tokens as argparse reads it (the CLI's and the app's): a whole number >= 0
+    (`savs.models.image_policy.parse_bound`, the one parser of a bound)."""
+    from ..models.image_policy import parse_bound
+
     try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+        value = parse_bound(text, "--max-image-tokens")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value is None:
+        raise argparse.ArgumentTypeError("--max-image-tokens needs a whole number >= 0.")
     return value
 
 
@@ -101,7 +105,7 @@ def _fit_parser(sub) -> None:
     fit.add_argument("--out", help="folder (or .zip) to save the classifier to")
     fit.add_argument(
         "--max-image-tokens",
-        type=_image_tokens,
+        type=image_tokens_arg,
         default=None,
         metavar="N",
         help="at most N image tokens per image (default: the architecture's classification "
