@@ -14,6 +14,7 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from gradio_client import Client, handle_file
 from test_hosted import colour_session
@@ -145,13 +146,8 @@ def test_a_burst_of_calls_is_answered_in_turn_or_refused_at_once(server, tmp_pat
     after another are each answered in turn: the door waits for the call before.)"""
     url, _ = server
     client, held_out = colour_session(url, tmp_path)
-    with open(held_out, "rb") as picture:
-        upload = urllib.request.Request(
-            url + "gradio_api/upload",
-            *multipart("files", held_out.name, picture.read()),
-        )
-    with urllib.request.urlopen(upload, timeout=30) as response:
-        [path] = json.loads(response.read())
+    files = [("files", (held_out.name, held_out.read_bytes(), "image/png"))]
+    [path] = httpx.post(url + "gradio_api/upload", files=files, timeout=30).json()
     image = {"path": path, "orig_name": held_out.name, "meta": {"_type": "gradio.FileData"}}
     index, ready = fn_index(url, "classify"), threading.Barrier(20)
 
@@ -170,20 +166,6 @@ def test_a_burst_of_calls_is_answered_in_turn_or_refused_at_once(server, tmp_pat
     time.sleep(2 * JOIN_WAIT_S)  # the accepted calls end (nobody reads their answers)
     label, *_ = client.predict(handle_file(held_out), "", api_name="/classify")
     assert label["label"] == "red"
-
-
-def multipart(field: str, name: str, data: bytes) -> tuple[bytes, dict]:
-    """(body, headers) of a one-file multipart/form-data upload."""
-    boundary = uuid.uuid4().hex
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
-        + data
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
 def test_a_session_holds_one_live_stream_of_the_shared_ones(server):
