@@ -4,15 +4,21 @@
         [--classifies 10] [--think-seconds 0] [--json]
 
 Through the real app (`python app.py --model tiny` as its own process on 127.0.0.1, see
-benchmarks/sessions.py), each student its own gradio_client Client, i.e. its own session:
+benchmarks/sessions.py), each student one browser tab's session, driven over plain HTTP as the
+page drives it (`benchmarks.page_client`: uploads, queue joins, the session's event stream, and
+the redraw the page chains after each call; gradio_client cost more CPU per call than the
+server's work, on the same two cores):
 - one student alone: /load_example_task colour, /extract, then `--classifies` /classify of a
-  held-out scene; its latencies are the baseline;
+  held-out scene (uploaded before each click, as the page does when a picture is dropped); its
+  latencies are the baseline;
 - then `--students` students at once (threads), the same steps; `--live` of them, after
   extracting, first hold a live stream open for `--live-seconds`, sending a frame every 0.1 s as
-  the webcam does (gradio_client cannot call a streaming endpoint, so over HTTP: queue/join,
-  stream/{event_id}, the session's SSE stream, stream/{event_id}/close), then classify.
-  A student's calls are sequential, so the per-session fairness (one model call at a time)
-  should refuse none; refusals and errors are counted anyway;
+  the webcam does (queue/join, stream/{event_id}, the session's SSE stream,
+  stream/{event_id}/close), then classify. A student's calls are sequential, so the
+  per-session fairness (one model call at a time) should refuse none; refusals and errors are
+  counted anyway;
+- a click's latency is to its answer (the label the student reads); `settled` adds the redraw
+  the page runs after it (both are reported);
 - `--think-seconds` T: each student pauses T s before each classify after the first (a real
   student looks at the answer); 0, the default, is the non-stop stress test;
 - the server's RSS is sampled every 0.5 s for the whole run, and the CPU seconds the server
@@ -39,6 +45,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.page_client import AppConfig, CallFailed, PageSession, post_json
 from benchmarks.sessions import _app_process, _query_image, _rss_of
 
 GOAL_P95_RATIO = 3.0
@@ -62,20 +69,6 @@ def _frame_payload(image: Path) -> dict:
     return {"url": url, "meta": {"_type": "gradio.FileData"}}
 
 
-def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(
-        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def _fn_index(url: str, api_name: str) -> int:
-    with urllib.request.urlopen(url + "config", timeout=30) as response:
-        config = json.loads(response.read())
-    return next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
-
-
 def live_stream(url: str, session: str, index: int, frame: dict, seconds: float) -> dict:
     """Hold a classify_frame stream open for `seconds` in session `session`, a new frame every
     0.1 s; returns frames sent and answered (outputs the stream sent back, labels read). A
@@ -92,7 +85,7 @@ def live_stream(url: str, session: str, index: int, frame: dict, seconds: float)
     readers: list[threading.Event] = []
 
     def join() -> str:
-        event_id = _post(url + "gradio_api/queue/join", body)["event_id"]
+        event_id = post_json(url + "gradio_api/queue/join", body)["event_id"]
         done = threading.Event()
         readers.append(done)
         threading.Thread(
@@ -105,14 +98,14 @@ def live_stream(url: str, session: str, index: int, frame: dict, seconds: float)
     while time.monotonic() < deadline:
         time.sleep(FRAME_EVERY_S)
         try:
-            _post(url + f"gradio_api/stream/{event_id}", body)
+            post_json(url + f"gradio_api/stream/{event_id}", body)
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
                 raise
             event_id, restarts = join(), restarts + 1
         sent += 1
     try:
-        _post(url + f"gradio_api/stream/{event_id}/close", {})
+        post_json(url + f"gradio_api/stream/{event_id}/close", {})
     except urllib.error.HTTPError as exc:
         if exc.code != 404:  # 404: it had just ended by itself
             raise
@@ -156,28 +149,35 @@ def _read_answers(url: str, session: str, event_id: str, answers: list, done) ->
 
 
 def student(
-    url: str, query: Path, classifies: int, live: dict | None, out: dict, think: float = 0.0
+    config: AppConfig,
+    query: Path,
+    classifies: int,
+    live: dict | None,
+    out: dict,
+    think: float = 0.0,
 ) -> None:
-    """One student: load the colour task, extract, (live stream), classify `classifies` times
-    (pausing `think` seconds before each after the first). Fills `out` with latencies,
-    refusals/errors and the live counts."""
-    from gradio_client import Client, handle_file
-
-    out.update(latencies=[], errors=[], live=None)
+    """One student (one tab, `page_client.PageSession`): load the colour task, extract, (live
+    stream), classify `classifies` times (pausing `think` seconds before each after the first;
+    the picture is uploaded before the click, as the page does when it is dropped). Fills `out`
+    with each click's seconds to its answer (`latencies`) and to the end of the redraw the page
+    chains after it (`settled`), refusals/errors and the live counts."""
+    out.update(latencies=[], settled=[], errors=[], live=None)
     try:
-        client = Client(url, verbose=False)
-        client.predict("colour", api_name="/load_example_task")
-        client.predict(PROMPT, 20, "loo", api_name="/extract")
+        tab = PageSession(config)
+        tab.call("load_example_task", "colour")
+        tab.call("extract", PROMPT, 20, "loo")
         if live is not None:
-            out["live"] = live_stream(url, client.session_hash, **live)
+            out["live"] = live_stream(config.url, tab.session, **live)
         for i in range(classifies):
             if i and think:
                 time.sleep(think)
+            picture = tab.upload(query)
             start = time.perf_counter()
             try:
-                client.predict(handle_file(query), "", api_name="/classify")
-                out["latencies"].append(time.perf_counter() - start)
-            except Exception as exc:  # noqa: BLE001 - a refusal or error: counted, go on
+                _, answered = tab.call("classify", picture, "")
+                out["settled"].append(time.perf_counter() - start)
+                out["latencies"].append(answered)
+            except CallFailed as exc:  # a refusal or error: counted, go on
                 out["errors"].append(str(exc)[:200])
     except Exception as exc:  # noqa: BLE001 - a student that could not start
         out["errors"].append(f"setup: {str(exc)[:200]}")
@@ -215,18 +215,19 @@ def run(
         sampler = threading.Thread(target=_sample_rss, args=(pid, stop, rss), daemon=True)
         sampler.start()
         query = _query_image(Path(tmp))
-        stream = {"index": _fn_index(url, "classify_frame"), "frame": _frame_payload(query)}
+        config = AppConfig.read(url)
+        stream = {"index": config.endpoints["classify_frame"], "frame": _frame_payload(query)}
         log("one student alone")
         alone: dict = {}
-        student(url, query, classifies, None, alone)
+        student(config, query, classifies, None, alone)
         log(f"{students} students, {live} of them live for {live_seconds} s")
         outs: list[dict] = [{} for _ in range(students)]
         threads = [
             threading.Thread(
                 target=student,
-                args=(url, query, classifies, dict(stream, seconds=live_seconds), outs[i], think)
+                args=(config, query, classifies, dict(stream, seconds=live_seconds), outs[i], think)
                 if i < live
-                else (url, query, classifies, None, outs[i], think),
+                else (config, query, classifies, None, outs[i], think),
             )
             for i in range(students)
         ]
@@ -242,6 +243,7 @@ def run(
         stop.set()
         sampler.join()
     crowd = [t for o in outs for t in o["latencies"]]
+    crowd_settled = [t for o in outs for t in o["settled"]]
     lives = [o["live"] for o in outs if o.get("live")]
     errors = [e for o in [alone, *outs] for e in o["errors"]]
     alone_p95 = percentile(alone["latencies"], 0.95) if alone["latencies"] else float("nan")
@@ -257,6 +259,10 @@ def run(
         "classroom_p50_ms": _ms(crowd, 0.5),
         "classroom_p95_ms": _ms(crowd, 0.95),
         "p95_over_alone_p95": round(percentile(crowd, 0.95) / alone_p95, 2) if crowd else None,
+        # to the end of the redraw the page runs after the answer (status lines, figures)
+        "alone_settled_p95_ms": _ms(alone["settled"], 0.95),
+        "classroom_settled_p50_ms": _ms(crowd_settled, 0.5),
+        "classroom_settled_p95_ms": _ms(crowd_settled, 0.95),
         "goal_p95_ratio": GOAL_P95_RATIO,
         "classifies_answered": len(crowd),
         "think_seconds": think,
