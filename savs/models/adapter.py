@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import inspect
-import threading
 from collections.abc import Sequence
 
 import torch
@@ -23,6 +22,7 @@ from ..errors import DataError, ModelError
 from ..heads import StopForward, capture_heads
 from .image_policy import ImageSettings, geometry, layout_of, resolve
 from .image_policy import settings as settings_for
+from .turns import TurnLock
 
 _ATTENTION_NAMES = ("self_attn", "attn", "attention", "self_attention")
 _OUT_PROJ_NAMES = ("o_proj", "out_proj", "dense", "c_proj", "wo")
@@ -79,7 +79,8 @@ class ModelAdapter:
         max_image_tokens: int | None = None,
         image_token_cap: int | None = None,
     ):
-        self.lock = threading.RLock()  # held for each forward pass (see read_heads)
+        # held for each forward pass (see read_heads); waiters take turns by urgency (turns.py)
+        self.lock = TurnLock()
         self.model = model.eval()
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
