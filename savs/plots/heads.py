@@ -244,26 +244,23 @@ def head_map_figure(
     """One head's training vectors on its PCA plane (`savs.head_projection`): a trace per class
     (colour and shape), its mean as a cross, the last input as a star. Hover: label and text."""
     p = projection
-    fig = go.Figure(_class_point_traces(p, texts))
+    traces = _class_point_traces(p, texts)
     means = p.means.tolist()
-    fig.add_trace(
+    colours = [class_colour(c, lab) for c, lab in enumerate(p.classes)]
+    traces.append(
         go.Scatter(
             x=[m[0] for m in means],
             y=[m[1] for m in means],
             mode="markers",
             name="class means",
-            marker=dict(
-                color=[class_colour(c, lab) for c, lab in enumerate(p.classes)],
-                symbol="x-thin",
-                size=16,
-                line=dict(width=3, color=[class_colour(c, lab) for c, lab in enumerate(p.classes)]),
-            ),
+            marker=dict(symbol="x-thin", size=16, color=colours, line=dict(width=3, color=colours)),
             text=[f"mean of {shown(lab)}" for lab in p.classes],
             hovertemplate="%{text}<extra></extra>",
+            **FAST,
         )
     )
     if star is not None:
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=[float(star[0])],
                 y=[float(star[1])],
@@ -271,20 +268,22 @@ def head_map_figure(
                 name="this input",
                 marker=dict(symbol="star", size=20, color=LIGHT, line=dict(color=DARK, width=2)),
                 hovertemplate="the last input<extra></extra>",
+                **FAST,
             )
         )
     a, b = p.explained
-    legend_height = _legend_height([t.name for t in fig.data])
-    fig.update_layout(
+    legend_height = _legend_height([t.name for t in traces])
+    layout = dict(
         title=dict(text=shown(title) or "A head's vectors", x=0.01),
         height=340 + legend_height,
         margin={**_MARGIN, "b": _MARGIN["b"] + legend_height},
-        xaxis=dict(title=f"axis 1 ({a:.0%} of the spread)", zeroline=False),
-        yaxis=dict(title=f"axis 2 ({b:.0%})", zeroline=False),
+        xaxis=dict(title=dict(text=f"axis 1 ({a:.0%} of the spread)"), zeroline=False),
+        yaxis=dict(title=dict(text=f"axis 2 ({b:.0%})"), zeroline=False),
         plot_bgcolor="white",
         legend=bottom_legend(legend_height),
     )
-    return fig
+    # drawn on every classify while the head map is open: unvalidated (plots.FAST)
+    return go.Figure(traces, layout, **FAST)
 
 
 def _class_point_traces(p: HeadProjection, texts: Sequence[str]) -> list[go.Scatter]:
@@ -306,6 +305,7 @@ def _class_point_traces(p: HeadProjection, texts: Sequence[str]) -> list[go.Scat
                 ),
                 text=[shown(_hover(label, texts[i] if i < len(texts) else "")) for i in rows],
                 hovertemplate="%{text}<extra></extra>",
+                **FAST,
             )
         )
     return traces

@@ -10,6 +10,7 @@ from savs import plots
 from savs.classifier import Prediction, SAVClassifier
 from savs.heads import HeadIndex
 from savs.metrics import evaluation_report
+from savs.projection import head_projection
 
 pytestmark = pytest.mark.unit
 
@@ -246,6 +247,15 @@ def _figures_built_unvalidated():
         "bars": plots.probability_bars(p, labels),
         "named bars": plots.probability_bars(named, ["red", "blue"]),
         "empty": plots.empty_figure("Extract first", height=200),
+        "head map": plots.head_map_figure(
+            head_projection(torch.randn(12, 2, 3, 4), [labels[i % 5] for i in range(12)], (1, 2)),
+            [f"text {i} <i>x</i>" for i in range(12)],
+            torch.tensor([0.5, -0.25]),
+            "Layer 1, head 2",
+        ),
+        "head map, no input": plots.head_map_figure(
+            head_projection(torch.randn(12, 2, 3, 4), [labels[i % 5] for i in range(12)], (0, 0))
+        ),
     }
 
 
