@@ -1,14 +1,18 @@
-"""The server's work for one click, before and after the redraw stopped redoing what the click's
-endpoint had just sent (issue 20), side by side in one run.
+"""The server's work for one click, as the redraw after it learned to skip work, side by side
+in one run.
 
     python -m benchmarks.redraw [--model tiny] [--task colour] [--rounds 20] [--json]
 
 For Classify (the `/classify` endpoint) and a k change (`/refit`, the slider): the endpoint's
 callback, then the page redraw gradio chains after it, called in-process on one session as the
-app calls them. "before": the redraw draws and sends the whole page (as every event did);
-"after": the components the endpoint returned are neither drawn nor sent (`views.page(studio,
-sent)`). Figures: milliseconds of server work (median) and the bytes of JSON the outputs make
-(what goes to the browser), per click. The browser's own drawing is not included.
+app calls them, the three modes interleaved:
+- "before" (issue 20): the redraw draws and sends the whole page, as every event once did;
+- "after" (issue 20): the components the endpoint returned are neither drawn nor sent
+  (`views.page(studio, sent)`), with no memory of what the page showed;
+- "memory" (issue 21): also skipped, the views whose inputs did not change since the page last
+  drew them (`studio.drawn`): what the app does now.
+Figures: milliseconds of server work (median) and the bytes of JSON the outputs make (what goes
+to the browser), per click. The browser's own drawing is not included.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ def measure(model: str, task: str, rounds: int) -> dict:
     import app
     from savs.models.registry import ASSETS
     from studio.actions import Studio
+    from studio.drawn import forget_session
     from studio.views import PAGE, page
 
     torch.set_num_threads(1)
@@ -72,25 +77,28 @@ def measure(model: str, task: str, rounds: int) -> dict:
         "k_change": (refit, ("heatmap", "top_heads", "fit_line", "summary")),
     }
     out: dict[str, dict] = {}
+    modes = ("before", "after", "memory")
     for name, (endpoint, sent) in clicks.items():
         sent = frozenset(sent) & set(PAGE)
-        runs: dict[str, list[float]] = {"before": [], "after": []}
+        runs: dict[str, list[float]] = {mode: [] for mode in modes}
         sizes: dict[str, int] = {}
         endpoint()  # warm-up
+        page(studio)
         for _ in range(rounds):
-            for mode in ("before", "after"):  # interleaved: the same machine state for both
+            for mode in modes:  # interleaved: the same machine state for each
+                if mode != "memory":
+                    forget_session(studio)  # a page that shows nothing yet
                 start = time.perf_counter()
                 returned = endpoint()
                 drawn = page(studio) if mode == "before" else page(studio, sent)
                 runs[mode].append((time.perf_counter() - start) * 1000)
                 sizes[mode] = payload_bytes(returned[1:]) + payload_bytes(drawn)
-        before, after = statistics.median(runs["before"]), statistics.median(runs["after"])
+        ms = {mode: statistics.median(runs[mode]) for mode in modes}
         out[name] = {
-            "before_ms": before,
-            "after_ms": after,
-            "speedup": before / after,
-            "before_bytes": sizes["before"],
-            "after_bytes": sizes["after"],
+            **{f"{mode}_ms": ms[mode] for mode in modes},
+            **{f"{mode}_bytes": sizes[mode] for mode in modes},
+            "speedup": ms["before"] / ms["after"],
+            "memory_speedup": ms["after"] / ms["memory"],
         }
     return {"model": model, "task": task, "rounds": rounds, "clicks": out}
 
@@ -110,7 +118,9 @@ def main() -> None:
     for name, r in result["clicks"].items():
         print(
             f"  {name:9s} before {r['before_ms']:6.1f} ms {r['before_bytes']:8,} B   "
-            f"after {r['after_ms']:6.1f} ms {r['after_bytes']:8,} B   {r['speedup']:.2f}x"
+            f"after {r['after_ms']:6.1f} ms {r['after_bytes']:8,} B   "
+            f"memory {r['memory_ms']:6.1f} ms {r['memory_bytes']:8,} B   "
+            f"{r['speedup']:.2f}x, then {r['memory_speedup']:.2f}x"
         )
 
 

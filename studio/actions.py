@@ -25,6 +25,7 @@ from savs.pipeline import check_compatible, for_classifier
 from .classifying import ClassifyActions
 from .comparing import CompareActions
 from .datasets import EXAMPLES_ENV, DatasetActions, examples_root, list_example_tasks
+from .drawn import forget_session
 from .fitting import FitActions
 from .inspecting import InspectActions
 from .session import Classification, Evaluation
@@ -54,6 +55,7 @@ class Studio(DatasetActions, FitActions, InspectActions, ClassifyActions, Compar
         self.fitted_revision, self.task, self.recording, self.record_left = None, "", "", 0
         self.new_revision()
         self.cleared = why
+        forget_session(self)  # what its page showed held the objects just dropped
 
     def close_files(self) -> None:
         """Delete the session's export folder (on each export, and when the session ends)."""

@@ -35,6 +35,7 @@ from savs.limits import MAX_IMAGE_TOKENS_ENV
 from savs.upload_guard import UploadGuard
 
 from .actions import Studio
+from .blocks import StudioBlocks
 from .fairness import cap_session_queue
 from .pool import max_models_from_env
 from .server import CACHE, IMAGE_TOKENS, MODEL_ENV, POOL, START, close_session, start
@@ -179,7 +180,7 @@ TRY_HINT = (
 def build_demo() -> gr.Blocks:
     """The whole UI. Model-bound events share one queue of MODEL_WORKERS; each model still runs
     one call at a time (the pool's per-model lock), so sessions on different models overlap."""
-    with gr.Blocks(title="SAVs Studio", delete_cache=(300, 900)) as demo:
+    with StudioBlocks(title="SAVs Studio", delete_cache=(300, 900)) as demo:
         page = Page(gr.State(Studio()))
         gr.Markdown(
             "# SAVs Studio\nTeach a generative model new classes from a few examples, "

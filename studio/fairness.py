@@ -25,7 +25,7 @@ from savs.limits import (
     MAX_QUEUED_PER_SESSION,
 )
 
-from .server import LIVE_QUEUE, MODEL_QUEUE
+from .server import LIVE_QUEUE, MODEL_GROUPS, MODEL_QUEUE
 
 ONE_AT_A_TIME = "Your previous request is still running: wait for it to finish."
 ONE_STREAM = "This session already has this webcam stream open: one at a time."
@@ -160,9 +160,9 @@ def cap_session_queue(demo: gr.Blocks, limit: int = MAX_QUEUED_PER_SESSION) -> N
         if len(queue.pending_event_ids_session.get(session, ())) >= limit:
             message = f"This session already has {limit} requests waiting: wait for them."
             return False, message, "queue_full"
-        if fn.concurrency_id == MODEL_QUEUE:
+        if fn.concurrency_id in MODEL_GROUPS:  # long jobs and clicks alike: one at a time
             kind, refusal = MODEL_QUEUE, ONE_AT_A_TIME
-            same: Callable[[Any], bool] = lambda e: e.concurrency_id == MODEL_QUEUE  # noqa: E731
+            same: Callable[[Any], bool] = lambda e: e.concurrency_id in MODEL_GROUPS  # noqa: E731
         elif fn.concurrency_id == LIVE_QUEUE:
             kind, refusal, same = fn, ONE_STREAM, lambda e: e is fn
         else:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
+import torch
 
 from savs.activations import ActivationCache
 from savs.errors import SavsError
@@ -36,8 +37,17 @@ from .lifetime import SessionRegistry
 from .pool import ModelPool
 
 MODEL_ENV = "SAVS_MODEL"
-MODEL_QUEUE = "model"  # concurrency_id of every event that runs a model
-MODEL_WORKERS = 4  # model events at once (each model still runs one at a time: the pool's lock)
+MODEL_QUEUE = "model"  # concurrency_id of the events that run a model for long (extract ...)
+# long model events at once ($SAVS_MODEL_WORKERS): on a CPU one, as two extractions side by
+# side share the same cores and each finishes later (and a classroom's clicks waited 3-5x longer
+# while 2-4 ran: benchmarks/RESULTS.md); on a GPU 4, whose preprocessing overlaps the GPU's work
+MODEL_WORKERS = int(os.environ.get("SAVS_MODEL_WORKERS") or (4 if torch.cuda.is_available() else 1))
+# one input a person waits for (classify, the ablated answer): its own group, so a click never
+# queues behind a classroom's extractions in gradio's queue; at the model its pass goes before
+# their batches (savs.models.turns)
+CLICK_QUEUE = "click"
+CLICK_WORKERS = 4
+MODEL_GROUPS = (MODEL_QUEUE, CLICK_QUEUE)  # every event that runs a model: one per session
 LIVE_QUEUE = "live"  # concurrency_id of the webcam streams: never the model workers
 
 START = {"model": os.environ.get(MODEL_ENV, "tiny")}  # the model new sessions start on

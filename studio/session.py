@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -31,6 +32,7 @@ from savs.text import plural
 from savs.types import FitConfig
 
 from . import budget
+from .drawn import READS
 from .pool import ModelInfo
 from .records import (
     AblationRun,
@@ -97,6 +99,13 @@ class Session:
     budget: SessionBudget = LOCAL_SESSION  # what it may hold in all (hosted: HOSTED_SESSION)
     cleared: str = ""  # why the server emptied it (idle, expired); told on its next action
     kept: dict[str, SAVClassifier] = field(default_factory=dict)  # by name (studio.comparing)
+
+    def __getattribute__(self, name: str) -> Any:
+        # while a view draws, the page's memory (studio.drawn) records the fields it reads
+        reads = READS.get()
+        if reads is not None:
+            reads.add(name)
+        return object.__getattribute__(self, name)
 
     # --- staleness ---------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from savs.text import plural
 from . import lesson
 from .actions import Studio
 from .comparing import compare_parts
+from .drawn import memory_of
 from .session import MAX_RECORD
 
 
@@ -210,15 +211,36 @@ PAGE: tuple[str, ...] = tuple(name for names, _ in VIEWS for name in names)
 def page(studio: Studio, sent: frozenset[str] = frozenset()) -> tuple:
     """Everything the page shows, in PAGE's order. Components in `sent` (the event before this
     redraw has just sent them, from the same state) are not sent again (gr.skip()), and a view
-    whose components were all sent is not drawn: each output is computed once per action."""
+    whose components were all sent is not drawn: each output is computed once per action. Nor
+    is a view whose inputs did not change since this page last drew it (`studio.drawn`): the
+    page shows it already."""
     out: list[Any] = []
-    for names, draw in VIEWS:
-        if set(names) <= sent:
-            out.extend(gr.skip() for _ in names)
-            continue
-        values = draw(studio)
-        out.extend(gr.skip() if n in sent else v for n, v in zip(names, values))
+    memory = memory_of(studio)
+    with memory.lock:
+        for i, (names, draw) in enumerate(VIEWS):
+            if sent.intersection(names):
+                memory.forget(i)  # the event drew it
+            if set(names) <= sent or memory.unchanged(i, studio):
+                out.extend(gr.skip() for _ in names)
+                continue
+            values = memory.draw(i, studio, draw)
+            out.extend(gr.skip() if n in sent else v for n, v in zip(names, values))
     return tuple(out)
+
+
+def whole_page(studio: Studio) -> tuple:
+    """Everything the page shows, every view drawn from the session's state (what a new page
+    shows; tests read the page through it), with no memory of what was drawn before."""
+    return tuple(v for _, draw in VIEWS for v in draw(studio))
+
+
+def forget_views(studio: Studio, names: frozenset[str]) -> None:
+    """The page shows what an event sent to `names` (not a redraw): draw their views again."""
+    memory = memory_of(studio)
+    with memory.lock:
+        for i, (view_names, _) in enumerate(VIEWS):
+            if names.intersection(view_names):
+                memory.forget(i)
 
 
 # --- why these heads: k curve, baselines, attention and the head inspector --------------------

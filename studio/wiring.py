@@ -11,6 +11,7 @@ registered at once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,14 +22,23 @@ from savs.limits import LIVE_STREAMS, LIVE_TIME_LIMIT_S
 
 from .actions import Studio
 from .fairness import model_call
-from .server import LIVE_QUEUE, MODEL_QUEUE, MODEL_WORKERS, start_session
-from .views import PAGE, page
+from .server import (
+    CLICK_QUEUE,
+    CLICK_WORKERS,
+    LIVE_QUEUE,
+    MODEL_GROUPS,
+    MODEL_QUEUE,
+    MODEL_WORKERS,
+    start_session,
+)
+from .views import PAGE, forget_views, page
 
 FIT = ("heatmap", "top_heads", "fit_line")  # what a new fit redraws (views.fit_views)
 IMPORTED = ("prompt", "k", "scoring", "summary")  # what an imported dataset sets
 
 PRIVATE = dict(api_visibility="private")
 MODEL_BOUND = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=MODEL_WORKERS)
+CLICK_BOUND = dict(concurrency_id=CLICK_QUEUE, concurrency_limit=CLICK_WORKERS)
 # webcam streams: their own group (an open stream keeps its worker between frames), ended
 # LIVE_TIME_LIMIT_S after their frames stop; model work inside takes the model's lock
 LIVE = dict(concurrency_id=LIVE_QUEUE, concurrency_limit=LIVE_STREAMS, time_limit=LIVE_TIME_LIMIT_S)
@@ -82,7 +92,7 @@ class Page:
     ) -> None:
         """A named API endpoint (stable outputs for gradio_client users), then the redraw.
         A model-bound one takes its session's turn (one model call per session at once)."""
-        if kwargs.get("concurrency_id") == MODEL_QUEUE:
+        if kwargs.get("concurrency_id") in MODEL_GROUPS:
             fn = model_call(fn)
         self._later(
             lambda: self.then(
@@ -110,13 +120,33 @@ class Page:
     def on(
         self,
         event: Callable,
-        fn: Callable,
+        fn: Callable | None,
         inputs: Outputs,
         outputs: Outputs,
         **kwargs: Any,
     ) -> None:
-        """An event the redraw does not follow (a stream's frames, a download, a label)."""
-        self._later(lambda: event(fn, *self._resolve(inputs, outputs), **kwargs))
+        """An event the redraw does not follow (a stream's frames, a download, a label). What
+        it sends of the page's views is no longer what the page's memory says it shows."""
+        self._later(
+            lambda: event(self._forgetting(fn, outputs), *self._resolve(inputs, outputs), **kwargs)
+        )
+
+    def _forgetting(self, fn: Callable | None, outputs: Outputs) -> Callable | None:
+        """`fn`, after which the session's page memory (studio.drawn) forgets the views of
+        the PAGE components among `outputs`: the next redraw draws them again."""
+        names = self._names(outputs)
+        if fn is None or not names:
+            return fn
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if args and isinstance(args[0], Studio):
+                    forget_views(args[0], names)
+
+        return wrapper
 
     def then(self, event: Any, sent: frozenset[str] = frozenset()) -> Any:
         """Chain the redraw after `event` (once the page is laid out): after a success, the

@@ -11,13 +11,14 @@ from savs import plots
 from savs.errors import SavsError
 from savs.images import image_size
 from savs.markup import hide_paths, plain
+from savs.models.turns import CLICK, FRAME, turn_kind
 
 from ..actions import Studio
 from ..fairness import LIVE_FRAMES
 from ..inputs import upload_paths, visitor_image
 from ..server import POOL, discard_upload, gpu, start_session, tracked, user_errors
 from ..views import heatmap_view, prediction_views
-from ..wiring import LIVE, MODEL_BOUND, PRIVATE, Page
+from ..wiring import CLICK_BOUND, LIVE, PRIVATE, Page
 from . import first_visit, help_line
 
 
@@ -32,7 +33,8 @@ def _classify_on_device(studio: Studio, image: Any, text: str, explain: bool = F
 def classify_cb(studio: Studio, image: str | None, text: str) -> tuple:
     try:
         studio.check_input(image, text)  # before any model is lent or loaded
-        studio = _classify_on_device(studio, image, text, explain=True)  # + where heads looked
+        with turn_kind(CLICK):  # a person waits for it: before other sessions' batches
+            studio = _classify_on_device(studio, image, text, explain=True)  # + where heads looked
     finally:
         discard_upload(image)
     label, bars, timing = prediction_views(studio)
@@ -62,7 +64,8 @@ def _classify_frame(studio: Studio, frame: str | None, text: str) -> tuple:
         if not mine:  # the server is behind: a newer frame waits, this one is dropped
             return gr.skip(), gr.skip(), gr.skip()
         try:
-            studio = _classify_on_device(studio, frame, text)
+            with turn_kind(FRAME):
+                studio = _classify_on_device(studio, frame, text)
         except Exception as exc:  # noqa: BLE001 - shown on the page, the stream goes on
             return gr.skip(), gr.skip(), plain(hide_paths(str(exc)))[:200]
     studio.live_frames += 1
@@ -136,7 +139,7 @@ def build(page: Page) -> None:
         [state, image, text],
         [state, predicted, bars, "heatmap", timing],
         "classify",
-        **MODEL_BOUND,
+        **CLICK_BOUND,
     )
     first_visit.test_gallery(page)
 

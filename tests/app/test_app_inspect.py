@@ -37,7 +37,7 @@ def task_image(tmp_path_factory) -> Path:
 def page_of(app, studio: Studio) -> dict:
     """The redrawn page as {component name: value}, by views.PAGE's names (not positions: steps
     add components to the page)."""
-    shown = dict(zip(views.PAGE, views.page(studio), strict=True))
+    shown = dict(zip(views.PAGE, views.whole_page(studio), strict=True))
     return {**shown, "head_classes": shown["per_class_head"]}
 
 

@@ -41,7 +41,7 @@ def task_image(tmp_path_factory) -> Path:
 
 def shown(studio: Studio) -> dict:
     """The redrawn page as {PAGE name: value}."""
-    return dict(zip(views.PAGE, views.page(studio)))
+    return dict(zip(views.PAGE, views.whole_page(studio)))
 
 
 def unselected_heads(studio: Studio) -> list[tuple[int, int]]:

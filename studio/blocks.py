@@ -1,0 +1,57 @@
+"""The app's gr.Blocks: gradio's, with skipped outputs answered at once.
+
+Why: the redraw after every event has ~60 outputs, and most of them are `gr.skip()` (the event
+sent them itself, or `studio.drawn` knows the page shows them already). gradio 6.31 handles a
+skip like any property update: it builds a new component and computes its config, JSON schema
+included, twice. That was ~1 ms per skipped output, ~65 ms of server CPU per click, more than
+the model and the views together (issue 21, measured through the app). A skip changes nothing,
+so its answer is what gradio sends for it anyway, `{"__type__": "update"}`; gradio processes
+the other outputs as usual (tests/unit/test_blocks.py: the same answers as gradio's own).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import gradio as gr
+
+
+def _skipped(value: Any) -> bool:
+    """`gr.skip()`: an update that sets nothing."""
+    return isinstance(value, dict) and value == {"__type__": "update"}
+
+
+class StudioBlocks(gr.Blocks):
+    """gr.Blocks whose events answer their skipped outputs without building components."""
+
+    async def postprocess_data(self, block_fn: Any, predictions: Any, state: Any) -> list[Any]:
+        n = len(block_fn.outputs)
+        if (
+            block_fn.batch
+            or n < 2
+            or not isinstance(predictions, (list, tuple))
+            or len(predictions) != n
+        ):
+            return await super().postprocess_data(block_fn, predictions, state)
+        kept = [i for i, value in enumerate(predictions) if not _skipped(value)]
+        if len(kept) == n:
+            return await super().postprocess_data(block_fn, predictions, state)
+        # what gradio answers for a skip: nothing for a State, an empty update for the rest
+        out: list[Any] = [
+            None if block.stateful else {"__type__": "update"} for block in block_fn.outputs
+        ]
+        if kept:
+            part = copy.copy(block_fn)
+            part.outputs = [block_fn.outputs[i] for i in kept]
+            values = [predictions[i] for i in kept]
+            # gradio takes a one-output function's value as it is, not in a list
+            done = await super().postprocess_data(
+                part, values if len(kept) > 1 else values[0], state
+            )
+            for i, value in zip(kept, done):
+                out[i] = value
+        return out
+
+
+__all__ = ["StudioBlocks"]
