@@ -138,9 +138,11 @@ def _read_answers(url: str, session: str, event_id: str, answers: list, done) ->
                 "process_generating",
                 "process_completed",
             ) and output.get("data"):
-                label = output["data"][0]
-                if isinstance(label, dict) and label.get("__type__") == "update":
+                label, _, timing = output["data"]
+                if not isinstance(timing, str):
                     continue  # a dropped frame (the server was busy): the page keeps its answer
+                if isinstance(label, dict) and label.get("__type__") == "update":
+                    label = answers[-1] if answers else ""  # the same votes: the label stands
                 answers.append(label.get("label", "") if isinstance(label, dict) else str(label))
             if message.get("msg") == "process_completed":
                 break

@@ -76,6 +76,8 @@ class PageMemory:
     def __init__(self) -> None:
         self.lock = threading.Lock()  # one redraw of a session at a time (in its click order)
         self._seen: dict[int, tuple] = {}  # view index -> ((field, token), ...)
+        # the Live tab's label and bars (no redraw follows a frame): the votes they show
+        self.live_votes: tuple | None = None
 
     def unchanged(self, view: int, session: Any) -> bool:
         seen = self._seen.get(view)
@@ -93,6 +95,7 @@ class PageMemory:
         """The page shows something else now (an event sent it), or nothing is known."""
         if view is None:
             self._seen.clear()
+            self.live_votes = None
         else:
             self._seen.pop(view, None)
 

@@ -110,17 +110,19 @@ def fit_summary(studio: Studio) -> tuple[list, str]:
     return rows, line
 
 
-def prediction_views(studio: Studio) -> tuple:
-    """Prediction label, vote bars and timing line of the session's last classification."""
+def prediction_views(studio: Studio, bars: bool = True) -> tuple:
+    """Prediction label, vote bars (None without `bars`) and timing line of the session's last
+    classification."""
     last, clf = studio.last_classification, studio.classifier
     if last is None or clf is None:
-        return None, plots.empty_figure("Classify an input to see the votes", height=200), ""
+        empty = plots.empty_figure("Classify an input to see the votes", height=200)
+        return None, empty if bars else None, ""
     p = last.prediction
     label = {lab: p.probabilities[lab] for lab in clf.labels}
     timing = (
         f"{md(p.label)} · {max(p.votes.values())}/{clf.k} head votes · {last.seconds * 1000:.0f} ms"
     )
-    return label, plots.probability_bars(p, clf.labels), timing
+    return label, plots.probability_bars(p, clf.labels) if bars else None, timing
 
 
 def evaluation_views(studio: Studio) -> tuple:

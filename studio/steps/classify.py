@@ -14,6 +14,7 @@ from savs.markup import hide_paths, plain
 from savs.models.turns import CLICK, FRAME, turn_kind
 
 from ..actions import Studio
+from ..drawn import memory_of
 from ..fairness import LIVE_FRAMES
 from ..inputs import upload_paths, visitor_image
 from ..server import POOL, discard_upload, gpu, start_session, tracked, user_errors
@@ -59,6 +60,7 @@ def _classify_frame(studio: Studio, frame: str | None, text: str) -> tuple:
         return gr.skip(), gr.skip(), gr.skip()
     if studio.classifier is None or studio.stale:
         why = "Extract first" if studio.classifier is None else "Classes changed: Extract again"
+        memory_of(studio).live_votes = None
         return {why: 1.0}, plots.empty_figure(why, height=200), why
     with LIVE_FRAMES.turn() as mine:
         if not mine:  # the server is behind: a newer frame waits, this one is dropped
@@ -68,8 +70,24 @@ def _classify_frame(studio: Studio, frame: str | None, text: str) -> tuple:
                 studio = _classify_on_device(studio, frame, text)
         except Exception as exc:  # noqa: BLE001 - shown on the page, the stream goes on
             return gr.skip(), gr.skip(), plain(hide_paths(str(exc)))[:200]
-    studio.live_frames += 1
-    label, bars, timing = prediction_views(studio)
+        studio.live_frames += 1
+        return _live_views(studio)  # in the frame's turn: drawing it is part of its share
+
+
+def _live_views(studio: Studio) -> tuple:
+    """A frame's label, vote bars and timing. A steady webcam gets the same votes frame after
+    frame: then the label and bars the Live tab shows stand (no figure built or sent)."""
+    votes = (
+        tuple(studio.classifier.labels),
+        tuple(studio.last_classification.prediction.votes.items()),
+    )
+    memory = memory_of(studio)
+    if memory.live_votes == votes:
+        label = bars = gr.skip()
+        _, _, timing = prediction_views(studio, bars=False)
+    else:
+        memory.live_votes = votes
+        label, bars, timing = prediction_views(studio)
     return label, bars, f"{timing} · frame {studio.live_frames}"
 
 
