@@ -1,5 +1,7 @@
-"""The redraw every step's events share: after each action, failed or not, the whole page is
-drawn again from the session's state (`views.page`), so what it shows is never stale.
+"""The redraw every step's events share: after each action, failed or not, the page is drawn
+again from the session's state (`views.page`), so what it shows is never stale. After a
+success it skips what the event sent and the views whose inputs did not change (`studio.drawn`);
+after a failure it draws everything.
 
 Each step names the components the redraw updates or other steps read (`page.add`) and
 declares its events next to its components (`page.public`, `page.private`). An event may send
@@ -21,6 +23,7 @@ import gradio as gr
 from savs.limits import LIVE_STREAMS, LIVE_TIME_LIMIT_S
 
 from .actions import Studio
+from .drawn import forget_session
 from .fairness import model_call
 from .server import (
     CLICK_QUEUE,
@@ -51,6 +54,15 @@ def redraw(studio: Studio) -> tuple:
     """After a failed action (or one that sent none of the page): the whole page from the
     session's state."""
     start_session(studio)
+    return page(studio)
+
+
+def redraw_all(studio: Studio) -> tuple:
+    """After a failed action: the whole page, what it was known to show forgotten. The value a
+    visitor typed or picked that the action refused (a k of 0, a head that is not one) is put
+    back as the session has it, though the session did not change."""
+    start_session(studio)
+    forget_session(studio)
     return page(studio)
 
 
@@ -156,9 +168,7 @@ class Page:
             self._pending.append(lambda: self.then(event, sent))
             return event
         shown = [self.shown[n] for n in PAGE]
-        if not sent:
-            return event.then(redraw, self.state, shown, **PRIVATE)
-        event.failure(redraw, self.state, shown, **PRIVATE)
+        event.failure(redraw_all, self.state, shown, **PRIVATE)
         return event.success(redraw_except(sent), self.state, shown, **PRIVATE)
 
     def _names(self, outputs: Outputs) -> frozenset[str]:

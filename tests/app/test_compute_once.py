@@ -10,7 +10,7 @@ import pytest
 import studio.views as views
 from studio.actions import Studio
 from studio.drawn import forget_session
-from studio.wiring import redraw
+from studio.wiring import redraw_all
 
 pytestmark = pytest.mark.app
 
@@ -52,7 +52,7 @@ def test_after_each_endpoint_the_redraw_skips_what_it_sent_and_a_failure_redraws
             continue
         success = next(d for d in after if d["trigger_only_on_success"])
         failure = next(d for d in after if d["trigger_only_on_failure"])
-        assert demo.fns[failure["id"]].fn is redraw
+        assert demo.fns[failure["id"]].fn is redraw_all
         page_ids = success["outputs"]
         assert len(page_ids) == len(views.PAGE) and failure["outputs"] == page_ids
         sent = frozenset(n for n, i in zip(views.PAGE, page_ids) if i in dep["outputs"])

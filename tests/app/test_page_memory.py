@@ -20,6 +20,7 @@ from studio.drawn import memory_of
 from studio.steps.compare import keep_classifier_cb, remove_kept_cb
 from studio.steps.evaluate import evaluate_task_cb
 from studio.steps.inspect import any_head_cb, retally_cb
+from studio.wiring import redraw_all
 
 import studio_fixtures as sf
 
@@ -111,3 +112,12 @@ def test_a_cleared_session_drops_what_its_page_memory_held(app_module):
                if hasattr(t, "obj"))  # fmt: skip
     studio.close("idle")
     assert memory._seen == {}
+
+
+def test_after_a_failed_action_the_whole_page_is_drawn_again(app_module):
+    """A refused input (a k typed as 0, a head that is not one) changed nothing in the session,
+    yet the box shows it: the failure's redraw puts every component back as the session has it."""
+    studio = sf.app_fitted_studio(app_module)
+    views.page(studio)
+    assert all(v == SKIP for v in views.page(studio))  # nothing changed: nothing sent
+    assert not any(v == SKIP for v in redraw_all(studio))
