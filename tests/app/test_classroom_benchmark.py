@@ -28,7 +28,7 @@ def test_a_tiny_classroom_is_measured_and_the_live_student_answered(capsys):
     assert 0 < out["alone_p50_ms"] <= out["alone_p95_ms"]
     assert 0 < out["classroom_p50_ms"] <= out["classroom_p95_ms"]
     ratio = out["classroom_p95_ms"] / out["alone_p95_ms"]
-    # from the unrounded latencies (the ms shown are rounded to 0.1): equal to 1%
+    # the benchmark divides the unrounded latencies, this the shown ones (to 0.1 ms): to 1%
     assert out["p95_over_alone_p95"] == pytest.approx(ratio, rel=0.01)
     assert out["rss_samples"] >= 4  # sampled every 0.5 s over a run of several seconds
     assert 100 < out["server_rss_mb_final"] <= out["server_rss_mb_max"]
