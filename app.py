@@ -4,8 +4,10 @@ the page from studio/steps/); this file is the entry point a checkout and a Hugg
 (`app_file: app.py`) run, and it names the app's callbacks for scripts that drive it in-process.
 """
 
-from studio.app import *  # noqa: F403 (build_demo, launch_kwargs, main, each callback)
-from studio.app import main
-
 if __name__ == "__main__":
-    main()
+    from studio.__main__ import run
+
+    run()  # a bad setting read at start: one line, exit status 2
+else:
+    from studio.app import *  # noqa: F403 (build_demo, launch_kwargs, main, each callback)
+    from studio.app import main  # noqa: F401

@@ -18,7 +18,7 @@ import gradio as gr
 import torch
 
 from savs.activations import ActivationCache
-from savs.errors import SavsError
+from savs.errors import ModelError, SavsError
 from savs.limits import (
     HOSTED_CALL_CHARS,
     HOSTED_MAX_MODEL_GB,
@@ -38,16 +38,34 @@ from .pool import ModelPool
 
 MODEL_ENV = "SAVS_MODEL"
 MODEL_QUEUE = "model"  # concurrency_id of the events that run a model for long (extract ...)
-# long model events at once ($SAVS_MODEL_WORKERS): on a CPU one, as two extractions side by
-# side share the same cores and each finishes later (and a classroom's clicks waited 3-5x longer
-# while 2-4 ran: benchmarks/RESULTS.md); on a GPU 4, whose preprocessing overlaps the GPU's work
-MODEL_WORKERS = int(os.environ.get("SAVS_MODEL_WORKERS") or (4 if torch.cuda.is_available() else 1))
+MODEL_WORKERS_ENV = "SAVS_MODEL_WORKERS"
+
+
+def model_workers() -> int:
+    """Long model events at once ($SAVS_MODEL_WORKERS): on a CPU one, as two extractions side
+    by side share the same cores and each finishes later (and a classroom's first clicks waited
+    2-3x longer with 2 or 4: benchmarks/RESULTS.md); on a GPU 4, whose preprocessing overlaps
+    the GPU's work."""
+    raw = os.environ.get(MODEL_WORKERS_ENV, "").strip()
+    if not raw:
+        return 4 if torch.cuda.is_available() else 1
+    if not raw.isdigit() or int(raw) < 1:
+        raise ModelError(f"{MODEL_WORKERS_ENV} must be a whole number of at least 1, got {raw!r}.")
+    return int(raw)
+
+
+MODEL_WORKERS = model_workers()
 # one input a person waits for (classify, the ablated answer): its own group, so a click never
 # queues behind a classroom's extractions in gradio's queue; at the model its pass goes before
 # their batches (savs.models.turns)
 CLICK_QUEUE = "click"
 CLICK_WORKERS = 4
-MODEL_GROUPS = (MODEL_QUEUE, CLICK_QUEUE)  # every event that runs a model: one per session
+# loading a model (/load_model, /import_classifier) can take minutes for a hub model: its own
+# group, so one visitor's load never holds the long-job worker every extraction waits for
+LOAD_QUEUE = "load"
+LOAD_WORKERS = 1
+MODEL_GROUPS = (MODEL_QUEUE, CLICK_QUEUE, LOAD_QUEUE)  # every event that runs a model: one per
+# session at once (studio.fairness)
 LIVE_QUEUE = "live"  # concurrency_id of the webcam streams: never the model workers
 
 START = {"model": os.environ.get(MODEL_ENV, "tiny")}  # the model new sessions start on

@@ -29,6 +29,8 @@ from .server import (
     CLICK_QUEUE,
     CLICK_WORKERS,
     LIVE_QUEUE,
+    LOAD_QUEUE,
+    LOAD_WORKERS,
     MODEL_GROUPS,
     MODEL_QUEUE,
     MODEL_WORKERS,
@@ -42,6 +44,7 @@ IMPORTED = ("prompt", "k", "scoring", "summary")  # what an imported dataset set
 PRIVATE = dict(api_visibility="private")
 MODEL_BOUND = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=MODEL_WORKERS)
 CLICK_BOUND = dict(concurrency_id=CLICK_QUEUE, concurrency_limit=CLICK_WORKERS)
+LOAD_BOUND = dict(concurrency_id=LOAD_QUEUE, concurrency_limit=LOAD_WORKERS)
 # webcam streams: their own group (an open stream keeps its worker between frames), ended
 # LIVE_TIME_LIMIT_S after their frames stop; model work inside takes the model's lock
 LIVE = dict(concurrency_id=LIVE_QUEUE, concurrency_limit=LIVE_STREAMS, time_limit=LIVE_TIME_LIMIT_S)

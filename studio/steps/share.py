@@ -16,7 +16,7 @@ from savs.text import plural
 from ..actions import Studio
 from ..server import POOL, discard_upload, notice, user_errors
 from ..views import fit_views, session_summary
-from ..wiring import FIT, IMPORTED, MODEL_BOUND, Page
+from ..wiring import FIT, IMPORTED, LOAD_BOUND, Page
 from . import download_box, info, upload_box
 from .classes import import_dataset_cb
 
@@ -92,5 +92,5 @@ def build(page: Page) -> None:
         [state, clf_in],
         [state, "k", "scoring", *FIT, "summary"],
         "import_classifier",
-        **MODEL_BOUND,
+        **LOAD_BOUND,
     )

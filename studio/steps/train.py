@@ -13,7 +13,7 @@ from savs.models.registry import check_visitor_model, visitor_models
 from ..actions import Studio
 from ..server import CACHE, IMAGE_TOKENS, POOL, START, gpu, notice, progress_fn, user_errors
 from ..views import fit_views, k_update, session_summary, status_line
-from ..wiring import MODEL_BOUND, Page
+from ..wiring import LOAD_BOUND, MODEL_BOUND, Page
 from . import figure_downloads, help_line
 
 
@@ -132,7 +132,7 @@ def model_bar(page: Page) -> None:
         [state, model_box],
         [state, status, "k"],
         "load_model",
-        **MODEL_BOUND,
+        **LOAD_BOUND,
     )
 
 

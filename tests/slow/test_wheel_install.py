@@ -112,7 +112,7 @@ def test_wheel_installed_offline_fits_tiny_from_its_own_assets(tmp_path):
     )
     assert app_wing.returncode == 0, app_wing.stderr[-2000:]
     assert Path(app_wing.stdout.strip()).is_relative_to(venv), app_wing.stdout
-    # and the app starts from any folder: the savs-studio command (studio.app:main)
+    # and the app starts from any folder: the savs-studio command (studio.__main__:run)
     command = subprocess.run([str(venv / "bin" / "savs-studio"), "--help"], cwd=elsewhere, **run)
     assert command.returncode == 0, command.stderr[-2000:]
     assert "--max-image-tokens" in command.stdout and "--port" in command.stdout
