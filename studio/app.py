@@ -178,8 +178,9 @@ TRY_HINT = (
 
 
 def build_demo() -> gr.Blocks:
-    """The whole UI. Model-bound events share one queue of MODEL_WORKERS; each model still runs
-    one call at a time (the pool's per-model lock), so sessions on different models overlap."""
+    """The whole UI. Model calls wait in three queues (studio.wiring: clicks, long jobs, model
+    loads); each model still runs one forward pass at a time (its TurnLock), so clicks on
+    different models overlap."""
     with StudioBlocks(title="SAVs Studio", delete_cache=(300, 900)) as demo:
         page = Page(gr.State(Studio()))
         gr.Markdown(
