@@ -74,17 +74,19 @@ class _Entry:
         self.last_used = time.monotonic()
 
 
-def max_models_from_env() -> int:
-    raw = os.environ.get(MAX_MODELS_ENV, "").strip()
+def count_from_env(name: str, default: int) -> int:
+    """A server setting that counts something ($SAVS_MAX_MODELS, $SAVS_MODEL_WORKERS): a whole
+    number of at least 1, `default` when unset; anything else refused by name (ModelError)."""
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return DEFAULT_MAX_MODELS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ModelError(f"{MAX_MODELS_ENV} must be a whole number, got {raw!r}.") from None
-    if value < 1:
-        raise ModelError(f"{MAX_MODELS_ENV} must be at least 1, got {value}.")
-    return value
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ModelError(f"{name} must be a whole number of at least 1, got {raw!r}.")
+    return int(raw)
+
+
+def max_models_from_env() -> int:
+    return count_from_env(MAX_MODELS_ENV, DEFAULT_MAX_MODELS)
 
 
 class ModelPool:
@@ -226,4 +228,4 @@ class ModelPool:
                 self._unload(name)
 
 
-__all__ = ["ModelPool", "ModelInfo", "MAX_MODELS_ENV", "max_models_from_env"]
+__all__ = ["ModelPool", "ModelInfo", "MAX_MODELS_ENV", "count_from_env", "max_models_from_env"]

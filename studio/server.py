@@ -18,7 +18,7 @@ import gradio as gr
 import torch
 
 from savs.activations import ActivationCache
-from savs.errors import ModelError, SavsError
+from savs.errors import SavsError
 from savs.limits import (
     HOSTED_CALL_CHARS,
     HOSTED_MAX_MODEL_GB,
@@ -34,7 +34,7 @@ from savs.models.registry import check_visitor_model, load_model
 
 from .actions import Studio
 from .lifetime import SessionRegistry
-from .pool import ModelPool
+from .pool import ModelPool, count_from_env
 
 MODEL_ENV = "SAVS_MODEL"
 MODEL_QUEUE = "model"  # concurrency_id of the events that run a model for long (extract ...)
@@ -46,12 +46,7 @@ def model_workers() -> int:
     by side share the same cores and each finishes later (and a classroom's first clicks waited
     2-3x longer with 2 or 4: benchmarks/RESULTS.md); on a GPU 4, whose preprocessing overlaps
     the GPU's work."""
-    raw = os.environ.get(MODEL_WORKERS_ENV, "").strip()
-    if not raw:
-        return 4 if torch.cuda.is_available() else 1
-    if not raw.isdigit() or int(raw) < 1:
-        raise ModelError(f"{MODEL_WORKERS_ENV} must be a whole number of at least 1, got {raw!r}.")
-    return int(raw)
+    return count_from_env(MODEL_WORKERS_ENV, 4 if torch.cuda.is_available() else 1)
 
 
 MODEL_WORKERS = model_workers()
@@ -64,8 +59,8 @@ CLICK_WORKERS = 4
 # group, so one visitor's load never holds the long-job worker every extraction waits for
 LOAD_QUEUE = "load"
 LOAD_WORKERS = 1
-MODEL_GROUPS = (MODEL_QUEUE, CLICK_QUEUE, LOAD_QUEUE)  # every event that runs a model: one per
-# session at once (studio.fairness)
+# every event that runs a model: one of them per session at once (studio.fairness)
+MODEL_GROUPS = (MODEL_QUEUE, CLICK_QUEUE, LOAD_QUEUE)
 LIVE_QUEUE = "live"  # concurrency_id of the webcam streams: never the model workers
 
 START = {"model": os.environ.get(MODEL_ENV, "tiny")}  # the model new sessions start on
