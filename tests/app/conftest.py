@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import studio_fixtures as sf
@@ -28,3 +30,12 @@ def served(app_module):
     """The app's URL on 127.0.0.1 (a module may define its own `served`)."""
     with sf.launched(app_module) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def task_image(tmp_path_factory) -> Path:
+    """A held-out picture of the colour task's green class (modules that want another picture
+    define their own task_image)."""
+    path = tmp_path_factory.mktemp("query") / "query.png"
+    sf.colour_image(sf.TASK_COLOURS["green"], 2).save(path)
+    return path

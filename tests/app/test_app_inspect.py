@@ -27,13 +27,6 @@ pytestmark = pytest.mark.app
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def task_image(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("query") / "query.png"
-    sf.colour_image(sf.TASK_COLOURS["green"], 2).save(path)
-    return path
-
-
 def page_of(app, studio: Studio) -> dict:
     """The redrawn page as {component name: value}, by views.PAGE's names (not positions: steps
     add components to the page)."""

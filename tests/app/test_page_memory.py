@@ -6,7 +6,6 @@ the session's state. Through the app's own callbacks on the tiny model."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -28,13 +27,6 @@ pytestmark = pytest.mark.app
 
 torch.set_num_threads(1)
 SKIP = gr.skip()
-
-
-@pytest.fixture(scope="module")
-def task_image(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("query") / "query.png"
-    sf.colour_image(sf.TASK_COLOURS["green"], 2).save(path)
-    return path
 
 
 def comparable(value: Any) -> Any:
