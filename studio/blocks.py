@@ -6,7 +6,7 @@ skip like any property update: it builds a new component and computes its config
 included, twice. That was ~1 ms per skipped output, ~65 ms of server CPU per click, more than
 the model and the views together (issue 21, measured through the app). A skip changes nothing,
 so its answer is what gradio sends for it anyway, `{"__type__": "update"}`; gradio processes
-the other outputs as usual (tests/unit/test_blocks.py: the same answers as gradio's own).
+the other outputs as usual (tests/app/test_blocks.py: the same answers as gradio's own).
 """
 
 from __future__ import annotations
