@@ -126,6 +126,10 @@ LIVE_TIME_LIMIT_S = 30
 # webcam has sent newer ones).
 LIVE_FRAME_SHARE = 0.25
 LIVE_FRAME_WAIT_S = 1.0
+# Clicks first (studio.priority): while a person's click (/classify, /ablated_answer) is being
+# answered, other events wait to start, for at most this long (so a stream of clicks cannot stall
+# the rest of the server).
+CLICKS_FIRST_WAIT_S = 0.5
 
 HOSTED = Limits(
     max_examples=1_000,
@@ -214,6 +218,7 @@ __all__ = [
     "LIVE_TIME_LIMIT_S",
     "LIVE_FRAME_SHARE",
     "LIVE_FRAME_WAIT_S",
+    "CLICKS_FIRST_WAIT_S",
     "CLASS_ATTENTION_PER_CLASS",
     "CLASS_ATTENTION_EXAMPLES",
 ]

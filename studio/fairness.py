@@ -30,6 +30,7 @@ from .server import LIVE_QUEUE, MODEL_GROUPS, MODEL_QUEUE
 ONE_AT_A_TIME = "Your previous request is still running: wait for it to finish."
 ONE_STREAM = "This session already has this webcam stream open: one at a time."
 JOIN_WAIT_S = 0.5  # how long a session's next model call waits at the door for the last one
+STREAM_GONE_S = 2.0  # a webcam with no frame classified for this long no longer shares
 
 
 class SessionGate:
@@ -74,21 +75,28 @@ MODEL_CALLS = SessionGate(MAX_MODEL_CALLS_PER_SESSION)
 
 class FrameShare:
     """Live frames' share of the model: one frame at a time over all streams, and while any
-    session's click (a model call) runs, frames take at most `share` of the time: after a frame
-    that took d seconds the next starts d * (1 / share - 1) later. A frame that cannot start
-    within `wait_s` is dropped (`turn` yields False): gradio keeps only a stream's newest
-    frame, so a newer one is waiting. Alone, a webcam runs as fast as the model allows."""
+    session's model call runs or more than one webcam streams, frames take at most `share` of
+    the time: after a frame that took d seconds the next starts d * (1 / share - 1) later. A
+    frame that cannot start within `wait_s` is dropped (`turn` yields False): gradio keeps only
+    a stream's newest frame, so a newer one is waiting. A webcam alone runs as fast as the
+    model allows; ten webcams share what one would take (in a classroom they took 45% of the
+    model's time between clicks and made every click wait, benchmarks/RESULTS.md)."""
 
     def __init__(self, share: float, wait_s: float, busy: Callable[[], bool]) -> None:
         self.share, self.wait_s, self._busy = share, wait_s, busy
         self._cond = threading.Condition()
         self._running = False
         self._next = 0.0  # monotonic time before which no frame starts
+        self._streams: dict[str, float] = {}  # session -> when its last frame started
         self.dropped = 0  # frames dropped since the start (read by tests and benchmarks)
 
+    def _shared(self) -> bool:
+        """Whether frames keep to their share: a model call runs, or other webcams stream."""
+        return self._busy() or len(self._streams) > 1
+
     @contextmanager
-    def turn(self) -> Iterator[bool]:
-        mine = self._start()
+    def turn(self, session: str | None = None) -> Iterator[bool]:
+        mine = self._start(session)
         if not mine:
             yield False
             return
@@ -99,23 +107,30 @@ class FrameShare:
             spent = time.monotonic() - start
             with self._cond:
                 self._running = False
-                rest = spent * (1 / self.share - 1) if self._busy() else 0.0
+                rest = spent * (1 / self.share - 1) if self._shared() else 0.0
                 self._next = time.monotonic() + rest
                 self._cond.notify_all()
 
-    def _start(self) -> bool:
+    def _start(self, session: str | None) -> bool:
         deadline = time.monotonic() + self.wait_s
         with self._cond:
             while True:
                 now = time.monotonic()
                 if not self._running and now >= self._next:
                     self._running = True
+                    self._streamed(session or "", now)
                     return True
                 if now >= deadline:
                     self.dropped += 1
                     return False
                 until = deadline if self._running else min(deadline, self._next)
                 self._cond.wait(max(until - now, 0.001))
+
+    def _streamed(self, session: str, now: float) -> None:
+        """Note `session`'s frame; forget webcams with no frame for STREAM_GONE_S."""
+        self._streams[session] = now
+        for gone in [s for s, t in self._streams.items() if now - t > STREAM_GONE_S]:
+            del self._streams[gone]
 
 
 LIVE_FRAMES = FrameShare(LIVE_FRAME_SHARE, LIVE_FRAME_WAIT_S, MODEL_CALLS.busy)

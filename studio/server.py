@@ -53,8 +53,11 @@ MODEL_WORKERS = model_workers()
 # one input a person waits for (classify, the ablated answer): its own group, so a click never
 # queues behind a classroom's extractions in gradio's queue; at the model its pass goes before
 # their batches (savs.models.turns)
+# one click at a time on a CPU: the model's passes take turns anyway, and the rest of a click is
+# Python, which runs one thread at a time; four clicks side by side each took ~4x as long
+# (classroom p50 / p95 86 / 224 ms with 4, 40 / 140 ms with 1: benchmarks/RESULTS.md)
 CLICK_QUEUE = "click"
-CLICK_WORKERS = 4
+CLICK_WORKERS = 4 if torch.cuda.is_available() else 1
 # loading a model (/load_model, /import_classifier) can take minutes for a hub model: its own
 # group, so one visitor's load never holds the long-job worker every extraction waits for
 LOAD_QUEUE = "load"

@@ -15,7 +15,7 @@ from savs.models.turns import CLICK, FRAME, turn_kind
 
 from ..actions import Studio
 from ..drawn import memory_of
-from ..fairness import LIVE_FRAMES
+from ..fairness import LIVE_FRAMES, current_session
 from ..inputs import upload_paths, visitor_image
 from ..server import POOL, discard_upload, gpu, start_session, tracked, user_errors
 from ..views import heatmap_view, prediction_views
@@ -62,7 +62,7 @@ def _classify_frame(studio: Studio, frame: str | None, text: str) -> tuple:
         why = "Extract first" if studio.classifier is None else "Classes changed: Extract again"
         memory_of(studio).live_votes = None
         return {why: 1.0}, plots.empty_figure(why, height=200), why
-    with LIVE_FRAMES.turn() as mine:
+    with LIVE_FRAMES.turn(current_session()) as mine:
         if not mine:  # the server is behind: a newer frame waits, this one is dropped
             return gr.skip(), gr.skip(), gr.skip()
         try:

@@ -63,3 +63,18 @@ def test_a_waiting_frame_starts_when_the_running_one_ends():
     thread.join(10)
     assert waited and 0.2 <= waited[0] < 1.5, waited  # woken when the first ended, not dropped
     assert share.dropped == 0
+
+
+def test_two_webcams_share_even_with_no_click_and_one_alone_does_not():
+    share = FrameShare(0.25, wait_s=3.0, busy=lambda: False)
+    with share.turn("alone"):
+        time.sleep(0.1)
+    start = time.monotonic()
+    with share.turn("alone") as mine:  # one webcam, no click: no rest
+        assert mine and time.monotonic() - start < 0.05
+    with share.turn("other"):  # a second webcam's frame: now frames keep to their share
+        time.sleep(0.1)
+    start = time.monotonic()
+    with share.turn("alone") as mine:  # rests 0.1 * 3 = 0.3 s first
+        waited = time.monotonic() - start
+    assert mine and 0.25 <= waited < 1.5, waited
