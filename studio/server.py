@@ -39,25 +39,26 @@ from .pool import ModelPool, count_from_env
 MODEL_ENV = "SAVS_MODEL"
 MODEL_QUEUE = "model"  # concurrency_id of the events that run a model for long (extract ...)
 MODEL_WORKERS_ENV = "SAVS_MODEL_WORKERS"
+# model events of one kind side by side, by default: on a CPU one, as events side by side share
+# the same cores (and one interpreter) and each finishes later; on a GPU 4, whose Python and
+# preprocessing overlap the GPU's work
+SIDE_BY_SIDE = 4 if torch.cuda.is_available() else 1
 
 
 def model_workers() -> int:
-    """Long model events at once ($SAVS_MODEL_WORKERS): on a CPU one, as two extractions side
-    by side share the same cores and each finishes later (and a classroom's first clicks waited
-    2-3x longer with 2 or 4: benchmarks/RESULTS.md); on a GPU 4, whose preprocessing overlaps
-    the GPU's work."""
-    return count_from_env(MODEL_WORKERS_ENV, 4 if torch.cuda.is_available() else 1)
+    """Long model events at once ($SAVS_MODEL_WORKERS, default SIDE_BY_SIDE): on a CPU, a
+    classroom's first clicks waited 2-3x longer with 2 or 4 (benchmarks/RESULTS.md)."""
+    return count_from_env(MODEL_WORKERS_ENV, SIDE_BY_SIDE)
 
 
 MODEL_WORKERS = model_workers()
 # one input a person waits for (classify, the ablated answer): its own group, so a click never
 # queues behind a classroom's extractions in gradio's queue; at the model its pass goes before
-# their batches (savs.models.turns)
-# one click at a time on a CPU: the model's passes take turns anyway, and the rest of a click is
-# Python, which runs one thread at a time; four clicks side by side each took ~4x as long
-# (classroom p50 / p95 86 / 224 ms with 4, 40 / 140 ms with 1: benchmarks/RESULTS.md)
+# their batches (savs.models.turns). SIDE_BY_SIDE of them: on a CPU the model's passes take
+# turns anyway and the rest of a click is Python, so four clicks side by side each took ~4x as
+# long (classroom p50 / p95 86 / 224 ms with 4, 40 / 140 ms with 1: benchmarks/RESULTS.md)
 CLICK_QUEUE = "click"
-CLICK_WORKERS = 4 if torch.cuda.is_available() else 1
+CLICK_WORKERS = SIDE_BY_SIDE
 # loading a model (/load_model, /import_classifier) can take minutes for a hub model: its own
 # group, so one visitor's load never holds the long-job worker every extraction waits for
 LOAD_QUEUE = "load"
