@@ -40,7 +40,8 @@ def pins() -> dict[str, Requirement]:
         line = line.split("#", 1)[0].strip()
         if line:
             req = Requirement(line)
-            out[req.name.lower()] = req
+            if req.marker is None or req.marker.evaluate():  # uvloop: not on Windows
+                out[req.name.lower()] = req
     return out
 
 
@@ -66,6 +67,21 @@ def test_requirements_pin_exactly_what_is_installed():
         assert Version(installed.public) == Version(specs[0].version), (
             f"requirements.txt pins {name}=={specs[0].version} but the tests ran with {installed}"
         )
+
+
+def test_the_server_runs_on_httptools_and_uvloop():
+    """uvicorn (gradio's server) takes the C HTTP parser and the libuv loop when they are
+    installed (requirements.txt pins them: ~10% less server CPU per click and per frame)."""
+    import uvicorn  # gradio's server (a gradio dependency)
+
+    config = uvicorn.Config(app=lambda scope, receive, send: None)
+    config.load()
+    assert config.http_protocol_class.__name__ == "HttpToolsProtocol"
+    loop = config.get_loop_factory()()
+    try:
+        assert type(loop).__module__.startswith("uvloop")
+    finally:
+        loop.close()
 
 
 def test_pyproject_accepts_the_pinned_versions():
