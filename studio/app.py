@@ -30,6 +30,7 @@ import torch
 from starlette.middleware import Middleware
 
 from savs.cli.parser import image_tokens_arg
+from savs.closed_routes import ClosedRoutes
 from savs.errors import SavsError
 from savs.limits import MAX_IMAGE_TOKENS_ENV
 from savs.upload_guard import UploadGuard
@@ -223,15 +224,18 @@ def _try_it(page: Page) -> None:
 
 
 def launch_kwargs() -> dict:
-    """Settings every launch uses: the app's look, the webcam's plain labels, and the upload
+    """Settings every launch uses: the app's look, the webcam's plain labels, the upload
     limits (one file; one upload request's size and file count, checked before gradio stores
-    it)."""
+    it), and gradio's features the page does not have switched off or closed (run history,
+    monitoring, deep links, screen recordings: `savs.closed_routes`)."""
     return dict(
         theme=THEME,
         css=CSS,
         i18n=gr.I18n(en=CAMERA_LABELS),
         max_file_size="64mb",
-        app_kwargs={"middleware": [Middleware(UploadGuard)]},
+        run_history=False,
+        enable_monitoring=False,
+        app_kwargs={"middleware": [Middleware(ClosedRoutes), Middleware(UploadGuard)]},
     )
 
 

@@ -25,6 +25,7 @@ from starlette.middleware import Middleware
 
 import savs
 from savs import plots
+from savs.closed_routes import ClosedRoutes
 from savs.data import Example, clean_text
 from savs.errors import SavsError
 from savs.images import open_image, unopened_image
@@ -195,5 +196,8 @@ if __name__ == "__main__":
     )
     build().launch(
         max_file_size=HOSTED_FILE_SIZE,
-        app_kwargs={"middleware": [Middleware(UploadGuard)]},  # one request's size and files
+        run_history=False,  # gradio features this page does not have (savs.closed_routes)
+        enable_monitoring=False,
+        # unused routes answer 404; one upload request's size and files are capped
+        app_kwargs={"middleware": [Middleware(ClosedRoutes), Middleware(UploadGuard)]},
     )

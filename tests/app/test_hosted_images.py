@@ -3,7 +3,8 @@ every upload to our loader unopened, so a 169 M-pixel PNG of 20 kB and a 100-fra
 server under 100 MB, the PNG is refused in words, the GIF is classified by its first frame, an
 EPS file named .gif never reaches Pillow's EPS plugin, no reply names a server path, and each
 upload is deleted after its call. The same holds for frames sent on the live webcam's stream, and
-one upload request is capped before gradio stores it."""
+one upload request is capped before gradio stores it; gradio's routes the page does not use are
+closed."""
 
 from __future__ import annotations
 
@@ -130,6 +131,29 @@ def test_one_upload_request_is_capped_before_gradio_stores_it(server, tmp_path):
         while b"in one request" not in reply and (chunk := conn.recv(4096)):
             reply += chunk  # the head and the body may come in separate segments
     assert reply.startswith(b"HTTP/1.1 413") and b"in one request" in reply, reply
+
+
+def test_gradio_routes_the_page_does_not_use_are_closed(server, tmp_path):
+    """gradio serves features the page does not have to any visitor: deep links (each writes the
+    session's page config, ~230 KB, to disk), screen-recording processing (a 64 MB video copied
+    and run through ffmpeg), the run history and monitoring. Closed (savs.closed_routes) or
+    switched off at launch: none of them does any work."""
+    import httpx
+
+    url, _, cache = server
+    client, _ = colour_session(url, tmp_path)  # a session with state on the server
+    api = url.rstrip("/") + "/gradio_api"
+    deep = httpx.get(f"{api}/deep_link", params={"session_hash": client.session_hash}, timeout=30)
+    assert deep.status_code == 404
+    assert not (cache / "deep_links").exists()
+    video = [("video", ("clip.mp4", b"\x00" * 4096, "video/mp4"))]
+    recording = httpx.post(f"{api}/process_recording", files=video, timeout=30)
+    assert recording.status_code == 404
+    assert not [p for p in cache.rglob("*.mp4") if p.is_file()]
+    assert httpx.get(f"{api}/runs", timeout=30).status_code == 404
+    assert httpx.get(f"{api}/run-history/buckets", timeout=30).status_code == 404
+    for route in ("/monitoring", "/monitoring/summary"):
+        assert httpx.get(url.rstrip("/") + route, timeout=30).status_code in (403, 404), route
 
 
 def stream_one_frame(url: str, session: str, image: Path, mime: str) -> list:
