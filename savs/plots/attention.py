@@ -13,7 +13,7 @@ from ..class_attention import ClassAttention
 from ..explanation import HeadExplanation
 from ..patches import SQUARE, main_view, newline_image, patch_grid
 from ..text import plural
-from .style import go, shown
+from .style import figure, go, shown
 
 # black -> purple -> orange -> yellow (an inferno-like ramp: readable on colour pictures and
 # for colour-blind readers; the weight also sets the opacity, so cold patches stay visible)
@@ -146,6 +146,7 @@ def class_attention_figure(per_class: Mapping[str, ClassAttention]) -> go.Figure
         column_widths=[0.4, 0.6] if grids else None,
         horizontal_spacing=0.04,
         vertical_spacing=min(0.3 / max(len(rows), 1), 0.08),
+        figure=figure(validate=True),
     )
     for r, a in enumerate(rows, 1):
         if a.grid is not None:

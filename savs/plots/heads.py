@@ -21,6 +21,7 @@ from .style import (
     bottom_legend,
     class_colour,
     class_symbol,
+    figure,
     go,
     shown,
 )
@@ -84,7 +85,7 @@ def head_heatmap(
         ),
         plot_bgcolor="white",
     )
-    return go.Figure([heat, *marks], layout, **FAST)
+    return figure([heat, *marks], layout)
 
 
 def _selection_traces(
@@ -202,7 +203,7 @@ def k_curve_figure(
     so a user sees what fewer or more heads would cost before picking k."""
     ks, accuracy = [k for k, _ in curve], [acc for _, acc in curve]
     what = "leave-one-out" if scoring == "loo" else "training"
-    fig = go.Figure(
+    fig = figure(
         go.Scatter(
             x=ks,
             y=accuracy,
@@ -210,7 +211,8 @@ def k_curve_figure(
             name=f"{what} accuracy",
             line=dict(color="#0072B2"),
             hovertemplate="k = %{x}<br>accuracy %{y:.3f}<extra></extra>",
-        )
+        ),
+        validate=True,
     )
     if chosen_k is not None and 1 <= chosen_k <= len(accuracy):
         fig.add_trace(
@@ -283,7 +285,7 @@ def head_map_figure(
         legend=bottom_legend(legend_height),
     )
     # drawn on every classify while the head map is open: unvalidated (plots.FAST)
-    return go.Figure(traces, layout, **FAST)
+    return figure(traces, layout)
 
 
 def _class_point_traces(p: HeadProjection, texts: Sequence[str]) -> list[go.Scatter]:

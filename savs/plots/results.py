@@ -9,7 +9,7 @@ from PIL import Image, ImageOps
 
 from ..classifier import Prediction
 from ..metrics import EvalReport
-from .style import _MARGIN, FAST, class_colour, go, shown
+from .style import _MARGIN, FAST, class_colour, figure, go, shown
 
 
 def probability_bars(prediction: Prediction, labels: Sequence[str] = ()) -> go.Figure:
@@ -38,13 +38,13 @@ def probability_bars(prediction: Prediction, labels: Sequence[str] = ()) -> go.F
         yaxis=dict(autorange="reversed"),
         plot_bgcolor="white",
     )
-    return go.Figure(bars, layout, **FAST)
+    return figure(bars, layout)
 
 
 def confusion_heatmap(report: EvalReport) -> go.Figure:
     """Counts of true (rows) x predicted (columns) labels, with the counts written in."""
     z = report.confusion
-    fig = go.Figure(
+    fig = figure(
         go.Heatmap(
             z=z,
             x=[shown(lab) for lab in report.labels],
@@ -54,7 +54,8 @@ def confusion_heatmap(report: EvalReport) -> go.Figure:
             text=[[str(v) for v in row] for row in z],
             texttemplate="%{text}",
             hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
-        )
+        ),
+        validate=True,
     )
     n = len(report.labels)
     fig.update_layout(

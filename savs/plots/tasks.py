@@ -21,6 +21,7 @@ from .style import (
     DARK,
     _legend_height,
     bottom_legend,
+    figure,
     go,
     shown,
 )
@@ -80,7 +81,7 @@ def tasks_figure(
         legend=bottom_legend(legend_height, bgcolor="white"),
         plot_bgcolor="white",
     )
-    return go.Figure(traces, layout)
+    return figure(traces, layout, validate=True)
 
 
 def overlap_rows(overlap: dict) -> list[list]:

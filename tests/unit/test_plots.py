@@ -286,3 +286,74 @@ def test_an_example_tile_shows_the_whole_picture_padded():
     assert tile.size == (96, 96)
     assert tile.getpixel((94, 48)) == (30, 40, 220) and tile.getpixel((2, 48)) == (220, 30, 30)
     assert tile.getpixel((48, 2)) == TILE_BACKGROUND  # padded above and below
+
+
+def _every_figure() -> dict:
+    """Every kind of figure savs.plots makes: the unvalidated ones and the rare validated ones
+    (confusion matrix, k curve, the tasks overlay, class attention)."""
+    from savs import fit_activations
+    from savs.class_attention import ClassAttention
+
+    g = torch.Generator().manual_seed(0)
+    fitted = {
+        name: fit_activations(
+            torch.randn(12, 4, 5, 3, generator=g), ["a", "b", "c"] * 4, k=4, config={"model": "m"}
+        )
+        for name in ("one", "two")
+    }
+    tokens = [("t0", 0.5), ("t1", 0.25)]
+    grid = torch.rand(2, 3)
+    return {
+        **_figures_built_unvalidated(),
+        "confusion": plots.confusion_heatmap(evaluation_report(["a", "b"], ["a", "b"], ["a", "b"])),
+        "k curve": plots.k_curve_figure([(1, 0.5), (2, 0.75), (3, 0.7)], 2),
+        "tasks": plots.tasks_figure(fitted),
+        "class attention": plots.class_attention_figure(
+            {lab: ClassAttention(2, 5, lab, 4, grid, tokens) for lab in ("a", "b")}
+        ),
+    }
+
+
+def test_every_figure_carries_the_cut_default_look():
+    """Every figure gets plotly's default template cut to what our figures use (7 KB of JSON
+    less each), never the whole one: the same look for every trace it draws."""
+    import json
+
+    import plotly.io as pio
+
+    full = pio.templates[pio.templates.default]
+    look = plots.style.look()
+    assert look is not None
+    for name, fig in _every_figure().items():
+        kinds = {trace.type for trace in fig.data}
+        assert kinds <= set(plots.style.TRACE_TYPES), (name, kinds)  # nothing the cut dropped
+        template = fig.layout.template
+        assert template == look, name
+        for kind in kinds:  # each trace's defaults are plotly's own
+            assert template.data[kind] == full.data[kind], (name, kind)
+        ours = template.layout.to_plotly_json()
+        assert set(ours) == set(full.layout.to_plotly_json()) - set(plots.style.UNUSED_SUBPLOTS)
+        for key, value in ours.items():  # 2-D axes, fonts, colours: unchanged
+            assert value == full.layout.to_plotly_json()[key], (name, key)
+        assert (
+            len(json.dumps(template.to_plotly_json())) < len(json.dumps(full.to_plotly_json())) / 2
+        )
+
+
+def test_a_default_look_the_user_chose_is_followed(monkeypatch):
+    """The cut is made of whatever default the user set (plotly.io.templates.default); no
+    registered default (None, or a Template object): plotly applies it as it always does."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    monkeypatch.setattr(pio.templates, "default", "plotly_dark")
+    dark = plots.probability_bars(Prediction("a", {"a": 1}, {"a": 1.0}, []))
+    assert (
+        dark.layout.template.layout.paper_bgcolor
+        == pio.templates["plotly_dark"].layout.paper_bgcolor
+    )
+    assert "geo" not in dark.layout.template.layout.to_plotly_json()
+    mine = go.layout.Template(layout=dict(paper_bgcolor="#123456"))
+    monkeypatch.setattr(pio.templates, "default", mine)
+    assert plots.style.look() is None
+    assert plots.empty_figure("x").layout.template.layout.paper_bgcolor == "#123456"
