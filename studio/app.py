@@ -37,6 +37,7 @@ from savs.upload_guard import UploadGuard
 
 from .actions import Studio
 from .blocks import StudioBlocks
+from .collector import settle_collector
 from .fairness import cap_session_queue
 from .pool import max_models_from_env
 from .server import CACHE, IMAGE_TOKENS, MODEL_ENV, POOL, START, close_session, start
@@ -260,9 +261,12 @@ def main(argv: list[str] | None = None) -> None:
     # each resident model gets its share of the cores, so two models' work overlaps
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max_models_from_env()))
     IMAGE_TOKENS["cap"] = args.max_image_tokens  # before any model loads
+    START["model"] = args.model  # the model box shows it
+    demo = build_demo()
+    settle_collector()  # what exists now lives as long as the server: out of the GC's passes
     try:
         start(args.model)
         print(f"Loaded {args.model}")
     except SavsError as exc:
         print(f"Warning: {exc}\nThe app starts without a model; pick one in the model box.")
-    build_demo().launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+    demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs())
