@@ -261,12 +261,14 @@ def main(argv: list[str] | None = None) -> None:
     # each resident model gets its share of the cores, so two models' work overlaps
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max_models_from_env()))
     IMAGE_TOKENS["cap"] = args.max_image_tokens  # before any model loads
-    START["model"] = args.model  # the model box shows it
-    demo = build_demo()
-    settle_collector()  # what exists now lives as long as the server: out of the GC's passes
     try:
         start(args.model)
         print(f"Loaded {args.model}")
     except SavsError as exc:
         print(f"Warning: {exc}\nThe app starts without a model; pick one in the model box.")
-    demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+    demo = build_demo()
+    demo.launch(
+        server_name=args.host, server_port=args.port, prevent_thread_lock=True, **launch_kwargs()
+    )
+    settle_collector()  # what exists now lives as long as the server: out of the GC's passes
+    demo.block_thread()

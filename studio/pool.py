@@ -218,7 +218,8 @@ class ModelPool:
         """Drop a model (caller holds `_changed`); its memory goes once nothing refers to it."""
         entry = self._entries.pop(name)
         entry.adapter = None
-        gc.collect()
+        gc.unfreeze()  # the start model was frozen with the server's other objects at start
+        gc.collect()  # (studio.collector): only now can a cycle of it be collected
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 

@@ -54,10 +54,14 @@ def test_app_flag_sets_the_bound_before_the_start_model_loads(monkeypatch):
         def launch(self, **kwargs):
             seen.append("launched")
 
+        def block_thread(self):
+            seen.append("blocked")
+
     monkeypatch.setitem(server.IMAGE_TOKENS, "cap", None)
+    monkeypatch.setattr(app, "settle_collector", lambda: None)  # this process's GC stays as is
     monkeypatch.setattr(app, "start", lambda model: seen.append(server.IMAGE_TOKENS["cap"]))
     monkeypatch.setattr(app, "build_demo", NoLaunch)
     app.main(["--max-image-tokens", "128"])
-    assert seen == [128, "launched"]
+    assert seen == [128, "launched", "blocked"]
     with pytest.raises(SystemExit):
         app.main(["--max-image-tokens", "-5"])

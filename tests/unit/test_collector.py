@@ -1,6 +1,6 @@
-"""studio.collector: the app freezes what exists once its page is built (the GC's full passes
-no longer walk it) and collects the young generation every 7,000 allocations, once, at start;
-main() does it after building the page and before loading the start model."""
+"""studio.collector: the app freezes what exists once its server is up (the GC's full passes no
+longer walk it) and collects the young generation every 7,000 allocations, once, before any
+visitor; unloading a model unfreezes, so a frozen start model can still be collected."""
 
 from __future__ import annotations
 
@@ -30,21 +30,56 @@ def test_settling_freezes_what_exists_and_collects_young_objects_less_often():
     assert others_kept and young
 
 
-def test_main_settles_after_building_the_page_and_before_loading_a_model(monkeypatch):
+def test_main_settles_once_the_server_is_up_before_any_visitor(monkeypatch):
+    """The start model is loaded, the page built and served (not yet blocking), then the
+    collector settles, then the main thread waits on the server."""
     import studio.app as app
 
     order = []
 
     class Page:
         def launch(self, **kwargs):
-            order.append("launch")
+            order.append(f"launch, blocking: {not kwargs.get('prevent_thread_lock')}")
+
+        def block_thread(self):
+            order.append("block")
 
     monkeypatch.setattr(app, "build_demo", lambda: order.append("build") or Page())
     monkeypatch.setattr(app, "settle_collector", lambda: order.append("settle"))
     monkeypatch.setattr(app, "start", lambda model: order.append(f"start {model}"))
     monkeypatch.setattr(app.torch, "set_num_threads", lambda n: None)
-    monkeypatch.setitem(app.START, "model", "before")
     monkeypatch.setitem(app.IMAGE_TOKENS, "cap", app.IMAGE_TOKENS["cap"])
     app.main(["--model", "tiny"])
-    assert order == ["build", "settle", "start tiny", "launch"]
-    assert app.START["model"] == "tiny"  # the page's model box was built showing it
+    assert order == ["start tiny", "build", "launch, blocking: False", "settle", "block"]
+
+
+def test_unloading_a_model_unfreezes_so_a_frozen_model_can_be_collected():
+    """A model frozen at start (the start model) in a reference cycle: once the pool unloads
+    it, the collector frees it."""
+    import gc
+    import weakref
+
+    from studio.pool import ModelPool
+
+    class Adapter:
+        name, num_layers, num_heads, head_dim, is_vlm, device = "m", 2, 3, 4, False, "cpu"
+
+        def __init__(self):
+            self.me = self  # a cycle: only the collector frees it
+
+    made = []
+
+    def load(name: str) -> Adapter:
+        adapter = Adapter()
+        made.append(weakref.ref(adapter))
+        return adapter
+
+    pool = ModelPool(load, max_models=1)
+    pool.load("a")
+    gone = made[0]
+    gc.freeze()
+    try:
+        pool.load("b")  # the only slot: "a" is unloaded
+        assert gone() is None and gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
