@@ -253,6 +253,8 @@ def _figures_built_unvalidated():
             torch.tensor([0.5, -0.25]),
             "Layer 1, head 2",
         ),
+        "k curve": plots.k_curve_figure([(k, k / 12) for k in range(1, 13)], 5),
+        "k curve, none chosen": plots.k_curve_figure([(1, 0.5), (2, 0.75)], None, "train"),
         "head map, no input": plots.head_map_figure(
             head_projection(torch.randn(12, 2, 3, 4), [labels[i % 5] for i in range(12)], (0, 0))
         ),
@@ -290,7 +292,7 @@ def test_an_example_tile_shows_the_whole_picture_padded():
 
 def _every_figure() -> dict:
     """Every kind of figure savs.plots makes: the unvalidated ones and the rare validated ones
-    (confusion matrix, k curve, the tasks overlay, class attention)."""
+    (confusion matrix, the tasks overlay, class attention)."""
     from savs import fit_activations
     from savs.class_attention import ClassAttention
 
@@ -306,7 +308,6 @@ def _every_figure() -> dict:
     return {
         **_figures_built_unvalidated(),
         "confusion": plots.confusion_heatmap(evaluation_report(["a", "b"], ["a", "b"], ["a", "b"])),
-        "k curve": plots.k_curve_figure([(1, 0.5), (2, 0.75), (3, 0.7)], 2),
         "tasks": plots.tasks_figure(fitted),
         "class attention": plots.class_attention_figure(
             {lab: ClassAttention(2, 5, lab, 4, grid, tokens) for lab in ("a", "b")}
