@@ -15,7 +15,9 @@ import copy
 from typing import Any
 
 import gradio as gr
+from gradio.state_holder import StateHolder
 
+from .gradio_state import PageStates
 from .priority import CLICKS_FIRST
 from .server import CLICK_QUEUE
 
@@ -33,8 +35,21 @@ ANALYTICS_EVERY = 1000
 
 class StudioBlocks(gr.Blocks):
     """gr.Blocks whose events answer their skipped outputs without building components, whose
-    clicks go first (`studio.priority`), and whose queue summarises its events for gradio's
-    monitoring page once per ANALYTICS_EVERY events, not after each."""
+    clicks go first (`studio.priority`), whose sessions keep no copy of the page's config
+    (`studio.gradio_state`), and whose queue summarises its events for gradio's monitoring page
+    once per ANALYTICS_EVERY events, not after each."""
+
+    @property
+    def state_holder(self) -> StateHolder:
+        return self.__dict__["state_holder"]
+
+    @state_holder.setter
+    def state_holder(self, holder: StateHolder) -> None:
+        # gradio's server makes a StateHolder and hands it to its Blocks (set_blocks); ours
+        # makes PageStates. The class of that one object changes (PageStates adds no state).
+        if type(holder) is StateHolder:
+            holder.__class__ = PageStates
+        self.__dict__["state_holder"] = holder
 
     def queue(self, *args: Any, **kwargs: Any) -> StudioBlocks:
         super().queue(*args, **kwargs)

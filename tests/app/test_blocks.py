@@ -62,3 +62,31 @@ def test_a_one_output_event_and_a_wrong_count_go_to_gradio_unchanged():
     ]
     with pytest.raises(ValueError):  # gradio's own check of the number of outputs
         asyncio.run(demo.postprocess_data(demo.fns[0], [gr.skip()] * 5, SessionState(demo)))
+
+
+def test_sessions_keep_no_copy_of_the_page_config_and_the_same_state():
+    """StudioBlocks' server hands out PageStates: no per-session copy of every component's
+    config (gradio builds one, for deep links only), while State values, their time to live
+    and the components a session's updates change are kept as gradio keeps them; and the page
+    receives the same answers."""
+    from gradio.routes import App
+
+    from studio.gradio_state import PageState
+
+    answers = []
+    for cls in (gr.Blocks, StudioBlocks):
+        demo = build(cls)
+        App.create_app(demo)  # as launch does: the server's StateHolder meets the Blocks
+        session = demo.state_holder["visitor"]
+        assert isinstance(session, PageState) == (cls is StudioBlocks)
+        assert bool(session.config_values) == (cls is gr.Blocks)  # gradio's own: a copy
+        fn = demo.fns[0]
+        predictions = [3, "typed", 2.0, gr.update(visible=False), None, {"a": 1.0}]
+        out = asyncio.run(demo.postprocess_data(fn, predictions, session))
+        state, button = fn.outputs[0], fn.outputs[3]
+        assert session[state._id] == 3 and state._id in session._state_ttl
+        assert session.blocks_config.blocks[button._id].visible is False  # this session's
+        assert button.visible is True  # the page's own component is unchanged
+        assert demo.state_holder["visitor"] is session  # one state per session
+        answers.append(out)
+    assert answers[0] == answers[1]
