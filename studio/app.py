@@ -38,6 +38,7 @@ from savs.upload_guard import UploadGuard
 from .actions import Studio
 from .blocks import StudioBlocks
 from .collector import settle_collector
+from .config_cache import ConfigCache
 from .fairness import cap_session_queue
 from .pool import max_models_from_env
 from .server import CACHE, IMAGE_TOKENS, MODEL_ENV, POOL, START, close_session, start
@@ -227,8 +228,9 @@ def _try_it(page: Page) -> None:
 def launch_kwargs() -> dict:
     """Settings every launch uses: the app's look, the webcam's plain labels, the upload
     limits (one file; one upload request's size and file count, checked before gradio stores
-    it), and gradio's features the page does not have switched off or closed (run history,
-    monitoring, deep links, screen recordings: `savs.closed_routes`)."""
+    it), gradio's features the page does not have switched off or closed (run history,
+    monitoring, deep links, screen recordings: `savs.closed_routes`), and the page's config
+    built once (`studio.config_cache`)."""
     return dict(
         theme=THEME,
         css=CSS,
@@ -236,7 +238,13 @@ def launch_kwargs() -> dict:
         max_file_size="64mb",
         run_history=False,
         enable_monitoring=False,
-        app_kwargs={"middleware": [Middleware(ClosedRoutes), Middleware(UploadGuard)]},
+        app_kwargs={
+            "middleware": [
+                Middleware(ClosedRoutes),
+                Middleware(ConfigCache),
+                Middleware(UploadGuard),
+            ]
+        },
     )
 
 
