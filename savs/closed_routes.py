@@ -12,11 +12,7 @@ plain ASGI middleware (no framework import), so exported Spaces use it too.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
-Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
+from .upload_guard import ASGIApp, Receive, Scope, Send, refuse
 
 # path endings (a Space serves the app under a root path); matched with no trailing slash
 CLOSED = ("/gradio_api/deep_link", "/gradio_api/process_recording")
@@ -33,16 +29,9 @@ class ClosedRoutes:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and closed(scope.get("path", "")):
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 404,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8")],
-                }
-            )
-            await send({"type": "http.response.body", "body": b"Not found"})
+            await refuse(send, "Not found", status=404)
             return
         await self.app(scope, receive, send)
 

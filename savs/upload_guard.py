@@ -123,13 +123,13 @@ class UploadGuard:
         return f"This upload is over {cap} in one request; send fewer or smaller files at a time."
 
 
-async def refuse(send: Send, reason: str) -> None:
-    """A 413 answer with the reason as plain text."""
+async def refuse(send: Send, reason: str, status: int = 413) -> None:
+    """An answer (413 unless `status` says otherwise) with the reason as plain text."""
     body = reason.encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),

@@ -17,15 +17,14 @@ login, so no answer depends on a user.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
 from fastapi import Request
 from gradio.route_utils import get_root_url
 
-Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
+from savs.upload_guard import ASGIApp, Scope
 
 PLACEHOLDER_HOST = "savs-config.invalid"  # .invalid: a reserved name, never a real host
 
