@@ -90,6 +90,10 @@ HOSTED_UPLOAD_FILES = 100
 # One upload request's body (savs.upload_guard, before gradio stores any of it): 100 photos of
 # 5 MB fit; without it one request could carry 1,000 files of max_file_size each.
 HOSTED_UPLOAD_BYTES = 512 * 2**20
+# Any other request's body (a queue join, a webcam frame: JSON the framework reads whole and
+# parses before any callback): a webcam frame is a data URL, ~50-300 KB, a 1080p PNG ~4 MB.
+# Without it a 200 MB body grew the server by 650 MB (savs.upload_guard, SECURITY.md).
+HOSTED_BODY_BYTES = 16 * 2**20
 # Lines one "Add examples" of text may hold (the app: one text-only example per line), so a
 # pasted list adds a class's examples at once; each line is one text (max_text_chars) as well.
 MAX_TEXT_LINES_PER_ADD = 100
@@ -188,6 +192,7 @@ __all__ = [
     "HOSTED_TEXT_CHARS",
     "HOSTED_UPLOAD_FILES",
     "HOSTED_UPLOAD_BYTES",
+    "HOSTED_BODY_BYTES",
     "HOSTED_FILE_SIZE",
     "HOSTED_EVALUATE",
     "IMAGE_FORMATS",

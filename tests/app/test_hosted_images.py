@@ -133,6 +133,35 @@ def test_one_upload_request_is_capped_before_gradio_stores_it(server, tmp_path):
     assert reply.startswith(b"HTTP/1.1 413") and b"in one request" in reply, reply
 
 
+def test_a_huge_json_body_is_refused_before_gradio_reads_it(server):
+    """gradio reads a queue join's or a webcam frame's JSON whole before any check (a 200 MB
+    join grew the server by 650 MB): savs.upload_guard refuses any body over HOSTED_BODY_BYTES
+    with 413, streamed (no declared length) or declared, and the server does not grow."""
+    import httpx
+
+    from savs.limits import HOSTED_BODY_BYTES
+
+    url, pid, _ = server
+    api = url.rstrip("/") + "/gradio_api"
+    text = b"x" * (HOSTED_BODY_BYTES * 4)
+    body = b'{"data": ["' + text + b'"], "fn_index": 0, "session_hash": "huge"}'
+
+    def chunked():  # no content-length: counted as it streams in
+        for i in range(0, len(body), 2**20):
+            yield body[i : i + 2**20]
+
+    before = sf.rss_mb(pid)
+    for path in ("/queue/join", "/stream/no-such-event"):
+        for content in (body, chunked()):
+            answer = httpx.post(
+                api + path, content=content, headers={"content-type": "application/json"},
+                timeout=60,
+            )  # fmt: skip
+            assert answer.status_code == 413 and "over 16 MB" in answer.text, path
+    grown = sf.rss_mb(pid) - before
+    assert grown < RSS_LIMIT_MB, f"server RSS grew {grown:.0f} MB"
+
+
 def test_gradio_routes_the_page_does_not_use_are_closed(server, tmp_path):
     """gradio serves features the page does not have to any visitor: deep links (each writes the
     session's page config, ~230 KB, to disk), screen-recording processing (a 64 MB video copied

@@ -1,5 +1,6 @@
-"""savs.upload_guard: one upload request's bytes and files are capped before the app reads it
-(the app tier checks it in front of gradio: tests/app/test_upload_guard_app.py)."""
+"""savs.upload_guard: one upload request's bytes and files, and any other request's body, are
+capped before the app reads them (the app tier checks it in front of gradio:
+tests/app/test_upload_guard_app.py)."""
 
 from __future__ import annotations
 
@@ -95,10 +96,30 @@ def test_a_declared_length_over_the_cap_is_refused_before_the_app_reads():
     assert status == 413 and read == 0
 
 
-def test_other_routes_pass_untouched():
+def test_other_routes_get_the_body_cap_only():
+    """A queue join or a webcam frame: no file count, its own (smaller) byte cap."""
     body = multipart(50)
-    status, _, read = run(dict(max_bytes=100, max_files=1), body, chunk=64, path="/gradio_api/x")
+    caps = dict(max_bytes=100, max_files=1, max_body_bytes=len(body))
+    status, _, read = run(caps, body, chunk=64, path="/gradio_api/queue/join")
     assert (status, read) == (200, len(body))
+    caps["max_body_bytes"] = 1_000
+    status, text, read = run(caps, body, chunk=64, path="/gradio_api/queue/join")
+    assert status == 413 and "over 1,000 bytes" in text and read <= 1_000
+    assert "upload" in text  # where files go instead
+    status, _, read = run(
+        caps, body, chunk=64, path="/gradio_api/stream/e1", content_length=str(len(body))
+    )
+    assert status == 413 and read == 0  # declared: refused before the app reads
+
+
+def test_the_default_body_cap_is_the_hosted_limit():
+    from savs.limits import HOSTED_BODY_BYTES
+
+    body = b"x" * (HOSTED_BODY_BYTES + 1)
+    status, _, read = run({}, body, chunk=2**20, path="/gradio_api/queue/join")
+    assert status == 413 and read <= HOSTED_BODY_BYTES
+    status, _, read = run({}, body[:-1], chunk=2**20, path="/gradio_api/queue/join")
+    assert (status, read) == (200, HOSTED_BODY_BYTES)
 
 
 def test_boundaries_are_read_from_the_content_type():
