@@ -72,6 +72,7 @@ from .steps.evaluate import evaluate_cb, evaluate_task_cb
 from .steps.inspect import auto_k_cb, inspect_head_cb, select_head_cb
 from .steps.share import export_classifier_cb, export_dataset_cb, import_classifier_cb
 from .steps.train import extract_cb, load_model_cb, refit_cb
+from .stream_frames import StreamFrames
 from .wiring import PRIVATE, Page, redraw
 
 # what app.py (the entry point Spaces run) re-exports: the launch, and each callback by name
@@ -243,6 +244,7 @@ def launch_kwargs() -> dict:
                 Middleware(ClosedRoutes),
                 Middleware(ConfigCache),
                 Middleware(UploadGuard),
+                Middleware(StreamFrames),
             ]
         },
     )
