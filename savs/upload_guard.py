@@ -4,7 +4,7 @@ A Gradio server stores every file of a POST to its upload route on disk before a
 sees it (gradio 6.31: up to 1,000 files per request, each under `max_file_size`), so a callback's
 own checks come too late to bound the disk and the time one request costs. Every other body
 (a queue join, a webcam frame) is read whole and parsed as JSON before any check: a 200 MB body
-to `/gradio_api/queue/join` grew the server by 650 MB at its peak and kept 460 MB (measured 7 Dec
+to `/gradio_api/queue/join` grew the server by 650 MB at its peak and kept 460 MB (measured 6 Dec
 2026), and one to an unknown stream still cost 360 MB. This is a plain ASGI middleware (no
 framework import: the app and exported Spaces both use it): a request is refused with 413 when
 its declared length is over its cap, and cut off with 413 as soon as its body, counted as it

@@ -4,7 +4,7 @@ Why: a live webcam posts a frame every 0.1 s (`POST /gradio_api/stream/{event_id
 gradio keeps only the newest frame of a stream: ten webcams in a classroom post ~100 frames a
 second, of which ~7 are classified. Each post went through FastAPI's middleware, routing,
 dependency solving and validation: ~1.1 ms of the server's one interpreter per frame, a third
-of all the interpreter's time the ten webcams took (profiled 7 Dec 2026,
+of all the interpreter's time the ten webcams took (profiled 6 Dec 2026,
 benchmarks/RESULTS.md), on the same event loop that answers every other student's click.
 
 How: the post's JSON is validated against gradio's own `PredictBody` (pydantic, in one pass)
