@@ -78,3 +78,27 @@ def test_two_webcams_share_even_with_no_click_and_one_alone_does_not():
     with share.turn("alone") as mine:  # rests 0.1 * 3 = 0.3 s first
         waited = time.monotonic() - start
     assert mine and 0.25 <= waited < 1.5, waited
+
+
+def test_waiting_frames_start_in_the_order_they_came():
+    """One frame at a time, first come first served: with eight webcams waiting, none is
+    passed over until it is dropped (that starved some webcams and wasted the frames gradio
+    had prepared: ~45 of ~190 frames every 10 s with ten webcams, benchmarks/RESULTS.md)."""
+    share = FrameShare(0.25, wait_s=5.0, busy=lambda: False)
+    order: list[int] = []
+
+    def webcam(i: int) -> None:
+        with share.turn(f"cam{i}") as mine:
+            assert mine
+            order.append(i)
+            time.sleep(0.02)
+
+    with share.turn("cam-first"):
+        threads = []
+        for i in range(8):
+            threads.append(threading.Thread(target=webcam, args=(i,)))
+            threads[-1].start()
+            time.sleep(0.02)  # each arrives after the one before is waiting
+    for thread in threads:
+        thread.join(20)
+    assert order == list(range(8)) and share.dropped == 0
