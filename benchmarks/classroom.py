@@ -1,7 +1,7 @@
 """A classroom on one server (issue 21): many students at once, some on the Live tab.
 
     python -m benchmarks.classroom [--students 30] [--live 10] [--live-seconds 30]
-        [--classifies 10] [--think-seconds 0] [--json]
+        [--classifies 10] [--think-seconds 0] [--think-jitter 0] [--seed 0] [--json]
 
 Through the real app (`python app.py --model tiny` as its own process on 127.0.0.1, see
 benchmarks/sessions.py), each student one browser tab's session, driven over plain HTTP as the
@@ -21,6 +21,10 @@ server's work, on the same two cores):
   the page runs after it (both are reported);
 - `--think-seconds` T: each student pauses T s before each classify after the first (a real
   student looks at the answer); 0, the default, is the non-stop stress test;
+- `--think-jitter` J: each pause is drawn uniformly from T * [1 - J, 1 + J] (seeded by `--seed`
+  and the student); 0, the default, pauses exactly T. With the same pause, students who started
+  together click together for the whole run: waves of twenty clicks at once, every T s (what a
+  teacher's "everyone click now" does once, not for a whole lesson);
 - the server's RSS is sampled every 0.5 s for the whole run, and the CPU seconds the server
   process and this one (every student's client: their threads share the server's cores) spent
   while the students worked.
@@ -35,6 +39,7 @@ import io
 import json
 import math
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -157,6 +162,8 @@ def student(
     live: dict | None,
     out: dict,
     think: float = 0.0,
+    pauses: random.Random | None = None,
+    jitter: float = 0.0,
 ) -> None:
     """One student (one tab, `page_client.PageSession`): load the colour task, extract, (live
     stream), classify `classifies` times (pausing `think` seconds before each after the first;
@@ -172,7 +179,8 @@ def student(
             out["live"] = live_stream(config.url, tab.session, **live)
         for i in range(classifies):
             if i and think:
-                time.sleep(think)
+                spread = (pauses or random).uniform(-jitter, jitter)
+                time.sleep(think * (1 + spread))
             picture = tab.upload(query)
             start = time.perf_counter()
             try:
@@ -208,6 +216,8 @@ def run(
     classifies: int = 10,
     log: Callable[[str], None] = print,
     think: float = 0.0,
+    jitter: float = 0.0,
+    seed: int = 0,
 ) -> dict:
     from savs.limits import SESSIONS_BYTES
 
@@ -227,9 +237,16 @@ def run(
         threads = [
             threading.Thread(
                 target=student,
-                args=(config, query, classifies, dict(stream, seconds=live_seconds), outs[i], think)
-                if i < live
-                else (config, query, classifies, None, outs[i], think),
+                args=(
+                    config,
+                    query,
+                    classifies,
+                    dict(stream, seconds=live_seconds) if i < live else None,
+                    outs[i],
+                    think,
+                    random.Random(f"{seed}/{i}"),
+                    jitter,
+                ),
             )
             for i in range(students)
         ]
@@ -268,6 +285,8 @@ def run(
         "goal_p95_ratio": GOAL_P95_RATIO,
         "classifies_answered": len(crowd),
         "think_seconds": think,
+        "think_jitter": jitter,
+        "seed": seed,
         "classroom_wall_s": round(wall, 1),
         "classifies_per_s": round(len(crowd) / wall, 2),
         # while the students worked: CPU seconds of the server and of this process (the
@@ -304,8 +323,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--think-seconds", type=float, default=0.0, help="pause before each classify but the first"
     )
+    parser.add_argument(
+        "--think-jitter",
+        type=float,
+        default=0.0,
+        help="each pause drawn from think * [1 - J, 1 + J] (0: exactly think)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seeds the pauses")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if not 0 <= args.think_jitter <= 1:
+        parser.error("--think-jitter: from 0 (exact pauses) to 1 (0 to twice the pause)")
     result = run(
         args.students,
         min(args.live, args.students),
@@ -313,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         args.classifies,
         log=lambda s: print(s, file=sys.stderr),
         think=args.think_seconds,
+        jitter=args.think_jitter,
+        seed=args.seed,
     )
     print(json.dumps(result, indent=None if args.json else 2))
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 
 import pytest
 
@@ -17,7 +18,8 @@ pytestmark = pytest.mark.app
 
 def test_a_tiny_classroom_is_measured_and_the_live_student_answered(capsys):
     assert classroom.main(["--students", "3", "--live", "1", "--live-seconds", "3",
-                           "--classifies", "2", "--think-seconds", "1", "--json"]) == 0  # fmt: skip
+                           "--classifies", "2", "--think-seconds", "1", "--think-jitter", "0.5",
+                           "--json"]) == 0  # fmt: skip
     out = json.loads(capsys.readouterr().out)
     assert out["errors"] == 0, out["first_errors"]
     assert out["classifies_answered"] == 3 * 2
@@ -34,7 +36,8 @@ def test_a_tiny_classroom_is_measured_and_the_live_student_answered(capsys):
     assert 100 < out["server_rss_mb_final"] <= out["server_rss_mb_max"]
     assert out["sessions_budget_mb"] > 0 and math.isfinite(out["live_answers_per_s_median"])
     # the pause before the second classify; the CPU both sides spent, measured
-    assert out["think_seconds"] == 1 and out["classroom_wall_s"] >= 3 + 1
+    assert out["think_seconds"] == 1 and out["think_jitter"] == 0.5 and out["seed"] == 0
+    assert out["classroom_wall_s"] >= 3 + 0.5  # the pause: 0.5 to 1.5 s
     assert out["server_cpu_s"] > 0 and out["client_cpu_s"] > 0
     share = out["client_cpu_s"] / (out["client_cpu_s"] + out["server_cpu_s"])
     assert out["client_cpu_share"] == pytest.approx(share, abs=0.02)
@@ -45,3 +48,38 @@ def test_percentile_is_nearest_rank():
     assert classroom.percentile(values, 0.5) == 5.0
     assert classroom.percentile(values, 0.95) == 10.0
     assert classroom.percentile([3.0], 0.95) == 3.0
+
+
+def test_pauses_are_drawn_within_the_jitter_and_a_jitter_over_1_is_refused(monkeypatch, capsys):
+    from benchmarks import page_client
+
+    slept: list[float] = []
+    me, sleep = threading.get_ident(), classroom.time.sleep
+
+    def pause(seconds: float) -> None:  # this test's pauses noted, other threads' kept
+        if threading.get_ident() == me:
+            slept.append(seconds)
+        else:
+            sleep(seconds)
+
+    monkeypatch.setattr(classroom.time, "sleep", pause)
+
+    class Tab:  # a student whose calls answer at once
+        def __init__(self, config):
+            pass
+
+        def call(self, name, *data):
+            return [], 0.01
+
+        def upload(self, path):
+            return {}
+
+    monkeypatch.setattr(classroom, "PageSession", Tab)
+    out: dict = {}
+    classroom.student(None, None, 41, None, out, 2.0, classroom.random.Random(1), 0.5)
+    assert out["errors"] == [] and len(slept) == 40
+    assert all(1.0 <= s <= 3.0 for s in slept) and len(set(slept)) == 40
+    assert page_client.PageSession is not Tab  # only the benchmark's name was swapped
+    with pytest.raises(SystemExit):
+        classroom.main(["--think-jitter", "1.5"])
+    assert "--think-jitter" in capsys.readouterr().err
