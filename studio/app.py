@@ -73,6 +73,7 @@ from .steps.inspect import auto_k_cb, inspect_head_cb, select_head_cb
 from .steps.share import export_classifier_cb, export_dataset_cb, import_classifier_cb
 from .steps.train import extract_cb, load_model_cb, refit_cb
 from .stream_frames import StreamFrames
+from .switching import shorten_switch_interval
 from .wiring import PRIVATE, Page, redraw
 
 # what app.py (the entry point Spaces run) re-exports: the launch, and each callback by name
@@ -268,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = parser.parse_args(argv)
+    shorten_switch_interval()  # a click hands work between threads a dozen times
     # each resident model gets its share of the cores, so two models' work overlaps
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max_models_from_env()))
     IMAGE_TOKENS["cap"] = args.max_image_tokens  # before any model loads

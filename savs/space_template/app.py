@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -194,6 +195,9 @@ if __name__ == "__main__":
     print(
         f"loaded {MODEL.name} ({MODEL.num_layers} of {MODEL.full_layers} layers) in {LOAD_S:.1f} s"
     )
+    # a waiting thread gets the interpreter after 1 ms, not 5: each event hands work between
+    # gradio's threads many times (the app's studio/switching.py, measured there)
+    sys.setswitchinterval(0.001)
     build().launch(
         max_file_size=HOSTED_FILE_SIZE,
         run_history=False,  # gradio features this page does not have (savs.closed_routes)

@@ -47,10 +47,11 @@ def test_main_settles_once_the_server_is_up_before_any_visitor(monkeypatch):
     monkeypatch.setattr(app, "build_demo", lambda: order.append("build") or Page())
     monkeypatch.setattr(app, "settle_collector", lambda: order.append("settle"))
     monkeypatch.setattr(app, "start", lambda model: order.append(f"start {model}"))
+    monkeypatch.setattr(app, "shorten_switch_interval", lambda: order.append("switch"))
     monkeypatch.setattr(app.torch, "set_num_threads", lambda n: None)
     monkeypatch.setitem(app.IMAGE_TOKENS, "cap", app.IMAGE_TOKENS["cap"])
     app.main(["--model", "tiny"])
-    assert order == ["start tiny", "build", "launch, blocking: False", "settle", "block"]
+    assert order == ["switch", "start tiny", "build", "launch, blocking: False", "settle", "block"]
 
 
 def test_unloading_a_model_unfreezes_so_a_frozen_model_can_be_collected():
@@ -83,3 +84,16 @@ def test_unloading_a_model_unfreezes_so_a_frozen_model_can_be_collected():
         assert gone() is None and gc.get_freeze_count() == 0
     finally:
         gc.unfreeze()
+
+
+def test_the_switch_interval_is_shortened():
+    """studio.switching: a waiting thread gets the interpreter after 1 ms, not Python's 5."""
+    from studio.switching import SWITCH_INTERVAL_S, shorten_switch_interval
+
+    before = sys.getswitchinterval()
+    try:
+        shorten_switch_interval()
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
+        assert SWITCH_INTERVAL_S < before
+    finally:
+        sys.setswitchinterval(before)
