@@ -59,6 +59,7 @@ def test_app_flag_sets_the_bound_before_the_start_model_loads(monkeypatch):
 
     monkeypatch.setitem(server.IMAGE_TOKENS, "cap", None)
     monkeypatch.setattr(app, "settle_collector", lambda: None)  # this process's GC stays as is
+    monkeypatch.setattr(app, "shorten_switch_interval", lambda: None)  # and its threads' turns
     monkeypatch.setattr(app, "start", lambda model: seen.append(server.IMAGE_TOKENS["cap"]))
     monkeypatch.setattr(app, "build_demo", NoLaunch)
     app.main(["--max-image-tokens", "128"])
