@@ -74,6 +74,7 @@ from .steps.share import export_classifier_cb, export_dataset_cb, import_classif
 from .steps.train import extract_cb, load_model_cb, refit_cb
 from .stream_frames import StreamFrames
 from .switching import shorten_switch_interval
+from .upload_progress import tidy_upload_progress
 from .wiring import PRIVATE, Page, redraw
 
 # what app.py (the entry point Spaces run) re-exports: the launch, and each callback by name
@@ -186,6 +187,7 @@ def build_demo() -> gr.Blocks:
     """The whole UI. Model calls wait in three queues (studio.wiring: clicks, long jobs, model
     loads); each model still runs one forward pass at a time (its TurnLock), so clicks on
     different models overlap."""
+    tidy_upload_progress()  # gradio's records of upload ids: none kept for ever
     with StudioBlocks(title="SAVs Studio", delete_cache=(300, 900)) as demo:
         page = Page(gr.State(Studio()))
         gr.Markdown(
