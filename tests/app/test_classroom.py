@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -58,6 +59,25 @@ def join(url: str, index: int, data: list, session: str) -> tuple[int, dict]:
     """What a script does: join the queue over HTTP and never read the answers."""
     body = {"data": data, "fn_index": index, "session_hash": session, "event_data": None}
     return post_json(url + "gradio_api/queue/join", body)
+
+
+def stream_outputs(url: str, session: str, event_id: str, timeout: float = 60) -> Iterator[list]:
+    """The outputs event `event_id` sends on `session`'s event stream (each message's data), as
+    they come; an AssertionError if the event completes (a stream ends only when closed)."""
+    events = urllib.request.urlopen(
+        f"{url}gradio_api/queue/data?session_hash={session}", timeout=timeout
+    )
+    try:
+        for raw in events:
+            line = raw.decode().strip()
+            message = json.loads(line[5:]) if line.startswith("data:") else {}
+            output = message.get("output") or {}
+            if message.get("event_id") == event_id and output.get("data"):
+                yield output["data"]
+            if message.get("msg") == "process_completed":
+                raise AssertionError(f"the stream ended: {message}")
+    finally:
+        events.close()
 
 
 def test_open_live_streams_do_not_hold_up_another_sessions_classify(server, tmp_path):

@@ -190,29 +190,19 @@ def stream_one_frame(url: str, session: str, image: Path, mime: str) -> list:
     as the browser's webcam sends; gradio_client cannot call a stream) in `session`, and return
     the outputs the stream answers with (label, bars, timing line)."""
     import base64
-    import json
-    import urllib.request
 
-    from test_classroom import fn_index, join, post_json
+    from test_classroom import fn_index, join, post_json, stream_outputs
 
     data = f"data:{mime};base64," + base64.b64encode(image.read_bytes()).decode()
     frame = {"url": data, "meta": {"_type": "gradio.FileData"}}
     status, event = join(url, fn_index(url, "classify_frame"), [None, frame, ""], session)
     assert status == 200, event
-    events = urllib.request.urlopen(
-        f"{url}gradio_api/queue/data?session_hash={session}", timeout=60
-    )
+    outputs = stream_outputs(url, session, event["event_id"])
     try:
-        for raw in events:
-            line = raw.decode().strip()
-            message = json.loads(line[5:]) if line.startswith("data:") else {}
-            output = message.get("output") or {}
-            if message.get("event_id") == event["event_id"] and output.get("data"):
-                return output["data"]
-            if message.get("msg") == "process_completed":
-                raise AssertionError(f"the stream ended without an answer: {message}")
+        for output in outputs:
+            return output
     finally:
-        events.close()
+        outputs.close()
         post_json(f"{url}gradio_api/stream/{event['event_id']}/close", {})
     raise AssertionError("no answer from the stream")
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import gradio as gr
 import pytest
 from starlette.middleware import Middleware
-from test_classroom import join, post_json
+from test_classroom import join, post_json, stream_outputs
 
 from benchmarks.page_client import AppConfig, PageSession
 from studio.stream_frames import StreamFrames, frame_event_id
@@ -87,23 +87,18 @@ def _stream_answers(url: str, posted_session: str) -> tuple[list[str], int]:
     status, event = join(url, index, [frame, None], mine)
     assert status == 200, event
     answers: list[str] = []
-    events = urllib.request.urlopen(f"{url}gradio_api/queue/data?session_hash={mine}", timeout=30)
+    outputs = stream_outputs(url, mine, event["event_id"], timeout=30)
     post_status = 0
     try:
-        for raw in events:
-            line = raw.decode().strip()
-            message = json.loads(line[5:]) if line.startswith("data:") else {}
-            output = message.get("output") or {}
-            if message.get("event_id") == event["event_id"] and output.get("data"):
-                answers.append(output["data"][0])
-                if len(answers) == 2:
-                    break
-                body = {"data": [frame, None], "fn_index": index, "session_hash": posted_session}
-                post_status, answer = post_json(f"{url}gradio_api/stream/{event['event_id']}", body)
-                assert answer == {"msg": "success"}
-            assert message.get("msg") != "process_completed", message
+        for output in outputs:
+            answers.append(output[0])
+            if len(answers) == 2:
+                break
+            body = {"data": [frame, None], "fn_index": index, "session_hash": posted_session}
+            post_status, answer = post_json(f"{url}gradio_api/stream/{event['event_id']}", body)
+            assert answer == {"msg": "success"}
     finally:
-        events.close()
+        outputs.close()
         post_json(f"{url}gradio_api/stream/{event['event_id']}/close", {})
     return answers, post_status
 
