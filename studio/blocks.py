@@ -19,6 +19,7 @@ from gradio.state_holder import StateHolder
 
 from .gradio_state import PageStates
 from .priority import CLICKS_FIRST
+from .queue_wake import waking_queue
 from .server import CLICK_QUEUE
 
 
@@ -37,7 +38,8 @@ class StudioBlocks(gr.Blocks):
     """gr.Blocks whose events answer their skipped outputs without building components, whose
     clicks go first (`studio.priority`), whose sessions keep no copy of the page's config
     (`studio.gradio_state`), and whose queue summarises its events for gradio's monitoring page
-    once per ANALYTICS_EVERY events, not after each."""
+    once per ANALYTICS_EVERY events, not after each, and waits for work instead of polling
+    (`studio.queue_wake`)."""
 
     @property
     def state_holder(self) -> StateHolder:
@@ -54,6 +56,7 @@ class StudioBlocks(gr.Blocks):
     def queue(self, *args: Any, **kwargs: Any) -> StudioBlocks:
         super().queue(*args, **kwargs)
         self._queue.ANAYLTICS_CACHE_FREQUENCY = ANALYTICS_EVERY  # (gradio's spelling)
+        waking_queue(self._queue)  # woken by events, not polling every 1 ms
         return self
 
     async def process_api(self, block_fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
