@@ -14,16 +14,16 @@ from ..text import plural
 from .style import (
     _MARGIN,
     DARK,
-    FAST,
     LIGHT,
     VIRIDIS,
+    Figure,
     _legend_height,
     bottom_legend,
     class_colour,
     class_symbol,
     figure,
-    go,
     shown,
+    trace,
 )
 
 
@@ -33,7 +33,7 @@ def head_heatmap(
     prediction: Prediction | None = None,
     labels: Sequence[str] = (),
     title: str = "Head scores (layer x head)",
-) -> go.Figure:
+) -> Figure:
     """Every head's score [L, H] as a heatmap (layers on y, heads on x); the selected top-k
     heads ringed; with a prediction, each selected head's vote drawn as a class marker.
 
@@ -42,8 +42,9 @@ def head_heatmap(
     margin, which grows with its rows, so it never covers the title or the grid."""
     scores = scores.detach().float().cpu()  # [L, H]
     num_layers, num_heads = scores.shape
-    heat = go.Heatmap(
-        z=scores.numpy(),
+    heat = trace(
+        "heatmap",
+        z=scores.numpy().copy(),  # (a go.Figure copied it; scores may be the classifier's)
         x=list(range(num_heads)),
         y=list(range(num_layers)),
         colorscale=VIRIDIS,
@@ -51,15 +52,14 @@ def head_heatmap(
         zmax=1.0,
         colorbar=dict(title=dict(text="score"), thickness=12),
         hovertemplate="layer %{y}, head %{x}<br>score %{z:.3f}<extra></extra>",
-        **FAST,
     )
     size = _marker_size(num_layers, num_heads)
-    marks: list[go.Scatter] = []
+    marks: list[dict] = []
     if selected and prediction is None:
         marks = _selection_traces(scores, selected, size)
     elif selected:
         marks = _vote_traces(scores, prediction, labels, size)
-    names = [t.name for t in marks if t.showlegend is not False]
+    names = [t["name"] for t in marks if t.get("showlegend") is not False]
     legend_height = _legend_height(names)
     layout = dict(
         title=dict(text=title, x=0.01),
@@ -90,13 +90,14 @@ def head_heatmap(
 
 def _selection_traces(
     scores: torch.Tensor, selected: Sequence[HeadIndex], size: float
-) -> list[go.Scatter]:
+) -> list[dict]:
     """A black ring with a white ring inside it on each selected head: one of the two always
     contrasts with the cell. The black ring carries the legend entry (visible on white)."""
     rank = {h: i + 1 for i, h in enumerate(selected)}
     x, y = [h.head for h in selected], [h.layer for h in selected]
     group = f"top {len(selected)}"
-    outer = go.Scatter(
+    outer = trace(
+        "scatter",
         x=x,
         y=y,
         mode="markers",
@@ -106,9 +107,9 @@ def _selection_traces(
         customdata=[[rank[h], float(scores[h.layer, h.head])] for h in selected],
         hovertemplate="layer %{y}, head %{x}<br>score %{customdata[1]:.3f}"
         "<br>rank %{customdata[0]}<extra>selected</extra>",
-        **FAST,
     )
-    inner = go.Scatter(
+    inner = trace(
+        "scatter",
         x=x,
         y=y,
         mode="markers",
@@ -119,14 +120,13 @@ def _selection_traces(
         marker=dict(
             symbol="square-open", size=size, color=LIGHT, line=dict(width=1.5, color=LIGHT)
         ),
-        **FAST,
     )
     return [outer, inner]
 
 
 def _vote_traces(
     scores: torch.Tensor, prediction: Prediction, labels: Sequence[str], size: float
-) -> list[go.Scatter]:
+) -> list[dict]:
     """Per voted class: a white halo under a shape of the class's own symbol and colour with a
     near-black outline (halo and outline together contrast with any cell)."""
     index = {lab: i for i, lab in enumerate(labels or prediction.probabilities)}
@@ -143,7 +143,8 @@ def _vote_traces(
             size * 0.7,
         )
         traces.append(
-            go.Scatter(
+            trace(
+                "scatter",
                 x=x,
                 y=y,
                 mode="markers",
@@ -154,11 +155,11 @@ def _vote_traces(
                 marker=dict(
                     symbol=symbol, size=inner + 4, color=LIGHT, line=dict(width=2, color=LIGHT)
                 ),
-                **FAST,
             )
         )
         traces.append(
-            go.Scatter(
+            trace(
+                "scatter",
                 x=x,
                 y=y,
                 mode="markers",
@@ -173,7 +174,6 @@ def _vote_traces(
                 customdata=[[shown(lab), float(scores[h.layer, h.head])] for h in heads],
                 hovertemplate="layer %{y}, head %{x}<br>score %{customdata[1]:.3f}"
                 "<br>votes <b>%{customdata[0]}</b><extra></extra>",
-                **FAST,
             )
         )
     return traces
@@ -187,7 +187,7 @@ def _marker_size(num_layers: int, num_heads: int) -> float:
     return float(max(6, min(28, 480 / max(num_layers, num_heads, 1))))
 
 
-def classifier_heatmap(clf: SAVClassifier, prediction: Prediction | None = None) -> go.Figure:
+def classifier_heatmap(clf: SAVClassifier, prediction: Prediction | None = None) -> Figure:
     title = (
         f"Head scores, top {clf.k} marked"
         if prediction is None
@@ -198,35 +198,35 @@ def classifier_heatmap(clf: SAVClassifier, prediction: Prediction | None = None)
 
 def k_curve_figure(
     curve: Sequence[tuple[int, float]], chosen_k: int | None = None, scoring: str = "loo"
-) -> go.Figure:
+) -> Figure:
     """Training accuracy for every number of heads k (`classifier.k_curve`), the chosen k marked,
     so a user sees what fewer or more heads would cost before picking k. Drawn after every
-    extract and refit (every student at the start of a class): unvalidated (plots.FAST), the
+    extract and refit (every student at the start of a class): kept as JSON (QuickFigure), the
     chosen k's line written as the shape `add_vline` makes (8.3 -> 0.9 ms, the same JSON)."""
     ks, accuracy = [k for k, _ in curve], [acc for _, acc in curve]
     what = "leave-one-out" if scoring == "loo" else "training"
     traces = [
-        go.Scatter(
+        trace(
+            "scatter",
             x=ks,
             y=accuracy,
             mode="lines",
             name=f"{what} accuracy",
             line=dict(color="#0072B2"),
             hovertemplate="k = %{x}<br>accuracy %{y:.3f}<extra></extra>",
-            **FAST,
         )
     ]
     shapes = []
     if chosen_k is not None and 1 <= chosen_k <= len(accuracy):
         traces.append(
-            go.Scatter(
+            trace(
+                "scatter",
                 x=[chosen_k],
                 y=[accuracy[chosen_k - 1]],
                 mode="markers",
                 name=f"k = {chosen_k}",
                 marker=dict(size=11, color="#D55E00", symbol="diamond"),
                 hovertemplate="chosen k = %{x}<br>accuracy %{y:.3f}<extra></extra>",
-                **FAST,
             )
         )
         shapes.append(
@@ -259,7 +259,7 @@ def head_map_figure(
     texts: Sequence[str] = (),
     star: torch.Tensor | None = None,
     title: str = "",
-) -> go.Figure:
+) -> Figure:
     """One head's training vectors on its PCA plane (`savs.head_projection`): a trace per class
     (colour and shape), its mean as a cross, the last input as a star. Hover: label and text."""
     p = projection
@@ -267,7 +267,8 @@ def head_map_figure(
     means = p.means.tolist()
     colours = [class_colour(c, lab) for c, lab in enumerate(p.classes)]
     traces.append(
-        go.Scatter(
+        trace(
+            "scatter",
             x=[m[0] for m in means],
             y=[m[1] for m in means],
             mode="markers",
@@ -275,23 +276,22 @@ def head_map_figure(
             marker=dict(symbol="x-thin", size=16, color=colours, line=dict(width=3, color=colours)),
             text=[f"mean of {shown(lab)}" for lab in p.classes],
             hovertemplate="%{text}<extra></extra>",
-            **FAST,
         )
     )
     if star is not None:
         traces.append(
-            go.Scatter(
+            trace(
+                "scatter",
                 x=[float(star[0])],
                 y=[float(star[1])],
                 mode="markers",
                 name="this input",
                 marker=dict(symbol="star", size=20, color=LIGHT, line=dict(color=DARK, width=2)),
                 hovertemplate="the last input<extra></extra>",
-                **FAST,
             )
         )
     a, b = p.explained
-    legend_height = _legend_height([t.name for t in traces])
+    legend_height = _legend_height([t["name"] for t in traces])
     layout = dict(
         title=dict(text=shown(title) or "A head's vectors", x=0.01),
         height=340 + legend_height,
@@ -301,17 +301,18 @@ def head_map_figure(
         plot_bgcolor="white",
         legend=bottom_legend(legend_height),
     )
-    # drawn on every classify while the head map is open: unvalidated (plots.FAST)
+    # drawn on every classify while the head map is open: as JSON (plots.style.QuickFigure)
     return figure(traces, layout)
 
 
-def _class_point_traces(p: HeadProjection, texts: Sequence[str]) -> list[go.Scatter]:
+def _class_point_traces(p: HeadProjection, texts: Sequence[str]) -> list[dict]:
     """One scatter per class of the training examples' points (colour and shape per class)."""
     points, traces = p.points.tolist(), []
     for c, label in enumerate(p.classes):
         rows = [i for i, lab in enumerate(p.labels) if lab == label]
         traces.append(
-            go.Scatter(
+            trace(
+                "scatter",
                 x=[points[i][0] for i in rows],
                 y=[points[i][1] for i in rows],
                 mode="markers",
@@ -324,7 +325,6 @@ def _class_point_traces(p: HeadProjection, texts: Sequence[str]) -> list[go.Scat
                 ),
                 text=[shown(_hover(label, texts[i] if i < len(texts) else "")) for i in rows],
                 hovertemplate="%{text}<extra></extra>",
-                **FAST,
             )
         )
     return traces

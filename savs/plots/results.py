@@ -9,15 +9,16 @@ from PIL import Image, ImageOps
 
 from ..classifier import Prediction
 from ..metrics import EvalReport
-from .style import _MARGIN, FAST, class_colour, figure, go, shown
+from .style import _MARGIN, Figure, class_colour, figure, go, shown, trace
 
 
-def probability_bars(prediction: Prediction, labels: Sequence[str] = ()) -> go.Figure:
+def probability_bars(prediction: Prediction, labels: Sequence[str] = ()) -> Figure:
     """Vote share per class, horizontal bars, the winner first."""
     labels = list(labels or prediction.probabilities)
     position = {lab: i for i, lab in enumerate(labels)}  # list.index per bar was quadratic
     order = sorted(labels, key=lambda lab: -prediction.probabilities.get(lab, 0.0))
-    bars = go.Bar(
+    bars = trace(
+        "bar",
         x=[prediction.probabilities.get(lab, 0.0) for lab in order],
         y=[shown(lab) for lab in order],
         orientation="h",
@@ -28,7 +29,6 @@ def probability_bars(prediction: Prediction, labels: Sequence[str] = ()) -> go.F
         ],
         textposition="auto",
         hovertemplate="%{y}: %{x:.1%} of the votes<extra></extra>",
-        **FAST,
     )
     layout = dict(
         title=dict(text="Vote share per class", x=0.01),

@@ -12,6 +12,14 @@ use (`look`): 2-D axes and heatmap, scatter and bar traces. The whole template (
 sent with it; the cut one is 2.4 KB. The vote bars went from 7.0 to 2.7 KB and 1.2 to 0.7 ms
 (build and JSON), the head heatmap from 10.4 to 6.2 KB and 2.25 to 1.7 ms. The part kept draws
 exactly the same (tests/unit/test_plots.py).
+
+Those figures are also kept as plotly's JSON (`QuickFigure`, traces made by `trace`), not as
+plotly objects: a go.Figure deep-copies every trace and the layout, template included, and sets
+each property through plotly's machinery, even unvalidated. Built and written, the head heatmap
+took 3.4-3.6 ms, the head map 2.2, the vote bars 1.3-1.6, the empty figure 0.6-0.7; as JSON
+0.24-0.30, 0.19-0.31, 0.03 and 0.01 ms (7 Dec 2026, benchmarks-style loop, same machine), the
+same JSON (tests/unit/test_plots.py). In the app a classify drew ~8 ms of figures. Anything
+else asked of a QuickFigure is answered by the go.Figure built from the same dicts.
 """
 
 from __future__ import annotations
@@ -21,9 +29,12 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 try:
     import plotly.graph_objects as go
     import plotly.io as pio
+    from _plotly_utils.utils import to_typed_array_spec
 except ImportError as exc:  # plotly is an extra: the method itself needs no figures
     raise ImportError(
         "savs.plots draws its figures with plotly, which `pip install savs` leaves out: "
@@ -156,17 +167,86 @@ def look() -> go.layout.Template | None:
     return _look(default)
 
 
-def figure(data: Any = None, layout: dict | None = None, validate: bool = False) -> go.Figure:
-    """A figure with the default look (`look`); built unvalidated (`FAST`) unless `validate`
-    (the figures of rare actions, whose inputs plotly may still need to coerce)."""
+def trace(kind: str, **props: Any) -> dict:
+    """A trace as plotly's JSON holds it, e.g. trace("scatter", x=..., y=...): what
+    go.Scatter(x=..., y=..., **FAST) holds, without building it. Values must already be in
+    plotly's canonical form (tests/unit/test_plots.py validates every figure's)."""
+    return {"type": kind, **props}
+
+
+class QuickFigure:
+    """A figure kept as plotly's JSON: traces (dicts) and a layout, unvalidated like FAST.
+
+    `to_json()` (what gr.Plot sends) writes them as they are: the same text a go.Figure of
+    them writes (tests/unit/test_plots.py), without building one. Anything else (fig.data,
+    fig.update_layout, fig.write_html ...) goes to that go.Figure, `.figure`, built on first
+    use; from then on it is the figure, its JSON included."""
+
+    def __init__(self, data: Sequence[Any], layout: dict, look_name: str) -> None:
+        # go objects given as traces are written as the JSON they hold
+        self._data = [t if isinstance(t, dict) else t.to_plotly_json() for t in data]
+        self._layout, self._look_name = layout, look_name  # the look: `_look(look_name)`
+        self._figure: go.Figure | None = None
+
+    @property
+    def figure(self) -> go.Figure:
+        """The go.Figure of the same traces and layout (built once)."""
+        if self._figure is None:
+            layout = {**self._layout, "template": _look(self._look_name)}
+            self._figure = go.Figure(self._data, layout, **FAST)
+        return self._figure
+
+    def to_json(self, *args: Any, **kwargs: Any) -> str:
+        if self._figure is not None or args or kwargs:
+            return self.figure.to_json(*args, **kwargs)
+        spec = {
+            "data": [_typed_arrays(t) for t in self._data],
+            "layout": {**self._layout, "template": _look_json(self._look_name)},
+        }
+        return pio.to_json(spec, validate=False)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_data", "_layout", "_look_name", "_figure"):
+            raise AttributeError(name)  # (copy and pickle probe these before __init__)
+        return getattr(self.figure, name)
+
+    def __repr__(self) -> str:
+        return f"QuickFigure({self.figure!r})"
+
+
+# what savs.plots returns: a QuickFigure for the figures every classify draws, else a go.Figure
+Figure = QuickFigure | go.Figure
+
+
+def _typed_arrays(trace: dict) -> dict:
+    """A trace's copy whose numpy arrays (a heatmap's z) are plotly's typed arrays, as a
+    go.Figure writes them (so the JSON is the same text). A copy: plotly's JSON writer also
+    pops a trace's "uid" in place."""
+    return {k: to_typed_array_spec(v) if isinstance(v, np.ndarray) else v for k, v in trace.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _look_json(name: str) -> dict:
+    """The JSON of `_look(name)`, made once (shared: plotly's JSON writer does not change it)."""
+    return _look(name).to_plotly_json()
+
+
+def figure(data: Any = None, layout: dict | None = None, validate: bool = False) -> Figure:
+    """A figure with the default look (`look`). Unless `validate` (the figures of rare actions,
+    whose inputs plotly may still need to coerce), a QuickFigure of `data` (traces: `trace`
+    dicts, or go objects) when the look is a template of ours, else a go.Figure built
+    unvalidated (`FAST`)."""
     layout = dict(layout or {})
     template = look()
-    if template is not None:
-        layout.setdefault("template", template)
-    return go.Figure(data, layout, **({} if validate else FAST))
+    if validate or template is None or "template" in layout:
+        if template is not None:
+            layout.setdefault("template", template)
+        return go.Figure(data, layout, **({} if validate else FAST))
+    traces = [] if data is None else [data] if not isinstance(data, (list, tuple)) else data
+    return QuickFigure(traces, layout, pio.templates.default)
 
 
-def empty_figure(message: str, height: int = 320) -> go.Figure:
+def empty_figure(message: str, height: int = 320) -> Figure:
     """A blank figure with a hint, for plots that have nothing to show yet."""
     layout = dict(
         annotations=[
@@ -207,6 +287,9 @@ __all__ = [
     "class_symbol",
     "empty_figure",
     "figure",
+    "Figure",
+    "QuickFigure",
+    "trace",
     "look",
     "bottom_legend",
 ]

@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+from savs.plots.style import QuickFigure
 from studio import views
 from studio.drawn import memory_of
 from studio.steps.compare import keep_classifier_cb, remove_kept_cb
@@ -32,7 +33,7 @@ SKIP = gr.skip()
 def comparable(value: Any) -> Any:
     """A value as the browser gets it, comparable with ==: figures as JSON, pictures as
     pixels."""
-    if isinstance(value, go.Figure):
+    if isinstance(value, (go.Figure, QuickFigure)):
         return json.loads(value.to_json())
     if isinstance(value, Image.Image):
         return (value.size, value.mode, value.tobytes())
