@@ -5,19 +5,30 @@ sent them itself, or `studio.drawn` knows the page shows them already). gradio 6
 skip like any property update: it builds a new component and computes its config, JSON schema
 included, twice. That was ~1 ms per skipped output, ~65 ms of server CPU per click, more than
 the model and the views together (issue 21, measured through the app). A skip changes nothing,
-so its answer is what gradio sends for it anyway, `{"__type__": "update"}`; gradio processes
-the other outputs as usual (tests/app/test_blocks.py: the same answers as gradio's own).
+so its answer is what gradio sends for it anyway, `{"__type__": "update"}`.
+
+Outputs that are plain values (no update, no State) are postprocessed together in one worker
+thread: gradio hands each one to a worker thread and back (a classify and its redraw send ~15),
+each handoff a wake-up of a thread and of the event loop. The other outputs go through gradio's
+own code (tests/app/test_blocks.py: the same answers and state as gradio's own).
 """
 
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 from typing import Any
 
+import anyio
 import gradio as gr
+from gradio import processing_utils
+from gradio import utils as gradio_utils
+from gradio.blocks import Block
+from gradio.components import Component
+from gradio.data_classes import GradioModel, GradioRootModel
 from gradio.state_holder import StateHolder
 
-from .gradio_state import PageStates
+from .gradio_state import PageState, PageStates
 from .priority import CLICKS_FIRST
 from .queue_wake import waking_queue
 from .server import CLICK_QUEUE
@@ -26,6 +37,18 @@ from .server import CLICK_QUEUE
 def _skipped(value: Any) -> bool:
     """`gr.skip()`: an update that sets nothing."""
     return isinstance(value, dict) and value == {"__type__": "update"}
+
+
+def _plain(block: Any, value: Any) -> bool:
+    """A value gradio would only postprocess and send: for a component, not an update (a dict,
+    a component, a namespace), not a generator's end."""
+    return (
+        isinstance(block, Component)
+        and not block.stateful
+        and not gradio_utils.is_prop_update(value)
+        and not isinstance(value, (Block, SimpleNamespace))
+        and value is not gr.components._Keywords.FINISHED_ITERATING
+    )
 
 
 # Events between two summaries of gradio's monitoring page. gradio 6.31 recomputes the summary
@@ -71,28 +94,78 @@ class StudioBlocks(gr.Blocks):
         n = len(block_fn.outputs)
         if (
             block_fn.batch
+            or block_fn.is_validator_function
             or n < 2
             or not isinstance(predictions, (list, tuple))
             or len(predictions) != n
         ):
             return await super().postprocess_data(block_fn, predictions, state)
         kept = [i for i, value in enumerate(predictions) if not _skipped(value)]
-        if len(kept) == n:
+        plain = [
+            i for i in kept if block_fn.postprocess and _plain(block_fn.outputs[i], predictions[i])
+        ]
+        rest = [i for i in kept if i not in set(plain)]
+        if len(rest) == n:
             return await super().postprocess_data(block_fn, predictions, state)
         # what gradio answers for a skip: nothing for a State, an empty update for the rest
         out: list[Any] = [
             None if block.stateful else {"__type__": "update"} for block in block_fn.outputs
         ]
-        if kept:
+        if rest:
             part = copy.copy(block_fn)
-            part.outputs = [block_fn.outputs[i] for i in kept]
-            values = [predictions[i] for i in kept]
+            part.outputs = [block_fn.outputs[i] for i in rest]
+            values = [predictions[i] for i in rest]
             # gradio takes a one-output function's value as it is, not in a list
             done = await super().postprocess_data(
-                part, values if len(kept) > 1 else values[0], state
+                part, values if len(rest) > 1 else values[0], state
             )
-            for i, value in zip(kept, done):
+            for i, value in zip(rest, done):
                 out[i] = value
+        if plain:
+            blocks = [block_fn.outputs[i] for i in plain]
+            done = await self._postprocess_plain(blocks, [predictions[i] for i in plain], state)
+            if done is None:  # one of them failed: gradio's own path raises as it raises
+                return await super().postprocess_data(block_fn, predictions, state)
+            for i, value in zip(plain, done):
+                out[i] = value
+        return out
+
+    async def _postprocess_plain(
+        self, blocks: list[Any], values: list[Any], state: Any
+    ) -> list[Any] | None:
+        """What gradio's postprocess_data answers for plain outputs (`_plain`), their
+        postprocessing run in one worker thread; None if one of them raised."""
+        # the session's own copy of a component, if an update changed it (gradio's choice too)
+        session = [state[b._id] if b._id in state else b for b in blocks]
+
+        def postprocess_all() -> list[Any] | None:
+            try:
+                return [b.postprocess(v) for b, v in zip(session, values)]
+            except Exception:  # noqa: BLE001 - gradio's path raises it again, with its message
+                return None
+
+        done = await anyio.to_thread.run_sync(postprocess_all, limiter=self.limiter)
+        if done is None:
+            return None
+        out = []
+        for block, value in zip(session, done):
+            if not isinstance(state, PageState):  # gradio's state keeps the value in a config
+                dumped = (
+                    value.model_dump()
+                    if isinstance(value, (GradioModel, GradioRootModel))
+                    else value
+                )
+                dumped = await processing_utils.async_move_files_to_cache(
+                    dumped, block, postprocess=True
+                )
+                if block._id not in state:
+                    state[block._id] = block
+                state._update_value_in_config(block._id, dumped)
+            elif block._id not in state:
+                state[block._id] = block
+            out.append(
+                await processing_utils.async_move_files_to_cache(value, block, postprocess=True)
+            )
         return out
 
 

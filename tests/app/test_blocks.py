@@ -90,3 +90,45 @@ def test_sessions_keep_no_copy_of_the_page_config_and_the_same_state():
         assert demo.state_holder["visitor"] is session  # one state per session
         answers.append(out)
     assert answers[0] == answers[1]
+
+
+def _pictures_and_figures(cls):
+    with cls() as demo:
+        picture, plot, choice = gr.Image(type="pil", format="jpeg"), gr.Plot(), gr.Dropdown([])
+        number = gr.Number()
+        button = gr.Button()
+        button.click(lambda: None, None, [picture, plot, choice, number])
+    return demo
+
+
+def test_plain_outputs_postprocessed_together_are_what_gradio_sends(tmp_path):
+    """Plain values (a picture moved to gradio's cache, a figure, a value checked against a
+    choice list an update of the same event set) go through one worker thread: the page
+    gets what gradio's own sends, for gradio's session state and for ours."""
+    from PIL import Image
+
+    from savs import plots
+    from studio.gradio_state import PageState
+
+    picture = Image.new("RGB", (8, 8), (200, 30, 30))
+    answers = []
+    for cls, make_state in ((gr.Blocks, SessionState), (StudioBlocks, SessionState)):
+        demo = _pictures_and_figures(cls)
+        values = [picture, plots.empty_figure("x"), gr.update(choices=["a", "b"], value="b"), 2]
+        answers.append(asyncio.run(demo.postprocess_data(demo.fns[0], values, make_state(demo))))
+    demo = _pictures_and_figures(StudioBlocks)
+    values = [picture, plots.empty_figure("x"), gr.update(choices=["a", "b"], value="b"), 2]
+    answers.append(asyncio.run(demo.postprocess_data(demo.fns[0], values, PageState(demo))))
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][0]["path"] and answers[0][1]["type"] == "plotly"
+
+
+def test_a_plain_output_that_fails_says_so_as_gradio_says_it():
+    messages = []
+    for cls in (gr.Blocks, StudioBlocks):
+        demo = _pictures_and_figures(cls)
+        values = [gr.skip(), 123, gr.skip(), 2]  # a number is no figure
+        with pytest.raises(Exception) as failed:
+            asyncio.run(demo.postprocess_data(demo.fns[0], values, SessionState(demo)))
+        messages.append((type(failed.value), str(failed.value)))
+    assert messages[0] == messages[1]
