@@ -177,8 +177,9 @@ def trace(kind: str, **props: Any) -> dict:
 class QuickFigure:
     """A figure kept as plotly's JSON: traces (dicts) and a layout, unvalidated like FAST.
 
-    `to_json()` (what gr.Plot sends) writes them as they are: the same text a go.Figure of
-    them writes (tests/unit/test_plots.py), without building one. Anything else (fig.data,
+    `to_json()` (what gr.Plot sends) writes them as they are: the same JSON a go.Figure of
+    them writes (tests/unit/test_plots.py), without building one. It is not a go.Figure
+    (isinstance says so); `.figure` is. Anything else (fig.data,
     fig.update_layout, fig.write_html ...) goes to that go.Figure, `.figure`, built on first
     use; from then on it is the figure, its JSON included."""
 
@@ -220,8 +221,8 @@ Figure = QuickFigure | go.Figure
 
 def _typed_arrays(trace: dict) -> dict:
     """A trace's copy whose numpy arrays (a heatmap's z) are plotly's typed arrays, as a
-    go.Figure writes them (so the JSON is the same text). A copy: plotly's JSON writer also
-    pops a trace's "uid" in place."""
+    go.Figure writes them (so the JSON is the same). A copy: plotly's JSON writer also pops a
+    trace's "uid" in place."""
     return {k: to_typed_array_spec(v) if isinstance(v, np.ndarray) else v for k, v in trace.items()}
 
 
