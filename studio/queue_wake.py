@@ -35,14 +35,24 @@ FALLBACK_S = 0.05  # the longest a wait lasts without a wake-up
 class WakingQueue(Queue):
     """gradio's Queue, its polling loops waiting on events (see the module docstring)."""
 
+    def _events(self) -> dict[str, asyncio.Event]:
+        """This event loop's wake-ups: a page closed and launched again runs its queue on
+        another loop, and an asyncio.Event waited from a second loop raises."""
+        loop = asyncio.get_running_loop()
+        mine = self.__dict__.get("_wake_events")
+        if mine is None or mine[0] is not loop:
+            mine = self.__dict__["_wake_events"] = (loop, {})
+        return mine[1]
+
     def _event(self, name: str) -> asyncio.Event:
-        event = self.__dict__.get(name)
+        events = self._events()
+        event = events.get(name)
         if event is None:
-            event = self.__dict__[name] = asyncio.Event()
+            event = events[name] = asyncio.Event()
         return event
 
     def _wake(self, name: str) -> None:
-        event = self.__dict__.get(name)
+        event = self._events().get(name)
         if event is not None:
             event.set()
 

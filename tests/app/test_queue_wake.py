@@ -133,3 +133,22 @@ def test_an_event_waiting_for_its_group_starts_when_the_one_before_ends(monkeypa
     assert max(seconds for seconds, _ in results) < 6 * STEP_S + 2.0, results
     for _, kinds in results:  # the progress loop woke for each job
         assert "progress" in kinds, kinds
+
+
+def test_a_page_launched_again_still_starts_its_events(monkeypatch):
+    """A closed page launched again runs its queue on another event loop: the waits are that
+    loop's, not the first one's (an asyncio.Event waited from two loops raises)."""
+    monkeypatch.setattr(qw, "FALLBACK_S", 30.0)
+    with StudioBlocks() as demo:
+        box, out = gr.Textbox(), gr.Textbox()
+        gr.Button().click(lambda text: text, box, out, api_name="echo")
+    demo.queue()
+    for attempt in range(2):
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+        try:
+            _call(url, "echo", "warm")
+            time.sleep(0.2)  # the queue waits, on this launch's loop
+            seconds, _ = _call(url, "echo", f"launch {attempt}")
+        finally:
+            demo.close()
+        assert seconds < 2.0, (attempt, seconds)
