@@ -104,7 +104,7 @@ class StudioBlocks(gr.Blocks):
         plain = [
             i for i in kept if block_fn.postprocess and _plain(block_fn.outputs[i], predictions[i])
         ]
-        rest = [i for i in kept if i not in set(plain)]
+        rest = sorted(set(kept) - set(plain))
         if len(rest) == n:
             return await super().postprocess_data(block_fn, predictions, state)
         # what gradio answers for a skip: nothing for a State, an empty update for the rest

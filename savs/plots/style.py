@@ -179,9 +179,9 @@ class QuickFigure:
 
     `to_json()` (what gr.Plot sends) writes them as they are: the same JSON a go.Figure of
     them writes (tests/unit/test_plots.py), without building one. It is not a go.Figure
-    (isinstance says so); `.figure` is. Anything else (fig.data,
-    fig.update_layout, fig.write_html ...) goes to that go.Figure, `.figure`, built on first
-    use; from then on it is the figure, its JSON included."""
+    (isinstance says so): anything else (fig.data, fig.update_layout, fig.write_html ...)
+    goes to `.figure`, the go.Figure of the same dicts, built on first use; from then on it is
+    the figure, its JSON included."""
 
     def __init__(self, data: Sequence[Any], layout: dict, look_name: str) -> None:
         # go objects given as traces are written as the JSON they hold

@@ -112,13 +112,14 @@ def test_plain_outputs_postprocessed_together_are_what_gradio_sends(tmp_path):
 
     picture = Image.new("RGB", (8, 8), (200, 30, 30))
     answers = []
-    for cls, make_state in ((gr.Blocks, SessionState), (StudioBlocks, SessionState)):
+    for cls, make_state in (
+        (gr.Blocks, SessionState),
+        (StudioBlocks, SessionState),
+        (StudioBlocks, PageState),
+    ):
         demo = _pictures_and_figures(cls)
         values = [picture, plots.empty_figure("x"), gr.update(choices=["a", "b"], value="b"), 2]
         answers.append(asyncio.run(demo.postprocess_data(demo.fns[0], values, make_state(demo))))
-    demo = _pictures_and_figures(StudioBlocks)
-    values = [picture, plots.empty_figure("x"), gr.update(choices=["a", "b"], value="b"), 2]
-    answers.append(asyncio.run(demo.postprocess_data(demo.fns[0], values, PageState(demo))))
     assert answers[0] == answers[1] == answers[2]
     assert answers[0][0]["path"] and answers[0][1]["type"] == "plotly"
 
