@@ -134,6 +134,11 @@ LIVE_FRAME_WAIT_S = 1.0
 # answered, other events wait to start, for at most this long (so a stream of clicks cannot stall
 # the rest of the server).
 CLICKS_FIRST_WAIT_S = 0.5
+# Long work already running (a dataset's pictures, an extraction's or evaluation's batches)
+# pauses between its steps while a click is queued or answered: at most this long at a time,
+# and GIVE_WAY_TOTAL_S over one callback (a stream of clicks delays a load by a second at most).
+GIVE_WAY_S = 0.1
+GIVE_WAY_TOTAL_S = 1.0
 
 HOSTED = Limits(
     max_examples=1_000,
@@ -224,6 +229,8 @@ __all__ = [
     "LIVE_FRAME_SHARE",
     "LIVE_FRAME_WAIT_S",
     "CLICKS_FIRST_WAIT_S",
+    "GIVE_WAY_S",
+    "GIVE_WAY_TOTAL_S",
     "CLASS_ATTENTION_PER_CLASS",
     "CLASS_ATTENTION_EXAMPLES",
 ]

@@ -59,7 +59,8 @@ ANALYTICS_EVERY = 1000
 
 class StudioBlocks(gr.Blocks):
     """gr.Blocks whose events answer their skipped outputs without building components, whose
-    clicks go first (`studio.priority`), whose sessions keep no copy of the page's config
+    clicks go first (`studio.priority`: its queue says when a click joins and how many
+    wait), whose sessions keep no copy of the page's config
     (`studio.gradio_state`), and whose queue summarises its events for gradio's monitoring page
     once per ANALYTICS_EVERY events, not after each, and waits for work instead of polling
     (`studio.queue_wake`)."""
@@ -79,7 +80,23 @@ class StudioBlocks(gr.Blocks):
     def queue(self, *args: Any, **kwargs: Any) -> StudioBlocks:
         super().queue(*args, **kwargs)
         self._queue.ANAYLTICS_CACHE_FREQUENCY = ANALYTICS_EVERY  # (gradio's spelling)
-        waking_queue(self._queue)  # woken by events, not polling every 1 ms
+        queue = waking_queue(self._queue)  # woken by events, not polling every 1 ms
+
+        async def push_noting_clicks(body: Any, request: Any, username: str | None) -> Any:
+            # the class's push, looked up now: a test may swap the queue's class later
+            joined = await type(queue).push(queue, body=body, request=request, username=username)
+            fn = self.fns.get(body.fn_index)
+            if joined[0] and fn is not None and fn.concurrency_id == CLICK_QUEUE:
+                CLICKS_FIRST.joined()
+            return joined
+
+        queue.push = push_noting_clicks
+
+        def clicks_queued() -> int:
+            waiting = queue.event_queue_per_concurrency_id.get(CLICK_QUEUE)
+            return len(waiting.queue) if waiting is not None else 0
+
+        CLICKS_FIRST.queued = clicks_queued
         return self
 
     async def process_api(self, block_fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:

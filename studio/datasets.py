@@ -29,6 +29,7 @@ from savs.limits import HOSTED, TEST_GALLERY_ITEMS, Limits
 from savs.models.registry import ASSETS
 
 from .budget import check_pixels
+from .priority import CLICKS_FIRST
 from .session import MAX_CLASSES, Session, stored_image
 
 EXAMPLES_ENV = "SAVS_EXAMPLES"  # folder of bundled example tasks (default: assets/examples)
@@ -110,12 +111,11 @@ class DatasetActions(Session):
             )
             meta = read_studio_meta(root / STUDIO_FILE)
             # keep pixels, not paths: the extracted files go away with the temporary folder
-            examples = [
-                dataclasses.replace(
-                    ex, images=tuple(stored_image(im, ex.describe()) for im in ex.images)
-                )
-                for ex in loaded
-            ]
+            examples = []
+            for ex in loaded:
+                CLICKS_FIRST.give_way()
+                images = tuple(stored_image(im, ex.describe()) for im in ex.images)
+                examples.append(dataclasses.replace(ex, images=images))
         return examples, meta
 
     def load_example_task(self, name: str, root: Path | None = None) -> int:

@@ -1,4 +1,5 @@
-"""Clicks first (issue 21): while a person's click is being answered, other events wait to start.
+"""Clicks first (issue 21): while a person's click is being answered, other events wait to start,
+and long work already running gives way.
 
 Why: the server's Python runs one thread at a time (the GIL), and gradio's event loop does much
 of every event's work itself (pre- and postprocessing, HTTP, the event stream). In a classroom a
@@ -11,32 +12,61 @@ seeing it.
 So an event that is not a click (`BlockFunction.concurrency_id` other than `CLICK_QUEUE`)
 waits, before its processing starts, until no click is being answered, for at most
 `CLICKS_FIRST_WAIT_S`: under a stream of clicks, other work still runs at least that often.
-Work already running is not stopped (a callback cannot be paused safely); clicks among
-themselves go first come, first served.
+Clicks among themselves go first come, first served.
 
-All of it runs on the server's event loop (gradio calls `process_api` there), so the count
-needs no lock.
+Work already running cannot be paused from outside, but long work pauses itself: between two
+pictures of a loaded dataset and two batches of an extraction it calls `give_way`, which waits
+while a click is queued or being answered (at most `GIVE_WAY_S` at a time and
+`GIVE_WAY_TOTAL_S` per callback, so a stream of clicks delays a load by a second at most).
+Thirty students loading a task and extracting while the first of them click was where the
+classroom's slowest clicks were: each click shared the interpreter with up to eight such
+threads (benchmarks/RESULTS.md, 7 Dec 2026). A click queued behind another counts too: the
+wait for its turn is part of its answer's time. Only such long work gives way: a redraw or a
+webcam frame that paused for clicks ran in the gaps between them, where the next click's
+queueing and pre-processing on the event loop is, and clicks were slower.
+
+The click count runs on the server's event loop (gradio calls `process_api` and the queue's
+`push` there), so it needs no lock; worker threads read it through a `threading.Event`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 
-from savs.limits import CLICKS_FIRST_WAIT_S
+from savs.limits import CLICKS_FIRST_WAIT_S, GIVE_WAY_S, GIVE_WAY_TOTAL_S
+
+# True in a click's task and the worker threads it starts (anyio copies the context to them):
+# a click never gives way to itself
+_CLICKING: ContextVar[bool] = ContextVar("studio_clicking", default=False)
+# seconds the callback of this context has given way so far (one context per worker call)
+_GIVEN: ContextVar[float] = ContextVar("studio_given_way", default=0.0)
 
 
 class ClicksFirst:
-    """How many clicks are being answered, and a wait for none (at most `max_wait_s`)."""
+    """How many clicks are being answered, a wait for none (at most `max_wait_s`), and the
+    pause of long work while clicks are queued or answered (`give_way`)."""
 
-    def __init__(self, max_wait_s: float = CLICKS_FIRST_WAIT_S) -> None:
+    def __init__(
+        self,
+        max_wait_s: float = CLICKS_FIRST_WAIT_S,
+        give_way_s: float = GIVE_WAY_S,
+        give_way_total_s: float = GIVE_WAY_TOTAL_S,
+    ) -> None:
         self.max_wait_s = max_wait_s
+        self.give_way_s = give_way_s
+        self.give_way_total_s = give_way_total_s
         self.clicks = 0  # clicks being answered now
         self.deferred = 0  # events that waited for clicks, since the start (tests, benchmarks)
+        self.queued: Callable[[], int] = lambda: 0  # clicks waiting in the queue (StudioBlocks)
         self._idle: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._no_clicks = threading.Event()  # set while no click is queued or answered
+        self._no_clicks.set()
 
     def _idle_event(self) -> asyncio.Event:
         loop = asyncio.get_running_loop()
@@ -53,12 +83,21 @@ class ClicksFirst:
         idle = self._idle_event()
         self.clicks += 1
         idle.clear()
+        self._no_clicks.clear()
+        mark = _CLICKING.set(True)
         try:
             yield
         finally:
+            _CLICKING.reset(mark)
             self.clicks -= 1
             if not self.clicks:
                 idle.set()
+                if not self.queued():
+                    self._no_clicks.set()
+
+    def joined(self) -> None:
+        """A click joined the queue: long work gives way from now on (on the event loop)."""
+        self._no_clicks.clear()
 
     async def after_clicks(self) -> None:
         """Return when no click is being answered, or after `max_wait_s` at most."""
@@ -73,6 +112,20 @@ class ClicksFirst:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(idle.wait(), left)
+
+    def give_way(self) -> None:
+        """Called by long work between its steps, in a worker thread: while a click is queued
+        or being answered, wait for it (at most `give_way_s`, and `give_way_total_s` over the
+        callback). A click's own work never waits."""
+        if self._no_clicks.is_set() or _CLICKING.get():
+            return
+        given = _GIVEN.get()
+        left = min(self.give_way_s, self.give_way_total_s - given)
+        if left <= 0:
+            return
+        start = time.monotonic()
+        self._no_clicks.wait(left)
+        _GIVEN.set(given + time.monotonic() - start)
 
 
 CLICKS_FIRST = ClicksFirst()

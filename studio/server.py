@@ -35,6 +35,7 @@ from savs.models.registry import check_visitor_model, load_model
 from .actions import Studio
 from .lifetime import SessionRegistry
 from .pool import ModelPool, count_from_env
+from .priority import CLICKS_FIRST
 
 MODEL_ENV = "SAVS_MODEL"
 MODEL_QUEUE = "model"  # concurrency_id of the events that run a model for long (extract ...)
@@ -215,6 +216,7 @@ def user_errors(fn: Callable) -> Callable:
 
 def progress_fn(progress: Any, desc: str) -> Callable[[int, int], None]:
     def report(done: int, total: int) -> None:
+        CLICKS_FIRST.give_way()
         progress(done / max(total, 1), desc=f"{desc} {done}/{total}")
 
     return report

@@ -4,13 +4,17 @@ to start, for at most the bound; StudioBlocks applies it to its events by concur
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import threading
 import time
+import uuid
 
 import gradio as gr
 import pytest
+from test_classroom import fn_index, join
 
 from studio.blocks import ANALYTICS_EVERY, StudioBlocks
-from studio.priority import ClicksFirst
+from studio.priority import CLICKS_FIRST, ClicksFirst
 from studio.server import CLICK_QUEUE
 
 pytestmark = pytest.mark.app  # studio imports gradio: not the unit tier
@@ -86,3 +90,133 @@ def test_studio_blocks_let_a_click_go_before_work_that_arrives_during_it():
 
     asyncio.run(main())
     assert order == ["click", "other"]
+
+
+# --- long work gives way (ClicksFirst.give_way) ------------------------------------------------
+
+
+def _paused_thread(gate: ClicksFirst, steps: int, log: list[str]) -> threading.Thread:
+    """Long work in a worker thread: `steps` steps, giving way before each."""
+
+    def work() -> None:
+        for i in range(steps):
+            gate.give_way()
+            log.append(f"step {i}")
+
+    # a fresh context per call, as anyio gives each worker call
+    return threading.Thread(target=contextvars.copy_context().run, args=(work,))
+
+
+def test_long_work_waits_while_a_click_is_answered():
+    gate = ClicksFirst(give_way_s=5.0, give_way_total_s=5.0)
+    log: list[str] = []
+
+    async def main() -> None:
+        worker = _paused_thread(gate, 2, log)  # another event's: not in the click's context
+        async with gate.click():
+            worker.start()
+            await asyncio.sleep(0.2)
+            log.append("click answered")
+        await asyncio.to_thread(worker.join, 5)
+
+    asyncio.run(main())
+    assert log == ["click answered", "step 0", "step 1"]
+
+
+def test_a_queued_click_keeps_long_work_waiting_until_it_is_answered():
+    gate = ClicksFirst(give_way_s=5.0, give_way_total_s=5.0)
+    waiting = [1]  # a second click waits in the queue when the first is answered
+    gate.queued = lambda: waiting[0]
+    log: list[str] = []
+
+    async def main() -> None:
+        gate.joined()
+        worker = _paused_thread(gate, 1, log)
+        worker.start()
+        async with gate.click():
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # between the two clicks: still waiting
+        log.append("first answered")
+        waiting[0] = 0
+        async with gate.click():
+            await asyncio.sleep(0.05)
+        log.append("second answered")
+        await asyncio.to_thread(worker.join, 5)
+
+    asyncio.run(main())
+    assert log == ["first answered", "second answered", "step 0"]
+
+
+def test_long_work_gives_way_for_its_bounds_only():
+    gate = ClicksFirst(give_way_s=0.1, give_way_total_s=0.25)
+    log: list[str] = []
+
+    async def main() -> float:
+        worker = _paused_thread(gate, 5, log)
+        async with gate.click():  # a click (or a stream of them) that outlasts the bounds
+            start = time.monotonic()
+            worker.start()
+            await asyncio.to_thread(worker.join, 5)
+            return time.monotonic() - start
+
+    waited = asyncio.run(main())
+    assert len(log) == 5 and 0.2 <= waited < 0.6, waited  # 0.1 + 0.1 + 0.05, then no wait
+
+
+def test_a_click_and_idle_time_never_give_way():
+    gate = ClicksFirst(give_way_s=5.0, give_way_total_s=5.0)
+
+    start = time.monotonic()
+    gate.give_way()  # no click
+    assert time.monotonic() - start < 0.05
+
+    async def main() -> float:
+        async with gate.click():  # the click's own worker threads inherit its context
+
+            def clicks_work() -> float:
+                begin = time.monotonic()
+                gate.give_way()
+                return time.monotonic() - begin
+
+            return await asyncio.to_thread(clicks_work)
+
+    assert asyncio.run(main()) < 0.05
+
+
+def test_studio_blocks_tell_when_a_click_joins_and_count_the_queued_ones(monkeypatch):
+    joined: list[int] = []
+    monkeypatch.setattr(CLICKS_FIRST, "joined", lambda: joined.append(1))
+    release = threading.Event()
+
+    def held_click(x: str) -> str:
+        release.wait(10)
+        return x
+
+    with StudioBlocks() as demo:
+        box = gr.Textbox()
+        gr.Button().click(held_click, box, box, concurrency_id=CLICK_QUEUE, api_name="c")
+        gr.Button().click(lambda x: x, box, box, api_name="o")
+    demo.queue()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        for name in ("o", "c", "c"):  # one other event, then a click held and one behind it
+            status, _ = join(url, fn_index(url, name), ["x"], uuid.uuid4().hex)
+            assert status == 200
+        deadline = time.monotonic() + 5
+        while CLICKS_FIRST.queued() != 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert joined == [1, 1] and CLICKS_FIRST.queued() == 1
+    finally:
+        release.set()
+        demo.close()
+
+
+def test_a_loaded_dataset_gives_way_between_its_pictures(monkeypatch):
+    from studio.actions import Studio
+    from studio.datasets import list_example_tasks
+
+    calls: list[int] = []
+    monkeypatch.setattr(CLICKS_FIRST, "give_way", lambda: calls.append(1))
+    studio = Studio()
+    n = studio.load_example_task(list_example_tasks()[0])
+    assert n > 1 and len(calls) == n
