@@ -113,7 +113,7 @@ class DatasetActions(Session):
             # keep pixels, not paths: the extracted files go away with the temporary folder
             examples = []
             for ex in loaded:
-                CLICKS_FIRST.give_way()
+                CLICKS_FIRST.give_way()  # between pictures, a queued click goes first
                 images = tuple(stored_image(im, ex.describe()) for im in ex.images)
                 examples.append(dataclasses.replace(ex, images=images))
         return examples, meta

@@ -216,7 +216,7 @@ def user_errors(fn: Callable) -> Callable:
 
 def progress_fn(progress: Any, desc: str) -> Callable[[int, int], None]:
     def report(done: int, total: int) -> None:
-        CLICKS_FIRST.give_way()
+        CLICKS_FIRST.give_way()  # between batches, a queued click goes first (studio.priority)
         progress(done / max(total, 1), desc=f"{desc} {done}/{total}")
 
     return report
