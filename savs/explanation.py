@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -112,8 +113,22 @@ def _register() -> None:
         ALL_MASK_ATTENTION_FUNCTIONS.register(IMPLEMENTATION, eager_mask)
 
 
+# model -> (its o_projs' ids, their attention modules): found once per model, not per click
+_FOUND: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], list[nn.Module]]] = (
+    weakref.WeakKeyDictionary()
+)
+_FOUND_LOCK = threading.Lock()
+
+
 def attention_modules(adapter: ModelAdapter) -> list[nn.Module]:
-    """Each decoder layer's attention module: the parent of the o_proj the adapter hooks."""
+    """Each decoder layer's attention module: the parent of the o_proj the adapter hooks. Found
+    by a walk over every module of the model, once per model: the walk cost every explained
+    click ~0.4 ms on `tiny` (of a ~10 ms pass), and grows with the model's size."""
+    hooked = tuple(id(o_proj) for o_proj in adapter.o_projs)
+    with _FOUND_LOCK:
+        found = _FOUND.get(adapter.model)
+    if found is not None and found[0] == hooked:
+        return list(found[1])
     parent_of = {
         id(child): module for module in adapter.model.modules() for child in module.children()
     }
@@ -123,7 +138,9 @@ def attention_modules(adapter: ModelAdapter) -> list[nn.Module]:
         if parent is None:  # cannot happen for a layer find_attention_outputs accepted
             raise ModelError(f"{adapter.name}: no attention module holds a layer's o_proj.")
         out.append(parent)
-    return out
+    with _FOUND_LOCK:
+        _FOUND[adapter.model] = (hooked, out)
+    return list(out)
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from test_architectures import ARCHS, BLUE, RED, TEXT_LMS, adapter_for, picture,
 import savs
 from savs import Example, HeadExplanation, ModelError, explanation
 from savs.explanation import IMPLEMENTATION, attention_modules, eager_attention, explain_prediction
+from savs.models import ModelAdapter
 from savs.patches import GLOBAL, SQUARE
 from savs.plots import attention_highlights, attention_overlay, patch_weights
 
@@ -124,6 +125,25 @@ def test_only_selected_layers_run_eager_and_deeper_layers_do_not_run(name, monke
     assert eager_calls == [1]  # layer 0 ran, through SDPA
     assert ran == [0, 1]  # layer 2's attention never started (early exit in layer 1)
     assert list(weights) == [1] and weights[1].shape[:2] == (1, adapter.num_heads)
+
+
+def test_attention_modules_are_found_once_per_model(monkeypatch):
+    """The walk over every module to find each o_proj's attention runs once per model: every
+    explained click repeated it. A view of the model (another resolution policy) shares it."""
+    built = adapter_for("llama_lm")  # cached: other tests may have found its modules already
+    adapter, other = (ModelAdapter(copy.deepcopy(built.model), built.processor, n) for n in "ab")
+    walks: list[int] = []
+    real = adapter.model.modules
+    monkeypatch.setattr(adapter.model, "modules", lambda: walks.append(1) or real())
+    first = attention_modules(adapter)
+    first.clear()  # a caller's list is its own
+    found = attention_modules(adapter)
+    assert attention_modules(copy.copy(adapter)) == found
+    assert walks == [1]
+    assert [module.o_proj for module in found] == adapter.o_projs
+    theirs = attention_modules(other)  # another model: its own modules
+    assert [module.o_proj for module in theirs] == other.o_projs
+    assert not any(a is b for a, b in zip(theirs, found))
 
 
 def test_config_is_restored_when_the_forward_raises():
