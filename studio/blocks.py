@@ -31,7 +31,9 @@ from gradio.state_holder import StateHolder
 from .gradio_state import PageState, PageStates
 from .priority import CLICKS_FIRST
 from .queue_wake import waking_queue
-from .server import CLICK_QUEUE
+from .server import CLICK_QUEUE, LOAD_QUEUE, MODEL_QUEUE
+
+LONG_WORK = (MODEL_QUEUE, LOAD_QUEUE)  # the events that wait to start while a click is answered
 
 
 def _skipped(value: Any) -> bool:
@@ -104,7 +106,8 @@ class StudioBlocks(gr.Blocks):
         if fn.concurrency_id == CLICK_QUEUE:
             async with CLICKS_FIRST.click():
                 return await super().process_api(block_fn, *args, **kwargs)
-        await CLICKS_FIRST.after_clicks()
+        if fn.concurrency_id in LONG_WORK:  # a redraw or a frame starts at once: see priority
+            await CLICKS_FIRST.after_clicks()
         return await super().process_api(block_fn, *args, **kwargs)
 
     async def postprocess_data(self, block_fn: Any, predictions: Any, state: Any) -> list[Any]:

@@ -9,9 +9,12 @@ before: start-up redraws, extractions, ten webcams' frames, and waited 5-20x its
 redraw or the next webcam frame of another session can start a few ms later without anyone
 seeing it.
 
-So an event that is not a click (`BlockFunction.concurrency_id` other than `CLICK_QUEUE`)
-waits, before its processing starts, until no click is being answered, for at most
-`CLICKS_FIRST_WAIT_S`: under a stream of clicks, other work still runs at least that often.
+So long work (an event of the model or load group: extract, evaluate, load a model) waits,
+before its processing starts, until no click is being answered, for at most
+`CLICKS_FIRST_WAIT_S`: under a stream of clicks, it still runs at least that often. Redraws and
+webcam frames start at once: held too, every student's redraw ended with the last click of a
+wave, so the students' next clicks came together, and the waves stayed large (classroom p95 in
+the webcam phase 58-120 ms held, 57-72 ms not; benchmarks/RESULTS.md, 7 Dec 2026, afternoon).
 Clicks among themselves go first come, first served.
 
 Work already running cannot be paused from outside, but long work pauses itself: between two

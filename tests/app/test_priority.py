@@ -15,7 +15,7 @@ from test_classroom import fn_index, join
 
 from studio.blocks import ANALYTICS_EVERY, StudioBlocks
 from studio.priority import CLICKS_FIRST, ClicksFirst
-from studio.server import CLICK_QUEUE
+from studio.server import CLICK_QUEUE, MODEL_QUEUE
 
 pytestmark = pytest.mark.app  # studio imports gradio: not the unit tier
 
@@ -62,7 +62,10 @@ def test_with_no_click_other_work_starts_at_once():
     assert time.monotonic() - start < 0.05 and gate.deferred == 0
 
 
-def test_studio_blocks_let_a_click_go_before_work_that_arrives_during_it():
+def test_studio_blocks_hold_long_work_not_redraws_while_a_click_is_answered():
+    """An extraction (model group) that arrives during a click starts after it; a redraw (any
+    other group) starts at once: held, every student's redraw ended with a wave's last click,
+    and their next clicks came together (benchmarks/RESULTS.md, 7 Dec 2026, afternoon)."""
     order: list[str] = []
 
     def slow_click(x: str) -> str:
@@ -70,26 +73,32 @@ def test_studio_blocks_let_a_click_go_before_work_that_arrives_during_it():
         order.append("click")
         return x
 
-    def other(x: str) -> str:
-        order.append("other")
+    def long_work(x: str) -> str:
+        order.append("long work")
+        return x
+
+    def redraw(x: str) -> str:
+        order.append("redraw")
         return x
 
     with StudioBlocks() as demo:
         box = gr.Textbox()
         out = gr.Textbox()
         gr.Button().click(slow_click, box, out, concurrency_id=CLICK_QUEUE, api_name="c")
-        gr.Button().click(other, box, out, api_name="o")
+        gr.Button().click(long_work, box, out, concurrency_id=MODEL_QUEUE, api_name="l")
+        gr.Button().click(redraw, box, out, api_name="r")
     demo.queue()
     assert demo._queue.ANAYLTICS_CACHE_FREQUENCY == ANALYTICS_EVERY
 
     async def main() -> None:
         click = asyncio.create_task(demo.process_api(0, ["a"], state=None))
         await asyncio.sleep(0.05)  # the click's callback is running
-        await demo.process_api(1, ["b"], state=None)
-        await click
+        held = asyncio.create_task(demo.process_api(1, ["b"], state=None))
+        await demo.process_api(2, ["c"], state=None)
+        await asyncio.gather(click, held)
 
     asyncio.run(main())
-    assert order == ["click", "other"]
+    assert order == ["redraw", "click", "long work"]
 
 
 # --- long work gives way (ClicksFirst.give_way) ------------------------------------------------
