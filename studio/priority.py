@@ -1,4 +1,4 @@
-"""Clicks first (issue 21): while a person's click is being answered, other events wait to start,
+"""Clicks first (issue 21): while a person's click is being answered, long work waits to start,
 and long work already running gives way.
 
 Why: the server's Python runs one thread at a time (the GIL), and gradio's event loop does much
