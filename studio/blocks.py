@@ -31,9 +31,7 @@ from gradio.state_holder import StateHolder
 from .gradio_state import PageState, PageStates
 from .priority import CLICKS_FIRST
 from .queue_wake import waking_queue
-from .server import CLICK_QUEUE, LOAD_QUEUE, MODEL_QUEUE
-
-LONG_WORK = (MODEL_QUEUE, LOAD_QUEUE)  # the events that wait to start while a click is answered
+from .server import CLICK_QUEUE, LONG_WORK
 
 
 def _skipped(value: Any) -> bool:

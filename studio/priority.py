@@ -5,9 +5,8 @@ Why: the server's Python runs one thread at a time (the GIL), and gradio's event
 of every event's work itself (pre- and postprocessing, HTTP, the event stream). In a classroom a
 click (~25 ms of work) shared the interpreter with whatever thirty sessions had started a moment
 before: start-up redraws, extractions, ten webcams' frames, and waited 5-20x its own time
-(benchmarks/RESULTS.md). The person who clicked is looking at the label box; a status line, a
-redraw or the next webcam frame of another session can start a few ms later without anyone
-seeing it.
+(benchmarks/RESULTS.md). The person who clicked is looking at the label box; another session's
+extraction or model load can start a few ms later without anyone seeing it.
 
 So long work (an event of the model or load group: extract, evaluate, load a model) waits,
 before its processing starts, until no click is being answered, for at most
