@@ -19,7 +19,8 @@ Clicks among themselves go first come, first served.
 Work already running cannot be paused from outside, but long work pauses itself: between two
 pictures of a loaded dataset and two batches of an extraction it calls `give_way`, which waits
 while a click is queued or being answered (at most `GIVE_WAY_S` at a time and
-`GIVE_WAY_TOTAL_S` per callback, so a stream of clicks delays a load by a second at most).
+`GIVE_WAY_TOTAL_S` per callback, so a stream of clicks delays a load by a second at most). A
+click that joined and left the queue unanswered holds nothing past one such wait.
 Thirty students loading a task and extracting while the first of them click was where the
 classroom's slowest clicks were: each click shared the interpreter with up to eight such
 threads (benchmarks/RESULTS.md, 7 Dec 2026). A click queued behind another counts too: the
@@ -126,7 +127,11 @@ class ClicksFirst:
         if left <= 0:
             return
         start = time.monotonic()
-        self._no_clicks.wait(left)
+        if not self._no_clicks.wait(left) and not self.clicks and not self.queued():
+            # a click joined and left the queue unanswered (its page closed): none is queued or
+            # answered, so nothing sets the flag until the next click is answered. Set it here,
+            # or every long work would give way for nothing until then.
+            self._no_clicks.set()
         _GIVEN.set(given + time.monotonic() - start)
 
 

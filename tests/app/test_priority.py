@@ -156,6 +156,35 @@ def test_a_queued_click_keeps_long_work_waiting_until_it_is_answered():
     assert log == ["first answered", "second answered", "step 0"]
 
 
+def test_a_click_that_left_the_queue_unanswered_holds_long_work_for_one_wait_only():
+    """A click joins, then leaves the queue unanswered (its page closed): no click's end sets
+    the flag again. The first give_way finds none queued or answered after its wait and sets
+    it; long work then runs on at once, not giving way for nothing until the next click."""
+    gate = ClicksFirst(give_way_s=0.2, give_way_total_s=5.0)
+    waiting = [1]
+    gate.queued = lambda: waiting[0]
+    gate.joined()
+    waiting[0] = 0  # dropped from the queue, never answered
+
+    def timed() -> float:
+        start = time.monotonic()
+        contextvars.copy_context().run(gate.give_way)  # a new worker call's context
+        return time.monotonic() - start
+
+    assert 0.15 <= timed() < 1.0  # the one wait it cannot avoid
+    assert timed() < 0.05  # and none after it
+
+
+def test_a_click_still_queued_keeps_long_work_giving_way():
+    gate = ClicksFirst(give_way_s=0.1, give_way_total_s=5.0)
+    gate.queued = lambda: 1  # a click waits in the queue the whole time
+    gate.joined()
+    for _ in range(2):
+        start = time.monotonic()
+        contextvars.copy_context().run(gate.give_way)
+        assert time.monotonic() - start >= 0.08
+
+
 def test_long_work_gives_way_for_its_bounds_only():
     gate = ClicksFirst(give_way_s=0.1, give_way_total_s=0.25)
     log: list[str] = []
