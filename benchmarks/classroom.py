@@ -1,7 +1,7 @@
 """A classroom on one server (issue 21): many students at once, some on the Live tab.
 
     python -m benchmarks.classroom [--students 30] [--live 10] [--live-seconds 30]
-        [--classifies 10] [--think-seconds 0] [--think-jitter 0] [--seed 0] [--json]
+        [--classifies 10] [--think-seconds 2] [--think-jitter 0] [--seed 0] [--json]
 
 Through the real app (`python app.py --model tiny` as its own process on 127.0.0.1, see
 benchmarks/sessions.py), each student one browser tab's session, driven over plain HTTP as the
@@ -10,7 +10,9 @@ the redraw the page chains after each call; gradio_client cost more CPU per call
 server's work, on the same two cores):
 - one student alone: /load_example_task colour, /extract, then `--classifies` /classify of a
   held-out scene (uploaded before each click, as the page does when a picture is dropped); its
-  latencies are the baseline;
+  latencies are the baseline. It clicks without pausing: its p95 is then lower than a paced
+  student's (23.5-25.3 against 27.6-30.1 ms, two runs each, 7 Dec 2026), so the baseline is the
+  stricter of the two;
 - then `--students` students at once (threads), the same steps; `--live` of them, after
   extracting, first hold a live stream open for `--live-seconds`, sending a frame every 0.1 s as
   the webcam does (queue/join, stream/{event_id}, the session's SSE stream,
@@ -20,7 +22,10 @@ server's work, on the same two cores):
 - a click's latency is to its answer (the label the student reads); `settled` adds the redraw
   the page runs after it (both are reported);
 - `--think-seconds` T: each student pauses T s before each classify after the first (a real
-  student looks at the answer); 0, the default, is the non-stop stress test;
+  student looks at the answer); 2, the default, is a class's pace. 0 is the saturation test:
+  thirty students who click again the moment they are answered keep the model always busy, so
+  each click waits for the others' (Little's law: latency ~ students / classifies per second)
+  whatever the server does; read its `classifies_per_s`, not its ratio;
 - `--think-jitter` J: each pause is drawn uniformly from T * [1 - J, 1 + J] (seeded by `--seed`
   and the student); 0, the default, pauses exactly T. With the same pause, students who started
   together click together for the whole run: waves of twenty clicks at once, every T s (what a
@@ -28,7 +33,8 @@ server's work, on the same two cores):
 - the server's RSS is sampled every 0.5 s for the whole run, and the CPU seconds the server
   process and this one (every student's client: their threads share the server's cores) spent
   while the students worked.
-Goal (2 cores): classroom p95 classify <= 3x the alone p95; RSS bounded by the session budget.
+Goal (2 cores): classroom p95 classify <= 3x the alone p95 (`goal_met`, at a class's pace); RSS
+bounded by the session budget.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ from benchmarks.page_client import AppConfig, CallFailed, PageSession, post_json
 from benchmarks.sessions import _app_process, _query_image, _rss_of
 
 GOAL_P95_RATIO = 3.0
+THINK_S = 2.0  # a class's pace: a student reads the answer before the next click
 FRAME_EVERY_S = 0.1  # app.LIVE_EVERY_S: the webcam's frame interval
 PROMPT = "What colour is the shape?"
 
@@ -215,7 +222,7 @@ def run(
     live_seconds: float = 30,
     classifies: int = 10,
     log: Callable[[str], None] = print,
-    think: float = 0.0,
+    think: float = THINK_S,
     jitter: float = 0.0,
     seed: int = 0,
 ) -> dict:
@@ -283,6 +290,7 @@ def run(
         "classroom_settled_p50_ms": _ms(crowd_settled, 0.5),
         "classroom_settled_p95_ms": _ms(crowd_settled, 0.95),
         "goal_p95_ratio": GOAL_P95_RATIO,
+        "goal_met": bool(crowd) and percentile(crowd, 0.95) <= GOAL_P95_RATIO * alone_p95,
         "classifies_answered": len(crowd),
         "think_seconds": think,
         "think_jitter": jitter,
@@ -321,7 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--live-seconds", type=float, default=30)
     parser.add_argument("--classifies", type=int, default=10)
     parser.add_argument(
-        "--think-seconds", type=float, default=0.0, help="pause before each classify but the first"
+        "--think-seconds",
+        type=float,
+        default=THINK_S,
+        help="pause before each classify but the first (0: the non-stop saturation test)",
     )
     parser.add_argument(
         "--think-jitter",

@@ -32,6 +32,7 @@ def test_a_tiny_classroom_is_measured_and_the_live_student_answered(capsys):
     ratio = out["classroom_p95_ms"] / out["alone_p95_ms"]
     # the benchmark divides the unrounded latencies, this the shown ones (to 0.1 ms): to 1%
     assert out["p95_over_alone_p95"] == pytest.approx(ratio, rel=0.01)
+    assert out["goal_met"] is (out["classroom_p95_ms"] <= 3 * out["alone_p95_ms"])
     assert out["rss_samples"] >= 4  # sampled every 0.5 s over a run of several seconds
     assert 100 < out["server_rss_mb_final"] <= out["server_rss_mb_max"]
     assert out["sessions_budget_mb"] > 0 and math.isfinite(out["live_answers_per_s_median"])
@@ -83,3 +84,18 @@ def test_pauses_are_drawn_within_the_jitter_and_a_jitter_over_1_is_refused(monke
     with pytest.raises(SystemExit):
         classroom.main(["--think-jitter", "1.5"])
     assert "--think-jitter" in capsys.readouterr().err
+
+
+def test_the_default_is_a_class_pace_and_0_the_saturation_test(monkeypatch, capsys):
+    """Without flags the students pause 2 s between clicks (a class reading its answers), the
+    pace the goal is stated for; `--think-seconds 0` still gives the non-stop test."""
+    asked: list[dict] = []
+
+    def run(*args, **kwargs):
+        asked.append(kwargs)
+        return {"think_seconds": kwargs["think"]}
+
+    monkeypatch.setattr(classroom, "run", run)
+    assert classroom.main(["--json"]) == 0 and classroom.main(["--think-seconds", "0"]) == 0
+    assert [a["think"] for a in asked] == [2.0, 0.0] and asked[0]["jitter"] == 0.0
+    capsys.readouterr()
