@@ -18,11 +18,11 @@ pytestmark = pytest.mark.app
 
 def test_a_tiny_classroom_is_measured_and_the_live_student_answered(capsys):
     assert classroom.main(["--students", "3", "--live", "1", "--live-seconds", "3",
-                           "--classifies", "2", "--think-seconds", "1", "--think-jitter", "0.5",
-                           "--json"]) == 0  # fmt: skip
+                           "--classifies", "2", "--alone-classifies", "4", "--think-seconds", "1",
+                           "--think-jitter", "0.5", "--json"]) == 0  # fmt: skip
     out = json.loads(capsys.readouterr().out)
     assert out["errors"] == 0, out["first_errors"]
-    assert out["classifies_answered"] == 3 * 2
+    assert out["classifies_answered"] == 3 * 2 and out["alone_classifies"] == 4
     # a frame every 0.1 s for 3 s: about 30 sent; the tiny model answers most of them
     (sent,), (answered,) = out["live_frames_sent"], out["live_frames_answered"]
     assert 20 <= sent <= 40 and 3 <= answered <= sent, out
@@ -98,4 +98,5 @@ def test_the_default_is_a_class_pace_and_0_the_saturation_test(monkeypatch, caps
     monkeypatch.setattr(classroom, "run", run)
     assert classroom.main(["--json"]) == 0 and classroom.main(["--think-seconds", "0"]) == 0
     assert [a["think"] for a in asked] == [2.0, 0.0] and asked[0]["jitter"] == 0.0
+    assert asked[0]["alone_classifies"] == 40
     capsys.readouterr()
