@@ -131,8 +131,9 @@ LIVE_TIME_LIMIT_S = 30
 LIVE_FRAME_SHARE = 0.25
 LIVE_FRAME_WAIT_S = 1.0
 # Clicks first (studio.priority): while a person's click (/classify, /ablated_answer) is being
-# answered, long work (extract, evaluate, loading a model) waits to start, for at most this long
-# (so a stream of clicks cannot stall it); redraws and webcam frames start at once.
+# answered, other events (extract, evaluate, loading a model or a task, their redraws) wait to
+# start, for at most this long (so a stream of clicks cannot stall them); the redraw after a
+# click and webcam frames start at once.
 CLICKS_FIRST_WAIT_S = 0.5
 # Long work already running (a dataset's pictures, an extraction's or evaluation's batches)
 # pauses between its steps while a click is queued or answered: at most this long at a time,

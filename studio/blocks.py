@@ -31,7 +31,7 @@ from gradio.state_holder import StateHolder
 from .gradio_state import PageState, PageStates
 from .priority import CLICKS_FIRST
 from .queue_wake import waking_queue
-from .server import CLICK_QUEUE, LONG_WORK
+from .server import CLICK_QUEUE, LIVE_QUEUE
 
 
 def _skipped(value: Any) -> bool:
@@ -104,9 +104,18 @@ class StudioBlocks(gr.Blocks):
         if fn.concurrency_id == CLICK_QUEUE:
             async with CLICKS_FIRST.click():
                 return await super().process_api(block_fn, *args, **kwargs)
-        if fn.concurrency_id in LONG_WORK:  # a redraw or a frame starts at once: see priority
+        if not self._starts_at_once(fn):  # see studio.priority
             await CLICKS_FIRST.after_clicks()
         return await super().process_api(block_fn, *args, **kwargs)
+
+    def _starts_at_once(self, fn: Any) -> bool:
+        """Whether an event starts while a click is answered: a webcam frame, and the redraw
+        after a click (held, the students' next clicks came together). The rest waits: long
+        work, loading a task, the redraw after them."""
+        if fn.concurrency_id == LIVE_QUEUE:
+            return True
+        before = self.fns.get(fn.trigger_after) if fn.trigger_after is not None else None
+        return before is not None and before.concurrency_id == CLICK_QUEUE
 
     async def postprocess_data(self, block_fn: Any, predictions: Any, state: Any) -> list[Any]:
         n = len(block_fn.outputs)

@@ -1,19 +1,23 @@
-"""Clicks first (issue 21): while a person's click is being answered, long work waits to start,
-and long work already running gives way.
+"""Clicks first (issue 21): while a person's click is being answered, other work waits to start
+(but for webcam frames and the redraw after a click), and long work already running gives way.
 
 Why: the server's Python runs one thread at a time (the GIL), and gradio's event loop does much
 of every event's work itself (pre- and postprocessing, HTTP, the event stream). In a classroom a
 click (~25 ms of work) shared the interpreter with whatever thirty sessions had started a moment
 before: start-up redraws, extractions, ten webcams' frames, and waited 5-20x its own time
 (benchmarks/RESULTS.md). The person who clicked is looking at the label box; another session's
-extraction or model load can start a few ms later without anyone seeing it.
+extraction, task load or redraw can start a few ms later without anyone seeing it.
 
-So long work (an event of the model or load group: extract, evaluate, load a model) waits,
-before its processing starts, until no click is being answered, for at most
-`CLICKS_FIRST_WAIT_S`: under a stream of clicks, it still runs at least that often. Redraws and
-webcam frames start at once: held too, every student's redraw ended with the last click of a
-wave, so the students' next clicks came together, and the waves stayed large (classroom p95 in
-the webcam phase 58-120 ms held, 57-72 ms not; benchmarks/RESULTS.md, 7 Dec 2026, afternoon).
+So an event waits, before its processing starts, until no click is being answered, for at most
+`CLICKS_FIRST_WAIT_S`: under a stream of clicks, it still runs at least that often
+(`StudioBlocks.process_api`). Two kinds start at once. The redraw the page chains after a click:
+held, every student's redraw ended with the last click of a wave, so the students' next clicks
+came together, and the waves stayed large (classroom p95 in the webcam phase 58-120 ms held,
+57-72 ms not; benchmarks/RESULTS.md, 7 Dec 2026, afternoon). And webcam frames, which take
+their own share (`studio.fairness.FrameShare`). The rest (long work: extract, evaluate, loading
+a model; a task or dataset being loaded; the redraws after them; every other page event) waits:
+started at once, the redraws after thirty students' task loads and extractions ran beside the
+class's first clicks (benchmarks/RESULTS.md, 7 Dec 2026, evening).
 Clicks among themselves go first come, first served.
 
 Work already running cannot be paused from outside, but long work pauses itself: between two

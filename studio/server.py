@@ -66,8 +66,6 @@ LOAD_QUEUE = "load"
 LOAD_WORKERS = 1
 # every event that runs a model: one of them per session at once (studio.fairness)
 MODEL_GROUPS = (MODEL_QUEUE, CLICK_QUEUE, LOAD_QUEUE)
-# long work: its events wait to start while a click is answered (studio.priority)
-LONG_WORK = (MODEL_QUEUE, LOAD_QUEUE)
 LIVE_QUEUE = "live"  # concurrency_id of the webcam streams: never the model workers
 
 START = {"model": os.environ.get(MODEL_ENV, "tiny")}  # the model new sessions start on
