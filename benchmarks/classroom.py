@@ -9,12 +9,15 @@ benchmarks/sessions.py), each student one browser tab's session, driven over pla
 page drives it (`benchmarks.page_client`: uploads, queue joins, the session's event stream, and
 the redraw the page chains after each call; gradio_client cost more CPU per call than the
 server's work, on the same two cores):
-- one student alone: /load_example_task colour, /extract, then `--alone-classifies` /classify of
-  a held-out scene (uploaded before each click, as the page does when a picture is dropped); its
-  latencies are the baseline. Forty, not ten: the p95 of ten clicks is their largest, which
+- one student alone, before the class and again after it (a new tab each time):
+  /load_example_task colour, /extract, then `--alone-classifies` /classify of a held-out scene
+  (uploaded before each click, as the page does when a picture is dropped); the latencies of
+  both are the baseline. Forty clicks, not ten: the p95 of ten clicks is their largest, which
   swung from 18.0 to 28.8 ms between runs of the same server; of forty, 23.5-26.6 ms (four runs,
-  7 Dec 2026). It clicks without pausing: its p95 is then lower than a paced student's
-  (23.5-25.3 against 27.6-30.1 ms, two runs each), so the baseline is the stricter of the two;
+  7 Dec 2026). Before and after: forty clicks take two seconds, and this machine's speed
+  drifts within a minute (forty clicks before the class alone gave 18.1-26.9 ms in six runs).
+  It clicks without pausing: its p95 is then lower than a paced student's (23.5-25.3 against
+  27.6-30.1 ms, two runs each), so the baseline is the stricter of the two;
 - then `--students` students at once (threads), the same steps; `--live` of them, after
   extracting, first hold a live stream open for `--live-seconds`, sending a frame every 0.1 s as
   the webcam does (queue/join, stream/{event_id}, the session's SSE stream,
@@ -240,9 +243,9 @@ def run(
         query = _query_image(Path(tmp))
         config = AppConfig.read(url)
         stream = {"index": config.endpoints["classify_frame"], "frame": _frame_payload(query)}
-        log("one student alone")
-        alone: dict = {}
-        student(config, query, alone_classifies, None, alone)
+        log("one student alone, before the class")
+        before: dict = {}
+        student(config, query, alone_classifies, None, before)
         log(f"{students} students, {live} of them live for {live_seconds} s")
         outs: list[dict] = [{} for _ in range(students)]
         threads = [
@@ -270,8 +273,12 @@ def run(
         server_cpu = _cpu_seconds(pid) - server_cpu
         client_cpu = time.process_time() - client_cpu
         final_rss = _rss_of(pid)
+        log("one student alone, after the class")
+        after: dict = {}
+        student(config, query, alone_classifies, None, after)
         stop.set()
         sampler.join()
+    alone = {key: before[key] + after[key] for key in ("latencies", "settled", "errors")}
     crowd = [t for o in outs for t in o["latencies"]]
     crowd_settled = [t for o in outs for t in o["settled"]]
     lives = [o["live"] for o in outs if o.get("live")]
@@ -287,6 +294,8 @@ def run(
         "load_average_1m": round(os.getloadavg()[0], 2),
         "alone_p50_ms": _ms(alone["latencies"], 0.5),
         "alone_p95_ms": _ms(alone["latencies"], 0.95),
+        "alone_before_p95_ms": _ms(before["latencies"], 0.95),
+        "alone_after_p95_ms": _ms(after["latencies"], 0.95),
         "classroom_p50_ms": _ms(crowd, 0.5),
         "classroom_p95_ms": _ms(crowd, 0.95),
         "p95_over_alone_p95": round(percentile(crowd, 0.95) / alone_p95, 2) if crowd else None,
@@ -337,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         "--alone-classifies",
         type=int,
         default=ALONE_CLICKS,
-        help="the one student alone's clicks (the baseline)",
+        help="the clicks of the one student alone, before the class and again after it",
     )
     parser.add_argument(
         "--think-seconds",
