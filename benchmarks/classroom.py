@@ -284,6 +284,7 @@ def run(
     lives = [o["live"] for o in outs if o.get("live")]
     errors = [e for o in [alone, *outs] for e in o["errors"]]
     alone_p95 = percentile(alone["latencies"], 0.95) if alone["latencies"] else float("nan")
+    crowd_p95 = percentile(crowd, 0.95) if crowd else float("nan")
     return {
         "students": students,
         "live_students": live,
@@ -298,13 +299,13 @@ def run(
         "alone_after_p95_ms": _ms(after["latencies"], 0.95),
         "classroom_p50_ms": _ms(crowd, 0.5),
         "classroom_p95_ms": _ms(crowd, 0.95),
-        "p95_over_alone_p95": round(percentile(crowd, 0.95) / alone_p95, 2) if crowd else None,
+        "p95_over_alone_p95": round(crowd_p95 / alone_p95, 2) if crowd else None,
         # to the end of the redraw the page runs after the answer (status lines, figures)
         "alone_settled_p95_ms": _ms(alone["settled"], 0.95),
         "classroom_settled_p50_ms": _ms(crowd_settled, 0.5),
         "classroom_settled_p95_ms": _ms(crowd_settled, 0.95),
         "goal_p95_ratio": GOAL_P95_RATIO,
-        "goal_met": bool(crowd) and percentile(crowd, 0.95) <= GOAL_P95_RATIO * alone_p95,
+        "goal_met": bool(crowd) and crowd_p95 <= GOAL_P95_RATIO * alone_p95,
         "classifies_answered": len(crowd),
         "think_seconds": think,
         "think_jitter": jitter,

@@ -1,5 +1,6 @@
-"""Clicks first (studio.priority, issue 21): while a click is being answered, long work waits to
-start, for at most the bound; StudioBlocks applies it to its events by concurrency group."""
+"""Clicks first (studio.priority, issue 21): while a click is being answered, other events wait to
+start, for at most the bound (not webcam frames, nor the redraw after a click: StudioBlocks tells
+them by concurrency group and by the event they follow); long work running gives way."""
 
 from __future__ import annotations
 
