@@ -1,18 +1,59 @@
 """Inspect any head of the classifier, selected or not (a part of `studio.actions.Studio`):
-its rank among all heads, its accuracy per class on the kept training activations, and the last
-input's cosines with its class means. Model-free: it reads what extract and classify kept."""
+its rank among all heads, its accuracy per class on the kept training activations, its vectors'
+PCA plane, and the last input's cosines with its class means. Model-free: it reads what extract
+and classify kept.
+
+What comes from the training activations alone (a head's accuracy per class, its PCA plane) is
+computed once per activations and head (`training_memo`), not on every redraw: the page draws
+the inspector and the head map again after each classify, and recomputing them took about half
+of that redraw's callback time in a server's profile (benchmarks/RESULTS.md, 7 Dec 2026 night).
+What is kept per session is small (at most 16 heads' planes and accuracies: ~100 KB).
+"""
 
 from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 
 from savs.classifier import class_sums, encode_labels, head_cosines
 from savs.errors import ClassifierError
 from savs.explanation import head_class_accuracy
+from savs.projection import HeadProjection, head_projection
 
 from .session import NO_CLASSIFIER, Session
 
 Head = tuple[int, int]
+T = TypeVar("T")
+
+MEMO_PER_ACTIVATIONS = 16  # results kept per activations tensor (the heads looked at last)
+# id(activations) -> (key -> result), least recently used first; an entry goes with its tensor
+_MEMOS: dict[int, OrderedDict[tuple, Any]] = {}
+_MEMOS_LOCK = threading.Lock()
+
+
+def training_memo(acts: torch.Tensor, key: tuple, compute: Callable[[], T]) -> T:
+    """`compute()`, a function of `acts` and `key` only, computed once per (acts, key) while the
+    tensor lives (its last MEMO_PER_ACTIVATIONS keys). Results must not hold views of `acts`
+    (they would keep it alive). Sessions never share an activations tensor."""
+    with _MEMOS_LOCK:
+        memo = _MEMOS.get(id(acts))
+        if memo is None:
+            memo = _MEMOS[id(acts)] = OrderedDict()
+            weakref.finalize(acts, _MEMOS.pop, id(acts), None)
+        if key in memo:
+            memo.move_to_end(key)
+            return memo[key]
+    value = compute()  # outside the lock: another session's lookups go on meanwhile
+    with _MEMOS_LOCK:
+        memo[key] = value
+        while len(memo) > MEMO_PER_ACTIVATIONS:
+            memo.popitem(last=False)
+    return value
 
 
 class InspectActions(Session):
@@ -42,6 +83,30 @@ class InspectActions(Session):
     def training_labels(self) -> list[str] | None:
         """The labels of the kept training activations, None when there are none current."""
         return [ex.label for ex in self.training_examples()] if self.can_refit else None
+
+    def training_projection(self, layer: int, head: int) -> HeadProjection | None:
+        """The head's training vectors on their PCA plane (`savs.head_projection`), None
+        without current training activations."""
+        return self._from_training(head_projection, layer, head)
+
+    def training_accuracy(self, layer: int, head: int, scoring: str) -> dict[str, float] | None:
+        """The head's accuracy per class on the training activations (`head_class_accuracy`),
+        None without current training activations."""
+        return self._from_training(head_class_accuracy, layer, head, scoring)
+
+    def _from_training(
+        self, compute: Callable[..., T], layer: int, head: int, *args: Any
+    ) -> T | None:
+        """compute(activations, labels, (layer, head), *args), memoized (`training_memo`)."""
+        labels = self.training_labels()
+        if labels is None:
+            return None
+        acts, index = self.activations, (int(layer), int(head))
+        return training_memo(
+            acts,
+            (compute, index, tuple(labels), *args),
+            lambda: compute(acts, labels, index, *args),
+        )
 
     def input_vector(self, layer: int, head: int) -> torch.Tensor | None:
         """The last classified input's vector [d] at this head, when its pass read that layer."""
@@ -75,14 +140,7 @@ class InspectActions(Session):
         if clf is None:
             raise ClassifierError(NO_CLASSIFIER)
         layer, head = int(layer), int(head)
-        labels = self.training_labels()
-        accuracy = (
-            head_class_accuracy(
-                self.activations, labels, (layer, head), clf.config.scoring or self.scoring
-            )
-            if labels is not None
-            else None
-        )
+        accuracy = self.training_accuracy(layer, head, clf.config.scoring or self.scoring)
         cosines = self.input_cosines(layer, head)
         kth, order = clf.heads[-1] if clf.heads else None, self.ranking()
         score = float(clf.head_scores[layer, head])
@@ -103,4 +161,4 @@ class InspectActions(Session):
         }
 
 
-__all__ = ["InspectActions", "Head"]
+__all__ = ["InspectActions", "Head", "training_memo"]

@@ -24,7 +24,6 @@ from savs.limits import CLASS_ATTENTION_EXAMPLES, CLASS_ATTENTION_PER_CLASS
 from savs.markup import md
 from savs.models.adapter import ModelAdapter
 from savs.pipeline import check_compatible
-from savs.projection import head_projection
 from savs.text import plural
 
 from .actions import Studio
@@ -121,15 +120,14 @@ def why_line(report: dict) -> str:
 
 def head_map(studio: Studio, layer: int, head: int) -> Any:
     """The head's training vectors on its PCA plane, coloured by class, the input as a star."""
-    labels = training_labels(studio)
-    if labels is None:
+    proj = studio.training_projection(layer, head)
+    if proj is None:
         why = (
             "Click 'Extract' to see this head's vectors"
             if studio.classifier is None or studio.stale
             else "No training activations (imported classifier): Extract"
         )
         return plots.empty_figure(why, height=320)
-    proj = head_projection(studio.activations, labels, (layer, head))
     vec = input_vector(studio, layer, head)
     star = proj.place(vec[None])[0] if vec is not None else None
     texts = [ex.text for ex in studio.training_examples()]
@@ -159,14 +157,13 @@ def retally(studio: Studio, ticked: Sequence[Head]) -> Prediction | None:
     )
 
 
-def retally_line(studio: Studio, ticked: Sequence[Head]) -> str:
-    """One line: the re-tallied vote beside the full one."""
+def retally_line(studio: Studio, ticked: Sequence[Head], p: Prediction | None) -> str:
+    """One line: the re-tallied vote `p` (`retally(studio, ticked)`) beside the full one."""
     clf, last = studio.classifier, studio.last_classification
     if clf is None or last is None:
         return "Classify an input to re-tally its vote here."
     if last.vectors is None:
         return "This input's head vectors were not kept (no explained classify): Classify again."
-    p = retally(studio, ticked)
     if p is None:
         return "Tick at least one head to count a vote."
     full = last.prediction

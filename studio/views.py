@@ -375,7 +375,7 @@ def retally_views(studio: Studio) -> tuple:
         if p is not None
         else plots.empty_figure("Classify an input, then untick heads", height=200)
     )
-    return lesson.retally_line(studio, ticked), bars
+    return lesson.retally_line(studio, ticked, p), bars
 
 
 def attention_views(studio: Studio) -> tuple:

@@ -13,6 +13,8 @@ from savs.compare import compare_baselines
 from savs.errors import ModelError
 from savs.explanation import explain_prediction, head_class_accuracy
 from savs.pipeline import predict
+from savs.projection import head_projection
+from studio import inspecting, lesson
 from studio.actions import Studio
 
 import studio_fixtures as sf
@@ -90,6 +92,40 @@ def test_head_report_for_a_selected_head(fitted, llava_adapter):
     assert report["score"] == pytest.approx(
         float(fitted.classifier.head_scores[head.layer, head.head])
     )
+
+
+def test_the_inspectors_training_numbers_are_computed_once_per_extract(
+    fitted, llava_adapter, monkeypatch
+):
+    """The head map's plane and the inspector's per-class accuracies read the training
+    activations only: each classify's redraw asks for them again, but they are computed once
+    per extract (and equal the library's), and again after a new extract."""
+    calls: list[str] = []
+
+    def counted(name, fn):
+        return lambda *args: calls.append(name) or fn(*args)
+
+    monkeypatch.setattr(inspecting, "head_projection", counted("plane", head_projection))
+    monkeypatch.setattr(inspecting, "head_class_accuracy", counted("accuracy", head_class_accuracy))
+    head = fitted.classifier.heads[0]
+    labels = [ex.label for ex in fitted.training_examples()]
+    for shade in range(2):
+        fitted.classify(llava_adapter, sf.colour_image(sf.TASK_COLOURS["red"], shade), explain=True)
+        plane = fitted.training_projection(head.layer, head.head)
+        report = fitted.head_report(head.layer, head.head)
+        assert lesson.head_map(fitted, head.layer, head.head) is not None
+    assert calls == ["plane", "accuracy"]
+    direct = head_projection(fitted.activations, labels, (head.layer, head.head))
+    assert torch.equal(plane.points, direct.points) and plane.classes == direct.classes
+    assert report["class_accuracy"] == head_class_accuracy(
+        fitted.activations, labels, (head.layer, head.head), "loo"
+    )
+    fitted.add_examples("red", [sf.colour_image(sf.TASK_COLOURS["red"], 4)])
+    assert fitted.training_projection(head.layer, head.head) is None  # out of date: none
+    fitted.extract_and_fit(llava_adapter, ActivationCache())
+    fitted.training_projection(head.layer, head.head)
+    fitted.head_report(head.layer, head.head)
+    assert calls == ["plane", "accuracy"] * 2
 
 
 def test_k_curve_is_cached_and_auto_picks_its_k(fitted, monkeypatch):
