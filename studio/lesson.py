@@ -145,6 +145,8 @@ def retally(studio: Studio, ticked: Sequence[Head]) -> Prediction | None:
     keep = [i for i, h in enumerate(clf.heads) if (h.layer, h.head) in set(ticked)]
     if not keep:
         return None
+    if len(keep) == len(clf.heads):  # every head ticked (as after each classify): its own vote
+        return last.prediction
     selected = clf.selected_activations(last.vectors[None])[:, keep]  # [1, K', d]
     winner, head_votes, counts = vote(selected, clf.means[keep])
     votes = dict(zip(clf.labels, counts[0].tolist()))

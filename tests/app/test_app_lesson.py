@@ -191,7 +191,7 @@ def test_unticking_heads_retallies_the_last_vote_without_a_model_run(
     monkeypatch.setattr(  # the re-tally never runs the model
         "studio.server.POOL.use", lambda *a, **k: pytest.fail("the model ran")
     )
-    for ticked in (heads[1:], heads[::2], heads[-1:], [h for h in heads if h != heads[2]]):
+    for ticked in (heads, heads[1:], heads[::2], heads[-1:], [h for h in heads if h != heads[2]]):
         studio, line, bars = retally_cb(studio, [f"{a},{b}" for a, b in ticked])
         winner, counts = by_hand(studio, ticked)
         assert studio.heads_off == tuple(h for h in heads if h not in ticked)
