@@ -32,11 +32,7 @@ from .records import AblationRun, ClassAttentionRun
 from .session import check_call_text
 
 # the inspector's numbers are Studio's (studio.inspecting); named here as the page reads them
-ranking, training_labels, input_cosines = (
-    Studio.ranking,
-    Studio.training_labels,
-    Studio.input_cosines,
-)
+ranking = Studio.ranking
 input_vector, head_report = Studio.input_vector, Studio.head_report
 
 # "what am I looking at": one plain line under each view
