@@ -126,14 +126,16 @@ LIVE_STREAMS = 16
 LIVE_TIME_LIMIT_S = 30
 # The webcams' share of the time while clicks (/classify, /extract ...) run (studio.fairness.
 # FrameShare): live frames run one at a time over all streams, and at most this fraction of the
-# time while any click runs. A frame that waits LIVE_FRAME_WAIT_S for its turn is dropped (the
-# webcam has sent newer ones).
+# time while any click runs; the next frame waits while a person's click (/classify,
+# /ablated_answer) is queued or answered, at most CLICKS_FIRST_WAIT_S. A frame that waits
+# LIVE_FRAME_WAIT_S for its turn is dropped (the webcam has sent newer ones).
 LIVE_FRAME_SHARE = 0.25
 LIVE_FRAME_WAIT_S = 1.0
 # Clicks first (studio.priority): while a person's click (/classify, /ablated_answer) is being
 # answered, other events (extract, evaluate, loading a model or a task, their redraws) wait to
 # start, for at most this long (so a stream of clicks cannot stall them); the redraw after a
-# click and webcam frames start at once.
+# click and webcam frames start at once (a frame then waits this long at most before its model
+# turn, studio.fairness.FrameShare).
 CLICKS_FIRST_WAIT_S = 0.5
 # Long work already running (a dataset's pictures, an extraction's or evaluation's batches)
 # pauses between its steps while a click is queued or answered: at most this long at a time,

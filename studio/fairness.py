@@ -20,12 +20,14 @@ from typing import Any
 import gradio as gr
 
 from savs.limits import (
+    CLICKS_FIRST_WAIT_S,
     LIVE_FRAME_SHARE,
     LIVE_FRAME_WAIT_S,
     MAX_MODEL_CALLS_PER_SESSION,
     MAX_QUEUED_PER_SESSION,
 )
 
+from .priority import CLICKS_FIRST, ClicksFirst
 from .server import LIVE_QUEUE, MODEL_GROUPS, MODEL_QUEUE
 
 ONE_AT_A_TIME = "Your previous request is still running: wait for it to finish."
@@ -84,10 +86,26 @@ class FrameShare:
     frame that cannot start within `wait_s` is dropped (`turn` yields False): gradio keeps only
     a stream's newest frame, so a newer one is waiting. A webcam alone runs as fast as the
     model allows; ten webcams share what one would take (in a classroom they took 45% of the
-    model's time between clicks and made every click wait, benchmarks/RESULTS.md)."""
+    model's time between clicks and made every click wait, benchmarks/RESULTS.md).
 
-    def __init__(self, share: float, wait_s: float, busy: Callable[[], bool]) -> None:
+    With `clicks`, the frame first in line also waits while a person's click is queued or
+    being answered (`ClicksFirst.wait_for_none`, woken when the last is answered), for at most
+    `clicks_wait_s`; then it runs anyway, so a stream of clicks cannot stop the webcams. Ten
+    webcams' frames were half the server's work while the class clicked, and a click that
+    came during a frame shared the interpreter with it (benchmarks/RESULTS.md, 7 Dec 2026,
+    late). Only the first frame waits, on an event: ten frames looking every 2 ms took the
+    interpreter from the clicks they waited for (tried earlier the same day)."""
+
+    def __init__(
+        self,
+        share: float,
+        wait_s: float,
+        busy: Callable[[], bool],
+        clicks: ClicksFirst | None = None,
+        clicks_wait_s: float = CLICKS_FIRST_WAIT_S,
+    ) -> None:
         self.share, self.wait_s, self._busy = share, wait_s, busy
+        self.clicks, self.clicks_wait_s = clicks, clicks_wait_s
         self._cond = threading.Condition()
         self._running = False
         self._next = 0.0  # monotonic time before which no frame starts
@@ -119,6 +137,7 @@ class FrameShare:
     def _start(self, session: str | None) -> bool:
         deadline = time.monotonic() + self.wait_s
         ticket = object()
+        held_until: float | None = None  # when first in line: waits for clicks until then
         with self._cond:
             self._waiting.append(ticket)
             try:
@@ -126,8 +145,12 @@ class FrameShare:
                     now = time.monotonic()
                     first = self._waiting[0] is ticket
                     if first and not self._running and now >= self._next:
+                        if held_until is None:  # first in line: clicks go first, this long
+                            held_until = min(deadline, now + self.clicks_wait_s)
+                        if now < held_until and not self._no_click_within(held_until - now):
+                            continue  # held the whole time: it runs now, clicks or not
                         self._running = True
-                        self._streamed(session or "", now)
+                        self._streamed(session or "", time.monotonic())
                         return True
                     if now >= deadline:
                         self.dropped += 1
@@ -138,6 +161,18 @@ class FrameShare:
                 self._waiting.remove(ticket)
                 self._cond.notify_all()  # the next in line may start
 
+    def _no_click_within(self, timeout: float) -> bool:
+        """Whether no click is queued or answered, waiting up to `timeout` for it. Called
+        holding the lock; lets go of it while waiting, so frames can join the line meanwhile
+        (only the first in line may start, so the line's state is the same after)."""
+        if self.clicks is None:
+            return True
+        self._cond.release()
+        try:
+            return self.clicks.wait_for_none(timeout)
+        finally:
+            self._cond.acquire()
+
     def _streamed(self, session: str, now: float) -> None:
         """Note `session`'s frame; forget webcams with no frame for STREAM_GONE_S."""
         self._streams[session] = now
@@ -145,7 +180,7 @@ class FrameShare:
             del self._streams[gone]
 
 
-LIVE_FRAMES = FrameShare(LIVE_FRAME_SHARE, LIVE_FRAME_WAIT_S, MODEL_CALLS.busy)
+LIVE_FRAMES = FrameShare(LIVE_FRAME_SHARE, LIVE_FRAME_WAIT_S, MODEL_CALLS.busy, CLICKS_FIRST)
 
 
 def current_session() -> str | None:

@@ -14,7 +14,8 @@ So an event waits, before its processing starts, until no click is being answere
 held, every student's redraw ended with the last click of a wave, so the students' next clicks
 came together, and the waves stayed large (classroom p95 in the webcam phase 58-120 ms held,
 57-72 ms not; benchmarks/RESULTS.md, 7 Dec 2026, afternoon). And webcam frames, which take
-their own share (`studio.fairness.FrameShare`). The rest (long work: extract, evaluate, loading
+their own share and wait for clicks before their model turn (`studio.fairness.FrameShare`,
+through `wait_for_none`). The rest (long work: extract, evaluate, loading
 a model; a task or dataset being loaded; the redraws after them; every other page event) waits:
 started at once, the redraws after thirty students' task loads and extractions ran beside the
 class's first clicks (benchmarks/RESULTS.md, 7 Dec 2026, evening).
@@ -28,9 +29,9 @@ click that joined and left the queue unanswered holds nothing past one such wait
 Thirty students loading a task and extracting while the first of them click was where the
 classroom's slowest clicks were: each click shared the interpreter with up to eight such
 threads (benchmarks/RESULTS.md, 7 Dec 2026). A click queued behind another counts too: the
-wait for its turn is part of its answer's time. Only such long work gives way: a redraw or a
-webcam frame that paused for clicks ran in the gaps between them, where the next click's
-queueing and pre-processing on the event loop is, and clicks were slower.
+wait for its turn is part of its answer's time. A redraw does not give way: one that paused
+for clicks ran in the gaps between them, where the next click's queueing and pre-processing on
+the event loop is, and clicks were slower.
 
 The click count runs on the server's event loop (gradio calls `process_api` and the queue's
 `push` there), so it needs no lock; worker threads read it through a `threading.Event`.
@@ -131,12 +132,21 @@ class ClicksFirst:
         if left <= 0:
             return
         start = time.monotonic()
-        if not self._no_clicks.wait(left) and not self.clicks and not self.queued():
+        self.wait_for_none(left)
+        _GIVEN.set(given + time.monotonic() - start)
+
+    def wait_for_none(self, timeout: float) -> bool:
+        """In a worker thread: wait until no click is queued or being answered, at most
+        `timeout` seconds (woken when the last one is answered, not polling); whether none is."""
+        if self._no_clicks.wait(timeout):
+            return True
+        if not self.clicks and not self.queued():
             # a click joined and left the queue unanswered (its page closed): none is queued or
             # answered, so nothing sets the flag until the next click is answered. Set it here,
-            # or every long work would give way for nothing until then.
+            # or every later wait would be for nothing until then.
             self._no_clicks.set()
-        _GIVEN.set(given + time.monotonic() - start)
+            return True
+        return False
 
 
 CLICKS_FIRST = ClicksFirst()

@@ -1,15 +1,18 @@
 """Live frames' share of the model (studio.fairness.FrameShare): one frame at a time over all
-webcams, at most `share` of the time while clicks run, and a frame that cannot start in time
-is dropped (the webcam has sent a newer one)."""
+webcams, at most `share` of the time while clicks run, a person's click before the next frame
+(for a bound), and a frame that cannot start in time is dropped (the webcam has sent a newer
+one)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
 import pytest
 
-from studio.fairness import FrameShare
+from studio.fairness import LIVE_FRAMES, FrameShare
+from studio.priority import CLICKS_FIRST, ClicksFirst
 
 pytestmark = pytest.mark.app  # studio imports gradio: not the unit tier
 
@@ -102,3 +105,62 @@ def test_waiting_frames_start_in_the_order_they_came():
     for thread in threads:
         thread.join(20)
     assert order == list(range(8)) and share.dropped == 0
+
+
+def _frame_during_click(share: FrameShare, clicks: ClicksFirst, click_s: float) -> list:
+    """A webcam frame asks for its turn while a click is answered for `click_s` seconds: the
+    log of (what, when) for the click's end and the frame's start."""
+    log: list[tuple[str, float]] = []
+
+    def frame() -> None:
+        with share.turn("cam") as mine:
+            assert mine
+            log.append(("frame starts", time.monotonic()))
+
+    async def main() -> None:
+        async with clicks.click():
+            thread = threading.Thread(target=frame)
+            thread.start()
+            await asyncio.sleep(click_s)
+            log.append(("click answered", time.monotonic()))
+        await asyncio.to_thread(thread.join, 10)
+
+    asyncio.run(main())
+    return log
+
+
+def test_a_frame_waits_for_the_click_being_answered_and_starts_as_it_ends():
+    clicks = ClicksFirst()
+    share = FrameShare(0.25, wait_s=3.0, busy=lambda: False, clicks=clicks, clicks_wait_s=2.0)
+    log = _frame_during_click(share, clicks, click_s=0.3)
+    assert [what for what, _ in log] == ["click answered", "frame starts"]
+    assert log[1][1] - log[0][1] < 0.1  # woken by the click's end, not by a timer
+    assert share.dropped == 0
+
+
+def test_a_click_holds_a_frame_for_the_bound_only():
+    """A stream of clicks cannot stop the webcams: the frame runs after `clicks_wait_s`."""
+    clicks = ClicksFirst()
+    share = FrameShare(0.25, wait_s=3.0, busy=lambda: False, clicks=clicks, clicks_wait_s=0.2)
+    start = time.monotonic()
+    log = _frame_during_click(share, clicks, click_s=1.0)
+    assert [what for what, _ in log] == ["frame starts", "click answered"]
+    assert 0.15 <= log[0][1] - start < 0.8, log[0][1] - start
+
+
+def test_a_queued_click_holds_the_frame_too_and_no_click_none():
+    clicks = ClicksFirst()
+    share = FrameShare(0.25, wait_s=3.0, busy=lambda: False, clicks=clicks, clicks_wait_s=0.3)
+    start = time.monotonic()
+    with share.turn("cam") as mine:  # no click: at once
+        assert mine and time.monotonic() - start < 0.05
+    waiting = [1]
+    clicks.queued = lambda: waiting[0]
+    clicks.joined()  # a click waits in the queue, not answered yet
+    start = time.monotonic()
+    with share.turn("cam") as mine:  # held for the bound (the click was never answered)
+        assert mine and 0.25 <= time.monotonic() - start < 1.0
+
+
+def test_the_servers_frames_wait_for_the_servers_clicks():
+    assert LIVE_FRAMES.clicks is CLICKS_FIRST
