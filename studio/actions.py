@@ -10,13 +10,16 @@ capability is unit-tested here without a browser. Actions that run a model take 
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from savs import plots
 from savs.classifier import SCORINGS, SAVClassifier
-from savs.data import zip_folder
+from savs.data import Example, zip_folder
 from savs.errors import ClassifierError
 from savs.export_space import export_space
 from savs.models.adapter import ModelAdapter
@@ -36,6 +39,35 @@ class Studio(DatasetActions, FitActions, InspectActions, ClassifyActions, Compar
     """A session with its actions. `export_dir` is the one folder its downloads live in."""
 
     export_dir: str = field(default="", repr=False)
+    # the class cards' thumbnails as files, one per example, drawn once (tile_files)
+    tile_dir: str = field(default="", repr=False)
+    tiles: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def tile_files(self, examples: Sequence[Example], side: int) -> list[str]:
+        """Each example's thumbnail (`savs.plots.example_tile`) as a PNG file in the session's
+        tile folder, drawn the first time it is asked for. The cards give gradio these paths:
+        a redraw after each edit draws no picture again, and gradio's copy of the page's
+        components holds names, not pictures (PIL tiles kept ~27 MB per 1,000 examples for
+        each session, beyond its budget). `examples`: all that the page shows (tiles of any
+        other example are deleted)."""
+        if not self.tile_dir:
+            self.tile_dir = tempfile.mkdtemp(prefix="savs-tiles-")
+        folder = Path(self.tile_dir)  # (close_tiles, called meanwhile, empties the field)
+        kept: dict[int, tuple[Example, str]] = {}
+        for ex in examples:
+            # by the example object (a frozen dataclass the session holds): its id cannot be
+            # reused while it is a key here, as the entry keeps the object itself
+            _, path = kept[id(ex)] = self.tiles.get(id(ex)) or (ex, "")
+            if not path:
+                folder.mkdir(exist_ok=True)
+                path = str(folder / f"tile-{secrets.token_hex(8)}.png")
+                plots.example_tile(ex.images, ex.text, side).save(path, compress_level=1)
+                kept[id(ex)] = (ex, path)
+        for key, (_, path) in self.tiles.items():
+            if key not in kept:
+                Path(path).unlink(missing_ok=True)
+        self.tiles = kept
+        return [kept[id(ex)][1] for ex in examples]
 
     def new_export_path(self, filename: str) -> Path:
         """Where the next download goes: the session's one export folder, emptied first."""
@@ -48,6 +80,7 @@ class Studio(DatasetActions, FitActions, InspectActions, ClassifyActions, Compar
         `why` (the server cleared it: idle too long, or memory needed), its next action is told
         (`cleared`)."""
         self.close_files()
+        self.close_tiles()
         self.classes, self.activations, self.classifier, self.curve = {}, None, None, None
         self.kept = {}
         self.last_classification = self.last_evaluation = self.last_removal = None
@@ -62,6 +95,12 @@ class Studio(DatasetActions, FitActions, InspectActions, ClassifyActions, Compar
         if self.export_dir:
             shutil.rmtree(self.export_dir, ignore_errors=True)
             self.export_dir = ""
+
+    def close_tiles(self) -> None:
+        """Delete the session's thumbnails (when the session ends)."""
+        if self.tile_dir:
+            shutil.rmtree(self.tile_dir, ignore_errors=True)
+            self.tile_dir, self.tiles = "", {}
 
     def export_classifier(self, archive: str | Path) -> Path:
         if self.classifier is None:

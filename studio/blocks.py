@@ -26,9 +26,8 @@ from gradio import utils as gradio_utils
 from gradio.blocks import Block
 from gradio.components import Component
 from gradio.data_classes import GradioModel, GradioRootModel
-from gradio.state_holder import StateHolder
 
-from .gradio_state import PageState, PageStates
+from .gradio_state import PageState, PageStateBlocks
 from .priority import CLICKS_FIRST
 from .queue_wake import waking_queue
 from .server import CLICK_QUEUE, LIVE_QUEUE
@@ -51,31 +50,58 @@ def _plain(block: Any, value: Any) -> bool:
     )
 
 
+def drop_unrendered(blocks_config: Any, renderable: Any) -> int:
+    """Forget the components an earlier run of `renderable` (a `gr.render`) drew that its last
+    run did not draw again; returns how many. gradio 6.31 keeps every component a render ever
+    drew in the session's `blocks_config` (a new id each run unless keyed), and the forms it
+    wraps them in: a session's class cards, redrawn after every edit, kept 1,000 thumbnails
+    (~40 MB) per redraw for as long as gradio kept the session, and each redraw's config was
+    built over all of them. Renders of one session must not overlap (the cards' render is a
+    concurrency group of one): a run in progress has drawn components its container does not
+    hold yet."""
+    blocks = blocks_config.blocks
+    container = blocks.get(renderable.container_id)
+    drawn: set[int] = set()
+    todo = [container] if container is not None else []
+    while todo:
+        block = todo.pop()
+        drawn.add(block._id)
+        todo.extend(getattr(block, "children", ()))
+    stale = [
+        _id
+        for _id, block in list(blocks.items())
+        if _id not in drawn and _drawn_by(block, renderable)
+    ]
+    for _id in stale:
+        blocks.pop(_id, None)
+    return len(stale)
+
+
+def _drawn_by(block: Any, renderable: Any) -> bool:
+    """Whether `block` was drawn by `renderable`, or sits inside a block it drew (gradio's
+    own wrappers, e.g. a Form around a card's inputs, are drawn by no render)."""
+    for _ in range(64):  # a page's nesting depth, with room to spare
+        if block is None:
+            return False
+        if getattr(block, "rendered_in", None) is renderable:
+            return True
+        block = getattr(block, "parent", None)
+    return False
+
+
 # Events between two summaries of gradio's monitoring page. gradio 6.31 recomputes the summary
 # after every event, with pandas over its last 10,000 events' records: 4-8 ms of server CPU per
 # event (more than a redraw's callback), growing with the server's uptime.
 ANALYTICS_EVERY = 1000
 
 
-class StudioBlocks(gr.Blocks):
+class StudioBlocks(PageStateBlocks):
     """gr.Blocks whose events answer their skipped outputs without building components, whose
     clicks go first (`studio.priority`: its queue says when a click joins and how many
     wait), whose sessions keep no copy of the page's config
     (`studio.gradio_state`), and whose queue summarises its events for gradio's monitoring page
     once per ANALYTICS_EVERY events, not after each, and waits for work instead of polling
     (`studio.queue_wake`)."""
-
-    @property
-    def state_holder(self) -> StateHolder:
-        return self.__dict__["state_holder"]
-
-    @state_holder.setter
-    def state_holder(self, holder: StateHolder) -> None:
-        # gradio's server makes a StateHolder and hands it to its Blocks (set_blocks); ours
-        # makes PageStates. The class of that one object changes (PageStates adds no state).
-        if type(holder) is StateHolder:
-            holder.__class__ = PageStates
-        self.__dict__["state_holder"] = holder
 
     def queue(self, *args: Any, **kwargs: Any) -> StudioBlocks:
         super().queue(*args, **kwargs)
@@ -106,7 +132,11 @@ class StudioBlocks(gr.Blocks):
                 return await super().process_api(block_fn, *args, **kwargs)
         if not self._starts_at_once(fn):  # see studio.priority
             await CLICKS_FIRST.after_clicks()
-        return await super().process_api(block_fn, *args, **kwargs)
+        answer = await super().process_api(block_fn, *args, **kwargs)
+        state = args[1] if len(args) > 1 else kwargs.get("state")
+        if fn.renderable is not None and state is not None:
+            drop_unrendered(state.blocks_config, fn.renderable)
+        return answer
 
     def _starts_at_once(self, fn: Any) -> bool:
         """Whether an event starts while a click is answered: a webcam frame, and the redraw
@@ -196,4 +226,4 @@ class StudioBlocks(gr.Blocks):
         return out
 
 
-__all__ = ["StudioBlocks"]
+__all__ = ["StudioBlocks", "drop_unrendered"]

@@ -6,9 +6,16 @@ which this app closes (`savs.closed_routes`). Building that copy was a third of 
 work for a new session's first event (the upload button's API schema alone 14%; a class of
 thirty starts at once), and every `gr.update` and `gr.State` output rebuilt an entry of it.
 
+It was also memory any visitor could fill: gradio stores each event's inputs in that copy
+before the callback runs, so a refused 15 MB text kept 15 MB per made-up session (measured on
+an exported Space, 7 Dec 2026: 60 calls kept +1.2 GB), and a do-nothing request with a new
+session hash ~35 KB.
+
 What stays as gradio has it: the components a session's updates changed (`blocks_config`), the
 `gr.State` values and their time to live, the least-recently-used order of sessions.
-`StudioBlocks` makes gradio's StateHolder hand out these (tests/app/test_blocks.py).
+`PageStateBlocks` (the app's `StudioBlocks`, an exported Space's page) makes gradio's
+StateHolder hand out these (tests/app/test_blocks.py). This module imports nothing of the app:
+`savs.export_space` copies it into exported Spaces.
 """
 
 from __future__ import annotations
@@ -58,4 +65,20 @@ class PageStates(StateHolder):
         return super().__getitem__(session_id)
 
 
-__all__ = ["PageState", "PageStates"]
+class PageStateBlocks(gr.Blocks):
+    """gr.Blocks whose server's StateHolder is PageStates: sessions without a config copy."""
+
+    @property
+    def state_holder(self) -> StateHolder:
+        return self.__dict__["state_holder"]
+
+    @state_holder.setter
+    def state_holder(self, holder: StateHolder) -> None:
+        # gradio's server makes a StateHolder and hands it to its Blocks (set_blocks); ours
+        # makes PageStates. The class of that one object changes (PageStates adds no state).
+        if type(holder) is StateHolder:
+            holder.__class__ = PageStates
+        self.__dict__["state_holder"] = holder
+
+
+__all__ = ["PageState", "PageStateBlocks", "PageStates"]

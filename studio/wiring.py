@@ -45,6 +45,12 @@ PRIVATE = dict(api_visibility="private")
 MODEL_BOUND = dict(concurrency_id=MODEL_QUEUE, concurrency_limit=MODEL_WORKERS)
 CLICK_BOUND = dict(concurrency_id=CLICK_QUEUE, concurrency_limit=CLICK_WORKERS)
 LOAD_BOUND = dict(concurrency_id=LOAD_QUEUE, concurrency_limit=LOAD_WORKERS)
+# the class cards' redraw (`gr.render`, steps/classes.py): one at a time over all sessions
+# (gradio's default for a render is no limit: a script replaying a 1,000-example session's
+# redraw kept both cores busy), and never two of one session at once (blocks.drop_unrendered)
+CARDS_BOUND = dict(concurrency_id="cards", concurrency_limit=1)
+# a dataset import extracts a zip of up to HOSTED's 256 MB: two at once over all sessions
+IMPORT_BOUND = dict(concurrency_id="import", concurrency_limit=2)
 # webcam streams: their own group (an open stream keeps its worker between frames), ended
 # LIVE_TIME_LIMIT_S after their frames stop; model work inside takes the model's lock
 LIVE = dict(concurrency_id=LIVE_QUEUE, concurrency_limit=LIVE_STREAMS, time_limit=LIVE_TIME_LIMIT_S)

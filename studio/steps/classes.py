@@ -10,16 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
-from PIL import Image
 
-from savs import plots
 from savs.text import plural
 
 from ..actions import Studio, list_example_tasks
 from ..inputs import check_upload_count, upload_paths, visitor_image
 from ..server import discard_upload, register_session, start_session, user_errors
 from ..views import session_summary
-from ..wiring import FIT, IMPORTED, PRIVATE, Page
+from ..wiring import CARDS_BOUND, FIT, IMPORT_BOUND, IMPORTED, PRIVATE, Page
 from . import capture, first_visit, info
 from .capture import snap_cb
 from .first_visit import loaded_message
@@ -121,8 +119,12 @@ def _count_line(examples: list) -> str:
     return line + (f" ({len(examples) - n_images} text-only)" if len(examples) > n_images else "")
 
 
-def _tiles(examples: list) -> list[tuple[Image.Image, str]]:
-    return [(plots.example_tile(ex.images, ex.text, TILE), ex.text[:40]) for ex in examples]
+def _tiles(studio: Studio) -> list[list[tuple[str, str]]]:
+    """Each class's (thumbnail file, caption) per example, in the session's order: the files
+    are drawn once per example (Studio.tile_files), for all classes in one call."""
+    every = [ex for examples in studio.classes.values() for ex in examples]
+    files = iter(studio.tile_files(every, TILE))
+    return [[(next(files), ex.text[:40]) for ex in exs] for exs in studio.classes.values()]
 
 
 def class_cards(
@@ -131,24 +133,26 @@ def class_cards(
     """Draw one card per class whenever `key` changes (`cam`: the webcam its Snap reads);
     `then(event)` chains the page redraw."""
 
-    @gr.render(inputs=[studio_state], triggers=[key.change])
+    @gr.render(inputs=[studio_state], triggers=[key.change], **CARDS_BOUND)
     def cards(studio: Studio) -> None:
         is_vlm = studio.model_info.is_vlm if studio.model_info else True
+        tiles = _tiles(studio)
         for i, (name, examples) in enumerate(studio.classes.items()):
             adding = name == studio.current_name(studio.adding_to)
-            _card(i, name, examples, (is_vlm, adding), (studio_state, cam), then)
+            _card(i, name, (examples, tiles[i]), (is_vlm, adding), (studio_state, cam), then)
 
 
 def _card(
     i: int,
     name: str,
-    examples: list,
+    content: tuple[list, list],
     shown: tuple[bool, bool],
     inputs: tuple[gr.State, gr.Image],
     then: Callable[[Any], Any],
 ) -> None:
-    """One class card; `shown`: (the model reads images, the add panel is open); `inputs`:
-    (the session, the capture webcam)."""
+    """One class card; `content`: (its examples, their thumbnails); `shown`: (the model reads
+    images, the add panel is open); `inputs`: (the session, the capture webcam)."""
+    examples, tiles = content
     is_vlm, adding = shown
     studio_state, cam = inputs
     with gr.Group(elem_classes="card", elem_id=f"class-card-{i}"):
@@ -166,7 +170,7 @@ def _card(
         gr.Markdown(_count_line(examples))
         chosen = gr.Number(value=None, visible=False)
         if examples:
-            _gallery(examples).select(_selected_index, None, chosen, **PRIVATE)
+            _gallery(tiles).select(_selected_index, None, chosen, **PRIVATE)
         files, drop, snap = _card_buttons(bool(examples), is_vlm)
         panel, shot, text, add_one = _add_panel(i, len(examples), is_vlm, adding)
     # the class name is bound when the card is drawn (a new drawing after every edit)
@@ -250,11 +254,11 @@ def _panel_cb(name: str, studio: Studio) -> Studio:
     return studio
 
 
-def _gallery(examples: list) -> gr.Gallery:
+def _gallery(tiles: list[tuple[str, str]]) -> gr.Gallery:
     """A card's thumbnails, whole and square (the page's CSS sizes them: as many to a row as the
     card is wide, 3 rows drawn, the rest scrolled to)."""
     return gr.Gallery(
-        _tiles(examples),
+        tiles,
         columns=TILES_PER_ROW,
         height="auto",
         allow_preview=False,
@@ -361,4 +365,5 @@ def build(page: Page) -> None:
             [state, dataset_in],
             [state, *IMPORTED],
             "import_dataset",
+            **IMPORT_BOUND,
         )

@@ -16,7 +16,7 @@ from savs.text import plural
 from ..actions import Studio
 from ..server import POOL, discard_upload, notice, user_errors
 from ..views import fit_views, session_summary
-from ..wiring import FIT, IMPORTED, LOAD_BOUND, Page
+from ..wiring import FIT, IMPORT_BOUND, IMPORTED, LOAD_BOUND, Page
 from . import download_box, info, upload_box
 from .classes import import_dataset_cb
 
@@ -82,7 +82,9 @@ def build(page: Page) -> None:
     export_ds = gr.Button("Export dataset", size="sm")
     ds_out = download_box()
     ds_in = upload_box("Import a dataset (.zip or .jsonl)", [".zip", ".jsonl"])
-    page.private(ds_in.upload, import_dataset_cb, [state, ds_in], [state, *IMPORTED])
+    page.private(
+        ds_in.upload, import_dataset_cb, [state, ds_in], [state, *IMPORTED], **IMPORT_BOUND
+    )
     page.on(export_clf.click, export_classifier_cb, state, clf_out, api_name="export_classifier")
     page.on(export_ds.click, export_dataset_cb, state, ds_out, api_name="export_dataset")
     page.on(export_sp.click, export_space_cb, state, space_out, api_name="export_space")

@@ -133,3 +133,55 @@ def test_a_plain_output_that_fails_says_so_as_gradio_says_it():
             asyncio.run(demo.postprocess_data(demo.fns[0], values, SessionState(demo)))
         messages.append((type(failed.value), str(failed.value)))
     assert messages[0] == messages[1]
+
+
+def _cards(cls):
+    """A page with a `gr.render` like the class cards: a group per item, its inputs wrapped
+    in a Form by gradio, none keyed (so each run draws new components)."""
+    with cls() as demo:
+        items = gr.Textbox()
+        redraw = gr.Button()
+
+        @gr.render(inputs=[items], triggers=[redraw.click])
+        def cards(names):
+            for name in names.split():
+                with gr.Group():
+                    gr.Textbox(value=name)
+                    gr.Number(value=len(name))
+                    gr.Markdown(name)
+
+    return demo
+
+
+def _run(demo, fn, state, names):
+    return asyncio.run(demo.process_api(block_fn=fn, inputs=[" ".join(names)], state=state))
+
+
+def test_a_render_keeps_only_what_its_last_run_drew():
+    """gradio keeps every component a render ever drew in the session's config; StudioBlocks
+    forgets those its last run did not draw again (the class cards' redraw after each edit
+    kept 1,000 thumbnails per redraw): the session's components stop growing with redraws,
+    and the page still gets the same layout, with the last run's components."""
+    from gradio.routes import App
+
+    counts, layouts = {}, {}
+    for cls in (gr.Blocks, StudioBlocks):
+        demo = _cards(cls)
+        App.create_app(demo)
+        fn = next(f for f in demo.fns.values() if f.renderable is not None)
+        state = demo.state_holder["visitor"]
+        sizes = []
+        for names in (["a", "b", "c"], ["a", "b", "c"], ["a", "b"], ["a", "b", "c", "d"]):
+            answer = _run(demo, fn, state, names)
+            sizes.append(len(state.blocks_config.blocks))
+        counts[cls] = sizes
+        config = answer["render_config"]
+        layouts[cls] = len(config["layout"]["children"])
+        drawn = {c["id"] for c in config["components"]}
+        assert all(i in state.blocks_config.blocks for i in drawn)
+    start = counts[StudioBlocks][0]
+    per_item = 5  # a group, gradio's form in it, a textbox, a number, a markdown
+    # gradio's own: every run's components stay (3, 3, 2 and 4 items' worth)
+    assert counts[gr.Blocks] == [start + per_item * n for n in (0, 3, 5, 9)]
+    assert counts[StudioBlocks] == [start, start, start - per_item, start + per_item]
+    assert layouts[gr.Blocks] == layouts[StudioBlocks] == 4

@@ -50,6 +50,40 @@ def test_add_rename_delete_class_keeps_examples_and_order():
 
 
 @pytest.mark.unit
+def test_card_thumbnails_are_files_drawn_once_per_example(monkeypatch):
+    """The cards' thumbnails: one PNG file per example, drawn the first time only (the cards
+    are redrawn after every edit), a deleted example's file gone, the folder gone with the
+    session."""
+    from pathlib import Path
+
+    from savs import plots
+
+    drawn = []
+    tile = plots.example_tile
+    monkeypatch.setattr(plots, "example_tile", lambda *a, **k: drawn.append(a) or tile(*a, **k))
+    s = Studio()
+    s.add_class("red")
+    s.add_class("words")
+    s.add_examples("red", [sf.colour_image((200, 0, 0), i) for i in range(3)])
+    s.add_text_examples("words", "one\ntwo")
+
+    def every():
+        return [ex for exs in s.classes.values() for ex in exs]
+
+    first = s.tile_files(every(), 32)
+    assert len(drawn) == 5 and len(set(first)) == 5
+    assert all(Image.open(p).size == (32, 32) for p in first)
+    assert s.tile_files(every(), 32) == first and len(drawn) == 5  # none drawn again
+    s.remove_example("red", 1)
+    second = s.tile_files(every(), 32)
+    assert second == [first[0], *first[2:]]  # the others' files kept, none drawn again
+    assert not Path(first[1]).exists() and len(drawn) == 5
+    folder = Path(second[0]).parent
+    s.close()
+    assert not folder.exists() and s.tile_dir == "" and s.tiles == {}
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "action, message",
     [
