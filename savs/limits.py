@@ -94,6 +94,10 @@ HOSTED_UPLOAD_BYTES = 512 * 2**20
 # parses before any callback): a webcam frame is a data URL, ~50-300 KB, a 1080p PNG ~4 MB.
 # Without it a 200 MB body grew the server by 650 MB (savs.upload_guard, SECURITY.md).
 HOSTED_BODY_BYTES = 16 * 2**20
+# A request's query string (after "?"): the pages send ids of ~10-40 characters. Gradio keeps
+# some of them (an upload's id, as long as the visitor likes, for every upload in flight): at
+# 60 KB each, 2,000 uploads kept +62-122 MB (an exported Space, 7 Dec 2026).
+HOSTED_QUERY_BYTES = 1024
 # Lines one "Add examples" of text may hold (the app: one text-only example per line), so a
 # pasted list adds a class's examples at once; each line is one text (max_text_chars) as well.
 MAX_TEXT_LINES_PER_ADD = 100
@@ -121,6 +125,10 @@ MAX_QUEUED_PER_SESSION = 8
 # Webcam streams (live classify, recording) open at once over all sessions: their own
 # concurrency group, so open streams never hold the model workers.
 LIVE_STREAMS = 16
+# Webcam streams waiting for one of those places, over all sessions: one more is refused when
+# it joins, so streams (which a script opens for free, no frame sent) never fill the queue's
+# places that every other event needs (studio.queue_caps; queue size 64).
+LIVE_STREAMS_WAITING = 16
 # Seconds of processing one stream may use; an idle stream (no frames) ends after this too,
 # since gradio waits at most this long for the next frame. The webcam then starts a new one.
 LIVE_TIME_LIMIT_S = 30
@@ -201,6 +209,7 @@ __all__ = [
     "HOSTED_UPLOAD_FILES",
     "HOSTED_UPLOAD_BYTES",
     "HOSTED_BODY_BYTES",
+    "HOSTED_QUERY_BYTES",
     "HOSTED_FILE_SIZE",
     "HOSTED_EVALUATE",
     "IMAGE_FORMATS",
@@ -228,6 +237,7 @@ __all__ = [
     "MAX_MODEL_CALLS_PER_SESSION",
     "MAX_QUEUED_PER_SESSION",
     "LIVE_STREAMS",
+    "LIVE_STREAMS_WAITING",
     "LIVE_TIME_LIMIT_S",
     "LIVE_FRAME_SHARE",
     "LIVE_FRAME_WAIT_S",

@@ -9,7 +9,9 @@ to `/gradio_api/queue/join` grew the server by 650 MB at its peak and kept 460 M
 framework import: the app and exported Spaces both use it): a request is refused with 413 when
 its declared length is over its cap, and cut off with 413 as soon as its body, counted as it
 streams in, passes the cap or (an upload) holds more than `max_files` multipart parts. The cap
-is `max_bytes` for an upload route, `max_body_bytes` for any other body.
+is `max_bytes` for an upload route, `max_body_bytes` for any other body. Any request whose query
+string is longer than `max_query_bytes` is refused with 414 (gradio keeps ids that come in
+queries, e.g. an upload's, as long as the visitor made them).
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .limits import HOSTED_BODY_BYTES, HOSTED_UPLOAD_BYTES, HOSTED_UPLOAD_FILES
+from .limits import (
+    HOSTED_BODY_BYTES,
+    HOSTED_QUERY_BYTES,
+    HOSTED_UPLOAD_BYTES,
+    HOSTED_UPLOAD_FILES,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -68,7 +75,7 @@ def is_upload(scope: Scope) -> bool:
 
 class UploadGuard:
     """ASGI middleware: POSTs to a path ending in `/upload` get `max_bytes` and `max_files`,
-    every other request's body `max_body_bytes`."""
+    every other request's body `max_body_bytes`, every request's query `max_query_bytes`."""
 
     def __init__(
         self,
@@ -76,11 +83,17 @@ class UploadGuard:
         max_bytes: int = HOSTED_UPLOAD_BYTES,
         max_files: int = HOSTED_UPLOAD_FILES,
         max_body_bytes: int = HOSTED_BODY_BYTES,
+        max_query_bytes: int = HOSTED_QUERY_BYTES,
     ) -> None:
         self.app, self.max_bytes, self.max_files = app, max_bytes, max_files
-        self.max_body_bytes = max_body_bytes
+        self.max_body_bytes, self.max_query_bytes = max_body_bytes, max_query_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = len(scope.get("query_string", b"")) if scope["type"] == "http" else 0
+        if query > self.max_query_bytes:
+            reason = f"The request's query is {query:,} bytes; at most {self.max_query_bytes:,}."
+            await refuse(send, reason, status=414)
+            return
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD"):  # no body read
             await self.app(scope, receive, send)
             return

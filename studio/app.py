@@ -32,16 +32,18 @@ from starlette.middleware import Middleware
 from savs.cli.parser import image_tokens_arg
 from savs.closed_routes import ClosedRoutes
 from savs.errors import SavsError
-from savs.limits import MAX_IMAGE_TOKENS_ENV
+from savs.limits import LIVE_STREAMS_WAITING, MAX_IMAGE_TOKENS_ENV
 from savs.upload_guard import UploadGuard
 
 from .actions import Studio
+from .allocator import MemoryKeeper, settle_allocator
 from .blocks import StudioBlocks
 from .collector import settle_collector
 from .config_cache import ConfigCache
 from .fairness import cap_session_queue
 from .pool import max_models_from_env
-from .server import CACHE, IMAGE_TOKENS, MODEL_ENV, POOL, START, close_session, start
+from .queue_caps import cap_waiting
+from .server import CACHE, IMAGE_TOKENS, LIVE_QUEUE, MODEL_ENV, POOL, START, close_session, start
 from .steps import (
     CAMERA_LABELS,
     classes,
@@ -183,6 +185,9 @@ TRY_HINT = (
 )
 
 
+TOO_MANY_WEBCAMS = "Too many webcams are waiting for the server: try again in a minute."
+
+
 def build_demo() -> gr.Blocks:
     """The whole UI. Model calls wait in three queues (studio.wiring: clicks, long jobs, model
     loads); each model still runs one forward pass at a time (its TurnLock), so clicks on
@@ -210,6 +215,7 @@ def build_demo() -> gr.Blocks:
         demo.load(None, None, None, js=PAGE_JS)
     demo.queue(default_concurrency_limit=8, max_size=64)
     cap_session_queue(demo)
+    cap_waiting(demo, LIVE_QUEUE, LIVE_STREAMS_WAITING, TOO_MANY_WEBCAMS)
     return demo
 
 
@@ -271,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = parser.parse_args(argv)
+    settle_allocator()  # large blocks get their own pages, returned when freed
     shorten_switch_interval()  # a click hands work between threads a dozen times
     # each resident model gets its share of the cores, so two models' work overlaps
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max_models_from_env()))
@@ -285,4 +292,5 @@ def main(argv: list[str] | None = None) -> None:
         server_name=args.host, server_port=args.port, prevent_thread_lock=True, **launch_kwargs()
     )
     settle_collector()  # what exists now lives as long as the server: out of the GC's passes
+    MemoryKeeper().start()  # what a request's big strings used goes back after it
     demo.block_thread()

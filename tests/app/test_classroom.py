@@ -20,7 +20,7 @@ import pytest
 from gradio_client import Client, handle_file
 from test_hosted import colour_session
 
-from savs.limits import MAX_QUEUED_PER_SESSION
+from savs.limits import LIVE_STREAMS, LIVE_STREAMS_WAITING, MAX_QUEUED_PER_SESSION
 from studio.fairness import JOIN_WAIT_S
 
 import studio_fixtures as sf
@@ -200,3 +200,22 @@ def test_a_session_holds_one_live_stream_of_the_shared_ones(server):
     assert status == 503 and "stream open" in answer["detail"], answer
     status, answer = join(url, index, [None, None, ""], uuid.uuid4().hex)
     assert status == 200, answer
+
+
+def test_webcam_streams_from_made_up_sessions_cannot_fill_the_queue(server, tmp_path):
+    """Streams cost a script nothing (no frame needed) and hold their place for up to 30 s:
+    joined from many made-up sessions, they filled gradio's 64 places and every other event was
+    refused ("Queue is full"). Now at most LIVE_STREAMS run and LIVE_STREAMS_WAITING wait; a
+    join past that is refused, and another session still classifies. (Last in this module: the
+    streams it leaves end after LIVE_TIME_LIMIT_S.)"""
+    url, _ = server
+    other, held_out = colour_session(url, tmp_path)
+    index = fn_index(url, "classify_frame")
+    answers = [join(url, index, [None, None, ""], uuid.uuid4().hex) for _ in range(48)]
+    accepted = [a for status, a in answers if status == 200]
+    refused = [a["detail"] for status, a in answers if status != 200]
+    assert len(accepted) <= LIVE_STREAMS + LIVE_STREAMS_WAITING + OPEN_STREAMS, len(accepted)
+    assert refused and all("Too many webcams" in why for why in refused), refused[:3]
+    start = time.perf_counter()
+    label, *_ = other.predict(handle_file(held_out), "", api_name="/classify")
+    assert label["label"] == "red" and time.perf_counter() - start < CLASSIFY_LIMIT_S

@@ -24,7 +24,14 @@ def multipart(files: int, size: int = 10) -> bytes:
     return b"".join(parts) + b"--" + BOUNDARY + b"--\r\n"
 
 
-def run(guard_kwargs: dict, body: bytes, chunk: int, path: str = "/gradio_api/upload", **headers):
+def run(
+    guard_kwargs: dict,
+    body: bytes,
+    chunk: int,
+    path: str = "/gradio_api/upload",
+    query: bytes = b"",
+    **headers,
+):
     """(status, body text, bytes the app read): one request through UploadGuard to an app
     that reads the whole body and answers 200."""
     read = []
@@ -53,7 +60,7 @@ def run(guard_kwargs: dict, body: bytes, chunk: int, path: str = "/gradio_api/up
 
     hdrs = [(b"content-type", b"multipart/form-data; boundary=" + BOUNDARY)]
     hdrs += [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
-    scope = {"type": "http", "method": "POST", "path": path, "headers": hdrs}
+    scope = {"type": "http", "method": "POST", "path": path, "headers": hdrs, "query_string": query}
     asyncio.run(UploadGuard(app, **guard_kwargs)(scope, receive, send))
     status = sent[0]["status"]
     text = b"".join(m.get("body", b"") for m in sent[1:]).decode()
@@ -126,3 +133,15 @@ def test_boundaries_are_read_from_the_content_type():
     assert multipart_boundary('multipart/form-data; boundary="ab c"') == b"ab c"
     assert multipart_boundary("Multipart/Form-Data;charset=x; boundary=q1") == b"q1"
     assert multipart_boundary("application/json") is None
+
+
+def test_a_long_query_is_refused_before_the_app_sees_it():
+    """gradio keeps ids that come in a query (an upload's, for every upload in flight) as long
+    as the visitor made them: a query over the cap gets 414, on any route, body unread."""
+    body = multipart(1)
+    ok = b"upload_id=" + b"a" * 40
+    assert run(dict(max_query_bytes=64), body, chunk=64, query=ok)[0] == 200
+    long = b"upload_id=" + b"a" * 60_000
+    for path in ("/gradio_api/upload", "/gradio_api/upload_progress", "/gradio_api/queue/join"):
+        status, text, read = run(dict(max_query_bytes=64), body, chunk=64, path=path, query=long)
+        assert (status, read) == (414, 0) and "at most 64" in text
