@@ -4,9 +4,11 @@
 small `app.py` (savs/space_template/app.py, the same for every export: what differs lives in
 `space.json`), the classifier as saved, a copy of the `savs` package itself (so the folder
 needs nothing from this repository; the bundled `tiny` model's files ride inside it as
-savs/assets/tiny), `requirements.txt` pinned to the versions installed here (what the tests ran
-with) and README.md with Spaces front matter. Visitors can classify an image and/or a text, from
-a file or the live webcam; they cannot load another model or import data. Nothing here imports
+savs/assets/tiny), the app's guards against gradio's own memory and queue (four modules of
+`studio` that import nothing of the app, copied as files: savs imports none),
+`requirements.txt` pinned to the versions installed here (what the tests ran with) and
+README.md with Spaces front matter. Visitors can classify an image and/or a text, from a file
+or the live webcam; they cannot load another model or import data. Nothing here imports
 gradio: the library stands without it.
 """
 
@@ -52,6 +54,14 @@ TINY_FILES = (
     "tokenizer_config.json",
     "chat_template.jinja",
     "README.md",
+)
+# studio's modules an exported Space runs as the app does (each imports nothing else of the
+# app): sessions without a config copy, upload ids forgotten, webcams' places in the queue,
+# memory handed back after big requests
+STUDIO_GUARDS = ("gradio_state.py", "upload_progress.py", "queue_caps.py", "allocator.py")
+GUARDS_INIT = (
+    '"""SAVs Studio\'s guards against gradio\'s own memory and queue, as the app runs them '
+    '(copied by `python -m savs export-space`; the app itself is not here)."""\n'
 )
 PUSH_HINT = "hf upload --repo-type space YOUR-NAME/SPACE-NAME {out} ."
 # characters YAML refuses or reads as line breaks, and invisible ones (bidi, zero-width):
@@ -99,6 +109,7 @@ def _write(
         shutil.copyfile(source, out / "classifier.zip")
         stored = "classifier.zip"
     copy_library(out / "savs", model)
+    copy_guards(out / "studio")
     name = space_title(title, clf.labels)
     settings = {"title": name, "text": text, "classifier": stored}
     (out / "space.json").write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
@@ -148,6 +159,21 @@ def copy_library(dest: Path, model: str) -> None:
         (dest / "assets" / "tiny").mkdir(parents=True)
         for name in TINY_FILES:
             shutil.copyfile(ASSETS / "tiny" / name, dest / "assets" / "tiny" / name)
+
+
+def copy_guards(dest: Path) -> None:
+    """STUDIO_GUARDS from the `studio` package installed beside this one, into `dest`."""
+    source = Path(__file__).resolve().parents[1] / "studio"
+    missing = [name for name in STUDIO_GUARDS if not (source / name).is_file()]
+    if missing:
+        raise SavsError(
+            "export-space copies parts of the app (the studio package) into the Space, and "
+            f"{', '.join(missing)} is not installed beside savs: pip install 'savs[app]'."
+        )
+    dest.mkdir()
+    (dest / "__init__.py").write_text(GUARDS_INIT)
+    for name in STUDIO_GUARDS:
+        shutil.copyfile(source / name, dest / name)
 
 
 def requirements() -> str:

@@ -68,7 +68,7 @@ def print_human(command: str, result: dict) -> None:
     elif command == "export-space":
         print(
             f"wrote {result['out']} ({result['files']} files, {result['bytes'] / 1e6:.1f} MB: "
-            f"app.py, the classifier, savs, requirements.txt, README.md); push it with: "
+            f"app.py, the classifier, savs, studio, requirements.txt, README.md); push it with: "
             f"{result['push']}"
         )
     elif command == "fit":

@@ -2,20 +2,25 @@
 export-space`; the same file for every export, what differs is in space.json).
 
 Everything it runs is in this folder: the classifier, a copy of the `savs` library (found first:
-Python puts this script's folder first on its path) and, for the bundled `tiny` model, its
-weights (savs/assets/tiny). The model loads once, at start, cut after the classifier's deepest
-selected layer. Visitors classify an image and/or a text, from a file or the live webcam, within
-the hosted limits (savs.limits); they cannot load another model or import data.
+Python puts this script's folder first on its path), the app's guards against gradio's own
+memory and queue (studio/: gradio_state, upload_progress, queue_caps, allocator; the same
+files SAVs Studio runs) and, for the bundled `tiny` model, its weights (savs/assets/tiny).
+The model loads once, at start, cut after the classifier's deepest selected layer. Visitors
+classify an image and/or a text, from a file or the live webcam, within the hosted limits
+(savs.limits); they cannot load another model or import data.
 
 API: `/classify` (image file or None, text) -> (label with each class's vote share, vote bars).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,10 +35,20 @@ from savs.closed_routes import ClosedRoutes
 from savs.data import Example, clean_text
 from savs.errors import SavsError
 from savs.images import open_image, unopened_image
-from savs.limits import HOSTED_FILE_SIZE, HOSTED_TEXT_CHARS, LIVE_STREAMS, LIVE_TIME_LIMIT_S
+from savs.limits import (
+    HOSTED_FILE_SIZE,
+    HOSTED_TEXT_CHARS,
+    LIVE_STREAMS,
+    LIVE_STREAMS_WAITING,
+    LIVE_TIME_LIMIT_S,
+)
 from savs.markup import hide_paths, md
 from savs.pipeline import recorded_image_tokens
 from savs.upload_guard import UploadGuard
+from studio.allocator import MemoryKeeper, settle_allocator
+from studio.gradio_state import PageStateBlocks
+from studio.queue_caps import cap_waiting
+from studio.upload_progress import tidy_upload_progress
 
 HERE = Path(__file__).resolve().parent
 SETTINGS = json.loads((HERE / "space.json").read_text(encoding="utf-8"))
@@ -48,16 +63,36 @@ MODEL = savs.load_model(
     max_image_tokens=recorded_image_tokens(CLASSIFIER),
 )
 LOAD_S = time.perf_counter() - START
-LOCK = threading.Lock()  # one forward pass at a time: the model is shared by every visitor
+# one visitor's input at a time is decoded and run: the model is shared by every visitor, and
+# a picture at the pixel limit decodes to ~120 MB (sixteen webcams at once had reached +3 GB)
+LOCK = threading.Lock()
 LIVE_EVERY_S = 0.25
+# webcam frames and other images sent as data URLs, written here undecoded and deleted after
+# their call (gradio's cache sweep knows only the files it stored itself)
+FRAMES = Path(tempfile.mkdtemp(prefix="savs-frames-"))
+atexit.register(shutil.rmtree, FRAMES, True)
 
 
 def visitor_image(**kwargs: Any) -> gr.Image:
     """An image input whose callback gets the file unopened (savs.images.unopened_image), so
     savs.images checks format and pixels from the header before anything decodes it."""
     box = gr.Image(**kwargs, type="filepath", image_mode=None)
-    box.preprocess = lambda payload: unopened_image(payload, box.GRADIO_CACHE)
+    box.preprocess = lambda payload: unopened_image(payload, FRAMES)
     return box
+
+
+@contextlib.contextmanager
+def one_input(image: str | None) -> Any:
+    """The model's turn for one visitor's input; a file made from a data URL is deleted after
+    it (an upload stays: gradio stores uploads by content, shared by visitors, and sweeps
+    them)."""
+    try:
+        with LOCK:
+            yield
+    finally:
+        if image and Path(image).parent == FRAMES:
+            with contextlib.suppress(OSError):
+                os.unlink(image)
 
 
 def visitor_example(image: Any, text: str | None) -> Example:
@@ -81,9 +116,8 @@ def shares(prediction: savs.Prediction) -> dict[str, float]:
 
 def classify(image: str | None, text: str | None) -> tuple:
     """/classify: the label (each class's vote share) and the vote bars."""
-    example = visitor_example(image, text)
-    with LOCK:
-        [prediction] = savs.predict(MODEL, CLASSIFIER, [example])
+    with one_input(image):
+        [prediction] = savs.predict(MODEL, CLASSIFIER, [visitor_example(image, text)])
     return shares(prediction), plots.probability_bars(prediction, CLASSIFIER.labels)
 
 
@@ -91,8 +125,8 @@ def classify_page(image: str | None, text: str | None) -> tuple:
     """The page's Classify: the same label and bars, and from the same forward pass where
     the best-ranked head that voted for the winner looked (a heat overlay on the picture, the
     text tokens it weighed)."""
-    example = visitor_example(image, text)
-    with LOCK:
+    with one_input(image):
+        example = visitor_example(image, text)
         try:
             prediction, why = savs.explain_prediction(MODEL, CLASSIFIER, example)
         except savs.ModelError:  # attention not readable here: classify all the same
@@ -115,13 +149,8 @@ def classify_frame(frame: str | None, text: str | None) -> tuple:
     only (cheap enough for several a second)."""
     if frame is None:
         return gr.skip(), gr.skip()
-    try:
-        example = visitor_example(frame, text)
-        with LOCK:
-            [prediction] = savs.predict(MODEL, CLASSIFIER, [example])
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(frame)
+    with one_input(frame):
+        [prediction] = savs.predict(MODEL, CLASSIFIER, [visitor_example(frame, text)])
     return shares(prediction), plots.probability_bars(prediction, CLASSIFIER.labels)
 
 
@@ -139,7 +168,8 @@ def header() -> str:
 
 
 def build() -> gr.Blocks:
-    with gr.Blocks(title=SETTINGS["title"], delete_cache=(600, 600)) as demo:
+    # sessions keep no copy of the page's config, where gradio stored every input first
+    with PageStateBlocks(title=SETTINGS["title"], delete_cache=(600, 600)) as demo:
         gr.Markdown(header())
         with gr.Row():
             with gr.Column():
@@ -188,6 +218,8 @@ def build() -> gr.Blocks:
                 api_visibility="private",
             )
     demo.queue(default_concurrency_limit=1, max_size=64)
+    # webcam streams (free to open, no frame needed) never take every place in the queue
+    cap_waiting(demo, "live", LIVE_STREAMS_WAITING, "Too many webcams are waiting: try later.")
     return demo
 
 
@@ -198,6 +230,9 @@ if __name__ == "__main__":
     # a waiting thread gets the interpreter after 1 ms, not 5: each event hands work between
     # gradio's threads many times (the app's studio/switching.py, measured there)
     sys.setswitchinterval(0.001)
+    tidy_upload_progress()  # gradio's records of upload ids: none kept for ever
+    settle_allocator()  # large blocks get their own pages, returned when freed
+    MemoryKeeper().start()  # what a request's big strings used goes back after it
     build().launch(
         max_file_size=HOSTED_FILE_SIZE,
         run_history=False,  # gradio features this page does not have (savs.closed_routes)

@@ -20,6 +20,7 @@ from savs.classifier import fit_activations
 from savs.errors import ClassifierError
 from savs.export_space import (
     DESCRIPTION_CHARS,
+    STUDIO_GUARDS,
     TITLE_CHARS,
     export_space,
     front_matter,
@@ -28,6 +29,8 @@ from savs.export_space import (
 from studio.actions import Studio
 
 pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HOSTILE = "x\"\n---\nsdk: static\r\nevil: [1]\u202e\u2028# <script>alert(1)</script>: '{a}'"
 
@@ -106,6 +109,13 @@ def test_the_folder_holds_what_the_space_needs(tmp_path):
     ).read_bytes()
     zipped = export_space(clf.save(tmp_path / "clf.zip"), tmp_path / "space2")
     assert (zipped / "classifier.zip").is_file() and (zipped / "savs/assets/tiny").is_dir()
+    # the app's guards, as the app runs them, and nothing else of the app (they import none)
+    guards = {f"studio/{name}" for name in STUDIO_GUARDS}
+    assert {n for n in names if n.startswith("studio/")} == guards | {"studio/__init__.py"}
+    for name in guards:
+        source = (out / name).read_text("utf-8")
+        assert source == (ROOT / name).read_text("utf-8")
+        assert not re.search(r"^\s*from\s+\.|^\s*(from|import)\s+(studio|app)\b", source, re.M)
 
 
 def test_a_hub_model_gets_no_bundled_weights(tmp_path):
