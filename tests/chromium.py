@@ -55,6 +55,28 @@ def extract(page, timeout: int = 120_000) -> None:
     )
 
 
+def set_k(page, k: int, timeout: int = 30_000) -> None:
+    """Type k in the "Heads that vote" box, press Enter, wait for the fit line to say k heads.
+    A redraw from the step before that lands after the typing sets the box back (the refit then
+    runs with the old k: CI saw the line stay at 12 heads for 30 s once), so k is typed again,
+    three times at most."""
+    from playwright.sync_api import expect
+
+    box = page.get_by_label("number input for Heads that vote (k)")
+    line = page.locator("#fit-line")
+    for _ in range(2):
+        box.fill(str(k))
+        box.press("Enter")
+        try:
+            expect(line).to_contain_text(f"{k} heads", timeout=timeout // 3)
+            return
+        except AssertionError:
+            continue
+    box.fill(str(k))
+    box.press("Enter")
+    expect(line).to_contain_text(f"{k} heads", timeout=timeout)
+
+
 def start_webcam(page, elem_id: str) -> None:
     """Open a streaming webcam image (`#live-cam`, `#capture-cam`) and start streaming."""
     cam = page.locator(f"#{elem_id}")

@@ -13,7 +13,15 @@ from pathlib import Path
 import fake_camera as fc
 import pytest
 import torch
-from chromium import CHROMIUM, CHROMIUM_ARGS, extract, load_task, open_page, start_webcam
+from chromium import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    extract,
+    load_task,
+    open_page,
+    set_k,
+    start_webcam,
+)
 
 import studio_fixtures as sf
 
@@ -102,10 +110,8 @@ def test_typing_k_and_enter_refits(served):
             load_task(page, "colours", "3 classes, 12 examples")
             extract(page)
             expect(page.locator("#fit-line")).to_contain_text("12 heads", timeout=30_000)
+            set_k(page, 3)
             box = page.get_by_label("number input for Heads that vote (k)")
-            box.fill("3")
-            box.press("Enter")
-            expect(page.locator("#fit-line")).to_contain_text("3 heads", timeout=30_000)
             box.press("ArrowUp")
             expect(page.locator("#fit-line")).to_contain_text("4 heads", timeout=30_000)
         finally:

@@ -15,7 +15,7 @@ import torch
 import studio_fixtures as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # app.py, also under bare `pytest`
-from chromium import extract, load_task, open_page  # noqa: E402
+from chromium import extract, load_task, open_page, set_k  # noqa: E402
 from test_browser import ARTIFACTS  # noqa: E402
 
 torch.set_num_threads(1)
@@ -48,10 +48,7 @@ def test_any_head_its_vector_map_and_the_vote_without_some_heads(app_url, tmp_pa
             load_task(page, "colours", "3 classes, 12 examples")
             extract(page)
             expect(page.locator("#fit-line")).to_contain_text("12 heads", timeout=30_000)
-            box = page.get_by_label("number input for Heads that vote (k)")
-            box.fill("4")
-            box.press("Enter")
-            expect(page.locator("#fit-line")).to_contain_text("4 heads", timeout=30_000)
+            set_k(page, 4)
             page.locator("#query-image input[type=file]").set_input_files(str(query))
             page.get_by_role("button", name="Classify", exact=True).click()
             inspector = page.locator("#head-inspector")
@@ -135,10 +132,7 @@ def test_class_attention_the_ablated_answer_and_figure_downloads(app_url, tmp_pa
         try:
             load_task(page, "colours", "3 classes, 12 examples")
             extract(page)
-            box = page.get_by_label("number input for Heads that vote (k)")
-            box.fill("4")  # 8 of the 12 heads left for the random control
-            box.press("Enter")
-            expect(page.locator("#fit-line")).to_contain_text("4 heads", timeout=30_000)
+            set_k(page, 4)  # 8 of the 12 heads left for the random control
             page.locator("#query-image input[type=file]").set_input_files(str(query))
             page.get_by_role("button", name="Classify", exact=True).click()
             expect(page.locator("#head-inspector")).to_contain_text(
