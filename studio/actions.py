@@ -57,12 +57,13 @@ class Studio(DatasetActions, FitActions, InspectActions, ClassifyActions, Compar
         for ex in examples:
             # by the example object (a frozen dataclass the session holds): its id cannot be
             # reused while it is a key here, as the entry keeps the object itself
-            _, path = kept[id(ex)] = self.tiles.get(id(ex)) or (ex, "")
-            if not path:
+            entry = self.tiles.get(id(ex))
+            if entry is None:
                 folder.mkdir(exist_ok=True)
                 path = str(folder / f"tile-{secrets.token_hex(8)}.png")
                 plots.example_tile(ex.images, ex.text, side).save(path, compress_level=1)
-                kept[id(ex)] = (ex, path)
+                entry = (ex, path)
+            kept[id(ex)] = entry
         for key, (_, path) in self.tiles.items():
             if key not in kept:
                 Path(path).unlink(missing_ok=True)

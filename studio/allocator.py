@@ -14,8 +14,9 @@ How:
   256 KB or more gets its own pages, returned when it is freed;
 - `MemoryKeeper` (a daemon thread) looks at the process's resident size every `every_s`
   seconds; when it grew by `grown_bytes` since the last look that handed memory back, it runs a
-  full collector pass and `malloc_trim(0)`. The pass stops every thread for tens of ms, so it
-  runs only after such growth, at most once per `every_s`.
+  full collector pass and `malloc_trim(0)`. Both stop the other threads while they run (in
+  the app, its objects frozen out of the collector's passes: 1.8 ms and 0.4-1.2 ms, measured
+  7 Dec 2026), so they run only after such growth, at most once per `every_s`.
 Both do nothing where the C library is not glibc (macOS, musl). This module imports nothing of
 the app: `savs.export_space` copies it into exported Spaces.
 """

@@ -42,7 +42,7 @@ from .collector import settle_collector
 from .config_cache import ConfigCache
 from .fairness import cap_session_queue
 from .pool import max_models_from_env
-from .queue_caps import cap_waiting
+from .queue_caps import TOO_MANY_WEBCAMS, cap_waiting
 from .server import CACHE, IMAGE_TOKENS, LIVE_QUEUE, MODEL_ENV, POOL, START, close_session, start
 from .steps import (
     CAMERA_LABELS,
@@ -183,9 +183,6 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="amber", radius_size=
 TRY_HINT = (
     "Classify a picture or text, or turn on the live webcam: the bars move as you move the object."
 )
-
-
-TOO_MANY_WEBCAMS = "Too many webcams are waiting for the server: try again in a minute."
 
 
 def build_demo() -> gr.Blocks:

@@ -20,6 +20,9 @@ from typing import Any
 
 import gradio as gr
 
+# what a webcam's join past the cap is told (the app and exported Spaces alike)
+TOO_MANY_WEBCAMS = "Too many webcams are waiting for the server: try again in a minute."
+
 
 def cap_waiting(demo: gr.Blocks, concurrency_id: str, limit: int, message: str) -> None:
     """At most `limit` events of `concurrency_id` waiting in `demo`'s queue; a join past it is
@@ -38,4 +41,4 @@ def cap_waiting(demo: gr.Blocks, concurrency_id: str, limit: int, message: str) 
     queue.push = capped_push
 
 
-__all__ = ["cap_waiting"]
+__all__ = ["TOO_MANY_WEBCAMS", "cap_waiting"]

@@ -47,7 +47,7 @@ from savs.pipeline import recorded_image_tokens
 from savs.upload_guard import UploadGuard
 from studio.allocator import MemoryKeeper, settle_allocator
 from studio.gradio_state import PageStateBlocks
-from studio.queue_caps import cap_waiting
+from studio.queue_caps import TOO_MANY_WEBCAMS, cap_waiting
 from studio.upload_progress import tidy_upload_progress
 
 HERE = Path(__file__).resolve().parent
@@ -219,7 +219,7 @@ def build() -> gr.Blocks:
             )
     demo.queue(default_concurrency_limit=1, max_size=64)
     # webcam streams (free to open, no frame needed) never take every place in the queue
-    cap_waiting(demo, "live", LIVE_STREAMS_WAITING, "Too many webcams are waiting: try later.")
+    cap_waiting(demo, "live", LIVE_STREAMS_WAITING, TOO_MANY_WEBCAMS)
     return demo
 
 
